@@ -1,0 +1,26 @@
+"""Exit codes and the one error type a user can cause."""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    """Exit statuses of carbonwrap itself; the child's own status passes through unchanged.
+
+    A child killed by signal N gives 128 + N, as in a POSIX shell.
+    """
+
+    OK = 0
+    USAGE = 125  # carbonwrap's own error: bad option, bad value, unwritable log directory
+    NOT_EXECUTABLE = 126  # the command exists but cannot be executed
+    NOT_FOUND = 127  # the command was not found
+
+
+class CarbonwrapError(Exception):
+    """An error the user can fix: printed as one line, exits with `code`."""
+
+    def __init__(self, message: str, code: ExitCode = ExitCode.USAGE) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
