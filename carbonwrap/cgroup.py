@@ -1,0 +1,181 @@
+"""The run's own cgroup leaf: create it, let the child join it before exec, read it, remove it.
+
+cgroup v2: `cpu.stat` `usage_usec` exists in every cgroup, with or without the cpu controller
+(https://docs.kernel.org/admin-guide/cgroup-v2.html#cpu-interface-files). cgroup v1: the
+`cpuacct` controller's `cpuacct.usage` in nanoseconds
+(https://docs.kernel.org/admin-guide/cgroup-v1/cpuacct.html). The leaf is created below the
+wrapper's own cgroup, which v2's "no internal processes" rule guarantees can hold a child group.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from carbonwrap.sensors import SensorUnavailable
+
+_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A cgroup filesystem mount: where it is and which cgroup path its root shows."""
+
+    mount_point: Path
+    root: str
+
+
+def parse_mountinfo(text: str, fstype: str, option: str | None = None) -> Mount | None:
+    """First mount of `fstype` (whose super options include `option`, if given)."""
+    for line in text.splitlines():
+        left, sep, right = line.partition(" - ")
+        if not sep:
+            continue
+        fields, tail = left.split(), right.split()
+        if len(fields) < 5 or len(tail) < 3 or tail[0] != fstype:
+            continue
+        if option is not None and option not in tail[2].split(","):
+            continue
+        return Mount(Path(_unescape(fields[4])), _unescape(fields[3]))
+    return None
+
+
+def _unescape(field: str) -> str:
+    """mountinfo escapes space, tab, newline and backslash as octal (\\040 …)."""
+    return (
+        field.replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
+    )
+
+
+def parse_proc_cgroup(text: str, controller: str | None) -> str | None:
+    """A process's cgroup path for a v1 controller, or its v2 path when `controller` is None."""
+    for line in text.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        hierarchy, controllers, path = parts
+        if controller is None and hierarchy == "0" and controllers == "":
+            return path
+        if controller is not None and controller in controllers.split(","):
+            return path
+    return None
+
+
+def own_cgroup_dir(version: int, proc_root: Path = Path("/proc")) -> Path:
+    """The directory of the wrapper's own cgroup in the v2 (or v1 cpuacct) hierarchy."""
+    controller = None if version == 2 else "cpuacct"
+    fstype = "cgroup2" if version == 2 else "cgroup"
+    try:
+        mountinfo = (proc_root / "self" / "mountinfo").read_text()
+        proc_cgroup = (proc_root / "self" / "cgroup").read_text()
+    except OSError as exc:
+        raise SensorUnavailable(f"cannot read /proc/self cgroup information: {exc}") from exc
+    mount = parse_mountinfo(mountinfo, fstype, controller)
+    path = parse_proc_cgroup(proc_cgroup, controller)
+    if mount is None or path is None:
+        what = "cgroup v2" if version == 2 else "cgroup v1 cpuacct"
+        raise SensorUnavailable(f"no {what} hierarchy mounted")
+    # With a cgroup namespace or a bind mount the mount's root is a prefix of our path.
+    root = mount.root.rstrip("/")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    return mount.mount_point / path.lstrip("/")
+
+
+class CgroupLeaf:
+    """A fresh cgroup for one run; the child writes itself into it between fork and exec."""
+
+    def __init__(self, version: int, name: str, parent: Path | None = None) -> None:
+        self.version = version
+        self.method = f"cgroup{version}"
+        self.approximate = False
+        self.parent = parent if parent is not None else own_cgroup_dir(version)
+        self.path = self.parent / name
+        try:
+            self.path.mkdir()
+        except OSError as exc:
+            raise SensorUnavailable(f"cannot create {self.path}: {exc.strerror}") from exc
+        usage = "cpu.stat" if version == 2 else "cpuacct.usage"
+        try:
+            self._procs_fd = os.open(self.path / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)
+            self._usage_fd = os.open(self.path / usage, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            self._remove_dir()
+            raise SensorUnavailable(f"cannot use {self.path}: {exc.strerror}") from exc
+        self._final_cpu_s: float | None = None
+
+    def preexec(self) -> None:
+        """Runs in the forked child before exec: join the leaf ("0" means the writer itself)."""
+        os.write(self._procs_fd, b"0")
+
+    def started(self, pid: int) -> None:
+        """Nothing to do: the child joined the leaf before exec."""
+
+    def cpu_s(self) -> float:
+        """CPU seconds used by every process that ever ran in the leaf."""
+        if self._final_cpu_s is not None:
+            return self._final_cpu_s
+        text = os.pread(self._usage_fd, 512, 0).decode("ascii")
+        if self.version == 1:
+            return int(text) / 1e9
+        for line in text.splitlines():
+            key, _, value = line.partition(" ")
+            if key == "usage_usec":
+                return int(value) / 1e6
+        raise OSError(errno.EINVAL, f"no usage_usec in {self.path / 'cpu.stat'}")
+
+    def pids(self) -> list[int]:
+        """Processes currently in the leaf."""
+        try:
+            text = (self.path / "cgroup.procs").read_text()
+        except OSError:
+            return []
+        return [int(p) for p in text.split()]
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the leaf's processes (sum of RSS; shared pages count per process)."""
+        total_pages = 0
+        for pid in self.pids():
+            with (
+                contextlib.suppress(OSError, ValueError, IndexError),
+                open(f"/proc/{pid}/statm", "rb") as f,
+            ):
+                total_pages += int(f.read().split()[1])
+        return total_pages * _PAGE_BYTES
+
+    def finish(self) -> list[int]:
+        """Freeze the count, move processes still in the leaf out (left running), remove it.
+
+        Returns the PIDs that were still running.
+        """
+        self._final_cpu_s = self.cpu_s()
+        leftover = self.pids()
+        if leftover:
+            parent_procs = self.parent / "cgroup.procs"
+            for pid in leftover:
+                with contextlib.suppress(OSError):
+                    parent_procs.write_text(str(pid))
+        os.close(self._procs_fd)
+        os.close(self._usage_fd)
+        self._remove_dir()
+        return leftover
+
+    def _remove_dir(self) -> None:
+        # A process that has just exited may still be listed for a moment; retry briefly.
+        for _ in range(50):
+            try:
+                self.path.rmdir()
+                return
+            except FileNotFoundError:
+                return
+            except OSError as exc:
+                if exc.errno != errno.EBUSY:
+                    return
+                time.sleep(0.002)

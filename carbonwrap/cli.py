@@ -1,0 +1,157 @@
+"""Command-line interface: declares the options and calls one function per command."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from carbonwrap import __version__
+from carbonwrap.errors import CarbonwrapError, ExitCode
+
+_EXIT_CODES = """\b
+Exit status: the command's own; 128+N if it died of signal N; 127 command not found;
+126 command not executable; 125 carbonwrap's own error (bad option or value, unwritable log)."""
+
+
+def _parse_tags(values: tuple[str, ...]) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for value in values:
+        key, sep, text = value.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{value!r} is not KEY=VALUE", param_hint="--tag")
+        tags[key.strip()] = text
+    return tags
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="carbonwrap")
+def cli() -> None:
+    """Measure the energy and carbon footprint of a command's own process tree."""
+
+
+@cli.command(
+    context_settings={"allow_interspersed_args": False},
+    epilog=_EXIT_CODES,
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.05, max=3600),
+    default=1.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Time between sensor readings.",
+)
+@click.option(
+    "--log-interval",
+    type=click.FloatRange(min=0.05),
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="At most one sample record per this time in the log.",
+)
+@click.option(
+    "--log-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("logs"),
+    show_default=True,
+    help="Directory for the run's JSON-lines log.",
+)
+@click.option(
+    "--region",
+    metavar="CODE",
+    help="Grid region: ISO country (DK) or US state (US-CA). "
+    "Default: $CARBONWRAP_REGION, else the system time zone's country, else the world average.",
+)
+@click.option(
+    "--intensity",
+    type=click.FloatRange(min=0, max=5000),
+    metavar="G_PER_KWH",
+    help="Fix the grid carbon intensity (gCO2e/kWh) instead of looking it up.",
+)
+@click.option(
+    "--pue",
+    type=click.FloatRange(min=1.0, max=5.0),
+    default=1.0,
+    show_default=True,
+    help="Power usage effectiveness of the facility (energy drawn per unit used by IT).",
+)
+@click.option(
+    "--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Label the run (repeatable)."
+)
+@click.option(
+    "--json",
+    "json_path",
+    metavar="PATH",
+    help="Write the final report as JSON to PATH ('-' = stdout, after the command exits).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No final report on stderr.")
+@click.option(
+    "--cpu-accounting",
+    type=click.Choice(["auto", "cgroup2", "cgroup1", "process-tree"]),
+    default="auto",
+    show_default=True,
+    help="How the tree's CPU time is counted: a fresh cgroup (exact) or process polling.",
+)
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def run(
+    interval: float,
+    log_interval: float,
+    log_dir: Path,
+    region: str | None,
+    intensity: float | None,
+    pue: float,
+    tags: tuple[str, ...],
+    json_path: str | None,
+    quiet: bool,
+    cpu_accounting: str,
+    command: tuple[str, ...],
+) -> int:
+    """Run COMMAND and report the energy and CO2e of its process tree.
+
+    Everything after the command name (or after --) goes to the command unchanged.
+    """
+    from carbonwrap.run import RunOptions
+    from carbonwrap.run import run as run_command
+
+    options = RunOptions(
+        command=command,
+        interval_s=interval,
+        log_interval_s=log_interval,
+        log_dir=log_dir,
+        region=region,
+        intensity_g_per_kwh=intensity,
+        pue=pue,
+        tags=_parse_tags(tags),
+        json_path=json_path,
+        quiet=quiet,
+        cpu_accounting=cpu_accounting,
+    )
+    return run_command(options, os.environ, sys.stderr)
+
+
+def _one_line(error: click.ClickException) -> str:
+    message = " ".join(error.format_message().split())
+    context = getattr(error, "ctx", None)
+    hint = f" (see '{context.command_path} --help')" if context is not None else ""
+    return f"carbonwrap: {message}{hint}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: every error a user can cause is one line on stderr and exit status 125."""
+    try:
+        result = cli.main(args=argv, prog_name="carbonwrap", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.ctx.get_help() if exc.ctx else "", err=True)
+        sys.exit(ExitCode.USAGE)
+    except click.ClickException as exc:
+        sys.stderr.write(_one_line(exc) + "\n")
+        sys.exit(ExitCode.USAGE)
+    except click.exceptions.Abort:
+        sys.exit(ExitCode.USAGE)
+    except CarbonwrapError as exc:
+        sys.stderr.write(f"carbonwrap: {exc.message}\n")
+        sys.exit(exc.code)
+    sys.exit(result if isinstance(result, int) else ExitCode.OK)

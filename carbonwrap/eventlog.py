@@ -1,0 +1,96 @@
+"""Append records to a run's JSON-lines log, one write per line; read them back tolerantly."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from carbonwrap.errors import CarbonwrapError
+from carbonwrap.events import Record
+
+
+def log_name(stamp: str, host: str, run_id: str) -> str:
+    """carbonwrap-<UTC stamp>-<host>-<run_id>.jsonl, with path separators kept out of `host`."""
+    safe_host = "".join(c if c.isalnum() or c in "-_." else "_" for c in host) or "host"
+    return f"carbonwrap-{stamp}-{safe_host}-{run_id}.jsonl"
+
+
+class EventLog:
+    """A new log file, private to the user (0600). Each record is a single write(2) of one
+    line, so a SIGKILL leaves a valid prefix and concurrent runs never interleave lines."""
+
+    def __init__(self, directory: Path, name: str) -> None:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            self.path = directory / name
+            self._fd = os.open(
+                self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o600
+            )
+        except OSError as exc:
+            raise CarbonwrapError(
+                f"cannot write the log in {directory}: {exc.strerror}; "
+                "choose another directory with --log-dir"
+            ) from exc
+        self._lock = threading.Lock()
+        self.failed: str | None = None
+
+    def write(self, record: Record) -> None:
+        """Append one record. A failing disk is remembered, not raised: the child comes first."""
+        line = (json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n").encode()
+        with self._lock:
+            if self._fd < 0:
+                return
+            try:
+                written = 0
+                while written < len(line):
+                    written += os.write(self._fd, line[written:])
+            except OSError as exc:
+                self.failed = f"writing {self.path} failed: {exc.strerror}"
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
+
+    def discard(self) -> None:
+        """Remove a log of a run that never started."""
+        self.close()
+        self.path.unlink(missing_ok=True)
+
+
+@dataclass
+class ReadResult:
+    records: list[Record]
+    bad_lines: int
+
+
+def read_log(path: Path) -> ReadResult:
+    """Records of one log; lines that are not JSON objects with a `type` are counted, skipped."""
+    records: list[Record] = []
+    bad = 0
+    with open(path, "rb") as f:
+        for raw in f:
+            try:
+                record = json.loads(raw)
+            except (ValueError, RecursionError):
+                bad += 1
+                continue
+            if isinstance(record, dict) and isinstance(record.get("type"), str):
+                records.append(record)
+            else:
+                bad += 1
+    return ReadResult(records, bad)
+
+
+def iter_logs(paths: list[Path]) -> Iterator[Path]:
+    """Every *.jsonl file under the given files and directories."""
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(path.rglob("*.jsonl"))
+        else:
+            yield path

@@ -1,0 +1,161 @@
+"""The log's records: start, sample, intensity, warning, end. Units are in the key names."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+LOG_SCHEMA = "carbonwrap.log/1"
+Record = dict[str, Any]
+
+# Job metadata worth keeping: schedulers and launchers that tie ranks of one job together.
+JOB_VARIABLES = (
+    "SLURM_JOB_ID",
+    "SLURM_ARRAY_JOB_ID",
+    "SLURM_ARRAY_TASK_ID",
+    "SLURM_PROCID",
+    "SLURM_NODEID",
+    "SLURM_CLUSTER_NAME",
+    "PBS_JOBID",
+    "LSB_JOBID",
+    "TORCHELASTIC_RUN_ID",
+    "RANK",
+    "LOCAL_RANK",
+    "WORLD_SIZE",
+    "OMPI_COMM_WORLD_RANK",
+    "OMPI_COMM_WORLD_SIZE",
+    "PMI_RANK",
+    "PMI_SIZE",
+)
+
+
+def utc_iso(timestamp_s: float) -> str:
+    """ISO 8601 UTC with milliseconds, e.g. 2026-11-27T06:29:42.123Z."""
+    moment = dt.datetime.fromtimestamp(timestamp_s, dt.timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def job_metadata(environ: Mapping[str, str]) -> dict[str, str]:
+    return {name: environ[name] for name in JOB_VARIABLES if name in environ}
+
+
+def start(
+    *,
+    run_id: str,
+    time_s: float,
+    argv: Sequence[str] | None,
+    cwd: str,
+    host: str,
+    pid: int,
+    versions: Mapping[str, str],
+    cpu_accounting: str,
+    components: Mapping[str, Mapping[str, Any]],
+    region: Mapping[str, str],
+    pue: float,
+    interval_s: float,
+    log_interval_s: float,
+    job: Mapping[str, str],
+    tags: Mapping[str, str],
+) -> Record:
+    return {
+        "type": "start",
+        "schema": LOG_SCHEMA,
+        "run_id": run_id,
+        "time": utc_iso(time_s),
+        "argv": list(argv) if argv is not None else None,
+        "cwd": cwd,
+        "host": host,
+        "pid": pid,
+        "versions": dict(versions),
+        "cpu_accounting": cpu_accounting,
+        "components": {name: dict(info) for name, info in components.items()},
+        "region": dict(region),
+        "pue": pue,
+        "interval_s": interval_s,
+        "log_interval_s": log_interval_s,
+        "job": dict(job),
+        "tags": dict(tags),
+    }
+
+
+def sample(
+    *,
+    time_s: float,
+    elapsed_s: float,
+    cpu_s: float,
+    energy_j: Mapping[str, float],
+    device_energy_j: Mapping[str, float],
+) -> Record:
+    """Cumulative totals since the start: a log cut anywhere still sums correctly."""
+    return {
+        "type": "sample",
+        "time": utc_iso(time_s),
+        "elapsed_s": round(elapsed_s, 3),
+        "cpu_s": round(cpu_s, 6),
+        "energy_j": {k: round(v, 6) for k, v in energy_j.items()},
+        "device_energy_j": {k: round(v, 6) for k, v in device_energy_j.items()},
+    }
+
+
+def intensity(
+    *,
+    time_s: float,
+    elapsed_s: float,
+    intensity_g_per_kwh: float,
+    region: str,
+    source: str,
+    signal: str = "average",
+    reason: str | None = None,
+) -> Record:
+    """The carbon intensity in force from `elapsed_s` on, until the next intensity record."""
+    record: Record = {
+        "type": "intensity",
+        "time": utc_iso(time_s),
+        "elapsed_s": round(elapsed_s, 3),
+        "intensity_g_per_kwh": intensity_g_per_kwh,
+        "region": region,
+        "source": source,
+        "signal": signal,
+    }
+    if reason is not None:
+        record["reason"] = reason
+    return record
+
+
+def warning(*, time_s: float, elapsed_s: float, message: str) -> Record:
+    return {
+        "type": "warning",
+        "time": utc_iso(time_s),
+        "elapsed_s": round(elapsed_s, 3),
+        "message": message,
+    }
+
+
+def end(
+    *,
+    time_s: float,
+    elapsed_s: float,
+    exit_code: int,
+    signal: str | None,
+    cpu_s: float,
+    energy_j: Mapping[str, float],
+    device_energy_j: Mapping[str, float],
+    leftover_pids: Sequence[int],
+    signals_received: Sequence[str],
+) -> Record:
+    record = sample(
+        time_s=time_s,
+        elapsed_s=elapsed_s,
+        cpu_s=cpu_s,
+        energy_j=energy_j,
+        device_energy_j=device_energy_j,
+    )
+    record.update(
+        type="end",
+        exit_code=exit_code,
+        signal=signal,
+        leftover_pids=list(leftover_pids),
+        signals_received=list(signals_received),
+    )
+    return record

@@ -1,0 +1,81 @@
+"""Approximate CPU time of a process tree where no cgroup is writable: polling plus rusage.
+
+Polling `/proc` misses processes that start and end between two polls and CPU used after the
+last poll; at the end the kernel's RUSAGE_CHILDREN (every descendant that was waited for,
+including orphans this subreaper reaped) is taken where it is larger. Labelled approximate.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import resource
+from typing import Any
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+class ProcessTreeAccounting:
+    """CPU seconds of the child and its descendants by polling, reconciled with rusage."""
+
+    method = "process-tree"
+    approximate = True
+
+    def __init__(self) -> None:
+        import psutil  # lazily: only this fallback needs it
+
+        self._psutil: Any = psutil
+        self._root: Any = None
+        self._seen_cpu_s: dict[tuple[int, float], float] = {}
+        self._rusage_base_s = _children_cpu_s()
+        self._final_cpu_s: float | None = None
+
+    def preexec(self) -> None:
+        """Nothing to join."""
+
+    def started(self, pid: int) -> None:
+        with contextlib.suppress(self._psutil.Error):
+            self._root = self._psutil.Process(pid)
+
+    def _tree(self) -> list[Any]:
+        if self._root is None:
+            return []
+        try:
+            return [self._root, *self._root.children(recursive=True)]
+        except self._psutil.Error:
+            return []
+
+    def cpu_s(self) -> float:
+        """Sum over every process seen so far of its last observed own CPU time."""
+        if self._final_cpu_s is not None:
+            return self._final_cpu_s
+        for proc in self._tree():
+            with contextlib.suppress(self._psutil.Error):
+                times = proc.cpu_times()
+                key = (proc.pid, proc.create_time())
+                self._seen_cpu_s[key] = max(
+                    self._seen_cpu_s.get(key, 0.0), times.user + times.system
+                )
+        return sum(self._seen_cpu_s.values())
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in self._tree()]
+
+    def rss_bytes(self) -> int:
+        total = 0
+        for proc in self._tree():
+            with contextlib.suppress(self._psutil.Error):
+                total += proc.memory_info().rss
+        return int(total)
+
+    def finish(self) -> list[int]:
+        """After the child was reaped: the larger of polling and rusage; orphans left running."""
+        polled = self.cpu_s()
+        self._final_cpu_s = max(polled, _children_cpu_s() - self._rusage_base_s)
+        leftover: list[int] = []
+        # Orphans re-parented to us (the subreaper) that are still alive.
+        with contextlib.suppress(self._psutil.Error):
+            leftover = [p.pid for p in self._psutil.Process().children(recursive=True)]
+        return leftover

@@ -1,0 +1,144 @@
+"""The final report: one screen for a person, as plain text or a rich renderable."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+from carbonwrap.render import units
+from carbonwrap.summary import COMPONENTS, RunSummary
+
+_LABELS = {"cpu": "CPU", "dram": "DRAM", "gpu": "GPU"}
+
+
+@dataclass(frozen=True)
+class Equivalent:
+    """An everyday comparison: grams CO2e per unit, e.g. per km by an average new car."""
+
+    g_per_unit: float
+    what: str  # "driven by an average new car"
+    source: str  # "106.8 g/km, EEA 2024 new cars (WLTP)"
+
+
+@dataclass
+class ReportView:
+    """The report's content, independent of how it is drawn."""
+
+    title: str
+    rows: list[tuple[str, str, str, str]]  # component, attributed, whole device, method
+    facts: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _command(summary: RunSummary) -> str:
+    if summary.command is None:
+        return "(command not logged)"
+    text = shlex.join(summary.command)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _ending(summary: RunSummary) -> str:
+    if not summary.complete:
+        return "incomplete (no end record)"
+    if summary.signal:
+        return f"killed by {summary.signal} (exit {summary.exit_code})"
+    return f"exit {summary.exit_code}"
+
+
+def report_view(summary: RunSummary, equivalent: Equivalent | None = None) -> ReportView:
+    s = summary
+    title = f"carbonwrap: {_command(s)} · {_ending(s)} · {units.duration(s.duration_s)}"
+    rows: list[tuple[str, str, str, str]] = []
+    for name in (*COMPONENTS, *sorted(set(s.components) - set(COMPONENTS))):
+        component = s.components.get(name)
+        if component is None:
+            continue
+        method = component.method + (f" ({component.basis})" if component.basis else "")
+        rows.append(
+            (
+                _LABELS.get(name, name),
+                units.energy(component.energy_j),
+                units.energy(component.device_energy_j),
+                method,
+            )
+        )
+    rows.append(("Total", units.energy(s.energy_j), units.energy(s.device_energy_j), ""))
+    accounting = s.cpu_accounting + (
+        " (approximate)" if s.cpu_accounting == "process-tree" else " (exact, whole tree)"
+    )
+    facts = [("CPU time", f"{s.cpu_s:.2f} s of CPU by the tree, counted by {accounting}")]
+    facts.append(("PUE", f"{s.pue:.2f}"))
+    facts.append(("Intensity", _intensity(s)))
+    co2e = f"{units.mass(s.co2e_g)} CO2e"
+    if equivalent is not None and s.co2e_g > 0:
+        amount = units.distance(s.co2e_g / equivalent.g_per_unit)
+        co2e += f" ≈ {amount} {equivalent.what} ({equivalent.source})"
+    facts.append(("CO2e", co2e))
+    if s.log_path:
+        facts.append(("Log", s.log_path))
+    notes = list(s.notes)
+    if s.leftover_pids:
+        pids = " ".join(str(p) for p in s.leftover_pids[:10])
+        more = " …" if len(s.leftover_pids) > 10 else ""
+        notes.append(
+            f"{len(s.leftover_pids)} process(es) still running after the command ended were "
+            f"left running and not counted further: {pids}{more}"
+        )
+    return ReportView(title, rows, facts, notes)
+
+
+def _intensity(s: RunSummary) -> str:
+    if s.intensity_mean_g_per_kwh is None:
+        return "unknown"
+    text = f"{s.intensity_mean_g_per_kwh:.1f} g/kWh"
+    low, high = s.intensity_min_g_per_kwh, s.intensity_max_g_per_kwh
+    if low is not None and high is not None and high - low > 0.05:
+        text += f" (energy-weighted mean; {low:.1f}–{high:.1f})"
+    region = s.region.get("code", "")
+    origin = s.region.get("detail", "")
+    if region:
+        text += f", region {region}" + (f" from {origin}" if origin else "")
+    if s.intensity_sources:
+        text += "; " + ", ".join(s.intensity_sources)
+    return text
+
+
+def render_text(view: ReportView) -> str:
+    """Plain text: for pipes, files and terminals without colour."""
+    lines = [view.title]
+    header = ("", "attributed", "whole device", "method")
+    table = [header, *view.rows]
+    widths = [max(len(row[i]) for row in table) for i in range(3)]
+    for row in table:
+        cells = [row[0].ljust(widths[0]), row[1].rjust(widths[1]), row[2].rjust(widths[2])]
+        lines.append(("  " + "  ".join(cells) + "  " + row[3]).rstrip())
+    label_width = max((len(label) for label, _ in view.facts), default=0)
+    for label, value in view.facts:
+        lines.append(f"  {label.ljust(label_width)}  {value}")
+    for note in view.notes:
+        lines.append(f"  note: {note}")
+    return "\n".join(lines) + "\n"
+
+
+def render_rich(view: ReportView) -> Any:
+    """A rich renderable of the same content (rich imported only here)."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    table.add_column("energy")
+    table.add_column("attributed", justify="right")
+    table.add_column("whole device", justify="right")
+    table.add_column("method", overflow="fold")
+    for row in view.rows:
+        table.add_row(*row, style="bold" if row[0] == "Total" else None)
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold")
+    facts.add_column(overflow="fold")
+    for label, value in view.facts:
+        facts.add_row(label, value)
+    parts: list[Any] = [Text(view.title, style="bold"), table, facts]
+    parts.extend(Text(f"note: {note}", style="yellow") for note in view.notes)
+    return Group(*parts)

@@ -1,0 +1,41 @@
+"""Busy time of all CPUs from /proc/stat."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# Fields of the "cpu" line: user nice system idle iowait irq softirq steal guest guest_nice.
+# Busy = user + nice + system + irq + softirq. idle and iowait are not busy; steal is time the
+# hypervisor ran someone else; guest(_nice) is already included in user(_nice)
+# (https://www.kernel.org/doc/html/latest/filesystems/proc.html#miscellaneous-kernel-statistics-in-proc-stat).
+_BUSY_FIELDS = (0, 1, 2, 5, 6)
+
+
+def parse_busy_ticks(text: str) -> int:
+    """Busy clock ticks of all CPUs from the aggregate `cpu` line of /proc/stat."""
+    for line in text.splitlines():
+        if line.startswith("cpu "):
+            fields = line.split()[1:]
+            return sum(int(fields[i]) for i in _BUSY_FIELDS if i < len(fields))
+    raise ValueError("no aggregate 'cpu' line in /proc/stat")
+
+
+class ProcStat:
+    """Reads the busy seconds of all CPUs; keeps the file open and re-reads it with pread."""
+
+    name = "procstat"
+
+    def __init__(self, proc_root: Path = Path("/proc")) -> None:
+        self._fd = os.open(proc_root / "stat", os.O_RDONLY | os.O_CLOEXEC)
+        self._seconds_per_tick = 1.0 / os.sysconf("SC_CLK_TCK")
+
+    def busy_s(self) -> float:
+        """Cumulative busy seconds of all CPUs since boot."""
+        text = os.pread(self._fd, 4096, 0).decode("ascii", "replace")
+        return parse_busy_ticks(text) * self._seconds_per_tick
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1

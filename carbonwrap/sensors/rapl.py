@@ -1,0 +1,194 @@
+"""RAPL package and DRAM energy counters read through Linux powercap sysfs (units: J)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from carbonwrap.sensors import SensorUnavailable
+
+# Kernel docs: https://docs.kernel.org/power/powercap/powercap.html
+# Top-level zones are packages (or psys); subzones are core, uncore, dram. The intel-rapl-mmio
+# zones repeat the package counter through MMIO, so the regexes below never match them.
+_TOP_ZONE = re.compile(r"intel-rapl:\d+")
+_SUB_ZONE = re.compile(r"intel-rapl:\d+:\d+")
+
+_UJ_PER_J = 1_000_000
+_READ_SIZE = 64  # energy_uj is a decimal u64 plus newline: at most 21 bytes
+
+_PERMISSION_FIX = (
+    "energy_uj is readable only by root since the fix for CVE-2020-8694 (Linux 5.10, backported; "
+    "kernel commit 949dd0104c49). Run as root, or allow reads until reboot with "
+    "`sudo chmod o+r {powercap}/intel-rapl:*/energy_uj` and persist it with a udev rule in "
+    "/etc/udev/rules.d/99-carbonwrap-rapl.rules: "
+    'ACTION=="add", SUBSYSTEM=="powercap", KERNEL=="intel-rapl:*", '
+    'RUN+="/bin/chmod o+r /sys%p/energy_uj"'
+)
+
+
+@dataclass(frozen=True)
+class RaplZone:
+    """One RAPL counter: a CPU package or the DRAM attached to it."""
+
+    zone_id: str
+    name: str
+    kind: Literal["package", "dram"]
+    energy_path: Path
+    max_energy_range_j: float
+
+
+def sysfs_root_from_env(environ: Mapping[str, str]) -> Path:
+    """The sysfs root: $CARBONWRAP_SYSFS_ROOT (for tests and containers), else /sys."""
+    value = environ.get("CARBONWRAP_SYSFS_ROOT", "")
+    return Path(value) if value else Path("/sys")
+
+
+class RaplSensor:
+    """Raw RAPL counters in joules, keyed by zone id; the caller unwraps and subtracts."""
+
+    name = "rapl"
+
+    def __init__(self, sysfs_root: Path) -> None:
+        powercap = sysfs_root / "class" / "powercap"
+        self.zones: tuple[RaplZone, ...]
+        self.skipped: tuple[str, ...]  # zones left out, each with the reason, for `doctor`
+        self.zones, self.skipped = _discover(powercap)
+        if not any(zone.kind == "package" for zone in self.zones):
+            detail = f"; skipped: {'; '.join(self.skipped)}" if self.skipped else ""
+            raise SensorUnavailable(
+                f"no RAPL package zones under {powercap} "
+                f"(no intel_rapl driver, a VM, or not Intel/AMD){detail}"
+            )
+        self._counters: tuple[tuple[str, int], ...] = ()  # (zone_id, open fd on energy_uj)
+        fds: list[int] = []
+        try:
+            for zone in self.zones:
+                fds.append(_open_counter(zone, powercap))
+        except SensorUnavailable:
+            for fd in fds:
+                os.close(fd)
+            raise
+        self._counters = tuple((zone.zone_id, fd) for zone, fd in zip(self.zones, fds, strict=True))
+
+    def read(self) -> dict[str, float]:
+        """Current counter of every zone in J, not unwrapped."""
+        if not self._counters:
+            raise SensorUnavailable("RAPL sensor read after close()")
+        try:
+            return {
+                zone_id: int(os.pread(fd, _READ_SIZE, 0)) / _UJ_PER_J
+                for zone_id, fd in self._counters
+            }
+        except (OSError, ValueError) as exc:
+            raise SensorUnavailable(f"RAPL counter read failed: {exc}") from exc
+
+    def close(self) -> None:
+        """Close the counter files; safe to call twice."""
+        counters, self._counters = self._counters, ()
+        for _, fd in counters:
+            os.close(fd)
+
+    def __enter__(self) -> RaplSensor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _discover(powercap: Path) -> tuple[tuple[RaplZone, ...], tuple[str, ...]]:
+    """Package zones and their DRAM subzones, in zone order, plus notes on zones skipped."""
+    try:
+        entries = sorted(os.listdir(powercap), key=_zone_sort_key)
+    except OSError:
+        return (), ()
+    zones: list[RaplZone] = []
+    skipped: list[str] = []
+    for entry in entries:
+        if not _TOP_ZONE.fullmatch(entry):
+            continue  # subzone symlinks, intel-rapl-mmio:*, other powercap drivers
+        package_dir = powercap / entry
+        if not _read_text(package_dir / "name").startswith("package"):
+            continue  # psys: the whole platform, would double count the packages
+        _add_zone(zones, skipped, package_dir, "package")
+        try:
+            subentries = sorted(os.listdir(package_dir), key=_zone_sort_key)
+        except OSError:
+            continue
+        for sub in subentries:
+            # core and uncore are parts of the package counter; only dram is outside it.
+            if _SUB_ZONE.fullmatch(sub) and _read_text(package_dir / sub / "name") == "dram":
+                _add_zone(zones, skipped, package_dir / sub, "dram")
+    return tuple(zones), tuple(skipped)
+
+
+def _add_zone(
+    zones: list[RaplZone],
+    skipped: list[str],
+    zone_dir: Path,
+    kind: Literal["package", "dram"],
+) -> None:
+    """Append the zone, or a note to `skipped` when its wraparound range is unusable."""
+    range_text = _read_text(zone_dir / "max_energy_range_uj")
+    try:
+        max_range_uj = int(range_text)
+    except ValueError:
+        max_range_uj = 0
+    if max_range_uj <= 0:
+        # Without the range a wrap cannot be told from a reset: better no zone than a wrong one.
+        skipped.append(f"{zone_dir.name}: max_energy_range_uj missing or invalid ({range_text!r})")
+        return
+    zones.append(
+        RaplZone(
+            zone_id=zone_dir.name,
+            name=_read_text(zone_dir / "name"),
+            kind=kind,
+            energy_path=zone_dir / "energy_uj",
+            max_energy_range_j=max_range_uj / _UJ_PER_J,
+        )
+    )
+
+
+def _open_counter(zone: RaplZone, powercap: Path) -> int:
+    """An fd on the zone's energy_uj, checked by one read; never a silent zero."""
+    try:
+        fd = os.open(zone.energy_path, os.O_RDONLY | os.O_CLOEXEC)
+    except PermissionError as exc:
+        raise _permission_denied(zone, powercap) from exc
+    except OSError as exc:
+        raise SensorUnavailable(f"cannot open {zone.energy_path}: {exc.strerror}") from exc
+    try:
+        int(os.pread(fd, _READ_SIZE, 0))
+    except PermissionError as exc:
+        # Some kernels check on read rather than open.
+        os.close(fd)
+        raise _permission_denied(zone, powercap) from exc
+    except (OSError, ValueError) as exc:
+        os.close(fd)
+        raise SensorUnavailable(f"cannot read {zone.energy_path}: {exc}") from exc
+    return fd
+
+
+def _permission_denied(zone: RaplZone, powercap: Path) -> SensorUnavailable:
+    """The error for a root-only counter: the cause and both fixes, never a silent zero."""
+    return SensorUnavailable(
+        f"cannot read {zone.energy_path}: permission denied. "
+        + _PERMISSION_FIX.format(powercap=powercap)
+    )
+
+
+def _read_text(path: Path) -> str:
+    """A small sysfs attribute, stripped; "" when missing or unreadable."""
+    try:
+        return path.read_text(encoding="ascii", errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def _zone_sort_key(entry: str) -> tuple[int, ...]:
+    """Numeric order, so intel-rapl:10 comes after intel-rapl:2."""
+    numbers = entry.rpartition("intel-rapl:")[2].split(":")
+    return tuple(int(n) if n.isdigit() else -1 for n in numbers)

@@ -1,0 +1,184 @@
+"""Fold a run's records into one summary: the live view, final report, JSON and `report` all
+render this, so they can never disagree."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from carbonwrap.attribution import co2e_g
+from carbonwrap.events import Record
+
+COMPONENTS = ("cpu", "dram", "gpu")
+
+
+@dataclass
+class ComponentSummary:
+    """One component's energy. `None` energies mean not measured (see `method`)."""
+
+    method: str
+    basis: str = ""
+    energy_j: float | None = None
+    device_energy_j: float | None = None
+
+
+@dataclass
+class RunSummary:
+    run_id: str = ""
+    command: list[str] | None = None
+    host: str = ""
+    cwd: str = ""
+    started_at: str = ""
+    ended_at: str | None = None
+    duration_s: float = 0.0
+    cpu_s: float = 0.0
+    cpu_accounting: str = ""
+    exit_code: int | None = None
+    signal: str | None = None
+    complete: bool = False
+    components: dict[str, ComponentSummary] = field(default_factory=dict)
+    pue: float = 1.0
+    region: dict[str, str] = field(default_factory=dict)
+    intensity_mean_g_per_kwh: float | None = None
+    intensity_min_g_per_kwh: float | None = None
+    intensity_max_g_per_kwh: float | None = None
+    intensity_sources: list[str] = field(default_factory=list)
+    co2e_g: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    leftover_pids: list[int] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+    job: dict[str, str] = field(default_factory=dict)
+    log_path: str | None = None
+    bad_lines: int = 0
+
+    @property
+    def energy_j(self) -> float:
+        """Attributed energy of all measured components, before PUE."""
+        return sum(c.energy_j or 0.0 for c in self.components.values())
+
+    @property
+    def device_energy_j(self) -> float:
+        return sum(c.device_energy_j or 0.0 for c in self.components.values())
+
+    @property
+    def status(self) -> str:
+        return "complete" if self.complete else "incomplete"
+
+
+def _number(value: Any) -> float | None:
+    """A finite JSON number, else None (logs are input: never trust a type)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _number_or(value: Any, default: float) -> float:
+    number = _number(value)
+    return default if number is None else number
+
+
+class Fold:
+    """Feed records in log order with `add`; `summary` is valid after any prefix."""
+
+    def __init__(self) -> None:
+        self.s = RunSummary()
+        self._intensity: float | None = None
+        self._last_energy_j = 0.0
+        self._weighted_g = 0.0  # Σ ΔE·I, for the energy-weighted mean intensity
+        self._weighted_j = 0.0
+
+    def add(self, record: Record) -> None:
+        kind = record.get("type")
+        if kind == "start":
+            self._start(record)
+        elif kind == "intensity":
+            value = _number(record.get("intensity_g_per_kwh"))
+            if value is not None:
+                self._intensity = value
+                source = str(record.get("source", ""))
+                if source not in self.s.intensity_sources:
+                    self.s.intensity_sources.append(source)
+                if "region" in record:
+                    self.s.region.setdefault("code", str(record["region"]))
+        elif kind == "warning":
+            self.s.notes.append(str(record.get("message", "")))
+        elif kind in ("sample", "end"):
+            self._sample(record)
+            if kind == "end":
+                self._end(record)
+
+    def _start(self, r: Record) -> None:
+        s = self.s
+        s.run_id = str(r.get("run_id", ""))
+        argv = r.get("argv")
+        s.command = [str(a) for a in argv] if isinstance(argv, list) else None
+        s.host = str(r.get("host", ""))
+        s.cwd = str(r.get("cwd", ""))
+        s.started_at = str(r.get("time", ""))
+        s.cpu_accounting = str(r.get("cpu_accounting", ""))
+        s.pue = _number(r.get("pue")) or 1.0
+        region = r.get("region")
+        if isinstance(region, dict):
+            s.region = {str(k): str(v) for k, v in region.items()}
+        for name, key in (("tags", "tags"), ("job", "job")):
+            value = r.get(key)
+            if isinstance(value, dict):
+                setattr(s, name, {str(k): str(v) for k, v in value.items()})
+        components = r.get("components")
+        if isinstance(components, dict):
+            for name, info in components.items():
+                if isinstance(info, dict):
+                    s.components[str(name)] = ComponentSummary(
+                        method=str(info.get("method", "")), basis=str(info.get("basis", ""))
+                    )
+
+    def _sample(self, r: Record) -> None:
+        s = self.s
+        s.duration_s = _number_or(r.get("elapsed_s"), s.duration_s)
+        s.cpu_s = _number_or(r.get("cpu_s"), s.cpu_s)
+        s.ended_at = str(r.get("time", s.ended_at))
+        energy = r.get("energy_j")
+        device = r.get("device_energy_j")
+        energy = energy if isinstance(energy, dict) else {}
+        device = device if isinstance(device, dict) else {}
+        for name in sorted(set(energy) | set(device)):
+            component = s.components.setdefault(str(name), ComponentSummary(method="unknown"))
+            component.energy_j = _number_or(energy.get(name), component.energy_j or 0.0)
+            component.device_energy_j = _number_or(
+                device.get(name), component.device_energy_j or 0.0
+            )
+        total_j = s.energy_j
+        delta_j = max(0.0, total_j - self._last_energy_j)
+        self._last_energy_j = max(self._last_energy_j, total_j)
+        intensity = self._intensity
+        if intensity is None or delta_j <= 0:
+            return
+        s.co2e_g += co2e_g(delta_j, s.pue, intensity)
+        self._weighted_g += delta_j * intensity
+        self._weighted_j += delta_j
+        low, high = s.intensity_min_g_per_kwh, s.intensity_max_g_per_kwh
+        s.intensity_min_g_per_kwh = intensity if low is None else min(low, intensity)
+        s.intensity_max_g_per_kwh = intensity if high is None else max(high, intensity)
+
+    def _end(self, r: Record) -> None:
+        s = self.s
+        s.complete = True
+        code = r.get("exit_code")
+        s.exit_code = code if isinstance(code, int) and not isinstance(code, bool) else None
+        sig = r.get("signal")
+        s.signal = sig if isinstance(sig, str) else None
+        pids = r.get("leftover_pids")
+        if isinstance(pids, list):
+            s.leftover_pids = [p for p in pids if isinstance(p, int)]
+
+    def summary(self) -> RunSummary:
+        s = self.s
+        if self._weighted_j > 0:
+            s.intensity_mean_g_per_kwh = self._weighted_g / self._weighted_j
+        else:
+            s.intensity_mean_g_per_kwh = self._intensity
+            if self._intensity is not None:
+                s.intensity_min_g_per_kwh = s.intensity_max_g_per_kwh = self._intensity
+        return s
