@@ -261,8 +261,16 @@ def run(options: RunOptions, environ: Mapping[str, str], stderr: TextIO) -> int:
         warn(note)
     sampler.start()
     ending = child.wait()
-    totals = sampler.stop()
+    sampler.halt()
+    # Freeze the tree's count first (process-tree mode reconciles with rusage here), then read.
     leftover = acct.finish()
+    totals = sampler.final_totals()
+    if leftover:
+        shown = " ".join(str(pid) for pid in leftover[:20]) + (" …" if len(leftover) > 20 else "")
+        warn(
+            f"{len(leftover)} process(es) still running when the command ended were left "
+            f"running and are not counted further: {shown}"
+        )
     energy.close()
     procstat.close()
     if log.failed:

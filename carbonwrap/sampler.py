@@ -93,10 +93,13 @@ class Sampler:
         self._thread = threading.Thread(target=self._run, name="carbonwrap-sampler", daemon=True)
         self._thread.start()
 
-    def stop(self) -> Totals:
-        """Stop the thread, take the final reading, return the final totals."""
+    def halt(self) -> None:
+        """Stop the thread; no reading is in progress once this returns."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+
+    def final_totals(self) -> Totals:
+        """After `halt` (and after the accounting froze its count): the last reading."""
         self.tick()
         return self.snapshot()

@@ -77,15 +77,7 @@ def report_view(summary: RunSummary, equivalent: Equivalent | None = None) -> Re
     facts.append(("CO2e", co2e))
     if s.log_path:
         facts.append(("Log", s.log_path))
-    notes = list(s.notes)
-    if s.leftover_pids:
-        pids = " ".join(str(p) for p in s.leftover_pids[:10])
-        more = " …" if len(s.leftover_pids) > 10 else ""
-        notes.append(
-            f"{len(s.leftover_pids)} process(es) still running after the command ended were "
-            f"left running and not counted further: {pids}{more}"
-        )
-    return ReportView(title, rows, facts, notes)
+    return ReportView(title, rows, facts, list(s.notes))
 
 
 def _intensity(s: RunSummary) -> str:

@@ -1,0 +1,1 @@
+"""Grid carbon intensity: the offline table, region resolution and (later) live providers."""

@@ -1,0 +1,59 @@
+"""Shared helpers: run the real carbonwrap as a subprocess, read its log and JSON report."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+WORKLOADS = Path(__file__).resolve().parent / "workloads"
+
+
+def cw_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("CARBONWRAP_REGION", None)
+    env.update(extra)
+    return env
+
+
+def cw_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "carbonwrap", *args]
+
+
+def run_cw(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60, **kw: Any
+) -> subprocess.CompletedProcess[str]:
+    """carbonwrap ARGS, run for real, text output captured."""
+    return subprocess.run(
+        cw_argv(*args),
+        cwd=cwd,
+        env=env or cw_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kw,
+    )
+
+
+def logs_in(directory: Path) -> list[Path]:
+    return sorted(directory.rglob("carbonwrap-*.jsonl"))
+
+
+def records(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    return tmp_path

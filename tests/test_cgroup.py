@@ -1,0 +1,157 @@
+"""Exact CPU time of the whole tree with real cgroups, against what each process measured."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from carbonwrap.cgroup import CgroupLeaf, own_cgroup_dir, parse_mountinfo, parse_proc_cgroup
+from carbonwrap.sensors import SensorUnavailable
+from conftest import WORKLOADS, cw_env, is_root, logs_in, records, run_cw
+
+MOUNTINFO = """\
+25 30 0:22 / /sys rw,nosuid shared:7 - sysfs sysfs rw
+33 25 0:28 / /sys/fs/cgroup ro,nosuid shared:9 - tmpfs tmpfs ro,mode=755
+34 33 0:29 / /sys/fs/cgroup/unified rw,nosuid shared:10 - cgroup2 cgroup2 rw,nsdelegate
+36 33 0:31 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid shared:14 - cgroup cgroup rw,cpu,cpuacct
+37 33 0:32 /lxc/box /sys/fs/cgroup/my\\040mem rw shared:15 - cgroup cgroup rw,memory
+"""
+
+
+def test_parse_mountinfo_finds_v2_and_v1_cpuacct() -> None:
+    v2 = parse_mountinfo(MOUNTINFO, "cgroup2")
+    assert v2 is not None and str(v2.mount_point) == "/sys/fs/cgroup/unified"
+    v1 = parse_mountinfo(MOUNTINFO, "cgroup", "cpuacct")
+    assert v1 is not None and str(v1.mount_point) == "/sys/fs/cgroup/cpu,cpuacct"
+    mem = parse_mountinfo(MOUNTINFO, "cgroup", "memory")
+    assert mem is not None and str(mem.mount_point) == "/sys/fs/cgroup/my mem"
+    assert mem.root == "/lxc/box"
+    assert parse_mountinfo(MOUNTINFO, "cgroup", "pids") is None
+
+
+def test_parse_proc_cgroup() -> None:
+    text = "12:pids:/user.slice\n4:cpu,cpuacct:/jobs/42\n0::/user.slice/session-1.scope\n"
+    assert parse_proc_cgroup(text, None) == "/user.slice/session-1.scope"
+    assert parse_proc_cgroup(text, "cpuacct") == "/jobs/42"
+    assert parse_proc_cgroup(text, "memory") is None
+
+
+def test_leaf_in_a_directory_that_is_not_a_cgroup_is_unavailable(tmp_path: Path) -> None:
+    with pytest.raises(SensorUnavailable, match="cannot use"):
+        CgroupLeaf(2, "leaf", parent=tmp_path)
+    assert not (tmp_path / "leaf").exists()  # cleaned up
+
+
+def _cgroup_possible(version: int) -> bool:
+    if not is_root():
+        return False
+    try:
+        leaf = CgroupLeaf(version, f"carbonwrap-probe-{os.getpid()}")
+    except SensorUnavailable:
+        return False
+    leaf.finish()
+    return True
+
+
+needs_cgroup2 = pytest.mark.skipif(not _cgroup_possible(2), reason="no writable cgroup v2 here")
+needs_cgroup1 = pytest.mark.skipif(not _cgroup_possible(1), reason="no writable cgroup v1 cpuacct")
+
+
+def _truth(path: Path) -> tuple[float, int]:
+    lines = path.read_text().split("\n")[:-1]
+    return sum(float(line.split()[1]) for line in lines), len(lines)
+
+
+@pytest.mark.parametrize(
+    "method",
+    [pytest.param("cgroup2", marks=needs_cgroup2), pytest.param("cgroup1", marks=needs_cgroup1)],
+)
+def test_cgroup_counts_grandchildren_daemons_and_unwaited_children(
+    workdir: Path, method: str
+) -> None:
+    truth_file = workdir / "truth.txt"
+    result = run_cw(
+        "run", "-q", "--cpu-accounting", method, "--json", "-", "--",
+        sys.executable, str(WORKLOADS / "tree.py"), "1.5",
+        cwd=workdir, env=cw_env(TRUTH_FILE=str(truth_file)),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    truth_s, processes = _truth(truth_file)
+    assert processes == 14
+    assert report["cpu_accounting"] == method
+    # Each process reports its CPU just before it exits; the kernel's exit work (unmapping a
+    # Python process, a few ms each) is real CPU of the tree that the reports cannot include.
+    assert truth_s <= report["cpu_seconds"] <= truth_s + 0.012 * processes + 0.05
+    leaf_parent = own_cgroup_dir(2 if method == "cgroup2" else 1)
+    assert not any(p.name.startswith("carbonwrap-") for p in leaf_parent.iterdir())
+
+
+@needs_cgroup2
+def test_processes_left_in_the_leaf_are_reported_left_running_and_not_counted(
+    workdir: Path,
+) -> None:
+    # A daemon that outlives the command and keeps burning CPU.
+    script = (
+        "import os, sys, time\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    end = time.time() + 3\n"
+        "    while time.time() < end: pass\n"
+        "    os._exit(0)\n"
+        "time.sleep(0.3)\n"
+    )
+    result = run_cw("run", "-q", "--json", "-", "--", sys.executable, "-c", script, cwd=workdir)
+    report = json.loads(result.stdout)
+    (pid,) = report["leftover_pids"]
+    try:
+        os.kill(pid, 0)  # still running
+        assert report["cpu_seconds"] < 1.0  # ~0.3 s of daemon time while the command ran
+        assert any(f"left running and are not counted further: {pid}" in n for n in report["notes"])
+        (log,) = logs_in(workdir)
+        assert records(log)[-1]["leftover_pids"] == [pid]
+        assert not any(
+            p.name.startswith("carbonwrap-") for p in own_cgroup_dir(2).iterdir()
+        )  # moved out, leaf removed
+    finally:
+        os.kill(pid, 9)
+
+
+def test_process_tree_fallback_is_labelled_approximate(workdir: Path) -> None:
+    script = "import time\nend = time.process_time() + 0.5\nwhile time.process_time() < end: pass"
+    result = run_cw(
+        "run", "--cpu-accounting", "process-tree", "--json", "-", "--",
+        sys.executable, "-c", script, cwd=workdir,
+    )  # fmt: skip
+    report = json.loads(result.stdout)
+    assert report["cpu_accounting"] == "process-tree"
+    assert 0.5 <= report["cpu_seconds"] < 1.5  # the child was waited for: rusage has it all
+    assert "process-tree (approximate)" in result.stderr
+
+
+@needs_cgroup2
+def test_auto_prefers_cgroup2(workdir: Path) -> None:
+    result = run_cw("run", "-q", "--json", "-", "--", "true", cwd=workdir)
+    assert json.loads(result.stdout)["cpu_accounting"] == "cgroup2"
+
+
+def test_sampling_sees_cpu_while_the_child_runs(workdir: Path) -> None:
+    """Samples in the log are cumulative and grow while the command runs."""
+    script = "import time\nend = time.time() + 1.6\nwhile time.time() < end: pass"
+    started = time.time()
+    result = run_cw(
+        "run", "-q", "--interval", "0.2", "--log-interval", "0.4", "--",
+        sys.executable, "-c", script, cwd=workdir,
+    )  # fmt: skip
+    assert result.returncode == 0
+    assert time.time() - started < 10
+    (log,) = logs_in(workdir)
+    samples = [r for r in records(log) if r["type"] in ("sample", "end")]
+    assert len(samples) >= 3
+    cpu = [s["cpu_s"] for s in samples]
+    assert cpu == sorted(cpu) and cpu[-1] > 1.0
