@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import WORKLOADS, cw_env, is_root, logs_in, records, run_cw
 
 from carbonwrap.cgroup import CgroupLeaf, own_cgroup_dir, parse_mountinfo, parse_proc_cgroup
 from carbonwrap.sensors import SensorUnavailable
-from conftest import WORKLOADS, cw_env, is_root, logs_in, records, run_cw
 
 MOUNTINFO = """\
 25 30 0:22 / /sys rw,nosuid shared:7 - sysfs sysfs rw

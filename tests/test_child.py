@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import cw_argv, cw_env, logs_in, records, run_cw
 
 PY = sys.executable
@@ -161,7 +160,7 @@ def test_forwards_hup_usr1_usr2_and_term_then_still_writes_end(workdir: Path) ->
 
 
 def test_sigint_to_the_wrapper_alone_is_ignored(workdir: Path) -> None:
-    proc, out = _start_trap(workdir)
+    proc, _ = _start_trap(workdir)
     proc.send_signal(signal.SIGINT)
     proc.send_signal(signal.SIGQUIT)
     time.sleep(0.3)
@@ -195,7 +194,10 @@ def test_ctrl_c_to_the_process_group_reaches_the_child(workdir: Path) -> None:
 
 def test_child_keeps_dispositions_carbonwrap_was_started_with(workdir: Path) -> None:
     """Under nohup (SIGHUP ignored) the child still ignores SIGHUP; otherwise it is default."""
-    script = "import signal; print(signal.getsignal(signal.SIGHUP) == signal.SIG_IGN, signal.getsignal(signal.SIGTERM) == signal.SIG_DFL)"
+    script = (
+        "import signal as s; "
+        "print(s.getsignal(s.SIGHUP) == s.SIG_IGN, s.getsignal(s.SIGTERM) == s.SIG_DFL)"
+    )
     plain = run_cw("run", "-q", "--", PY, "-c", script, cwd=workdir)
     assert plain.stdout.split() == ["False", "True"]
 
