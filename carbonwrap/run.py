@@ -90,7 +90,7 @@ def open_energy(environ: Mapping[str, str]) -> Energy:
     else:
         components["dram"] = {
             "method": "estimate",
-            "basis": f"tree resident memory × {DRAM_BASIS}",
+            "basis": f"{DRAM_BASIS}, of the tree's resident memory sampled every interval",
         }
         if rapl is not None:
             notes.append("RAPL has no dram zone here; DRAM energy estimated from resident memory")

@@ -50,24 +50,27 @@ def report_view(summary: RunSummary, equivalent: Equivalent | None = None) -> Re
     s = summary
     title = f"carbonwrap: {_command(s)} · {_ending(s)} · {units.duration(s.duration_s)}"
     rows: list[tuple[str, str, str, str]] = []
+    bases: list[tuple[str, str]] = []
     for name in (*COMPONENTS, *sorted(set(s.components) - set(COMPONENTS))):
         component = s.components.get(name)
         if component is None:
             continue
-        method = component.method + (f" ({component.basis})" if component.basis else "")
+        label = _LABELS.get(name, name)
         rows.append(
             (
-                _LABELS.get(name, name),
+                label,
                 units.energy(component.energy_j),
                 units.energy(component.device_energy_j),
-                method,
+                component.method,
             )
         )
+        if component.basis:
+            bases.append((f"{label} basis", component.basis))
     rows.append(("Total", units.energy(s.energy_j), units.energy(s.device_energy_j), ""))
     accounting = s.cpu_accounting + (
         " (approximate)" if s.cpu_accounting == "process-tree" else " (exact, whole tree)"
     )
-    facts = [("CPU time", f"{s.cpu_s:.2f} s of CPU by the tree, counted by {accounting}")]
+    facts = [*bases, ("CPU time", f"{s.cpu_s:.2f} s of CPU by the tree, counted by {accounting}")]
     facts.append(("PUE", f"{s.pue:.2f}"))
     facts.append(("Intensity", _intensity(s)))
     co2e = f"{units.mass(s.co2e_g)} CO2e"
@@ -90,7 +93,7 @@ def _intensity(s: RunSummary) -> str:
     region = s.region.get("code", "")
     origin = s.region.get("detail", "")
     if region:
-        text += f", region {region}" + (f" from {origin}" if origin else "")
+        text += f", region {region}" + (f" ({origin})" if origin else "")
     if s.intensity_sources:
         text += "; " + ", ".join(s.intensity_sources)
     return text

@@ -57,6 +57,8 @@ def duration(seconds: float) -> str:
 
 
 def distance(km: float) -> str:
+    if km < 0.001:
+        return f"{_three_digits(km * 1e6)} mm"
     if km < 1:
         return f"{_three_digits(km * 1000)} m"
     return f"{_three_digits(km)} km"
