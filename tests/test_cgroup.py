@@ -89,7 +89,7 @@ def test_cgroup_counts_grandchildren_daemons_and_unwaited_children(
     # Python process, a few ms each) is real CPU of the tree that the reports cannot include.
     assert truth_s <= report["cpu_seconds"] <= truth_s + 0.012 * processes + 0.05
     leaf_parent = own_cgroup_dir(2 if method == "cgroup2" else 1)
-    assert not any(p.name.startswith("carbonwrap-") for p in leaf_parent.iterdir())
+    assert not (leaf_parent / f"carbonwrap-{report['run_id']}").exists()  # removed
 
 
 @needs_cgroup2
@@ -115,9 +115,7 @@ def test_processes_left_in_the_leaf_are_reported_left_running_and_not_counted(
         assert any(f"left running and are not counted further: {pid}" in n for n in report["notes"])
         (log,) = logs_in(workdir)
         assert records(log)[-1]["leftover_pids"] == [pid]
-        assert not any(
-            p.name.startswith("carbonwrap-") for p in own_cgroup_dir(2).iterdir()
-        )  # moved out, leaf removed
+        assert not (own_cgroup_dir(2) / f"carbonwrap-{report['run_id']}").exists()
     finally:
         os.kill(pid, 9)
 
