@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 J_PER_KWH = 3.6e6
@@ -132,3 +133,60 @@ def interval_energy(prev: Reading, cur: Reading, model: EnergyModel) -> dict[str
             tree_j, max(tree_j, estimated_energy_j(used_gb * w_per_gb, duration_s))
         )
     return result
+
+
+# GPU attribution methods, per device and interval (recorded so every number says how it was got).
+GPU_NOT_IN_USE = "not-in-use"  # no process of the tree on the device: nothing charged
+GPU_SOLE_USER = "sole-user"  # the tree holds every context: the whole device, idle included
+GPU_SM_SHARE = "sm-share"  # share of SM-utilisation samples among all processes
+GPU_MEMORY_SHARE = "memory-share"  # no samples: share of GPU memory held
+GPU_EQUAL_SPLIT = "equal-split"  # no samples, no memory figures: per process holding a context
+GPU_DEVICE_LEVEL = "device-level"  # PIDs cannot be matched (PID namespace): the whole device
+
+
+def gpu_share(
+    tree_pids: AbstractSet[int],
+    processes: Mapping[int, int],
+    sm_util: Mapping[int, float],
+    device_level: bool = False,
+) -> tuple[float, str]:
+    """The tree's share of one GPU in one interval, and the method that gave it.
+
+    `processes`: pid -> GPU memory bytes of every process holding a context during the interval;
+    `sm_util`: pid -> summed SM-utilisation samples in the interval (may name processes that
+    have exited since). Follows the order in DESIGN.md: sole user, SM share, memory share, equal.
+    """
+    if device_level:
+        return 1.0, GPU_DEVICE_LEVEL
+    ours = [pid for pid in processes if pid in tree_pids]
+    sampled_ours = sum(u for pid, u in sm_util.items() if pid in tree_pids)
+    if not ours and sampled_ours <= 0:
+        return 0.0, GPU_NOT_IN_USE
+    if ours and len(ours) == len(processes) and all(p in tree_pids for p in sm_util):
+        return 1.0, GPU_SOLE_USER
+    total_sm = sum(sm_util.values())
+    if total_sm > 0:
+        return sampled_ours / total_sm, GPU_SM_SHARE
+    total_bytes = sum(processes.values())
+    if total_bytes > 0:
+        return sum(processes[pid] for pid in ours) / total_bytes, GPU_MEMORY_SHARE
+    return len(ours) / len(processes), GPU_EQUAL_SPLIT
+
+
+def gpu_device_energy_j(
+    prev_energy_j: float | None,
+    cur_energy_j: float | None,
+    prev_power_w: float | None,
+    cur_power_w: float | None,
+    duration_s: float,
+) -> float:
+    """Energy of one GPU over an interval: counter difference, else trapezoid of power.
+
+    NVML's total-energy counter counts mJ since the driver loaded and does not wrap in practice;
+    a decrease means the driver was reloaded, and that interval is dropped (0), never negative.
+    """
+    if prev_energy_j is not None and cur_energy_j is not None:
+        return counter_delta(prev_energy_j, cur_energy_j, 0.0)
+    if prev_power_w is not None and cur_power_w is not None:
+        return estimated_energy_j((prev_power_w + cur_power_w) / 2, duration_s)
+    return 0.0

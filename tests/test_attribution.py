@@ -10,6 +10,8 @@ from carbonwrap.attribution import (
     busy_share,
     co2e_g,
     counter_delta,
+    gpu_device_energy_j,
+    gpu_share,
     interval_energy,
 )
 
@@ -91,3 +93,39 @@ def test_attributed_never_exceeds_device_when_tree_outruns_procstat() -> None:
     cur = Reading(0.1, 0.2, 0.1, {"intel-rapl:0": 3.0, "intel-rapl:1": 0.0, "intel-rapl:0:0": 1.0})
     result = interval_energy(prev, cur, RAPL)
     assert result["cpu"].energy_j == pytest.approx(result["cpu"].device_energy_j)
+
+
+TREE = {100, 101}
+
+
+@pytest.mark.parametrize(
+    ("processes", "sm", "share", "method"),
+    [
+        ({200: 1000}, {200: 90.0}, 0.0, "not-in-use"),
+        ({100: 1000, 101: 500}, {100: 50.0}, 1.0, "sole-user"),
+        ({100: 1000, 200: 3000}, {100: 60.0, 200: 20.0}, 0.75, "sm-share"),
+        ({100: 1000, 200: 3000}, {}, 0.25, "memory-share"),
+        ({100: 0, 101: 0, 200: 0}, {}, 2 / 3, "equal-split"),
+        # A tree process that exited during the interval still gets its samples.
+        ({200: 3000}, {100: 30.0, 200: 10.0}, 0.75, "sm-share"),
+        # Sole holder now, but a foreign process ran during the interval: SM share.
+        ({100: 1000}, {100: 30.0, 200: 10.0}, 0.75, "sm-share"),
+    ],
+)
+def test_gpu_share_branches(
+    processes: dict[int, int], sm: dict[int, float], share: float, method: str
+) -> None:
+    got_share, got_method = gpu_share(TREE, processes, sm)
+    assert got_method == method
+    assert got_share == pytest.approx(share)
+
+
+def test_gpu_share_device_level_when_pids_cannot_match() -> None:
+    assert gpu_share(TREE, {555: 10}, {}, device_level=True) == (1.0, "device-level")
+
+
+def test_gpu_device_energy_counter_then_power() -> None:
+    assert gpu_device_energy_j(100.0, 160.5, None, None, 1.0) == pytest.approx(60.5)
+    assert gpu_device_energy_j(100.0, 5.0, None, None, 1.0) == 0.0  # driver reloaded
+    assert gpu_device_energy_j(None, None, 200.0, 300.0, 2.0) == pytest.approx(500.0)
+    assert gpu_device_energy_j(None, None, None, 300.0, 2.0) == 0.0
