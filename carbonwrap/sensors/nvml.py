@@ -1,0 +1,476 @@
+"""NVIDIA GPU energy or power, context holders and per-process SM utilisation, read via NVML."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from carbonwrap.sensors import SensorUnavailable
+
+# NVML API reference (every call, its units and its quirks): https://docs.nvidia.com/deploy/nvml-api/
+# CUDA_VISIBLE_DEVICES: https://docs.nvidia.com/cuda/cuda-programming-guide/05-appendices/environment-variables.html
+
+METHOD_COUNTER = "nvml-counter"  # nvmlDeviceGetTotalEnergyConsumption, mJ since driver load
+METHOD_POWER = "nvml-power"  # instantaneous power, to be integrated by the caller
+
+_MJ_PER_J = 1000
+_MW_PER_W = 1000
+_NVML_SUCCESS = 0
+# nvmlFieldValue_t.value is a union; nvmlValueType_t (0..6) says which member holds the value.
+_VALUE_MEMBER = ("dVal", "uiVal", "ulVal", "ullVal", "sllVal", "siVal", "usVal")
+_EMPTY: Mapping[int, Any] = MappingProxyType({})
+
+_NAMESPACE_HINT = (
+    "carbonwrap runs in its own PID namespace (NSpid in /proc/self/status has several PIDs) but "
+    "NVML reports host PIDs, so GPU processes cannot be matched to the run: GPU energy is given "
+    "per device, not attributed. To attribute it, run the container in the host PID namespace "
+    "(`docker run --pid=host`, Kubernetes `hostPID: true`) or run carbonwrap outside the container"
+)
+
+
+@dataclass(frozen=True)
+class GpuInfo:
+    """One physical GPU that the command may use."""
+
+    index: int  # NVML index of the physical GPU
+    name: str
+    uuid: str
+    energy_method: str  # METHOD_COUNTER or METHOD_POWER
+    mig: bool  # MIG mode enabled: energy is board level
+
+
+@dataclass(frozen=True)
+class GpuSample:
+    """One device at one instant."""
+
+    energy_j: float | None  # cumulative energy counter in J (nvml-counter), else None
+    power_w: float | None  # instantaneous power in W (nvml-power), else None
+    processes: Mapping[int, int]  # pid -> used GPU memory in bytes (0 when NVML cannot tell)
+    sm_util: Mapping[int, float]  # pid -> sum of SM-utilisation % of the samples since last read
+
+
+def load_nvml() -> Any:
+    """The pynvml module, imported only when GPU measurement is wanted."""
+    try:
+        import pynvml
+    except ImportError as exc:
+        raise SensorUnavailable(
+            "nvidia-ml-py is not installed (pip install nvidia-ml-py); no GPU measurement"
+        ) from exc
+    return pynvml
+
+
+class _Device:
+    """A selected GPU: its handle (fetched once) and what can be read from it."""
+
+    __slots__ = ("compute", "graphics", "handle", "info", "last_seen_us", "power_field", "util")
+
+    def __init__(self, info: GpuInfo, handle: Any, power_field: bool) -> None:
+        self.info = info
+        self.handle = handle
+        self.power_field = power_field  # NVML_FI_DEV_POWER_INSTANT readable (else GetPowerUsage)
+        self.compute = True  # calls still worth making: NotSupported/NoPermission end one
+        self.graphics = True
+        self.util = True
+        self.last_seen_us = 0  # largest process-utilisation timeStamp seen, NVML's clock, µs
+
+
+class NvmlSensor:
+    """Energy or power, context holders and SM-utilisation samples of each visible GPU."""
+
+    name = "nvml"
+
+    def __init__(
+        self, nvml: Any, environ: Mapping[str, str], proc_root: Path = Path("/proc")
+    ) -> None:
+        self._nvml = nvml
+        self.notes: list[str] = []
+        self._noted: set[tuple[int, str, str]] = set()
+        visible = environ.get("CUDA_VISIBLE_DEVICES")
+        if visible is not None and not visible.strip():
+            raise SensorUnavailable("CUDA_VISIBLE_DEVICES is empty: the command sees no GPU")
+        _init(nvml)
+        self._open = True
+        self._power_fields = [nvml.NVML_FI_DEV_POWER_INSTANT]
+        try:
+            self._devices = self._select(visible, environ.get("CUDA_DEVICE_ORDER", ""))
+            self._resolve_process_calls()
+        except BaseException:
+            self.close()
+            raise
+        self.devices: tuple[GpuInfo, ...] = tuple(d.info for d in self._devices)
+        self.pid_namespace_mismatch = _nested_pid_namespace(proc_root)
+        if self.pid_namespace_mismatch:
+            self.notes.append(_NAMESPACE_HINT)
+
+    def read(self) -> dict[int, GpuSample]:
+        """A sample of every device still readable, keyed by NVML index."""
+        if not self._open:
+            raise SensorUnavailable("NVML sensor read after close()")
+        samples: dict[int, GpuSample] = {}
+        lost: list[_Device] = []
+        for device in self._devices:
+            try:
+                samples[device.info.index] = self._read_device(device)
+            except self._nvml.NVMLError_GpuIsLost:
+                lost.append(device)
+        for device in lost:
+            self._devices.remove(device)
+            self.notes.append(
+                f"GPU {device.info.index} ({device.info.name}) is lost (fell off the bus or "
+                "needs a reset): no further readings from it"
+            )
+        return samples
+
+    def close(self) -> None:
+        """nvmlShutdown, once; safe to call twice."""
+        if self._open:
+            self._open = False
+            with contextlib.suppress(self._nvml.NVMLError):  # nothing we could act on
+                self._nvml.nvmlShutdown()
+
+    def __enter__(self) -> NvmlSensor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- per read: only the few NVML calls below, each failure confined to its own reading --
+
+    def _read_device(self, device: _Device) -> GpuSample:
+        nvml = self._nvml
+        energy_j = power_w = None
+        if device.info.energy_method == METHOD_COUNTER:
+            try:
+                energy_j = nvml.nvmlDeviceGetTotalEnergyConsumption(device.handle) / _MJ_PER_J
+            except nvml.NVMLError as exc:
+                self._failed(device, "nvmlDeviceGetTotalEnergyConsumption", exc)
+        else:
+            power_w = self._power_w(device)
+        return GpuSample(energy_j, power_w, self._processes(device), self._sm_util(device))
+
+    def _power_w(self, device: _Device) -> float | None:
+        nvml = self._nvml
+        if device.power_field:
+            try:
+                value = nvml.nvmlDeviceGetFieldValues(device.handle, self._power_fields)[0]
+            except nvml.NVMLError as exc:
+                self._failed(device, "nvmlDeviceGetFieldValues", exc)
+            else:
+                power_mw = _field_value(value)
+                if power_mw is not None:
+                    return power_mw / _MW_PER_W
+                self._note_once(
+                    device,
+                    "nvmlDeviceGetFieldValues",
+                    "gave no valid instant power: used "
+                    "nvmlDeviceGetPowerUsage (a 1 s mean on Ampere and newer) instead",
+                )
+        try:
+            return float(nvml.nvmlDeviceGetPowerUsage(device.handle)) / _MW_PER_W
+        except nvml.NVMLError as exc:
+            self._failed(device, "nvmlDeviceGetPowerUsage", exc)
+            return None
+
+    def _processes(self, device: _Device) -> Mapping[int, int]:
+        nvml = self._nvml
+        processes: dict[int, int] = {}
+        for kind, call in (("compute", self._compute_call), ("graphics", self._graphics_call)):
+            if not getattr(device, kind):
+                continue
+            try:
+                found = call(device.handle)
+            except (nvml.NVMLError_NotSupported, nvml.NVMLError_NoPermission) as exc:
+                # Neither changes during a run (NoPermission: a MIG board's list is root-only).
+                setattr(device, kind, False)
+                self._note_once(device, call.__name__, f"refused ({exc}): no processes from it")
+                continue
+            except nvml.NVMLError as exc:
+                self._failed(device, call.__name__, exc)
+                continue
+            for process in found:
+                # A process in both lists reports the same total memory in each: keep one.
+                memory = process.usedGpuMemory or 0  # None: NVML cannot tell (WDDM, some MIG)
+                if memory > processes.get(process.pid, -1):
+                    processes[process.pid] = memory
+        return processes or _EMPTY
+
+    def _sm_util(self, device: _Device) -> Mapping[int, float]:
+        nvml = self._nvml
+        if not device.util:
+            return _EMPTY
+        since = device.last_seen_us
+        try:
+            samples = nvml.nvmlDeviceGetProcessUtilization(device.handle, since)
+        except nvml.NVMLError_NotFound:
+            return _EMPTY  # no sample newer than `since`: nothing ran in this window
+        except nvml.NVMLError as exc:
+            if exc.value != _NVML_SUCCESS:  # pynvml raises NVMLError(SUCCESS) for "no samples"
+                self._util_failed(device, exc)
+            return _EMPTY
+        util: dict[int, float] = {}
+        for sample in samples:
+            stamp = sample.timeStamp
+            if stamp <= since:
+                continue  # the driver should filter these; never count a sample twice
+            util[sample.pid] = util.get(sample.pid, 0.0) + sample.smUtil
+            if stamp > device.last_seen_us:
+                device.last_seen_us = stamp
+        return util or _EMPTY
+
+    def _util_failed(self, device: _Device, exc: Exception) -> None:
+        if isinstance(exc, (self._nvml.NVMLError_NotSupported, self._nvml.NVMLError_NoPermission)):
+            # NotSupported is documented for MIG-enabled GPUs and pre-Maxwell boards.
+            device.util = False
+            self._note_once(
+                device,
+                "nvmlDeviceGetProcessUtilization",
+                f"refused ({exc}): no per-process samples",
+            )
+        else:
+            self._failed(device, "nvmlDeviceGetProcessUtilization", exc)
+
+    def _failed(self, device: _Device, call: str, exc: Exception) -> None:
+        """Leave this reading out, note the failure once; a lost GPU ends the device's reads."""
+        if isinstance(exc, self._nvml.NVMLError_GpuIsLost):
+            raise exc
+        self._note_once(device, call, f"failed ({exc}): that reading is missing when it fails")
+
+    def _note_once(self, device: _Device, call: str, what: str) -> None:
+        key = (device.info.index, call, what)
+        if key not in self._noted:
+            self._noted.add(key)
+            self.notes.append(f"GPU {device.info.index} ({device.info.name}): {call} {what}")
+
+    # -- once, at init --
+
+    def _select(self, visible: str | None, device_order: str) -> list[_Device]:
+        """The devices the command can see, each probed for its energy method."""
+        nvml = self._nvml
+        try:
+            count = nvml.nvmlDeviceGetCount()
+        except nvml.NVMLError as exc:
+            raise SensorUnavailable(f"NVML cannot count the GPUs: {exc}") from exc
+        if count == 0:
+            raise SensorUnavailable("no NVIDIA GPU: the driver is loaded but reports no device")
+        handles: dict[int, tuple[Any, str, str]] = {}  # index -> (handle, name, uuid)
+        for index in range(count):
+            try:
+                handle = nvml.nvmlDeviceGetHandleByIndex(index)
+                handles[index] = (
+                    handle,
+                    _text(nvml.nvmlDeviceGetName(handle)),
+                    _text(nvml.nvmlDeviceGetUUID(handle)),
+                )
+            except nvml.NVMLError as exc:
+                # e.g. NoPermission for GPUs a Slurm or container cgroup does not grant
+                self.notes.append(f"GPU {index} cannot be opened ({exc}): left out")
+        if visible is None:
+            chosen = list(handles)
+        else:
+            chosen = self._parse_visible(visible, handles)
+            names = {name for _, name, _ in handles.values()}
+            uses_index = any(e.strip().isdigit() for e in visible.split(","))
+            if uses_index and len(names) > 1 and device_order != "PCI_BUS_ID":
+                self.notes.append(
+                    "CUDA_VISIBLE_DEVICES uses indices on a machine with different GPU models: "
+                    "CUDA numbers them fastest first unless CUDA_DEVICE_ORDER=PCI_BUS_ID, NVML "
+                    "by PCI bus, so the indices may name other GPUs; use UUIDs to be sure"
+                )
+        devices = [d for d in (self._open_device(i, *handles[i]) for i in chosen) if d is not None]
+        if not devices:
+            what = "no usable NVIDIA GPU"
+            if visible is not None:
+                what = f"CUDA_VISIBLE_DEVICES={visible!r} leaves the command no usable GPU"
+            detail = f" ({'; '.join(self.notes)})" if self.notes else ""
+            raise SensorUnavailable(what + detail)
+        return devices
+
+    def _parse_visible(self, visible: str, handles: dict[int, tuple[Any, str, str]]) -> list[int]:
+        """NVML indices named by CUDA_VISIBLE_DEVICES, in its order, up to the first invalid one."""
+        chosen: list[int] = []
+        by_uuid = {uuid: index for index, (_, _, uuid) in handles.items()}
+        for raw in visible.split(","):
+            entry = raw.strip()
+            if entry.isdigit():
+                index: int | None = int(entry) if int(entry) in handles else None
+            elif entry.startswith("GPU-"):
+                matches = [i for u, i in by_uuid.items() if u.startswith(entry)]
+                index = matches[0] if len(matches) == 1 else None  # CUDA wants a unique prefix
+            elif entry.startswith("MIG-"):
+                index = self._mig_parent(entry, by_uuid)
+            else:
+                index = None
+            if index is None:
+                # CUDA makes only the devices before the first invalid entry visible.
+                if chosen or entry:
+                    self.notes.append(
+                        f"CUDA_VISIBLE_DEVICES entry {entry!r} names no GPU here: CUDA ignores it "
+                        "and every entry after it"
+                    )
+                break
+            if index not in chosen:
+                chosen.append(index)
+        return chosen
+
+    def _mig_parent(self, entry: str, by_uuid: dict[str, int]) -> int | None:
+        """The NVML index of the GPU holding MIG device `entry`, or None."""
+        nvml = self._nvml
+        if entry.startswith("MIG-GPU-") and "/" in entry:
+            parent_uuid = entry[len("MIG-") :].split("/", 1)[0]  # MIG-<GPU-UUID>/<GI>/<CI>, R450
+        else:
+            try:  # MIG-<UUID>, R470 and newer
+                mig_handle = nvml.nvmlDeviceGetHandleByUUID(entry)
+                parent = nvml.nvmlDeviceGetDeviceHandleFromMigDeviceHandle(mig_handle)
+                parent_uuid = _text(nvml.nvmlDeviceGetUUID(parent))
+            except nvml.NVMLError:
+                return None
+        index = by_uuid.get(parent_uuid)
+        if index is not None:
+            self.notes.append(
+                f"CUDA_VISIBLE_DEVICES entry {entry} is a MIG instance of GPU {index}: measured "
+                "as the whole board"
+            )
+        return index
+
+    def _open_device(self, index: int, handle: Any, name: str, uuid: str) -> _Device | None:
+        """Probe the energy method, MIG mode and utilisation start of one GPU; None if unusable."""
+        nvml = self._nvml
+        try:
+            mig = _mig_enabled(nvml, handle)
+            try:
+                nvml.nvmlDeviceGetTotalEnergyConsumption(handle)
+                method = METHOD_COUNTER
+            except nvml.NVMLError_NotSupported:
+                method = METHOD_POWER  # before Volta
+            except nvml.NVMLError as exc:
+                if isinstance(exc, nvml.NVMLError_GpuIsLost):
+                    raise
+                method = METHOD_POWER
+                self.notes.append(f"GPU {index} ({name}): energy counter unreadable ({exc})")
+            power_field = method == METHOD_POWER and _instant_power_readable(nvml, handle)
+            device = _Device(GpuInfo(index, name, uuid, method, mig), handle, power_field)
+            if mig:
+                self.notes.append(
+                    f"GPU {index} ({name}) is in MIG mode: its energy is the whole board's, "
+                    "shared by all its MIG instances. NVML gives no per-process utilisation on "
+                    "MIG-enabled GPUs and lists the board's processes only to privileged "
+                    "callers, so per-process attribution within the board is not possible: "
+                    "take the board's energy as an upper bound for the run"
+                )
+            self._prime_utilisation(device)
+        except nvml.NVMLError as exc:
+            self.notes.append(f"GPU {index} ({name}) cannot be read ({exc}): left out")
+            return None
+        return device
+
+    def _prime_utilisation(self, device: _Device) -> None:
+        """Start the utilisation window now, in NVML's own clock: drop the samples buffered so far.
+
+        Passing 0 on the first read would charge the first interval with every sample still in
+        the driver's buffer, from before the run; passing our time.time() would assume a clock
+        the documentation does not name. The newest buffered timeStamp is "now" on NVML's clock.
+        """
+        nvml = self._nvml
+        try:
+            samples = nvml.nvmlDeviceGetProcessUtilization(device.handle, 0)
+        except nvml.NVMLError_NotFound:
+            return  # empty buffer: every later sample is newer than init
+        except nvml.NVMLError as exc:
+            if exc.value != _NVML_SUCCESS:
+                self._util_failed(device, exc)
+            return
+        device.last_seen_us = max((s.timeStamp for s in samples), default=0)
+
+    def _resolve_process_calls(self) -> None:
+        """The running-process calls this driver has.
+
+        pynvml's unversioned calls need the _v3 symbol and raise NVMLLibraryMismatchError (not an
+        NVMLError) on drivers without it; the symbol lookup does not depend on the device.
+        """
+        nvml = self._nvml
+        handle = self._devices[0].handle
+        self._compute_call: Callable[[Any], Any] = nvml.nvmlDeviceGetComputeRunningProcesses
+        self._graphics_call: Callable[[Any], Any] = nvml.nvmlDeviceGetGraphicsRunningProcesses
+        try:
+            self._compute_call(handle)
+        except nvml.NVMLLibraryMismatchError:
+            self._compute_call = nvml.nvmlDeviceGetComputeRunningProcesses_v2
+            self._graphics_call = nvml.nvmlDeviceGetGraphicsRunningProcesses_v2
+        except nvml.NVMLError:
+            pass  # the symbol exists; this device's answer is handled at each read
+
+
+def _init(nvml: Any) -> None:
+    """nvmlInit, or SensorUnavailable with the cause and what to do."""
+    try:
+        nvml.nvmlInit()
+    except nvml.NVMLError_LibraryNotFound as exc:
+        raise SensorUnavailable(
+            "no NVIDIA driver: libnvidia-ml.so not found (install the NVIDIA driver; in a "
+            "container, start it with the NVIDIA container toolkit, e.g. `docker run --gpus all`)"
+        ) from exc
+    except nvml.NVMLError_DriverNotLoaded as exc:
+        raise SensorUnavailable(
+            "NVIDIA driver not loaded (no NVIDIA GPU, or the nvidia kernel module is not loaded)"
+        ) from exc
+    except nvml.NVMLError_NoPermission as exc:
+        raise SensorUnavailable(
+            "no permission to use the NVIDIA devices (/dev/nvidia*): ask for GPU access"
+        ) from exc
+    except nvml.NVMLError_LibRmVersionMismatch as exc:
+        raise SensorUnavailable(
+            "NVIDIA driver and libnvidia-ml.so versions differ (driver updated without a "
+            "reboot?): reboot or reload the nvidia kernel module"
+        ) from exc
+    except nvml.NVMLError as exc:
+        raise SensorUnavailable(f"NVML initialisation failed: {exc}") from exc
+
+
+def _mig_enabled(nvml: Any, handle: Any) -> bool:
+    try:
+        current, _pending = nvml.nvmlDeviceGetMigMode(handle)
+    except nvml.NVMLError as exc:
+        if isinstance(exc, nvml.NVMLError_GpuIsLost):
+            raise
+        return False  # NotSupported: not a MIG-capable GPU
+    return bool(current == nvml.NVML_DEVICE_MIG_ENABLE)
+
+
+def _instant_power_readable(nvml: Any, handle: Any) -> bool:
+    """NVML_FI_DEV_POWER_INSTANT is readable (GetPowerUsage is a 1 s mean on Ampere and newer)."""
+    try:
+        value = nvml.nvmlDeviceGetFieldValues(handle, [nvml.NVML_FI_DEV_POWER_INSTANT])[0]
+    except nvml.NVMLError as exc:
+        if isinstance(exc, nvml.NVMLError_GpuIsLost):
+            raise
+        return False
+    return _field_value(value) is not None
+
+
+def _field_value(value: Any) -> float | None:
+    """The number in an nvmlFieldValue_t, or None when NVML says it is not valid."""
+    if value.nvmlReturn != _NVML_SUCCESS or not 0 <= value.valueType < len(_VALUE_MEMBER):
+        return None
+    return float(getattr(value.value, _VALUE_MEMBER[value.valueType]))
+
+
+def _nested_pid_namespace(proc_root: Path) -> bool:
+    """True when our PID namespace is not the host's: NSpid lists one PID per namespace level."""
+    try:
+        with open(proc_root / "self" / "status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("NSpid:"):
+                    return len(line.split()) > 2
+    except OSError:
+        pass  # no procfs, or a kernel before 4.1 (no NSpid): assume the host namespace
+    return False
+
+
+def _text(value: str | bytes) -> str:
+    """pynvml returns str; older releases returned bytes."""
+    return value.decode() if isinstance(value, bytes) else value
