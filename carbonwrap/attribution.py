@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from typing import Protocol
 
 J_PER_KWH = 3.6e6
 
@@ -64,6 +65,19 @@ def co2e_g(energy_j: float, pue: float, intensity_g_per_kwh: float) -> float:
     return energy_j / J_PER_KWH * pue * intensity_g_per_kwh
 
 
+class GpuSampleLike(Protocol):
+    """One GPU at one instant, as the NVML sensor reads it (sensors.nvml.GpuSample)."""
+
+    @property
+    def energy_j(self) -> float | None: ...
+    @property
+    def power_w(self) -> float | None: ...
+    @property
+    def processes(self) -> Mapping[int, int]: ...
+    @property
+    def sm_util(self) -> Mapping[int, float]: ...
+
+
 @dataclass(frozen=True)
 class Reading:
     """Counters read at one instant. Units: seconds and joules; raw RAPL counters by zone id."""
@@ -74,6 +88,8 @@ class Reading:
     rapl_j: Mapping[str, float] = field(default_factory=dict)
     tree_rss_bytes: int = 0
     used_memory_bytes: int = 0
+    tree_pids: frozenset[int] = frozenset()  # read only when GPUs are measured
+    gpu: Mapping[int, GpuSampleLike] = field(default_factory=dict)  # device index -> sample
 
 
 @dataclass(frozen=True)
@@ -86,6 +102,8 @@ class EnergyModel:
     zone_max_j: Mapping[str, float] = field(default_factory=dict)
     cpu_w_per_cpu: float = 0.0  # estimate: W per busy logical CPU
     dram_w_per_gb: float = 0.0  # estimate: W per GB resident
+    gpu: bool = False  # GPUs are measured
+    gpu_device_level: bool = False  # PIDs cannot be matched: charge whole devices
 
 
 @dataclass(frozen=True)
@@ -190,3 +208,33 @@ def gpu_device_energy_j(
     if prev_power_w is not None and cur_power_w is not None:
         return estimated_energy_j((prev_power_w + cur_power_w) / 2, duration_s)
     return 0.0
+
+
+@dataclass(frozen=True)
+class GpuShare:
+    """One GPU in one interval: the tree's energy, the device's, and how the share was found."""
+
+    energy_j: float
+    device_energy_j: float
+    method: str
+
+
+def gpu_interval(prev: Reading, cur: Reading, model: EnergyModel) -> dict[int, GpuShare]:
+    """Per GPU present in both readings. Device energy counts only while the tree uses it."""
+    duration_s = max(0.0, cur.mono_s - prev.mono_s)
+    tree_pids = prev.tree_pids | cur.tree_pids
+    result: dict[int, GpuShare] = {}
+    for index, now in cur.gpu.items():
+        before = prev.gpu.get(index)
+        if before is None:
+            continue
+        processes = {**before.processes, **now.processes}
+        share, method = gpu_share(tree_pids, processes, now.sm_util, model.gpu_device_level)
+        if method == GPU_NOT_IN_USE:
+            result[index] = GpuShare(0.0, 0.0, method)
+            continue
+        device_j = gpu_device_energy_j(
+            before.energy_j, now.energy_j, before.power_w, now.power_w, duration_s
+        )
+        result[index] = GpuShare(device_j * share, device_j, method)
+    return result

@@ -86,9 +86,13 @@ def sample(
     cpu_s: float,
     energy_j: Mapping[str, float],
     device_energy_j: Mapping[str, float],
+    gpus: Mapping[int, Mapping[str, Any]] | None = None,
 ) -> Record:
-    """Cumulative totals since the start: a log cut anywhere still sums correctly."""
-    return {
+    """Cumulative totals since the start: a log cut anywhere still sums correctly.
+
+    `gpus`: device index -> {energy_j, device_energy_j, methods: {method: intervals}}.
+    """
+    record: Record = {
         "type": "sample",
         "time": utc_iso(time_s),
         "elapsed_s": round(elapsed_s, 3),
@@ -96,6 +100,16 @@ def sample(
         "energy_j": {k: round(v, 6) for k, v in energy_j.items()},
         "device_energy_j": {k: round(v, 6) for k, v in device_energy_j.items()},
     }
+    if gpus:
+        record["gpus"] = {
+            str(index): {
+                "energy_j": round(gpu["energy_j"], 6),
+                "device_energy_j": round(gpu["device_energy_j"], 6),
+                "methods": dict(gpu["methods"]),
+            }
+            for index, gpu in gpus.items()
+        }
+    return record
 
 
 def intensity(
@@ -143,6 +157,7 @@ def end(
     device_energy_j: Mapping[str, float],
     leftover_pids: Sequence[int],
     signals_received: Sequence[str],
+    gpus: Mapping[int, Mapping[str, Any]] | None = None,
 ) -> Record:
     record = sample(
         time_s=time_s,
@@ -150,6 +165,7 @@ def end(
         cpu_s=cpu_s,
         energy_j=energy_j,
         device_energy_j=device_energy_j,
+        gpus=gpus,
     )
     record.update(
         type="end",

@@ -8,21 +8,19 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from carbonwrap import __version__, events
 from carbonwrap.accounting import TreeAccounting, open_accounting
-from carbonwrap.attribution import EnergyModel, Reading
+from carbonwrap.attribution import Reading
 from carbonwrap.child import Child, become_subreaper
 from carbonwrap.errors import CarbonwrapError
 from carbonwrap.eventlog import EventLog, log_name
+from carbonwrap.meters import Meters
 from carbonwrap.sampler import Sampler, Totals
-from carbonwrap.sensors import SensorUnavailable
-from carbonwrap.sensors.meminfo import MemInfo
-from carbonwrap.sensors.procstat import ProcStat
 from carbonwrap.summary import Fold, RunSummary
 
 
@@ -39,86 +37,6 @@ class RunOptions:
     json_path: str | None = None
     quiet: bool = False
     cpu_accounting: str = "auto"
-
-
-@dataclass
-class Energy:
-    """The sensors behind CPU and DRAM energy and how they are labelled."""
-
-    model: EnergyModel
-    components: dict[str, dict[str, Any]]
-    notes: list[str]
-    read_rapl: Callable[[], Mapping[str, float]] | None
-    read_used_memory: Callable[[], int] | None
-    close: Callable[[], None]
-
-
-def open_energy(environ: Mapping[str, str]) -> Energy:
-    """RAPL where readable, else the rated-power estimate; DRAM from RAPL or resident memory."""
-    from carbonwrap.sensors.cpu_estimate import (
-        DRAM_BASIS,
-        DRAM_W_PER_GB,
-        cpu_model_name,
-        estimate_cpu_power,
-    )
-    from carbonwrap.sensors.rapl import RaplSensor, sysfs_root_from_env
-
-    notes: list[str] = []
-    components: dict[str, dict[str, Any]] = {}
-    try:
-        rapl = RaplSensor(sysfs_root_from_env(environ))
-    except SensorUnavailable as exc:
-        rapl = None
-        notes.append(f"RAPL unavailable, CPU energy estimated: {exc.reason}")
-    if rapl is not None:
-        notes.extend(f"RAPL zone skipped: {reason}" for reason in rapl.skipped)
-    kinds = {z.zone_id: z.kind for z in rapl.zones} if rapl else {}
-    has_dram = "dram" in kinds.values()
-    cpu_w = 0.0
-    if rapl is not None:
-        packages = sum(1 for k in kinds.values() if k == "package")
-        components["cpu"] = {
-            "method": "rapl",
-            "basis": f"{packages} package zone(s); share = tree CPU time / all CPUs' busy time",
-        }
-    else:
-        estimate = estimate_cpu_power(cpu_model_name(), os.cpu_count() or 1)
-        cpu_w = estimate.watts_per_cpu
-        components["cpu"] = {"method": "estimate", "basis": estimate.basis}
-    if has_dram:
-        components["dram"] = {"method": "rapl", "basis": "dram zone(s); same CPU-time share"}
-    else:
-        components["dram"] = {
-            "method": "estimate",
-            "basis": f"{DRAM_BASIS}, of the tree's resident memory sampled every interval",
-        }
-        if rapl is not None:
-            notes.append("RAPL has no dram zone here; DRAM energy estimated from resident memory")
-    components["gpu"] = {"method": "unavailable: GPU measurement is not part of this version"}
-    meminfo = None if has_dram else MemInfo()
-    model = EnergyModel(
-        cpu_method="rapl" if rapl else "estimate",
-        dram_method="rapl" if has_dram else "estimate",
-        zone_kind=kinds,
-        zone_max_j={z.zone_id: z.max_energy_range_j for z in rapl.zones} if rapl else {},
-        cpu_w_per_cpu=cpu_w,
-        dram_w_per_gb=0.0 if has_dram else DRAM_W_PER_GB,
-    )
-
-    def close() -> None:
-        if rapl is not None:
-            rapl.close()
-        if meminfo is not None:
-            meminfo.close()
-
-    return Energy(
-        model,
-        components,
-        notes,
-        rapl.read if rapl else None,
-        meminfo.used_bytes if meminfo else None,
-        close,
-    )
 
 
 def _intensity_record(
@@ -148,25 +66,6 @@ def _check_json_target(path: str | None) -> None:
         raise CarbonwrapError(
             f"--json {path}: directory {directory} does not exist or is not writable"
         )
-
-
-def _accounting_reader(
-    acct: TreeAccounting, procstat: ProcStat, energy: Energy
-) -> Callable[[], Reading]:
-    read_rapl, read_used = energy.read_rapl, energy.read_used_memory
-    estimate_dram = energy.model.dram_method == "estimate"
-
-    def read() -> Reading:
-        return Reading(
-            mono_s=time.monotonic(),
-            tree_cpu_s=acct.cpu_s(),
-            busy_all_s=procstat.busy_s(),
-            rapl_j=read_rapl() if read_rapl else {},
-            tree_rss_bytes=acct.rss_bytes() if estimate_dram else 0,
-            used_memory_bytes=read_used() if read_used else 0,
-        )
-
-    return read
 
 
 class Recorder:
@@ -203,9 +102,10 @@ def run(options: RunOptions, environ: Mapping[str, str], stderr: TextIO) -> int:
     except CarbonwrapError:
         log.discard()
         raise
-    energy = open_energy(environ)
-    notes += energy.notes
-    procstat = ProcStat()
+    env = dict(environ)
+    env["CARBONWRAP_RUN_ID"] = run_id
+    meters = Meters(environ, env)
+    notes += meters.notes
     t0 = time.monotonic()
 
     def warn(message: str) -> None:
@@ -214,23 +114,19 @@ def run(options: RunOptions, environ: Mapping[str, str], stderr: TextIO) -> int:
     def emit(totals: Totals) -> None:
         record(_sample(totals))
 
-    sampler = Sampler(
-        _accounting_reader(acct, procstat, energy),
-        energy.model,
-        options.interval_s,
-        options.log_interval_s,
-        emit,
-        warn,
-    )
+    def read() -> Reading:
+        reading = meters.read(acct)
+        for note in meters.new_notes():
+            warn(note)
+        return reading
+
+    sampler = Sampler(read, meters.model, options.interval_s, options.log_interval_s, emit, warn)
     become_subreaper()
-    env = dict(environ)
-    env["CARBONWRAP_RUN_ID"] = run_id
     try:
         child = _start_child(options.command, env, acct)
     except BaseException:
         acct.finish()
-        energy.close()
-        procstat.close()
+        meters.close()
         log.discard()
         raise
     record(
@@ -247,7 +143,7 @@ def run(options: RunOptions, environ: Mapping[str, str], stderr: TextIO) -> int:
                 "kernel": platform.release(),
             },
             cpu_accounting=acct.method,
-            components=energy.components,
+            components=meters.components,
             region=region,
             pue=options.pue,
             interval_s=options.interval_s,
@@ -271,8 +167,7 @@ def run(options: RunOptions, environ: Mapping[str, str], stderr: TextIO) -> int:
             f"{len(leftover)} process(es) still running when the command ended were left "
             f"running and are not counted further: {shown}"
         )
-    energy.close()
-    procstat.close()
+    meters.close()
     if log.failed:
         stderr.write(f"carbonwrap: {log.failed}\n")
     record(
@@ -286,6 +181,7 @@ def run(options: RunOptions, environ: Mapping[str, str], stderr: TextIO) -> int:
             device_energy_j=totals.device_energy_j,
             leftover_pids=leftover,
             signals_received=child.received,
+            gpus=_gpus(totals),
         )
     )
     log.close()
@@ -295,6 +191,13 @@ def run(options: RunOptions, environ: Mapping[str, str], stderr: TextIO) -> int:
     return ending.exit_code
 
 
+def _gpus(totals: Totals) -> dict[int, dict[str, Any]]:
+    return {
+        index: {"energy_j": g.energy_j, "device_energy_j": g.device_energy_j, "methods": g.methods}
+        for index, g in totals.gpus.items()
+    }
+
+
 def _sample(totals: Totals) -> dict[str, Any]:
     return events.sample(
         time_s=time.time(),
@@ -302,6 +205,7 @@ def _sample(totals: Totals) -> dict[str, Any]:
         cpu_s=totals.cpu_s,
         energy_j=totals.energy_j,
         device_energy_j=totals.device_energy_j,
+        gpus=_gpus(totals),
     )
 
 

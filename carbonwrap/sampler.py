@@ -7,20 +7,43 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from carbonwrap.attribution import EnergyModel, Reading, interval_energy
+from carbonwrap.attribution import EnergyModel, Reading, gpu_interval, interval_energy
+
+
+@dataclass
+class GpuTotals:
+    """One GPU since the start: joules, and how many intervals each attribution method served."""
+
+    energy_j: float = 0.0
+    device_energy_j: float = 0.0
+    methods: dict[str, int] = field(default_factory=dict)
+
+    def copy(self) -> GpuTotals:
+        return GpuTotals(self.energy_j, self.device_energy_j, dict(self.methods))
 
 
 @dataclass
 class Totals:
-    """Cumulative energy since the start, per component. Units: joules, seconds."""
+    """Cumulative energy since the start, per component (and per GPU). Units: joules, seconds."""
 
     elapsed_s: float = 0.0
     cpu_s: float = 0.0
     energy_j: dict[str, float] = field(default_factory=dict)
     device_energy_j: dict[str, float] = field(default_factory=dict)
+    gpus: dict[int, GpuTotals] = field(default_factory=dict)
 
     def copy(self) -> Totals:
-        return Totals(self.elapsed_s, self.cpu_s, dict(self.energy_j), dict(self.device_energy_j))
+        return Totals(
+            self.elapsed_s,
+            self.cpu_s,
+            dict(self.energy_j),
+            dict(self.device_energy_j),
+            {index: gpu.copy() for index, gpu in self.gpus.items()},
+        )
+
+    def add(self, component: str, energy_j: float, device_energy_j: float) -> None:
+        self.energy_j[component] = self.energy_j.get(component, 0.0) + energy_j
+        self.device_energy_j[component] = self.device_energy_j.get(component, 0.0) + device_energy_j
 
 
 class Sampler:
@@ -67,12 +90,17 @@ class Sampler:
                 self._warn(message)
             return
         with self._lock:
+            t = self.totals
             for component, share in interval_energy(self._last, cur, self._model).items():
-                t = self.totals
-                t.energy_j[component] = t.energy_j.get(component, 0.0) + share.energy_j
-                t.device_energy_j[component] = (
-                    t.device_energy_j.get(component, 0.0) + share.device_energy_j
-                )
+                t.add(component, share.energy_j, share.device_energy_j)
+            if self._model.gpu:
+                t.add("gpu", 0.0, 0.0)
+                for index, gpu in gpu_interval(self._last, cur, self._model).items():
+                    t.add("gpu", gpu.energy_j, gpu.device_energy_j)
+                    g = t.gpus.setdefault(index, GpuTotals())
+                    g.energy_j += gpu.energy_j
+                    g.device_energy_j += gpu.device_energy_j
+                    g.methods[gpu.method] = g.methods.get(gpu.method, 0) + 1
             self.totals.elapsed_s = cur.mono_s - self._first.mono_s
             self.totals.cpu_s = cur.tree_cpu_s - self._first.tree_cpu_s
             self._last = cur

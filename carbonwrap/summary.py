@@ -24,6 +24,24 @@ class ComponentSummary:
 
 
 @dataclass
+class GpuSummary:
+    """One GPU the run could use. Energies in J; `methods`: attribution method -> intervals."""
+
+    index: int
+    name: str = ""
+    uuid: str = ""
+    energy_method: str = ""
+    mig: bool = False
+    energy_j: float = 0.0
+    device_energy_j: float = 0.0
+    methods: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def used(self) -> bool:
+        return any(method != "not-in-use" for method in self.methods)
+
+
+@dataclass
 class RunSummary:
     run_id: str = ""
     command: list[str] | None = None
@@ -38,6 +56,7 @@ class RunSummary:
     signal: str | None = None
     complete: bool = False
     components: dict[str, ComponentSummary] = field(default_factory=dict)
+    gpus: dict[int, GpuSummary] = field(default_factory=dict)
     pue: float = 1.0
     region: dict[str, str] = field(default_factory=dict)
     intensity_mean_g_per_kwh: float | None = None
@@ -133,6 +152,17 @@ class Fold:
                     s.components[str(name)] = ComponentSummary(
                         method=str(info.get("method", "")), basis=str(info.get("basis", ""))
                     )
+            gpu = components.get("gpu")
+            devices = gpu.get("devices") if isinstance(gpu, dict) else None
+            for device in devices if isinstance(devices, list) else []:
+                if isinstance(device, dict) and isinstance(device.get("index"), int):
+                    s.gpus[device["index"]] = GpuSummary(
+                        index=device["index"],
+                        name=str(device.get("name", "")),
+                        uuid=str(device.get("uuid", "")),
+                        energy_method=str(device.get("energy_method", "")),
+                        mig=device.get("mig") is True,
+                    )
 
     def _sample(self, r: Record) -> None:
         s = self.s
@@ -149,6 +179,20 @@ class Fold:
             component.device_energy_j = _number_or(
                 device.get(name), component.device_energy_j or 0.0
             )
+        gpus = r.get("gpus")
+        for key, info in gpus.items() if isinstance(gpus, dict) else ():
+            if not (isinstance(key, str) and key.isdigit() and isinstance(info, dict)):
+                continue
+            g = s.gpus.setdefault(int(key), GpuSummary(index=int(key)))
+            g.energy_j = _number_or(info.get("energy_j"), g.energy_j)
+            g.device_energy_j = _number_or(info.get("device_energy_j"), g.device_energy_j)
+            methods = info.get("methods")
+            if isinstance(methods, dict):
+                g.methods = {
+                    str(m): int(n)
+                    for m, n in methods.items()
+                    if isinstance(n, int) and not isinstance(n, bool)
+                }
         total_j = s.energy_j
         delta_j = max(0.0, total_j - self._last_energy_j)
         self._last_energy_j = max(self._last_energy_j, total_j)

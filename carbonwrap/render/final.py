@@ -56,6 +56,11 @@ def report_view(summary: RunSummary, equivalent: Equivalent | None = None) -> Re
         if component is None:
             continue
         label = _LABELS.get(name, name)
+        if name == "gpu" and s.gpus:
+            rows.extend(_gpu_rows(s))
+            if component.basis:
+                bases.append(("GPU basis", component.basis))
+            continue
         rows.append(
             (
                 label,
@@ -81,6 +86,29 @@ def report_view(summary: RunSummary, equivalent: Equivalent | None = None) -> Re
     if s.log_path:
         facts.append(("Log", s.log_path))
     return ReportView(title, rows, facts, list(s.notes))
+
+
+def _gpu_rows(s: RunSummary) -> list[tuple[str, str, str, str]]:
+    """One row per GPU the command used; the unused ones in one row."""
+    rows = []
+    unused = []
+    for index in sorted(s.gpus):
+        gpu = s.gpus[index]
+        if not gpu.used:
+            unused.append(str(index))
+            continue
+        intervals = sum(n for m, n in gpu.methods.items() if m != "not-in-use") or 1
+        shares = ", ".join(
+            f"{method} {100 * n / intervals:.0f}%"
+            for method, n in sorted(gpu.methods.items(), key=lambda kv: -kv[1])
+            if method != "not-in-use"
+        )
+        method = f"{gpu.energy_method}; {shares}" + ("; MIG board level" if gpu.mig else "")
+        label = f"GPU {index}" + (f" {gpu.name}" if gpu.name else "")
+        rows.append((label, units.energy(gpu.energy_j), units.energy(gpu.device_energy_j), method))
+    if unused:
+        rows.append((f"GPU {','.join(unused)}", "—", "—", "not used by the command"))
+    return rows
 
 
 def _intensity(s: RunSummary) -> str:

@@ -43,6 +43,19 @@ def run_document(s: RunSummary) -> dict[str, Any]:
         "device_energy_kwh": device,
         "methods": methods,
         "bases": {name: c.basis for name, c in s.components.items() if c.basis},
+        "gpus": [
+            {
+                "index": g.index,
+                "name": g.name,
+                "uuid": g.uuid,
+                "energy_method": g.energy_method,
+                "mig": g.mig,
+                "energy_kwh": g.energy_j / J_PER_KWH,
+                "device_energy_kwh": g.device_energy_j / J_PER_KWH,
+                "attribution_methods": g.methods,
+            }
+            for g in sorted(s.gpus.values(), key=lambda g: g.index)
+        ],
         "pue": s.pue,
         "intensity": {
             "mean_g_per_kwh": s.intensity_mean_g_per_kwh,
