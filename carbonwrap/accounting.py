@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 from carbonwrap.cgroup import CgroupLeaf
@@ -17,7 +18,7 @@ class TreeAccounting(Protocol):
     method: str
     approximate: bool
 
-    def preexec(self) -> None: ...
+    def placement(self) -> AbstractContextManager[None]: ...
     def started(self, pid: int) -> None: ...
     def cpu_s(self) -> float: ...
     def pids(self) -> list[int]: ...

@@ -13,6 +13,7 @@ import contextlib
 import errno
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,20 +104,45 @@ class CgroupLeaf:
         except OSError as exc:
             raise SensorUnavailable(f"cannot create {self.path}: {exc.strerror}") from exc
         usage = "cpu.stat" if version == 2 else "cpuacct.usage"
+        opened: list[int] = []
         try:
-            self._procs_fd = os.open(self.path / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)
-            self._usage_fd = os.open(self.path / usage, os.O_RDONLY | os.O_CLOEXEC)
+            for path, flags in (
+                (self.path / "cgroup.procs", os.O_WRONLY),
+                (self.parent / "cgroup.procs", os.O_WRONLY),
+                (self.path / usage, os.O_RDONLY),
+            ):
+                opened.append(os.open(path, flags | os.O_CLOEXEC))
         except OSError as exc:
+            for fd in opened:
+                os.close(fd)
             self._remove_dir()
             raise SensorUnavailable(f"cannot use {self.path}: {exc.strerror}") from exc
+        self._procs_fd, self._parent_procs_fd, self._usage_fd = opened
         self._final_cpu_s: float | None = None
+        self._wrapper_cpu_s = 0.0  # our own CPU while we sat in the leaf to spawn the child
 
-    def preexec(self) -> None:
-        """Runs in the forked child before exec: join the leaf ("0" means the writer itself)."""
-        os.write(self._procs_fd, b"0")
+    @contextlib.contextmanager
+    def placement(self) -> Iterator[None]:
+        """Spawn inside this block and the child starts life in the leaf.
+
+        carbonwrap moves itself into the leaf ("0" = the writer), spawns (the child inherits the
+        cgroup at fork, before exec, so nothing it does can escape), and moves back. This keeps
+        the fast posix_spawn path (no Python code between fork and exec). Our own CPU in the
+        leaf meanwhile (sub-millisecond; we have one thread then) is measured and subtracted.
+        """
+        before_s = time.process_time()
+        try:
+            os.write(self._procs_fd, b"0")
+        except OSError as exc:
+            raise SensorUnavailable(f"cannot join {self.path}: {exc.strerror}") from exc
+        try:
+            yield
+        finally:
+            os.write(self._parent_procs_fd, b"0")
+            self._wrapper_cpu_s += time.process_time() - before_s
 
     def started(self, pid: int) -> None:
-        """Nothing to do: the child joined the leaf before exec."""
+        """Nothing to do: the child was born in the leaf."""
 
     def cpu_s(self) -> float:
         """CPU seconds used by every process that ever ran in the leaf."""
@@ -124,11 +150,11 @@ class CgroupLeaf:
             return self._final_cpu_s
         text = os.pread(self._usage_fd, 512, 0).decode("ascii")
         if self.version == 1:
-            return int(text) / 1e9
+            return max(0.0, int(text) / 1e9 - self._wrapper_cpu_s)
         for line in text.splitlines():
             key, _, value = line.partition(" ")
             if key == "usage_usec":
-                return int(value) / 1e6
+                return max(0.0, int(value) / 1e6 - self._wrapper_cpu_s)
         raise OSError(errno.EINVAL, f"no usage_usec in {self.path / 'cpu.stat'}")
 
     def pids(self) -> list[int]:
@@ -162,8 +188,8 @@ class CgroupLeaf:
             for pid in leftover:
                 with contextlib.suppress(OSError):
                     parent_procs.write_text(str(pid))
-        os.close(self._procs_fd)
-        os.close(self._usage_fd)
+        for fd in (self._procs_fd, self._parent_procs_fd, self._usage_fd):
+            os.close(fd)
         self._remove_dir()
         return leftover
 

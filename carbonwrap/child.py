@@ -7,16 +7,17 @@ import ctypes
 import errno
 import os
 import signal
-import subprocess
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, NamedTuple
 
 from carbonwrap.errors import CarbonwrapError, ExitCode
 
 FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
 # The terminal sends these to the whole foreground process group: the child gets them directly.
 IGNORED = (signal.SIGINT, signal.SIGQUIT)
+# Python itself ignores these; the child gets the default, as subprocess's restore_signals does.
+PYTHON_IGNORED = (signal.SIGPIPE, signal.SIGXFSZ)
 _PR_SET_CHILD_SUBREAPER = 36
 
 
@@ -29,8 +30,7 @@ def become_subreaper() -> bool:
         return False
 
 
-@dataclass(frozen=True)
-class Ending:
+class Ending(NamedTuple):
     """How the child ended: `exit_code` is what carbonwrap exits with (128 + N for signal N)."""
 
     exit_code: int
@@ -63,11 +63,15 @@ class Child:
 
     The child stays in the terminal's foreground process group, so Ctrl-C and Ctrl-\\ reach it
     exactly as without carbonwrap; carbonwrap ignores those itself and forwards the signals a
-    terminal does not broadcast (SIGTERM, SIGHUP, SIGUSR1, SIGUSR2).
+    terminal does not broadcast (SIGTERM, SIGHUP, SIGUSR1, SIGUSR2). Spawned with posix_spawn
+    (vfork + exec, no Python between them) inside `placement` (e.g. the run's cgroup leaf).
     """
 
     def __init__(
-        self, argv: Sequence[str], env: Mapping[str, str], join: Callable[[], None]
+        self,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        placement: AbstractContextManager[None] | None = None,
     ) -> None:
         self.pid = -1
         self._reaped = False
@@ -76,36 +80,31 @@ class Child:
         self._original = {sig: signal.getsignal(sig) for sig in handled}
         # What the child gets: the dispositions carbonwrap itself was started with, so a command
         # run under nohup still ignores SIGHUP. Python's own SIGINT handler counts as default.
-        child_dispositions = {
-            sig: signal.SIG_IGN if signal.getsignal(sig) == signal.SIG_IGN else signal.SIG_DFL
-            for sig in handled
-        }
-        # Block the signals across the fork: one arriving before we know the pid stays pending
-        # and is forwarded as soon as the handlers run.
+        # A signal ignored from the start stays ignored here too (not forwarded): exec keeps an
+        # ignored disposition, while a caught one would reset to default in the child.
+        inherited_ignore = {sig for sig in handled if self._original[sig] == signal.SIG_IGN}
+        to_default = [sig for sig in handled if sig not in inherited_ignore]
+        to_default += PYTHON_IGNORED
+        # Block the signals across the spawn: one arriving before we know the pid stays pending
+        # and is forwarded as soon as the handlers run. The child gets the mask we started with.
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, handled)
-
-        def preexec() -> None:
-            for sig, disposition in child_dispositions.items():
-                signal.signal(sig, disposition)
-            join()
-            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
-
         try:
             for sig in FORWARDED:
-                signal.signal(sig, self._forward)
+                if sig not in inherited_ignore:
+                    signal.signal(sig, self._forward)
             for sig in IGNORED:
                 signal.signal(sig, signal.SIG_IGN)
             try:
-                self._popen: subprocess.Popen[bytes] = subprocess.Popen(
-                    list(argv), env=dict(env), preexec_fn=preexec, close_fds=True
-                )
+                with placement if placement is not None else contextlib.nullcontext():
+                    self.pid = os.posix_spawnp(
+                        argv[0], list(argv), env, setsigmask=old_mask, setsigdef=to_default
+                    )
             except OSError as exc:
                 self.restore_signals()
                 raise exec_error(argv[0], exc) from exc
             except BaseException:
                 self.restore_signals()
                 raise
-            self.pid = self._popen.pid
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
 
@@ -125,10 +124,7 @@ class Child:
                 return Ending(ExitCode.USAGE, None)
             if pid == self.pid:
                 self._reaped = True
-                ending = ending_from_status(status)
-                # Tell subprocess the child is gone so it never waits on a reused pid.
-                self._popen.returncode = ending.exit_code
-                return ending
+                return ending_from_status(status)
 
     def restore_signals(self) -> None:
         """Back to the handlers carbonwrap started with, once everything is written."""

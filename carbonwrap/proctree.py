@@ -31,9 +31,11 @@ class ProcessTreeAccounting:
         self._seen_cpu_s: dict[tuple[int, float], float] = {}
         self._rusage_base_s = _children_cpu_s()
         self._final_cpu_s: float | None = None
+        self._last_tree: list[Any] = []  # from the latest cpu_s(): one /proc walk per reading
 
-    def preexec(self) -> None:
+    def placement(self) -> contextlib.AbstractContextManager[None]:
         """Nothing to join."""
+        return contextlib.nullcontext()
 
     def started(self, pid: int) -> None:
         with contextlib.suppress(self._psutil.Error):
@@ -51,7 +53,8 @@ class ProcessTreeAccounting:
         """Sum over every process seen so far of its last observed own CPU time."""
         if self._final_cpu_s is not None:
             return self._final_cpu_s
-        for proc in self._tree():
+        self._last_tree = self._tree()
+        for proc in self._last_tree:
             with contextlib.suppress(self._psutil.Error):
                 times = proc.cpu_times()
                 key = (proc.pid, proc.create_time())
@@ -61,11 +64,12 @@ class ProcessTreeAccounting:
         return sum(self._seen_cpu_s.values())
 
     def pids(self) -> list[int]:
-        return [p.pid for p in self._tree()]
+        """The tree as of the latest reading (the sampler calls cpu_s first)."""
+        return [p.pid for p in self._last_tree]
 
     def rss_bytes(self) -> int:
         total = 0
-        for proc in self._tree():
+        for proc in self._last_tree:
             with contextlib.suppress(self._psutil.Error):
                 total += proc.memory_info().rss
         return int(total)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-import platform
-import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -20,7 +19,9 @@ from carbonwrap.child import Child, become_subreaper
 from carbonwrap.errors import CarbonwrapError
 from carbonwrap.eventlog import EventLog, log_name
 from carbonwrap.meters import Meters
+from carbonwrap.proctree import ProcessTreeAccounting
 from carbonwrap.sampler import Sampler, Totals
+from carbonwrap.sensors import SensorUnavailable
 from carbonwrap.summary import Fold, RunSummary
 
 
@@ -92,42 +93,48 @@ def run(options: RunOptions, environ: Mapping[str, str], stderr: TextIO) -> int:
     _check_json_target(options.json_path)
     region, intensity = _intensity_record(options, environ)
     run_id = os.urandom(6).hex()
-    host = platform.node() or "localhost"
+    uname = os.uname()
+    host = uname.nodename or "localhost"
     started_wall = time.time()
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started_wall))
     log = EventLog(options.log_dir, log_name(stamp, host, run_id))
     record = Recorder(log)
-    try:
-        acct, notes = open_accounting(options.cpu_accounting, f"carbonwrap-{run_id}")
-    except CarbonwrapError:
-        log.discard()
-        raise
     env = dict(environ)
     env["CARBONWRAP_RUN_ID"] = run_id
-    meters = Meters(environ, env)
-    notes += meters.notes
     t0 = time.monotonic()
 
     def warn(message: str) -> None:
         record(events.warning(time_s=time.time(), elapsed_s=time.monotonic() - t0, message=message))
 
-    def emit(totals: Totals) -> None:
-        record(_sample(totals))
-
-    def read() -> Reading:
-        reading = meters.read(acct)
-        for note in meters.new_notes():
-            warn(note)
-        return reading
-
-    sampler = Sampler(read, meters.model, options.interval_s, options.log_interval_s, emit, warn)
-    become_subreaper()
+    # Until the child runs, whatever fails undoes what was set up: no leaf, no empty log left.
+    undo: list[Callable[[], object]] = [log.discard]
     try:
-        child = _start_child(options.command, env, acct)
+        acct, notes = open_accounting(options.cpu_accounting, f"carbonwrap-{run_id}")
+        undo.append(acct.finish)
+        meters = Meters(environ, env)
+        undo.append(meters.close)
+        notes += meters.notes
+
+        def read() -> Reading:
+            reading = meters.read(acct)
+            for note in meters.new_notes():
+                warn(note)
+            return reading
+
+        sampler = Sampler(
+            read,
+            meters.model,
+            options.interval_s,
+            options.log_interval_s,
+            lambda totals: record(_sample(totals)),
+            warn,
+        )
+        become_subreaper()
+        child, acct = _start_child(options, env, acct, notes)
     except BaseException:
-        acct.finish()
-        meters.close()
-        log.discard()
+        for step in reversed(undo):
+            with contextlib.suppress(Exception):
+                step()
         raise
     record(
         events.start(
@@ -139,8 +146,8 @@ def run(options: RunOptions, environ: Mapping[str, str], stderr: TextIO) -> int:
             pid=child.pid,
             versions={
                 "carbonwrap": __version__,
-                "python": platform.python_version(),
-                "kernel": platform.release(),
+                "python": ".".join(map(str, sys.version_info[:3])),
+                "kernel": uname.release,
             },
             cpu_accounting=acct.method,
             components=meters.components,
@@ -209,17 +216,24 @@ def _sample(totals: Totals) -> dict[str, Any]:
     )
 
 
-def _start_child(command: tuple[str, ...], env: dict[str, str], acct: TreeAccounting) -> Child:
+def _start_child(
+    options: RunOptions, env: dict[str, str], acct: TreeAccounting, notes: list[str]
+) -> tuple[Child, TreeAccounting]:
+    """Start the command in the accounting's placement; if the leaf refuses us (auto mode),
+    fall back to process-tree polling, with a note. The command has not run when that happens."""
     try:
-        child = Child(command, env, acct.preexec)
-    except subprocess.SubprocessError as exc:
-        # Joining the cgroup failed in the forked child, before exec: the command never ran.
-        raise CarbonwrapError(
-            f"could not place the command in its cgroup ({exc}); "
-            "retry with --cpu-accounting process-tree"
-        ) from exc
+        child = Child(options.command, env, acct.placement())
+    except SensorUnavailable as exc:
+        if options.cpu_accounting != "auto":
+            raise CarbonwrapError(
+                f"--cpu-accounting {acct.method}: {exc.reason}; use --cpu-accounting auto"
+            ) from exc
+        acct.finish()
+        notes.append(f"{exc.reason}; CPU time counted by polling the process tree (approximate)")
+        acct = ProcessTreeAccounting()
+        child = Child(options.command, env, acct.placement())
     acct.started(child.pid)
-    return child
+    return child, acct
 
 
 def _report(

@@ -83,7 +83,7 @@ class Sampler:
         """Take one reading and add the interval since the previous one."""
         try:
             cur = self._read()
-        except (OSError, ValueError) as exc:
+        except Exception as exc:
             message = f"sensor read failed, interval merged into the next: {exc}"
             if message not in self._warned:
                 self._warned.add(message)

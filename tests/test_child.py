@@ -214,3 +214,27 @@ def test_child_keeps_dispositions_carbonwrap_was_started_with(workdir: Path) -> 
         timeout=30,
     )
     assert nohup.stdout.split() == ["True", "True"]
+
+
+def test_child_gets_default_sigpipe_as_from_a_shell(workdir: Path) -> None:
+    """Python ignores SIGPIPE; the child must not inherit that (`yes | head` ends quietly)."""
+    result = run_cw("run", "-q", "--", "sh", "-c", "yes | head -c 5; echo", cwd=workdir)
+    assert result.returncode == 0
+    assert result.stdout == "y\ny\ny\n"
+    assert result.stderr == ""  # no "yes: standard output: Broken pipe"
+
+
+def test_inherited_file_descriptors_pass_through(workdir: Path) -> None:
+    """An fd the caller passes (as a shell's 3>file does) reaches the command unchanged."""
+    target = workdir / "fd3.txt"
+    with open(target, "w") as f:
+        result = subprocess.run(
+            cw_argv("run", "-q", "--", "sh", "-c", "echo via-fd >&7"),
+            cwd=workdir,
+            env=cw_env(),
+            preexec_fn=lambda: os.dup2(f.fileno(), 7),  # as `7>file` in a shell
+            pass_fds=(7,),
+            timeout=30,
+        )
+    assert result.returncode == 0
+    assert target.read_text() == "via-fd\n"

@@ -38,7 +38,7 @@ def test_gpu_energy_attributed_through_the_pipeline(tmp_path: Path, acct: TreeAc
     assert meters.components["gpu"]["method"] == "nvml-counter"
     assert [d["uuid"] for d in meters.components["gpu"]["devices"]] == ["GPU-aaaa", "GPU-bbbb"]
     sampler = Sampler(lambda: meters.read(acct), meters.model, 60, 60, lambda t: None, print)
-    child = Child(["sleep", "30"], dict(os.environ), acct.preexec)
+    child = Child(["sleep", "30"], dict(os.environ), acct.placement())
     acct.started(child.pid)
     try:
         # Interval 1: we and a foreign process share GPU 0; SM samples 60 % vs 20 %.
