@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field
-from typing import Protocol
+from types import MappingProxyType
+from typing import Any, NamedTuple, Protocol
 
 J_PER_KWH = 3.6e6
+
+_EMPTY: Mapping[Any, Any] = MappingProxyType({})  # shared, read-only default
 
 
 def counter_delta(previous: float, current: float, max_range: float) -> float:
@@ -78,36 +80,33 @@ class GpuSampleLike(Protocol):
     def sm_util(self) -> Mapping[int, float]: ...
 
 
-@dataclass(frozen=True)
-class Reading:
+class Reading(NamedTuple):
     """Counters read at one instant. Units: seconds and joules; raw RAPL counters by zone id."""
 
     mono_s: float
     tree_cpu_s: float
     busy_all_s: float
-    rapl_j: Mapping[str, float] = field(default_factory=dict)
+    rapl_j: Mapping[str, float] = _EMPTY
     tree_rss_bytes: int = 0
     used_memory_bytes: int = 0
     tree_pids: frozenset[int] = frozenset()  # read only when GPUs are measured
-    gpu: Mapping[int, GpuSampleLike] = field(default_factory=dict)  # device index -> sample
+    gpu: Mapping[int, GpuSampleLike] = _EMPTY  # device index -> sample
 
 
-@dataclass(frozen=True)
-class EnergyModel:
+class EnergyModel(NamedTuple):
     """How CPU and DRAM energy are obtained for this run (fixed at start)."""
 
     cpu_method: str  # "rapl" | "estimate"
     dram_method: str  # "rapl" | "estimate"
-    zone_kind: Mapping[str, str] = field(default_factory=dict)  # zone id -> "package" | "dram"
-    zone_max_j: Mapping[str, float] = field(default_factory=dict)
+    zone_kind: Mapping[str, str] = _EMPTY  # zone id -> "package" | "dram"
+    zone_max_j: Mapping[str, float] = _EMPTY
     cpu_w_per_cpu: float = 0.0  # estimate: W per busy logical CPU
     dram_w_per_gb: float = 0.0  # estimate: W per GB resident
     gpu: bool = False  # GPUs are measured
     gpu_device_level: bool = False  # PIDs cannot be matched: charge whole devices
 
 
-@dataclass(frozen=True)
-class Share:
+class Share(NamedTuple):
     """Energy of one component in one interval: the tree's part and the whole device's."""
 
     energy_j: float
@@ -210,8 +209,7 @@ def gpu_device_energy_j(
     return 0.0
 
 
-@dataclass(frozen=True)
-class GpuShare:
+class GpuShare(NamedTuple):
     """One GPU in one interval: the tree's energy, the device's, and how the share was found."""
 
     energy_j: float

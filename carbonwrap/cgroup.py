@@ -14,16 +14,15 @@ import errno
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from carbonwrap.sensors import SensorUnavailable
 
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 
 
-@dataclass(frozen=True)
-class Mount:
+class Mount(NamedTuple):
     """A cgroup filesystem mount: where it is and which cgroup path its root shows."""
 
     mount_point: Path

@@ -8,9 +8,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from types import MappingProxyType
+from typing import Any, NamedTuple, TextIO
 
 from carbonwrap import __version__, events
 from carbonwrap.accounting import TreeAccounting, open_accounting
@@ -24,9 +24,10 @@ from carbonwrap.sampler import Sampler, Totals
 from carbonwrap.sensors import SensorUnavailable
 from carbonwrap.summary import Fold, RunSummary
 
+_EMPTY: Mapping[Any, Any] = MappingProxyType({})  # shared, read-only default
 
-@dataclass(frozen=True)
-class RunOptions:
+
+class RunOptions(NamedTuple):
     command: tuple[str, ...]
     interval_s: float = 1.0
     log_interval_s: float = 10.0
@@ -34,7 +35,7 @@ class RunOptions:
     region: str | None = None
     intensity_g_per_kwh: float | None = None
     pue: float = 1.0
-    tags: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = _EMPTY
     json_path: str | None = None
     quiet: bool = False
     cpu_accounting: str = "auto"

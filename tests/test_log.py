@@ -123,10 +123,17 @@ def test_rapl_from_a_fake_sysfs_root(workdir: Path) -> None:
         package = zone_file(sysfs, "intel-rapl:0", "energy_uj")
         dram = zone_file(sysfs, "intel-rapl:0:2", "energy_uj")
         uj = 1_000_000
+
+        def put(path: Path, value: int) -> None:
+            # In place, fixed width: a reader never sees the empty file that truncation shows.
+            fd = os.open(path, os.O_WRONLY)
+            os.pwrite(fd, f"{value:020d}\n".encode(), 0)
+            os.close(fd)
+
         while not stop.is_set():
             uj += 10_000  # 10 mJ per 5 ms = 2 W
-            package.write_text(f"{uj}\n")
-            dram.write_text(f"{uj // 4}\n")
+            put(package, uj)
+            put(dram, uj // 4)
             time.sleep(0.005)
 
     writer = threading.Thread(target=advance)

@@ -59,14 +59,26 @@ def unavailable(fake: FakeNvml, proc: Path, environ: Mapping[str, str] | None = 
 # -- loading and init --
 
 
-def test_load_nvml_imports_pynvml() -> None:
-    assert load_nvml() is pynvml
+def fake_driver_root(tmp_path: Path) -> Path:
+    """A root with /dev/nvidiactl, as a machine with the NVIDIA driver loaded has."""
+    (tmp_path / "dev").mkdir()
+    (tmp_path / "dev" / "nvidiactl").write_text("")
+    return tmp_path
 
 
-def test_real_nvml_without_a_gpu_is_unavailable_with_a_reason() -> None:
+def test_load_nvml_imports_pynvml_where_a_driver_shows(tmp_path: Path) -> None:
+    assert load_nvml(fake_driver_root(tmp_path)) is pynvml
+
+
+def test_no_driver_markers_means_unavailable_without_importing_pynvml(tmp_path: Path) -> None:
+    with pytest.raises(SensorUnavailable, match=r"^no NVIDIA driver \(none of"):
+        load_nvml(tmp_path)
+
+
+def test_real_nvml_without_a_gpu_is_unavailable_with_a_reason(tmp_path: Path) -> None:
     """On a machine without the driver (CI, this sandbox) the real library says why, clearly."""
     try:
-        sensor = NvmlSensor(load_nvml(), {})
+        sensor = NvmlSensor(load_nvml(fake_driver_root(tmp_path)), {})
     except SensorUnavailable as exc:
         print(f"\nreal NVML: unavailable: {exc.reason}")
         assert exc.reason.startswith(("no NVIDIA driver", "NVIDIA driver not loaded", "no NVIDIA"))
@@ -630,10 +642,10 @@ def test_shutdown_error_is_swallowed(proc: Path) -> None:
 # -- paths the tests above do not reach --
 
 
-def test_load_nvml_without_nvidia_ml_py(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_load_nvml_without_nvidia_ml_py(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setitem(sys.modules, "pynvml", None)  # what Python does for a missing module
     with pytest.raises(SensorUnavailable, match=r"^nvidia-ml-py is not installed"):
-        load_nvml()
+        load_nvml(fake_driver_root(tmp_path))
 
 
 def test_field_values_error_during_reads_falls_back_to_power_usage(proc: Path) -> None:

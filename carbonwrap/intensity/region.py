@@ -6,8 +6,8 @@ import contextlib
 import functools
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from carbonwrap.errors import CarbonwrapError
 from carbonwrap.intensity.table import WORLD, IntensityTable, load_table
@@ -18,8 +18,7 @@ ZONEINFO = Path("/usr/share/zoneinfo")
 _HINT = "use an ISO 3166 alpha-2 country code (DK) or a US state (US-CA)"
 
 
-@dataclass(frozen=True)
-class Region:
+class Region(NamedTuple):
     """A resolved region and how it was chosen."""
 
     code: str  # canonical table code, or "WORLD"

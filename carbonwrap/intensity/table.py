@@ -5,13 +5,9 @@ from __future__ import annotations
 import csv
 import functools
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from carbonwrap.packagedata import read_data
-
-TYPE_CHECKING = False  # as typing.TYPE_CHECKING (mypy knows the name) without importing typing
-if TYPE_CHECKING:
-    from typing import Any
 
 WORLD = "WORLD"
 _COUNTRY_FILE = "country_intensity.csv"
@@ -19,8 +15,7 @@ _STATE_FILE = "us_state_egrid2023.csv"
 _DEFAULTS_FILE = "defaults.json"
 
 
-@dataclass(frozen=True)
-class StaticIntensity:
+class StaticIntensity(NamedTuple):
     """A yearly average grid intensity for one region. Units: gCO2e/kWh."""
 
     intensity_g_per_kwh: float

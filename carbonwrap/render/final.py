@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from carbonwrap.render import units
 from carbonwrap.summary import COMPONENTS, RunSummary
@@ -12,8 +12,7 @@ from carbonwrap.summary import COMPONENTS, RunSummary
 _LABELS = {"cpu": "CPU", "dram": "DRAM", "gpu": "GPU"}
 
 
-@dataclass(frozen=True)
-class Equivalent:
+class Equivalent(NamedTuple):
     """An everyday comparison: grams CO2e per unit, e.g. per km by an average new car."""
 
     g_per_unit: float

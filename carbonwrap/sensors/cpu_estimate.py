@@ -6,8 +6,8 @@ import csv
 import functools
 import io
 import re
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 # Green Algorithms (Lannelongue, Grealey & Inouye, Adv. Sci. 2021, doi:10.1002/advs.202100707):
 # 12 W per core for an unknown CPU (TDP_cpu.csv, row "Any") and 0.3725 W per GB of memory
@@ -29,16 +29,14 @@ _ARM_PARTS = {
 }
 
 
-@dataclass(frozen=True)
-class PowerEstimate:
+class PowerEstimate(NamedTuple):
     """Power of one busy logical CPU; times the tree's CPU-seconds gives joules."""
 
     watts_per_cpu: float
     basis: str
 
 
-@dataclass(frozen=True)
-class _TdpRow:
+class _TdpRow(NamedTuple):
     label: str
     key: str  # normalised model name, matched as whole space-separated words
     tdp_w: float

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from carbonwrap.sensors import SensorUnavailable
 
@@ -43,8 +43,7 @@ class GpuInfo:
     mig: bool  # MIG mode enabled: energy is board level
 
 
-@dataclass(frozen=True)
-class GpuSample:
+class GpuSample(NamedTuple):
     """One device at one instant."""
 
     energy_j: float | None  # cumulative energy counter in J (nvml-counter), else None
@@ -53,8 +52,23 @@ class GpuSample:
     sm_util: Mapping[int, float]  # pid -> sum of SM-utilisation % of the samples since last read
 
 
-def load_nvml() -> Any:
-    """The pynvml module, imported only when GPU measurement is wanted."""
+# Where an NVIDIA driver shows itself without loading anything: its procfs entry and control
+# device on Linux (also inside containers given GPUs), /dev/dxg on WSL2.
+DRIVER_MARKERS = ("proc/driver/nvidia/version", "dev/nvidiactl", "dev/dxg")
+
+
+def driver_present(root: Path = Path("/")) -> bool:
+    """Whether an NVIDIA driver can be there at all: a few stat calls, instead of importing
+    pynvml (~35 ms) and calling nvmlInit on every machine without a GPU."""
+    return any((root / marker).exists() for marker in DRIVER_MARKERS)
+
+
+def load_nvml(root: Path = Path("/")) -> Any:
+    """The pynvml module, imported only when GPU measurement is wanted and a driver is present."""
+    if not driver_present(root):
+        raise SensorUnavailable(
+            "no NVIDIA driver (none of /proc/driver/nvidia, /dev/nvidiactl, /dev/dxg exist)"
+        )
     try:
         import pynvml
     except ImportError as exc:

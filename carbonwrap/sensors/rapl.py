@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from carbonwrap.sensors import SensorUnavailable
 
@@ -30,8 +29,7 @@ _PERMISSION_FIX = (
 )
 
 
-@dataclass(frozen=True)
-class RaplZone:
+class RaplZone(NamedTuple):
     """One RAPL counter: a CPU package or the DRAM attached to it."""
 
     zone_id: str
