@@ -94,6 +94,12 @@ class Meters:
         return rapl
 
     def _open_gpu(self, child_env: Mapping[str, str], nvml: Any) -> Any:
+        from carbonwrap.sensors.nvidia_driver import driver_present, no_driver_reason
+
+        if nvml is None and not driver_present():
+            # No driver: say so without importing pynvml and the 480-line sensor (~45 ms here).
+            self.components["gpu"] = {"method": f"unavailable: {no_driver_reason()}"}
+            return None
         from carbonwrap.sensors.nvml import NvmlSensor, load_nvml
 
         try:

@@ -10,6 +10,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from carbonwrap.sensors import SensorUnavailable
+from carbonwrap.sensors.nvidia_driver import driver_present, no_driver_reason
 
 # NVML API reference (every call, its units and its quirks): https://docs.nvidia.com/deploy/nvml-api/
 # CUDA_VISIBLE_DEVICES: https://docs.nvidia.com/cuda/cuda-programming-guide/05-appendices/environment-variables.html
@@ -52,23 +53,10 @@ class GpuSample(NamedTuple):
     sm_util: Mapping[int, float]  # pid -> sum of SM-utilisation % of the samples since last read
 
 
-# Where an NVIDIA driver shows itself without loading anything: its procfs entry and control
-# device on Linux (also inside containers given GPUs), /dev/dxg on WSL2.
-DRIVER_MARKERS = ("proc/driver/nvidia/version", "dev/nvidiactl", "dev/dxg")
-
-
-def driver_present(root: Path = Path("/")) -> bool:
-    """Whether an NVIDIA driver can be there at all: a few stat calls, instead of importing
-    pynvml (~35 ms) and calling nvmlInit on every machine without a GPU."""
-    return any((root / marker).exists() for marker in DRIVER_MARKERS)
-
-
 def load_nvml(root: Path = Path("/")) -> Any:
     """The pynvml module, imported only when GPU measurement is wanted and a driver is present."""
     if not driver_present(root):
-        raise SensorUnavailable(
-            "no NVIDIA driver (none of /proc/driver/nvidia, /dev/nvidiactl, /dev/dxg exist)"
-        )
+        raise SensorUnavailable(no_driver_reason())
     try:
         import pynvml
     except ImportError as exc:
