@@ -306,3 +306,24 @@ def test_many_packages_sort_numerically(tmp_path: Path) -> None:
             "intel-rapl:2",
             "intel-rapl:10",
         ]
+
+
+def test_counter_wrap_through_the_sensor_and_attribution(sysfs: Path) -> None:
+    """The sensor's raw counters and its max range feed the pure arithmetic across a wrap."""
+    from carbonwrap.attribution import EnergyModel, Reading, interval_energy
+
+    with RaplSensor(sysfs) as sensor:
+        model = EnergyModel(
+            cpu_method="rapl",
+            dram_method="rapl",
+            zone_kind={z.zone_id: z.kind for z in sensor.zones},
+            zone_max_j={z.zone_id: z.max_energy_range_j for z in sensor.zones},
+        )
+        package = zone_file(sysfs, "intel-rapl:0", "energy_uj")
+        package.write_text(f"{MAX_RANGE_UJ - 2_000_000}\n")  # 2 J before the wrap
+        before = Reading(0.0, 0.0, 0.0, sensor.read())
+        package.write_text("3000000\n")  # wrapped, then 3 J more
+        after = Reading(1.0, 1.0, 2.0, sensor.read())
+    result = interval_energy(before, after, model)
+    assert result["cpu"].device_energy_j == pytest.approx(5.0, abs=1e-6)
+    assert result["cpu"].energy_j == pytest.approx(2.5, abs=1e-6)  # tree: 1 of 2 busy CPU-s
