@@ -1,0 +1,33 @@
+"""Intensity values with their validity window, kind and signal: what every provider returns."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+MEASURED = "measured"  # published after the fact (history): the value to keep
+LATEST = "latest"  # the provider's current value; may be provisional or estimated
+FORECAST = "forecast"  # a prediction for a future window
+STATIC = "static"  # a yearly average from the embedded table, or a --intensity value
+
+AVERAGE = "average"  # average (attributional) intensity: what kWh -> CO2e accounting uses
+MARGINAL = "marginal"  # marginal emissions rate (WattTime MOER): never mixed silently
+
+
+class IntensityPoint(NamedTuple):
+    """One intensity value for a window of wall-clock time. Units: epoch s (UTC), gCO2e/kWh."""
+
+    start_s: float  # inclusive
+    end_s: float  # exclusive
+    intensity_g_per_kwh: float
+    kind: str  # MEASURED | LATEST | FORECAST | STATIC
+    signal: str  # AVERAGE | MARGINAL
+    source: str  # provider and area, e.g. "electricitymaps:DK-DK1", "ukgrid:national"
+
+
+class ProviderError(Exception):
+    """A provider could not give a value: `reason` is one line for the log, without secrets."""
+
+    def __init__(self, reason: str, retry_after_s: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after_s = retry_after_s
