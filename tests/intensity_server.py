@@ -1,0 +1,136 @@
+"""A real aiohttp server on 127.0.0.1 that serves recorded API responses and fault modes.
+
+    async def check(server: RecordedServer) -> None:
+        server.route("/latest", json_file="electricitymaps_carbon_intensity_latest.json")
+        server.route("/boom", status=500)
+        ... call the provider with base URL server.url ...
+    serve(check)   # runs the server and the coroutine in one event loop, then stops the server
+
+Fault modes per route: a status (500, 401, 429 with Retry-After), a raw body (malformed JSON), a
+delay before answering (slow), `hang=True` (accepts and never answers), a slow body trickled
+in chunks. Every request is recorded (method, path, query, headers) so tests can check what was
+asked and that no secret leaked into a URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@dataclass
+class Route:
+    status: int = 200
+    body: bytes = b"{}"
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0  # wait before answering
+    hang: bool = False  # never answer
+    trickle_s: float = 0.0  # send the body one byte per trickle_s (a slow body)
+    responses: list[Route] | None = None  # answer these in turn, then repeat the last
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+
+
+class RecordedServer:
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.requests: list[Request] = []
+        self._served: dict[str, int] = {}
+        self.url = ""
+
+    def route(
+        self,
+        path: str,
+        *,
+        json_file: str | None = None,
+        json_body: Any = None,
+        body: bytes | None = None,
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
+        delay_s: float = 0.0,
+        hang: bool = False,
+        trickle_s: float = 0.0,
+    ) -> Route:
+        """Serve `path` (query strings ignored for matching) with a recorded file or body."""
+        if json_file is not None:
+            payload = (FIXTURES / json_file).read_bytes()
+        elif json_body is not None:
+            payload = json.dumps(json_body).encode()
+        else:
+            payload = body if body is not None else b"{}"
+        route = Route(status, payload, dict(headers or {}), delay_s, hang, trickle_s)
+        self.routes[path] = route
+        return route
+
+    def sequence(self, path: str, routes: list[Route]) -> None:
+        """Answer `path` with each route in turn, then keep answering with the last."""
+        self.routes[path] = Route(responses=routes)
+
+    def count(self, path: str) -> int:
+        return sum(1 for r in self.requests if r.path == path)
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        self.requests.append(
+            Request(request.method, request.path, dict(request.query), dict(request.headers))
+        )
+        route = self.routes.get(request.path)
+        if route is None:
+            return web.Response(status=404, text='{"error": "no such route in the test server"}')
+        if route.responses is not None:
+            n = self._served.get(request.path, 0)
+            self._served[request.path] = n + 1
+            route = route.responses[min(n, len(route.responses) - 1)]
+        if route.hang:
+            await asyncio.sleep(3600)
+        if route.delay_s:
+            await asyncio.sleep(route.delay_s)
+        if route.trickle_s:
+            response = web.StreamResponse(status=route.status, headers=route.headers)
+            response.content_type = "application/json"
+            await response.prepare(request)
+            for i in range(len(route.body)):
+                await response.write(route.body[i : i + 1])
+                await asyncio.sleep(route.trickle_s)
+            await response.write_eof()
+            return response
+        return web.Response(
+            status=route.status,
+            body=route.body,
+            headers=route.headers,
+            content_type="application/json",
+        )
+
+
+def serve(check: Callable[[RecordedServer], Awaitable[None]], timeout_s: float = 30) -> None:
+    """Start a RecordedServer on 127.0.0.1 (a free port), run `check(server)`, stop the server."""
+
+    async def main() -> None:
+        server = RecordedServer()
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", server._handle)
+        runner = web.AppRunner(app, shutdown_timeout=0.1)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        server.url = f"http://127.0.0.1:{port}"
+        try:
+            await asyncio.wait_for(check(server), timeout_s)
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(main())
