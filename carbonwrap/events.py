@@ -36,6 +36,19 @@ def utc_iso(timestamp_s: float) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def parse_utc(text: object) -> float | None:
+    """Epoch seconds of an ISO 8601 time as `utc_iso` writes it; None for anything else."""
+    if not isinstance(text, str) or len(text) > 40:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment.timestamp()
+
+
 def job_metadata(environ: Mapping[str, str]) -> dict[str, str]:
     return {name: environ[name] for name in JOB_VARIABLES if name in environ}
 
@@ -120,9 +133,13 @@ def intensity(
     region: str,
     source: str,
     signal: str = "average",
+    kind: str = "static",
+    valid_from_s: float | None = None,
+    valid_to_s: float | None = None,
     reason: str | None = None,
 ) -> Record:
-    """The carbon intensity in force from `elapsed_s` on, until the next intensity record."""
+    """An intensity value. Kinds static, latest and forecast are in force from this record on,
+    until the next one; kind measured revises the past window [valid_from, valid_to)."""
     record: Record = {
         "type": "intensity",
         "time": utc_iso(time_s),
@@ -131,7 +148,11 @@ def intensity(
         "region": region,
         "source": source,
         "signal": signal,
+        "kind": kind,
     }
+    if valid_from_s is not None and valid_to_s is not None:
+        record["valid_from"] = utc_iso(valid_from_s)
+        record["valid_to"] = utc_iso(valid_to_s)
     if reason is not None:
         record["reason"] = reason
     return record

@@ -7,8 +7,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from carbonwrap.attribution import co2e_g
-from carbonwrap.events import Record
+from carbonwrap.carbon import CarbonLedger
+from carbonwrap.events import Record, parse_utc
 
 COMPONENTS = ("cpu", "dram", "gpu")
 
@@ -63,6 +63,8 @@ class RunSummary:
     intensity_min_g_per_kwh: float | None = None
     intensity_max_g_per_kwh: float | None = None
     intensity_sources: list[str] = field(default_factory=list)
+    intensity_signals: list[str] = field(default_factory=list)
+    intensity_measured_share: float = 0.0  # of the energy, priced with measured history
     co2e_g: float = 0.0
     notes: list[str] = field(default_factory=list)
     leftover_pids: list[int] = field(default_factory=list)
@@ -103,24 +105,15 @@ class Fold:
 
     def __init__(self) -> None:
         self.s = RunSummary()
-        self._intensity: float | None = None
+        self._carbon = CarbonLedger()
         self._last_energy_j = 0.0
-        self._weighted_g = 0.0  # Σ ΔE·I, for the energy-weighted mean intensity
-        self._weighted_j = 0.0
 
     def add(self, record: Record) -> None:
         kind = record.get("type")
         if kind == "start":
             self._start(record)
         elif kind == "intensity":
-            value = _number(record.get("intensity_g_per_kwh"))
-            if value is not None:
-                self._intensity = value
-                source = str(record.get("source", ""))
-                if source not in self.s.intensity_sources:
-                    self.s.intensity_sources.append(source)
-                if "region" in record:
-                    self.s.region.setdefault("code", str(record["region"]))
+            self._intensity(record)
         elif kind == "warning":
             self.s.notes.append(str(record.get("message", "")))
         elif kind in ("sample", "end"):
@@ -196,15 +189,24 @@ class Fold:
         total_j = s.energy_j
         delta_j = max(0.0, total_j - self._last_energy_j)
         self._last_energy_j = max(self._last_energy_j, total_j)
-        intensity = self._intensity
-        if intensity is None or delta_j <= 0:
+        time_s = parse_utc(r.get("time"))
+        if time_s is not None:
+            self._carbon.add_energy(time_s, delta_j)
+
+    def _intensity(self, r: Record) -> None:
+        value = _number(r.get("intensity_g_per_kwh"))
+        if value is None or value < 0:
             return
-        s.co2e_g += co2e_g(delta_j, s.pue, intensity)
-        self._weighted_g += delta_j * intensity
-        self._weighted_j += delta_j
-        low, high = s.intensity_min_g_per_kwh, s.intensity_max_g_per_kwh
-        s.intensity_min_g_per_kwh = intensity if low is None else min(low, intensity)
-        s.intensity_max_g_per_kwh = intensity if high is None else max(high, intensity)
+        source = str(r.get("source", ""))
+        signal = str(r.get("signal", "average"))
+        if r.get("kind") == "measured":
+            start_s, end_s = parse_utc(r.get("valid_from")), parse_utc(r.get("valid_to"))
+            if start_s is not None and end_s is not None and end_s > start_s:
+                self._carbon.add_measured(start_s, end_s, value, source, signal)
+        else:
+            self._carbon.set_intensity(value, source, signal)
+        if "region" in r:
+            self.s.region.setdefault("code", str(r["region"]))
 
     def _end(self, r: Record) -> None:
         s = self.s
@@ -219,10 +221,12 @@ class Fold:
 
     def summary(self) -> RunSummary:
         s = self.s
-        if self._weighted_j > 0:
-            s.intensity_mean_g_per_kwh = self._weighted_g / self._weighted_j
-        else:
-            s.intensity_mean_g_per_kwh = self._intensity
-            if self._intensity is not None:
-                s.intensity_min_g_per_kwh = s.intensity_max_g_per_kwh = self._intensity
+        carbon = self._carbon.totals(s.pue)
+        s.co2e_g = carbon.co2e_g
+        s.intensity_mean_g_per_kwh = carbon.mean_g_per_kwh
+        s.intensity_min_g_per_kwh = carbon.min_g_per_kwh
+        s.intensity_max_g_per_kwh = carbon.max_g_per_kwh
+        s.intensity_sources = carbon.sources
+        s.intensity_signals = carbon.signals
+        s.intensity_measured_share = carbon.measured_share
         return s

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from carbonwrap.events import utc_iso
 from carbonwrap.summary import Fold
+
+T0 = 1_764_000_000.0
 
 START = {
     "type": "start",
@@ -24,7 +27,7 @@ def sample(elapsed: float, cpu_j: float, dram_j: float, kind: str = "sample") ->
         "type": kind,
         "elapsed_s": elapsed,
         "cpu_s": elapsed,
-        "time": "t",
+        "time": utc_iso(T0 + elapsed),
         "energy_j": {"cpu": cpu_j, "dram": dram_j},
         "device_energy_j": {"cpu": 2 * cpu_j, "dram": 2 * dram_j},
     }
@@ -66,6 +69,26 @@ def test_a_prefix_is_an_incomplete_run_counted_to_its_last_sample() -> None:
     s = fold([START, intensity(200.0), sample(10, 3.6e6, 0.0)]).summary()
     assert s.status == "incomplete" and s.exit_code is None
     assert s.duration_s == 10 and s.co2e_g == pytest.approx(300.0)
+
+
+def test_measured_history_replaces_the_live_value_for_its_window() -> None:
+    records = [
+        START,
+        intensity(100.0, "live"),
+        sample(10, 3.6e6, 0.0),  # 1 kWh at 100 (provisional)
+        {
+            "type": "intensity",
+            "kind": "measured",
+            "intensity_g_per_kwh": 80.0,
+            "source": "history",
+            "valid_from": utc_iso(T0 - 3600),
+            "valid_to": utc_iso(T0 + 3600),
+        },
+    ]
+    s = fold(records).summary()
+    assert s.co2e_g == pytest.approx(80.0 * 1.5)
+    assert s.intensity_measured_share == 1.0
+    assert s.intensity_sources == ["live", "history"]
 
 
 def test_hostile_values_are_ignored_not_trusted() -> None:

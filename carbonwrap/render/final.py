@@ -123,6 +123,10 @@ def _intensity(s: RunSummary) -> str:
         text += f", region {region}" + (f" ({origin})" if origin else "")
     if s.intensity_sources:
         text += "; " + ", ".join(s.intensity_sources)
+    if s.intensity_measured_share > 0:
+        text += f"; measured history priced {100 * s.intensity_measured_share:.0f}% of the energy"
+    if "marginal" in s.intensity_signals:
+        text += "; MARGINAL emissions rate (MOER), not average intensity"
     return text
 
 

@@ -62,6 +62,8 @@ def run_document(s: RunSummary) -> dict[str, Any]:
             "min_g_per_kwh": s.intensity_min_g_per_kwh,
             "max_g_per_kwh": s.intensity_max_g_per_kwh,
             "source": "; ".join(s.intensity_sources),
+            "signals": s.intensity_signals,
+            "measured_share": s.intensity_measured_share,
             "region": s.region.get("code"),
             "region_source": s.region.get("source"),
         },

@@ -1,0 +1,59 @@
+"""Time-resolved CO2e with plain numbers."""
+
+from __future__ import annotations
+
+import pytest
+
+from carbonwrap.carbon import BUCKET_S, CarbonLedger
+
+KWH = 3.6e6
+T0 = 1_764_000_000.0 - 1_764_000_000.0 % BUCKET_S  # a bucket boundary
+
+
+def test_each_interval_priced_at_the_intensity_in_force() -> None:
+    ledger = CarbonLedger()
+    ledger.set_intensity(100.0, "static", "average")
+    ledger.add_energy(T0 + 10, 1 * KWH)  # 100 g
+    ledger.set_intensity(300.0, "ukgrid:national", "average")
+    ledger.add_energy(T0 + 20, 2 * KWH)  # 600 g
+    totals = ledger.totals(pue=1.5)
+    assert totals.co2e_g == pytest.approx(700 * 1.5)
+    assert totals.mean_g_per_kwh == pytest.approx(700 / 3)
+    assert (totals.min_g_per_kwh, totals.max_g_per_kwh) == (100.0, 300.0)
+    assert totals.sources == ["static", "ukgrid:national"]
+    assert totals.measured_share == 0.0
+
+
+def test_measured_values_replace_provisional_ones_in_their_window() -> None:
+    ledger = CarbonLedger()
+    ledger.set_intensity(200.0, "forecast", "average")
+    ledger.add_energy(T0 + 100, 1 * KWH)  # bucket 0
+    ledger.add_energy(T0 + BUCKET_S + 100, 1 * KWH)  # bucket 1
+    ledger.add_energy(T0 + 2 * BUCKET_S + 100, 2 * KWH)  # bucket 2
+    # A half-hour of measured history covering buckets 0 and 1 only.
+    ledger.add_measured(T0, T0 + 2 * BUCKET_S, 50.0, "measured", "average")
+    totals = ledger.totals(pue=1.0)
+    assert totals.co2e_g == pytest.approx(50 + 50 + 400)
+    assert totals.measured_share == pytest.approx(0.5)
+    assert totals.min_g_per_kwh == 50.0 and totals.max_g_per_kwh == 200.0
+
+
+def test_energy_before_any_intensity_is_kept_and_no_energy_gives_the_current_value() -> None:
+    ledger = CarbonLedger()
+    ledger.add_energy(T0, 1 * KWH)
+    ledger.set_intensity(400.0, "static", "average")
+    totals = ledger.totals(pue=1.0)
+    assert totals.co2e_g == 0.0  # unpriced energy is not invented
+    empty = CarbonLedger()
+    empty.set_intensity(123.0, "static", "average")
+    assert empty.totals(1.0).mean_g_per_kwh == 123.0
+
+
+def test_memory_is_per_bucket_not_per_sample() -> None:
+    ledger = CarbonLedger()
+    ledger.set_intensity(100.0, "s", "average")
+    week_s = 7 * 24 * 3600
+    for i in range(0, week_s, 10):  # a sample every 10 s for a week
+        ledger.add_energy(T0 + i, 1.0)
+    assert len(ledger._buckets) == week_s / BUCKET_S
+    assert ledger.totals(1.0).co2e_g == pytest.approx(week_s / 10 * 100 / KWH)
