@@ -1,0 +1,211 @@
+"""Poll one live provider on its own thread and asyncio loop; emit intensity records on change.
+
+Nothing here can delay the child or the sampler: aiohttp is imported on the poller's thread, every
+request has hard timeouts, and `stop` returns within its budget whatever the network does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from carbonwrap import events
+from carbonwrap.intensity.points import MEASURED, IntensityPoint, ProviderError
+from carbonwrap.intensity.providers import Provider
+
+MIN_POLL_S = 60.0  # never ask more often than once a minute, whatever a provider publishes
+AFTER_SLOT_S = 30.0  # ask this long after a slot ends, when its successor is likely published
+HISTORY_EVERY_S = 1800.0  # measured history for the run so far, every half hour
+
+
+def next_poll_delay_s(now_s: float, point: IntensityPoint | None, resolution_s: float) -> float:
+    """When to ask again: shortly after the current value's window ends, within bounds."""
+    upper = max(MIN_POLL_S, resolution_s)
+    if point is None:
+        return upper
+    return float(min(upper, max(MIN_POLL_S, point.end_s - now_s + AFTER_SLOT_S)))
+
+
+def failure_delay_s(failures: int, retry_after_s: float | None, resolution_s: float) -> float:
+    """Back off after consecutive failures: 30 s, 60 s, 120 s … up to the provider's resolution
+    (at least 5 minutes); a Retry-After from the server wins when longer."""
+    backoff = min(max(300.0, resolution_s), 30.0 * 2.0 ** max(0, failures - 1))
+    return max(backoff, retry_after_s or 0.0)
+
+
+class IntensityPoller:
+    """One provider, polled at its resolution; falls back to the last good value while it is
+    still valid, then to the static value, recording every change and the reason."""
+
+    def __init__(
+        self,
+        provider: Provider,
+        static: IntensityPoint,
+        region: str,
+        emit: Callable[[dict[str, Any]], None],
+        warn: Callable[[str], None],
+        run_start_s: float,
+        mono_start_s: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._provider = provider
+        self._static = static
+        self._region = region
+        self._emit = emit
+        self._warn = warn
+        self._run_start_s = run_start_s
+        self._mono_start_s = mono_start_s
+        self._clock = clock
+        self._current: IntensityPoint = static
+        self._last_good: IntensityPoint | None = None
+        self._failures = 0
+        self._measured: dict[tuple[float, float], float] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._main: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None
+        self._session: Any = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._thread_main, name="carbonwrap-intensity")
+        self._thread.daemon = True
+
+    # -- the caller's side ------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, budget_s: float = 0.3) -> None:
+        """Fetch measured history once more if the budget allows, then end; returns within
+        about `budget_s` even if a request hangs."""
+        deadline = time.monotonic() + budget_s
+        if not self._ready.wait(timeout=max(0.0, budget_s / 3)) or self._loop is None:
+            return  # still importing aiohttp: nothing fetched yet, nothing to wait for
+        future = asyncio.run_coroutine_threadsafe(self._final(budget_s * 0.8), self._loop)
+        with contextlib.suppress(Exception):
+            future.result(timeout=max(0.0, deadline - time.monotonic()))
+        self._thread.join(timeout=max(0.0, deadline - time.monotonic()))
+
+    # -- the poller's thread ------------------------------------------------------------------
+
+    def _thread_main(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            self._main = loop.create_task(self._run())
+            loop.run_until_complete(self._main)
+        except (asyncio.CancelledError, Exception) as exc:
+            if not isinstance(exc, asyncio.CancelledError):
+                self._warn(f"intensity polling stopped: {exc!r}; static value from here on")
+        finally:
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    async def _run(self) -> None:
+        import aiohttp  # here, on this thread: ~0.1–0.3 s that must not delay the child
+
+        from carbonwrap import __version__
+
+        self._wake = asyncio.Event()
+        headers = {"User-Agent": f"carbonwrap/{__version__}", "Accept": "application/json"}
+        async with aiohttp.ClientSession(headers=headers) as session:
+            self._session = session
+            self._ready.set()
+            next_history_s = time.monotonic() + HISTORY_EVERY_S
+            while True:
+                delay_s = await self._poll_latest(session)
+                if time.monotonic() >= next_history_s:
+                    next_history_s = time.monotonic() + HISTORY_EVERY_S
+                    await self._fetch_history(session)
+                self._wake.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), delay_s)
+
+    async def _poll_latest(self, session: Any) -> float:
+        provider = self._provider
+        try:
+            point = await provider.latest(session)
+        except ProviderError as exc:
+            self._failures += 1
+            self._fallback(exc.reason)
+            return failure_delay_s(self._failures, exc.retry_after_s, provider.resolution_s)
+        self._failures = 0
+        self._last_good = point
+        if (point.intensity_g_per_kwh, point.source, point.signal) != (
+            self._current.intensity_g_per_kwh,
+            self._current.source,
+            self._current.signal,
+        ):
+            self._record(point, reason=None)
+        return next_poll_delay_s(self._clock(), point, provider.resolution_s)
+
+    def _fallback(self, reason: str) -> None:
+        """After a failed poll: keep the last good value while valid, else the static one."""
+        now = self._clock()
+        good = self._last_good
+        if good is not None and now < good.end_s + self._provider.resolution_s:
+            if self._failures == 1:
+                self._warn(f"{self._provider.name}: {reason}; keeping the last value while valid")
+            return
+        if self._current is not self._static:
+            self._record(self._static, reason=f"{self._provider.name}: {reason}")
+        elif self._failures == 1:
+            self._warn(f"{self._provider.name}: {reason}; static value in force")
+
+    async def _fetch_history(self, session: Any) -> None:
+        """Measured values for the run so far; each window recorded once (again if revised)."""
+        try:
+            points = await self._provider.history(session, self._run_start_s, self._clock())
+        except ProviderError as exc:
+            self._warn(f"{self._provider.name} history: {exc.reason}")
+            return
+        for point in points:
+            if point.kind != MEASURED or point.end_s <= self._run_start_s:
+                continue
+            window = (point.start_s, point.end_s)
+            if self._measured.get(window) == point.intensity_g_per_kwh:
+                continue
+            self._measured[window] = point.intensity_g_per_kwh
+            self._emit(
+                events.intensity(
+                    time_s=self._clock(),
+                    elapsed_s=time.monotonic() - self._mono_start_s,
+                    intensity_g_per_kwh=point.intensity_g_per_kwh,
+                    region=self._region,
+                    source=point.source,
+                    signal=point.signal,
+                    kind=MEASURED,
+                    valid_from_s=point.start_s,
+                    valid_to_s=point.end_s,
+                )
+            )
+
+    async def _final(self, budget_s: float) -> None:
+        """Last chance for measured history, then end the polling task (closing the session)."""
+        if self._session is not None and not self._session.closed:
+            with contextlib.suppress(asyncio.TimeoutError, Exception):
+                await asyncio.wait_for(self._fetch_history(self._session), budget_s)
+        if self._main is not None:
+            self._main.cancel()
+
+    def _record(self, point: IntensityPoint, reason: str | None) -> None:
+        self._current = point
+        windowed = math.isfinite(point.start_s) and math.isfinite(point.end_s) and point.start_s > 0
+        self._emit(
+            events.intensity(
+                time_s=self._clock(),
+                elapsed_s=time.monotonic() - self._mono_start_s,
+                intensity_g_per_kwh=point.intensity_g_per_kwh,
+                region=self._region,
+                source=point.source,
+                signal=point.signal,
+                kind=point.kind,
+                valid_from_s=point.start_s if windowed else None,
+                valid_to_s=point.end_s if windowed else None,
+                reason=reason,
+            )
+        )

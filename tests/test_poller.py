@@ -1,0 +1,166 @@
+"""The intensity poller with a fake provider: records on change, fallbacks with reasons,
+measured history, and a stop that returns in time whatever the provider does."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from carbonwrap.intensity.points import (
+    FORECAST,
+    LATEST,
+    MEASURED,
+    STATIC,
+    IntensityPoint,
+    ProviderError,
+)
+from carbonwrap.intensity.poller import IntensityPoller, failure_delay_s, next_poll_delay_s
+
+NOW = 1_764_000_000.0
+STATIC_POINT = IntensityPoint(
+    0, float("inf"), 150.0, STATIC, "average", "static table: Denmark 2024"
+)
+
+
+def point(
+    value: float, start: float = NOW - 60, end: float = NOW + 240, kind: str = LATEST
+) -> IntensityPoint:
+    return IntensityPoint(start, end, value, kind, "average", "fake:DK1")
+
+
+class FakeProvider:
+    name = "fake"
+    resolution_s = 300.0
+    signal = "average"
+
+    def __init__(self) -> None:
+        self.answers: list[IntensityPoint | ProviderError] = []
+        self.history_points: list[IntensityPoint] = []
+        self.hang = False
+
+    async def latest(self, session: Any) -> IntensityPoint:
+        if self.hang:
+            await asyncio.sleep(3600)
+        answer = self.answers.pop(0)
+        if isinstance(answer, ProviderError):
+            raise answer
+        return answer
+
+    async def history(self, session: Any, start_s: float, end_s: float) -> list[IntensityPoint]:
+        if self.hang:
+            await asyncio.sleep(3600)
+        return [p for p in self.history_points if p.end_s > start_s and p.start_s < end_s]
+
+    async def forecast(self, session: Any) -> list[IntensityPoint]:
+        return []
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make(
+    provider: FakeProvider, clock: Clock
+) -> tuple[IntensityPoller, list[dict[str, Any]], list[str]]:
+    records: list[dict[str, Any]] = []
+    warnings: list[str] = []
+    poller = IntensityPoller(
+        provider,
+        STATIC_POINT,
+        "DK",
+        records.append,
+        warnings.append,
+        NOW - 3600,
+        time.monotonic(),
+        clock,
+    )
+    return poller, records, warnings
+
+
+def test_records_only_changes_of_value_or_source() -> None:
+    provider, clock = FakeProvider(), Clock()
+    provider.answers = [point(120.0), point(120.0), point(90.0)]
+    poller, records, _ = make(provider, clock)
+
+    async def go() -> list[float]:
+        return [await poller._poll_latest(None) for _ in range(3)]
+
+    delays = asyncio.run(go())
+    assert [r["intensity_g_per_kwh"] for r in records] == [120.0, 90.0]
+    assert records[0]["kind"] == LATEST and records[0]["source"] == "fake:DK1"
+    assert records[0]["valid_from"] and records[0]["valid_to"]
+    assert delays == [270.0, 270.0, 270.0]  # 30 s after the slot ends (in 240 s)
+
+
+def test_failure_keeps_the_last_value_while_valid_then_falls_back_with_a_reason() -> None:
+    provider, clock = FakeProvider(), Clock()
+    provider.answers = [
+        point(120.0),
+        ProviderError("HTTP 500 from api/x"),
+        ProviderError("timeout"),
+    ]
+    poller, records, warnings = make(provider, clock)
+
+    async def go() -> None:
+        await poller._poll_latest(None)  # 120, valid until NOW + 240 (+ one resolution)
+        clock.now = NOW + 400
+        await poller._poll_latest(None)  # fails, still valid: kept, one warning
+        clock.now = NOW + 600
+        await poller._poll_latest(None)  # fails, expired: static, with the reason
+
+    asyncio.run(go())
+    assert [r["intensity_g_per_kwh"] for r in records] == [120.0, 150.0]
+    assert records[-1]["kind"] == STATIC and records[-1]["reason"] == "fake: timeout"
+    assert warnings == ["fake: HTTP 500 from api/x; keeping the last value while valid"]
+
+
+def test_history_is_recorded_once_per_window_as_measured() -> None:
+    provider, clock = FakeProvider(), Clock()
+    provider.history_points = [
+        point(80.0, NOW - 3600, NOW - 1800, MEASURED),
+        point(85.0, NOW - 1800, NOW, MEASURED),
+        point(99.0, NOW, NOW + 1800, FORECAST),  # not measured: never recorded as such
+        point(70.0, NOW - 7200, NOW - 3600, MEASURED),  # before the run: ignored
+    ]
+    poller, records, _ = make(provider, clock)
+
+    async def go() -> None:
+        await poller._fetch_history(None)
+        await poller._fetch_history(None)
+
+    asyncio.run(go())
+    assert [(r["kind"], r["intensity_g_per_kwh"]) for r in records] == [
+        (MEASURED, 80.0),
+        (MEASURED, 85.0),
+    ]
+
+
+@pytest.mark.parametrize("hang", [False, True])
+def test_stop_returns_within_budget_and_fetches_history_when_it_can(hang: bool) -> None:
+    provider, clock = FakeProvider(), Clock()
+    provider.answers = [point(120.0)] * 5
+    provider.history_points = [point(80.0, NOW - 3600, NOW, MEASURED)]
+    provider.hang = hang
+    poller, records, _ = make(provider, clock)
+    poller.start()
+    time.sleep(1.0)  # aiohttp imported, first poll done (or hanging)
+    started = time.monotonic()
+    poller.stop(budget_s=0.3)
+    assert time.monotonic() - started < 0.45
+    kinds = [r["kind"] for r in records]
+    assert kinds == ([] if hang else [LATEST, MEASURED])
+
+
+def test_delays() -> None:
+    assert next_poll_delay_s(NOW, None, 1800) == 1800
+    assert next_poll_delay_s(NOW, point(1, end=NOW + 5), 300) == 60  # never faster than 1/min
+    assert next_poll_delay_s(NOW, point(1, end=NOW + 3 * 3600), 1800) == 1800
+    assert [failure_delay_s(n, None, 1800) for n in (1, 2, 3, 7)] == [30, 60, 120, 1800]
+    assert failure_delay_s(1, 600, 300) == 600  # Retry-After wins when longer
