@@ -72,7 +72,8 @@ def make(
     records: list[dict[str, Any]] = []
     warnings: list[str] = []
     poller = IntensityPoller(
-        provider,
+        lambda: provider,
+        "fake",
         STATIC_POINT,
         "DK",
         records.append,
@@ -90,6 +91,7 @@ def test_records_only_changes_of_value_or_source() -> None:
     poller, records, _ = make(provider, clock)
 
     async def go() -> list[float]:
+        poller._provider = provider
         return [await poller._poll_latest(None) for _ in range(3)]
 
     delays = asyncio.run(go())
@@ -109,6 +111,7 @@ def test_failure_keeps_the_last_value_while_valid_then_falls_back_with_a_reason(
     poller, records, warnings = make(provider, clock)
 
     async def go() -> None:
+        poller._provider = provider
         await poller._poll_latest(None)  # 120, valid until NOW + 240 (+ one resolution)
         clock.now = NOW + 400
         await poller._poll_latest(None)  # fails, still valid: kept, one warning
@@ -132,6 +135,7 @@ def test_history_is_recorded_once_per_window_as_measured() -> None:
     poller, records, _ = make(provider, clock)
 
     async def go() -> None:
+        poller._provider = provider
         await poller._fetch_history(None)
         await poller._fetch_history(None)
 

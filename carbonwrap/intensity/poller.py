@@ -44,7 +44,8 @@ class IntensityPoller:
 
     def __init__(
         self,
-        provider: Provider,
+        make_provider: Callable[[], Provider],
+        provider_name: str,
         static: IntensityPoint,
         region: str,
         emit: Callable[[dict[str, Any]], None],
@@ -53,7 +54,10 @@ class IntensityPoller:
         mono_start_s: float,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._provider = provider
+        # Built on the poller's thread: provider modules import aiohttp (~0.3 s here).
+        self._make_provider = make_provider
+        self._name = provider_name
+        self._provider: Provider | None = None
         self._static = static
         self._region = region
         self._emit = emit
@@ -111,6 +115,11 @@ class IntensityPoller:
         from carbonwrap import __version__
 
         self._wake = asyncio.Event()
+        try:
+            self._provider = self._make_provider()
+        except Exception as exc:  # a broken provider must not end the run
+            self._warn(f"{self._name}: cannot start ({exc}); static value in force")
+            return
         headers = {"User-Agent": f"carbonwrap/{__version__}", "Accept": "application/json"}
         async with aiohttp.ClientSession(headers=headers) as session:
             self._session = session
@@ -127,6 +136,7 @@ class IntensityPoller:
 
     async def _poll_latest(self, session: Any) -> float:
         provider = self._provider
+        assert provider is not None
         try:
             point = await provider.latest(session)
         except ProviderError as exc:
@@ -147,21 +157,24 @@ class IntensityPoller:
         """After a failed poll: keep the last good value while valid, else the static one."""
         now = self._clock()
         good = self._last_good
-        if good is not None and now < good.end_s + self._provider.resolution_s:
+        resolution_s = self._provider.resolution_s if self._provider else 0.0
+        if good is not None and now < good.end_s + resolution_s:
             if self._failures == 1:
-                self._warn(f"{self._provider.name}: {reason}; keeping the last value while valid")
+                self._warn(f"{self._name}: {reason}; keeping the last value while valid")
             return
         if self._current is not self._static:
-            self._record(self._static, reason=f"{self._provider.name}: {reason}")
+            self._record(self._static, reason=f"{self._name}: {reason}")
         elif self._failures == 1:
-            self._warn(f"{self._provider.name}: {reason}; static value in force")
+            self._warn(f"{self._name}: {reason}; static value in force")
 
     async def _fetch_history(self, session: Any) -> None:
         """Measured values for the run so far; each window recorded once (again if revised)."""
+        if self._provider is None:
+            return
         try:
             points = await self._provider.history(session, self._run_start_s, self._clock())
         except ProviderError as exc:
-            self._warn(f"{self._provider.name} history: {exc.reason}")
+            self._warn(f"{self._name} history: {exc.reason}")
             return
         for point in points:
             if point.kind != MEASURED or point.end_s <= self._run_start_s:
