@@ -62,8 +62,30 @@ def cli() -> None:
 @click.option(
     "--region",
     metavar="CODE",
-    help="Grid region: ISO country (DK) or US state (US-CA). "
-    "Default: $CARBONWRAP_REGION, else the system time zone's country, else the world average.",
+    help="Grid region: ISO country (DK), US state (US-CA), Electricity Maps zone (DK-DK1, "
+    "US-CAL-CISO) or gb-postcode:RG10. Default: $CARBONWRAP_REGION, else the system time "
+    "zone's country, else the world average.",
+)
+@click.option(
+    "--location",
+    metavar="LAT,LON",
+    help="Where the machine is, in degrees (for providers that locate by coordinates).",
+)
+@click.option(
+    "--cloud",
+    metavar="PROVIDER:REGION",
+    help="A cloud region, e.g. aws:eu-west-1, gcp:europe-west1, azure:westeurope.",
+)
+@click.option(
+    "--intensity-source",
+    type=click.Choice(
+        ["auto", "static", "electricitymaps", "ukgrid", "energidataservice", "watttime"]
+    ),
+    default="auto",
+    show_default=True,
+    help="Live grid intensity: auto = the best configured provider for the region, else the "
+    "embedded yearly table. Tokens come from the environment "
+    "(CARBONWRAP_ELECTRICITYMAPS_TOKEN, CARBONWRAP_WATTTIME_USERNAME/_PASSWORD).",
 )
 @click.option(
     "--intensity",
@@ -101,6 +123,9 @@ def run(
     log_interval: float,
     log_dir: Path,
     region: str | None,
+    location: str | None,
+    cloud: str | None,
+    intensity_source: str,
     intensity: float | None,
     pue: float,
     tags: tuple[str, ...],
@@ -122,6 +147,9 @@ def run(
         log_interval_s=log_interval,
         log_dir=log_dir,
         region=region,
+        location=location,
+        cloud=cloud,
+        intensity_source=intensity_source,
         intensity_g_per_kwh=intensity,
         pue=pue,
         tags=_parse_tags(tags),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 import threading
@@ -18,6 +19,8 @@ from carbonwrap.attribution import Reading
 from carbonwrap.child import Child, become_subreaper
 from carbonwrap.errors import CarbonwrapError
 from carbonwrap.eventlog import EventLog, log_name
+from carbonwrap.intensity.points import AVERAGE, STATIC, IntensityPoint
+from carbonwrap.intensity.select import Choice
 from carbonwrap.meters import Meters
 from carbonwrap.proctree import ProcessTreeAccounting
 from carbonwrap.sampler import Sampler, Totals
@@ -33,6 +36,9 @@ class RunOptions(NamedTuple):
     log_interval_s: float = 10.0
     log_dir: Path = Path("logs")
     region: str | None = None
+    location: str | None = None
+    cloud: str | None = None
+    intensity_source: str = "auto"
     intensity_g_per_kwh: float | None = None
     pue: float = 1.0
     tags: Mapping[str, str] = _EMPTY
@@ -41,23 +47,39 @@ class RunOptions(NamedTuple):
     cpu_accounting: str = "auto"
 
 
-def _intensity_record(
-    options: RunOptions, environ: Mapping[str, str]
-) -> tuple[dict[str, str], dict[str, Any]]:
-    """The region (with where it came from) and the intensity in force from the start."""
-    from carbonwrap.intensity.region import resolve_region
-    from carbonwrap.intensity.table import load_table
+class IntensityPlan(NamedTuple):
+    """Where the run is, the value in force from the start, and the live source if any."""
 
-    table = load_table()
-    region = resolve_region(options.region, environ, table=table)
+    region: dict[str, str]  # code, kind, source, detail: for the start record
+    static: IntensityPoint  # in force until a live value arrives, and the fallback
+    choice: Choice
+
+
+def plan_intensity(options: RunOptions, environ: Mapping[str, str]) -> IntensityPlan:
+    """Resolve the location and pick the source; every bad value is one line, exit 125."""
+    from carbonwrap.intensity.location import resolve_location
+    from carbonwrap.intensity.select import choose
+
+    location = resolve_location(options.region, options.location, options.cloud, environ)
+    region = {
+        "code": location.region,
+        "kind": location.kind,
+        "source": location.source,
+        "detail": location.detail,
+    }
     if options.intensity_g_per_kwh is not None:
-        value, source = options.intensity_g_per_kwh, "fixed by --intensity"
-    else:
-        static = table.world() if region.code == "WORLD" else table.lookup(region.code)
-        value = static.intensity_g_per_kwh
-        source = f"static table: {static.region_name} {static.year}, {static.source}"
-    region_info = {"code": region.code, "source": region.source, "detail": region.detail}
-    return region_info, {"intensity_g_per_kwh": value, "region": region.code, "source": source}
+        if options.intensity_source not in ("auto", "static"):
+            raise CarbonwrapError(
+                f"--intensity fixes the value: it cannot be combined with "
+                f"--intensity-source {options.intensity_source}"
+            )
+        value = options.intensity_g_per_kwh
+        point = IntensityPoint(0.0, math.inf, value, STATIC, AVERAGE, "fixed by --intensity")
+        return IntensityPlan(region, point, Choice(None, None, None))
+    static = location.static
+    source = f"static table: {static.region_name} {static.year}, {static.source}"
+    point = IntensityPoint(0.0, math.inf, static.intensity_g_per_kwh, STATIC, AVERAGE, source)
+    return IntensityPlan(region, point, choose(options.intensity_source, location, environ))
 
 
 def _check_json_target(path: str | None) -> None:
@@ -92,7 +114,7 @@ def run(options: RunOptions, environ: Mapping[str, str], stderr: TextIO) -> int:
             f"{options.interval_s:g}; make it at least as long"
         )
     _check_json_target(options.json_path)
-    region, intensity = _intensity_record(options, environ)
+    plan = plan_intensity(options, environ)
     run_id = os.urandom(6).hex()
     uname = os.uname()
     host = uname.nodename or "localhost"
@@ -152,7 +174,7 @@ def run(options: RunOptions, environ: Mapping[str, str], stderr: TextIO) -> int:
             },
             cpu_accounting=acct.method,
             components=meters.components,
-            region=region,
+            region=plan.region,
             pue=options.pue,
             interval_s=options.interval_s,
             log_interval_s=options.log_interval_s,
@@ -160,10 +182,36 @@ def run(options: RunOptions, environ: Mapping[str, str], stderr: TextIO) -> int:
             tags=options.tags,
         )
     )
-    record(events.intensity(time_s=started_wall, elapsed_s=0.0, **intensity))
+    static = plan.static
+    record(
+        events.intensity(
+            time_s=started_wall,
+            elapsed_s=0.0,
+            intensity_g_per_kwh=static.intensity_g_per_kwh,
+            region=plan.region["code"],
+            source=static.source,
+        )
+    )
+    if plan.choice.note:
+        notes.append(plan.choice.note)
     for note in notes:
         warn(note)
     sampler.start()
+    poller = None
+    if plan.choice.make is not None and plan.choice.name is not None:
+        from carbonwrap.intensity.poller import IntensityPoller  # asyncio: only when polling
+
+        poller = IntensityPoller(
+            plan.choice.make,
+            plan.choice.name,
+            static,
+            plan.region["code"],
+            record,
+            warn,
+            started_wall,
+            t0,
+        )
+        poller.start()
     ending = child.wait()
     sampler.halt()
     # Freeze the tree's count first (process-tree mode reconciles with rusage here), then read.
@@ -176,6 +224,8 @@ def run(options: RunOptions, environ: Mapping[str, str], stderr: TextIO) -> int:
             f"running and are not counted further: {shown}"
         )
     meters.close()
+    if poller is not None:
+        poller.stop(budget_s=0.3)  # measured history if it comes in time; never longer
     if log.failed:
         stderr.write(f"carbonwrap: {log.failed}\n")
     record(

@@ -19,6 +19,10 @@ def cw_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     env.pop("CARBONWRAP_REGION", None)
+    # Tests never reach the internet: every provider points at a closed local port unless a
+    # test gives it its own server.
+    for provider in ("ELECTRICITYMAPS", "UKGRID", "ENERGIDATASERVICE", "WATTTIME"):
+        env[f"CARBONWRAP_{provider}_URL"] = "http://127.0.0.1:9"
     env.update(extra)
     return env
 

@@ -10,10 +10,13 @@ import pytest
 from carbonwrap.errors import CarbonwrapError, ExitCode
 from carbonwrap.intensity.region import (
     Region,
+    match_region,
+    region_from_timezone,
     resolve_region,
     system_timezone,
     timezone_country,
 )
+from carbonwrap.intensity.table import load_table
 
 ENV = {"CARBONWRAP_REGION": "US-CA"}
 
@@ -151,6 +154,19 @@ def test_empty_flag_is_an_error() -> None:
 def test_ambiguous_name() -> None:
     message = _error("Georgia").message
     assert message == "ambiguous region 'Georgia': GE (Georgia) or US-GA (Georgia); give the code"
+
+
+def test_match_region_returns_none_for_unknown_and_raises_on_ambiguity() -> None:
+    table = load_table()
+    assert match_region(" denmark ", table) == "DK"
+    assert match_region("DK-DK1", table) is None  # zones are location.py's
+    with pytest.raises(CarbonwrapError, match="ambiguous region 'Georgia' in X"):
+        match_region("Georgia", table, " in X")
+
+
+def test_region_from_timezone_ignores_flag_and_env() -> None:
+    region = region_from_timezone(ENV, "Europe/Copenhagen", load_table())
+    assert region == Region("DK", "timezone", "time zone Europe/Copenhagen")
 
 
 # --- system time zone ------------------------------------------------------------------------

@@ -44,6 +44,16 @@ def resolve_region(
     env = environ.get(ENV_VAR, "").strip()
     if env:
         return Region(parse_region(env, table, where=f" in {ENV_VAR}"), "env", f"{ENV_VAR}={env}")
+    return region_from_timezone(environ, tz_name, table)
+
+
+def region_from_timezone(
+    environ: Mapping[str, str], tz_name: str | None, table: IntensityTable
+) -> Region:
+    """The time zone's country (source "timezone"), else WORLD (source "default"); never raises.
+
+    `tz_name` None means: read the system's (`system_timezone`).
+    """
     tz = system_timezone(environ) if tz_name is None else tz_name
     if not tz:
         return Region(WORLD, "default", "no region given and no system time zone found")
@@ -58,7 +68,7 @@ def resolve_region(
 
 # A parser maps what the user typed to a canonical code, or None when the text is not its kind;
 # ValueError("A (x) or B (y)") when the text names several regions.
-# Provider zones ("DK-DK1"), "gb-postcode:RG10" and cloud regions join this tuple later.
+# Provider zones ("DK-DK1"), "gb-postcode:RG10", points and cloud regions: see location.py.
 _Parser = Callable[[str, IntensityTable], "str | None"]
 
 
@@ -81,6 +91,17 @@ def parse_region(text: str, table: IntensityTable, where: str = "") -> str:
     value = text.strip()
     if not value:
         raise CarbonwrapError(f"empty region{where}: {_HINT}")
+    code = match_region(text, table, where)
+    if code is not None:
+        return code
+    hints = suggest(value, table)
+    tail = f"; did you mean {' or '.join(hints)}?" if hints else ""
+    raise CarbonwrapError(f"unknown region {text!r}{where}: {_HINT}{tail}")
+
+
+def match_region(text: str, table: IntensityTable, where: str = "") -> str | None:
+    """The table code `text` names (code or name, any case), None if none; ambiguity raises."""
+    value = text.strip()
     for parser in _PARSERS:
         try:
             code = parser(value, table)
@@ -89,9 +110,7 @@ def parse_region(text: str, table: IntensityTable, where: str = "") -> str:
             raise CarbonwrapError(message) from None
         if code is not None:
             return code
-    hints = suggest(value, table)
-    tail = f"; did you mean {' or '.join(hints)}?" if hints else ""
-    raise CarbonwrapError(f"unknown region {text!r}{where}: {_HINT}{tail}")
+    return None
 
 
 def suggest(text: str, table: IntensityTable, limit: int = 3) -> list[str]:
@@ -118,10 +137,10 @@ def suggest(text: str, table: IntensityTable, limit: int = 3) -> list[str]:
             keys.setdefault(name.casefold(), code)
         for iso3, code in table.iso3_to_code().items():
             keys.setdefault(iso3.casefold(), code)
-    return [f"{code} ({names[code]})" for code in _closest(folded, keys, limit, cutoff)]
+    return [f"{code} ({names[code]})" for code in closest(folded, keys, limit, cutoff)]
 
 
-def _closest(text: str, keys: dict[str, str], limit: int, cutoff: float = 0.6) -> list[str]:
+def closest(text: str, keys: dict[str, str], limit: int, cutoff: float = 0.6) -> list[str]:
     """Codes whose key is close to `text`: ratio >= cutoff and within 0.1 of the best one."""
     from difflib import SequenceMatcher
 

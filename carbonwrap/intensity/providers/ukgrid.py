@@ -38,20 +38,40 @@ _TIMEOUTS = Timeouts()
 _OUTWARD = r"[A-Z]{1,2}[0-9][A-Z0-9]?"
 _OUTWARD_RE = re.compile(rf"^{_OUTWARD}$")
 _FULL_RE = re.compile(rf"^({_OUTWARD})\s*[0-9][A-Z]{{2}}$")
+# The postcode areas of Great Britain (the letters of the outward code). Not on the GB grid, so not
+# in this API: BT (Northern Ireland), GY and JE (Channel Islands), IM (Isle of Man).
+# fmt: off
+GB_AREAS = frozenset({
+    "AB", "AL", "B", "BA", "BB", "BD", "BH", "BL", "BN", "BR", "BS", "CA", "CB", "CF", "CH", "CM",
+    "CO", "CR", "CT", "CV", "CW", "DA", "DD", "DE", "DG", "DH", "DL", "DN", "DT", "DY", "E", "EC",
+    "EH", "EN", "EX", "FK", "FY", "G", "GL", "GU", "HA", "HD", "HG", "HP", "HR", "HS", "HU", "HX",
+    "IG", "IP", "IV", "KA", "KT", "KW", "KY", "L", "LA", "LD", "LE", "LL", "LN", "LS", "LU", "M",
+    "ME", "MK", "ML", "N", "NE", "NG", "NN", "NP", "NR", "NW", "OL", "OX", "PA", "PE", "PH", "PL",
+    "PO", "PR", "RG", "RH", "RM", "S", "SA", "SE", "SG", "SK", "SL", "SM", "SN", "SO", "SP", "SR",
+    "SS", "ST", "SW", "SY", "TA", "TD", "TF", "TN", "TQ", "TR", "TS", "TW", "UB", "W", "WA", "WC",
+    "WD", "WF", "WN", "WR", "WS", "WV", "YO", "ZE",
+})
+# fmt: on
 
 
 def outward_code(postcode: str) -> str:
     """The outward code ("RG10") of a GB postcode or outward code; ValueError if it is neither."""
     text = postcode.strip().upper()
-    if _OUTWARD_RE.match(text):
-        return text
     full = _FULL_RE.match(text)
-    if full:
-        return full.group(1)
-    raise ValueError(
-        f"{postcode!r} is not a GB postcode or outward code: "
-        "give the outward code (RG10) or a full postcode (RG10 1AA)"
-    )
+    outward = full.group(1) if full else text
+    if not _OUTWARD_RE.match(outward):
+        raise ValueError(
+            f"{postcode!r} is not a GB postcode or outward code: "
+            "give the outward code (RG10) or a full postcode (RG10 1AA)"
+        )
+    area = outward[:2] if outward[1].isalpha() else outward[:1]
+    if area not in GB_AREAS:
+        raise ValueError(
+            f"{postcode!r} is not a GB postcode or outward code: {area} is not a postcode area "
+            "of Great Britain (the GB Carbon Intensity API has no Northern Ireland, Channel "
+            "Islands or Isle of Man); give e.g. RG10 or RG10 1AA"
+        )
+    return outward
 
 
 class UkGrid:
@@ -155,7 +175,9 @@ def parse_national(doc: Any, source: str, now_s: float | None = None) -> list[In
         if actual is not None:
             over = now_s is None or end_s <= now_s
             points.append(
-                IntensityPoint(start_s, end_s, actual, MEASURED if over else LATEST, AVERAGE, source)
+                IntensityPoint(
+                    start_s, end_s, actual, MEASURED if over else LATEST, AVERAGE, source
+                )
             )
         elif forecast is not None:
             points.append(IntensityPoint(start_s, end_s, forecast, FORECAST, AVERAGE, source))

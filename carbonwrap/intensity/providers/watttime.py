@@ -7,13 +7,12 @@ free account gets) is a MARGINAL emissions rate; only `co2_aoer` is an AVERAGE i
 from __future__ import annotations
 
 import asyncio
+import base64
 import math
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
-
-import aiohttp
 
 from carbonwrap.intensity.http import HttpError, Timeouts, get_json
 from carbonwrap.intensity.points import (
@@ -28,6 +27,8 @@ from carbonwrap.intensity.points import (
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    import aiohttp
 
 DEFAULT_BASE = "https://api.watttime.org"
 G_PER_KWH_PER_LBS_PER_MWH = 0.45359237  # 453.59237 g/lb over 1000 kWh/MWh
@@ -76,7 +77,9 @@ class WattTime:
                 "WattTime needs a username and a password "
                 "(CARBONWRAP_WATTTIME_USERNAME, CARBONWRAP_WATTTIME_PASSWORD)"
             )
-        self._auth = aiohttp.BasicAuth(username, password)
+        # The Basic header is built here, not with aiohttp.BasicAuth (deprecated by recent aiohttp).
+        credentials = base64.b64encode(f"{username}:{password}".encode()).decode()
+        self._basic = {"Authorization": f"Basic {credentials}"}
         self.region = region
         self.lat, self.lon = lat, lon
         self.signal_type = signal_type
@@ -213,7 +216,9 @@ class WattTime:
             retries=self._retries,
         )
 
-    async def _valid_token(self, session: aiohttp.ClientSession, rejected: str | None = None) -> str:
+    async def _valid_token(
+        self, session: aiohttp.ClientSession, rejected: str | None = None
+    ) -> str:
         """The current token, logging in when there is none, it is 25 min old, or it is
         `rejected`. The lock makes concurrent callers share one login."""
         async with self._login_lock:
@@ -228,7 +233,7 @@ class WattTime:
             doc = await get_json(
                 session,
                 self.base + "/login",
-                auth=self._auth,
+                headers=self._basic,
                 timeouts=self._timeouts,
                 retries=self._retries,
             )
