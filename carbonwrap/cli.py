@@ -160,6 +160,37 @@ def run(
     return run_command(options, os.environ, sys.stderr)
 
 
+@cli.command("intensity")
+@click.option("--region", metavar="CODE", help="As for `run`.")
+@click.option("--location", metavar="LAT,LON", help="As for `run`.")
+@click.option("--cloud", metavar="PROVIDER:REGION", help="As for `run`.")
+@click.option(
+    "--intensity-source",
+    type=click.Choice(
+        ["auto", "static", "electricitymaps", "ukgrid", "energidataservice", "watttime"]
+    ),
+    default="auto",
+    show_default=True,
+    help="As for `run`.",
+)
+@click.option("--forecast", is_flag=True, help="Also fetch the forecast (where offered).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON document.")
+def intensity(
+    region: str | None,
+    location: str | None,
+    cloud: str | None,
+    intensity_source: str,
+    forecast: bool,
+    as_json: bool,
+) -> int:
+    """Print the grid's carbon intensity now (and its forecast), with source and time."""
+    from carbonwrap.intensity.now import show
+
+    return show(
+        region, location, cloud, intensity_source, forecast, as_json, os.environ, sys.stdout
+    )
+
+
 def _one_line(error: click.ClickException) -> str:
     message = " ".join(error.format_message().split())
     context = getattr(error, "ctx", None)

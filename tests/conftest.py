@@ -18,7 +18,10 @@ WORKLOADS = Path(__file__).resolve().parent / "workloads"
 def cw_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    env.pop("CARBONWRAP_REGION", None)
+    for name in ("CARBONWRAP_REGION", "CARBONWRAP_LOCATION", "CARBONWRAP_CLOUD"):
+        env.pop(name, None)
+    for name in ("ELECTRICITYMAPS_TOKEN", "WATTTIME_USERNAME", "WATTTIME_PASSWORD"):
+        env.pop(f"CARBONWRAP_{name}", None)
     # Tests never reach the internet: every provider points at a closed local port unless a
     # test gives it its own server.
     for provider in ("ELECTRICITYMAPS", "UKGRID", "ENERGIDATASERVICE", "WATTTIME"):

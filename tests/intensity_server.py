@@ -65,7 +65,8 @@ class RecordedServer:
         hang: bool = False,
         trickle_s: float = 0.0,
     ) -> Route:
-        """Serve `path` (query strings ignored for matching) with a recorded file or body."""
+        """Serve `path` (query strings ignored; a trailing * matches every path below) with a
+        recorded file or body."""
         if json_file is not None:
             payload = (FIXTURES / json_file).read_bytes()
         elif json_body is not None:
@@ -88,6 +89,11 @@ class RecordedServer:
             Request(request.method, request.path, dict(request.query), dict(request.headers))
         )
         route = self.routes.get(request.path)
+        if route is None:  # "/intensity/*" serves every path below /intensity/
+            prefixes = [
+                p for p in self.routes if p.endswith("*") and request.path.startswith(p[:-1])
+            ]
+            route = self.routes[max(prefixes, key=len)] if prefixes else None
         if route is None:
             return web.Response(status=404, text='{"error": "no such route in the test server"}')
         if route.responses is not None:

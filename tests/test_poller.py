@@ -165,6 +165,24 @@ def test_stop_returns_within_budget_and_fetches_history_when_it_can(hang: bool) 
 def test_delays() -> None:
     assert next_poll_delay_s(NOW, None, 1800) == 1800
     assert next_poll_delay_s(NOW, point(1, end=NOW + 5), 300) == 60  # never faster than 1/min
+    assert next_poll_delay_s(NOW, point(1, end=NOW - 900), 300) == 300  # a lagging provider
     assert next_poll_delay_s(NOW, point(1, end=NOW + 3 * 3600), 1800) == 1800
     assert [failure_delay_s(n, None, 1800) for n in (1, 2, 3, 7)] == [30, 60, 120, 1800]
     assert failure_delay_s(1, 600, 300) == 600  # Retry-After wins when longer
+
+
+def test_a_lagging_providers_value_stays_valid_from_its_arrival() -> None:
+    """Energinet's newest 5-minute value is often 30 min old when it arrives: still good."""
+    provider, clock = FakeProvider(), Clock()
+    provider.answers = [point(120.0, NOW - 1800, NOW - 1500), ProviderError("timeout")]
+    poller, records, warnings = make(provider, clock)
+
+    async def go() -> None:
+        poller._provider = provider
+        await poller._poll_latest(None)
+        clock.now = NOW + 200  # within one resolution of its arrival
+        await poller._poll_latest(None)
+
+    asyncio.run(go())
+    assert [r["intensity_g_per_kwh"] for r in records] == [120.0]
+    assert warnings == ["fake: timeout; keeping the last value while valid"]

@@ -24,9 +24,11 @@ HISTORY_EVERY_S = 1800.0  # measured history for the run so far, every half hour
 
 
 def next_poll_delay_s(now_s: float, point: IntensityPoint | None, resolution_s: float) -> float:
-    """When to ask again: shortly after the current value's window ends, within bounds."""
+    """When to ask again: shortly after the current value's window ends, within bounds. A value
+    whose window has already ended (Energinet publishes 15–60 min late) means the provider lags:
+    the next one comes a resolution later, not sooner."""
     upper = max(MIN_POLL_S, resolution_s)
-    if point is None:
+    if point is None or point.end_s <= now_s:
         return upper
     return float(min(upper, max(MIN_POLL_S, point.end_s - now_s + AFTER_SLOT_S)))
 
@@ -67,6 +69,7 @@ class IntensityPoller:
         self._clock = clock
         self._current: IntensityPoint = static
         self._last_good: IntensityPoint | None = None
+        self._last_good_at_s = 0.0
         self._failures = 0
         self._measured: dict[tuple[float, float], float] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -145,6 +148,7 @@ class IntensityPoller:
             return failure_delay_s(self._failures, exc.retry_after_s, provider.resolution_s)
         self._failures = 0
         self._last_good = point
+        self._last_good_at_s = self._clock()
         if (point.intensity_g_per_kwh, point.source, point.signal) != (
             self._current.intensity_g_per_kwh,
             self._current.source,
@@ -158,7 +162,8 @@ class IntensityPoller:
         now = self._clock()
         good = self._last_good
         resolution_s = self._provider.resolution_s if self._provider else 0.0
-        if good is not None and now < good.end_s + resolution_s:
+        # Valid for one resolution past its window, or past its arrival for a lagging provider.
+        if good is not None and now < max(good.end_s, self._last_good_at_s) + resolution_s:
             if self._failures == 1:
                 self._warn(f"{self._name}: {reason}; keeping the last value while valid")
             return

@@ -90,7 +90,7 @@ def _serves(name: str, location: Location, environ: Mapping[str, str]) -> str | 
             return f"has no zone for {location.region}; give --region ZONE or --location LAT,LON"
         return None
     if name == "ukgrid":
-        if location.kind == "gb-postcode" or location.static.region == "GB":
+        if location.em_zone == "GB":  # GB, gb-postcode, London cloud regions; not GB-NIR
             return None
         return "serves Great Britain only (--region GB or gb-postcode:RG10)"
     if name == "energidataservice":
