@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from conftest import cw_argv, cw_env, logs_in, records
-from intensity_server import RecordedServer, serve
+from intensity_server import RecordedServer, Route, serve
 
 
 def slot(start: float, forecast: int, actual: int | None) -> dict[str, Any]:
@@ -94,3 +95,69 @@ def test_a_failing_api_falls_back_with_the_reason_logged(workdir: Path) -> None:
         assert any("ukgrid" in n and "500" in n for n in report["notes"]), report["notes"]
 
     serve(check, timeout_s=60)
+
+
+SECRET = "s3cr3t-t0ken-value"
+
+
+def test_a_token_never_reaches_log_json_stderr_or_help(workdir: Path) -> None:
+    """Electricity Maps with a token: the header reaches the server; our outputs never hold it,
+    including when the API rejects it."""
+    now = time.time()
+
+    async def check(server: RecordedServer) -> None:
+        hour = time.strftime("%Y-%m-%dT%H:00:00.000Z", time.gmtime(now))
+        latest = {"zone": "DE", "carbonIntensity": 321, "datetime": hour, "isEstimated": False}
+        server.sequence("/carbon-intensity/latest", [Route(body=json.dumps(latest).encode()),
+                                                     Route(status=401)])  # fmt: skip
+        server.route("/carbon-intensity/history", status=401)
+        proc = await asyncio.create_subprocess_exec(
+            *cw_argv("run", "--region", "DE", "--json", "report.json", "--",
+                     sys.executable, "-c", "import time; time.sleep(1.5)"),
+            cwd=workdir,
+            env=cw_env(CARBONWRAP_ELECTRICITYMAPS_TOKEN=SECRET,
+                       CARBONWRAP_ELECTRICITYMAPS_URL=server.url),
+            stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, stderr = await proc.communicate()
+        assert proc.returncode == 0
+        assert any(r.headers.get("auth-token") == SECRET for r in server.requests)
+        assert all(SECRET not in str(r.query) and SECRET not in r.path for r in server.requests)
+        outputs = [stderr.decode(), (workdir / "report.json").read_text()]
+        outputs += [p.read_text() for p in logs_in(workdir)]
+        assert all(SECRET not in text for text in outputs)
+        report = json.loads(outputs[1])
+        assert "electricitymaps:DE" in report["intensity"]["source"]
+
+    serve(check)
+    help_text = subprocess.run(
+        cw_argv("run", "--help"), env=cw_env(CARBONWRAP_ELECTRICITYMAPS_TOKEN=SECRET),
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert SECRET not in help_text and "CARBONWRAP_ELECTRICITYMAPS_TOKEN" in help_text
+
+
+def test_intensity_command_live_then_fallback(workdir: Path) -> None:
+    now = time.time()
+    slot_start = now - now % 1800
+
+    async def check(server: RecordedServer) -> None:
+        server.route("/intensity", json_body={"data": [slot(slot_start, 250, 240)]})
+        server.route("/intensity/*", json_body={"data": [slot(slot_start + 1800 * i, 100 + i, None)
+                                                         for i in range(1, 5)]})  # fmt: skip
+        proc = await asyncio.create_subprocess_exec(
+            *cw_argv("intensity", "--region", "GB", "--forecast", "--json"),
+            env=cw_env(CARBONWRAP_UKGRID_URL=server.url), stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, _ = await proc.communicate()
+        doc = json.loads(out)
+        assert doc["now"]["intensity_g_per_kwh"] == 240 and doc["now"]["kind"] == "latest"
+        assert [p["intensity_g_per_kwh"] for p in doc["forecast"]] == [101, 102, 103, 104]
+        assert doc["fallback_reason"] is None
+
+    serve(check)
+    down = subprocess.run(
+        cw_argv("intensity", "--region", "GB"), env=cw_env(), capture_output=True, text=True
+    )  # the closed local port: static value, with the reason, still exit 0
+    assert down.returncode == 0
+    assert "static" in down.stdout and "ukgrid" in down.stdout and "cannot connect" in down.stdout

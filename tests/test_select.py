@@ -1,0 +1,68 @@
+"""Which intensity source serves a location: auto order, explicit choices, their errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from carbonwrap.errors import CarbonwrapError
+from carbonwrap.intensity.location import resolve_location
+from carbonwrap.intensity.select import choose
+
+TOKEN = {"CARBONWRAP_ELECTRICITYMAPS_TOKEN": "t0ken"}
+WATTTIME = {"CARBONWRAP_WATTTIME_USERNAME": "u", "CARBONWRAP_WATTTIME_PASSWORD": "p"}
+
+
+def where(region: str | None = None, location: str | None = None):  # type: ignore[no-untyped-def]
+    return resolve_location(region, location, None, {}, tz_name="Etc/UTC")
+
+
+@pytest.mark.parametrize(
+    ("region", "env", "name"),
+    [
+        ("DK", {}, "energidataservice"),
+        ("DK-DK2", {}, "energidataservice"),
+        ("GB", {}, "ukgrid"),
+        ("gb-postcode:RG10", {}, "ukgrid"),
+        ("GB-NIR", {}, None),  # Northern Ireland is not on the GB grid
+        ("DK", TOKEN, "electricitymaps"),
+        ("DE", TOKEN, "electricitymaps"),
+        ("DE", {}, None),
+        ("US-CA", TOKEN, None),  # a state is no Electricity Maps zone
+        ("US-CAL-CISO", TOKEN, "electricitymaps"),
+        ("US-CAL-CISO", WATTTIME, None),  # WattTime (marginal) only when asked for
+    ],
+)
+def test_auto(region: str, env: dict[str, str], name: str | None) -> None:
+    choice = choose("auto", where(region), env)
+    assert choice.name == name
+    assert (choice.make is None) == (name is None)
+    if name is None:
+        assert choice.note and "static table" in choice.note
+
+
+def test_auto_builds_the_provider_it_names() -> None:
+    provider = choose("auto", where("gb-postcode:RG10 1AA"), {}).make()  # type: ignore[misc]
+    assert provider.name == "ukgrid" and provider.source == "ukgrid:RG10"
+
+
+@pytest.mark.parametrize(
+    ("source", "region", "env", "message"),
+    [
+        ("electricitymaps", "DE", {}, "needs a token in $CARBONWRAP_ELECTRICITYMAPS_TOKEN"),
+        ("ukgrid", "DK", {}, "serves Great Britain only"),
+        ("energidataservice", "GB", {}, "serves Denmark only"),
+        ("watttime", "US-CA", {}, "needs $CARBONWRAP_WATTTIME_USERNAME"),
+        ("watttime", "US-CA", WATTTIME, "needs --location"),
+    ],
+)
+def test_explicit_source_that_cannot_serve_is_an_error(
+    source: str, region: str, env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(CarbonwrapError, match=message.replace("$", r"\$")):
+        choose(source, where(region), env)
+
+
+def test_watttime_when_asked_with_coordinates_and_static_always() -> None:
+    choice = choose("watttime", where(location="37.77,-122.42"), WATTTIME)
+    assert choice.name == "watttime"
+    assert choose("static", where("DK"), TOKEN).make is None
