@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, NamedTuple, TextIO
+from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
 from carbonwrap import __version__, events
 from carbonwrap.accounting import TreeAccounting, open_accounting
@@ -28,6 +28,9 @@ from carbonwrap.sensors import SensorUnavailable
 from carbonwrap.summary import Fold, RunSummary
 
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})  # shared, read-only default
+
+if TYPE_CHECKING:
+    from carbonwrap.render.final import Equivalent
 
 
 class RunOptions(NamedTuple):
@@ -313,17 +316,32 @@ def _report(
         )
 
 
+def equivalents(defaults: Mapping[str, Any]) -> list[Equivalent]:
+    """The report's two everyday comparisons, with their sources (carbonwrap/data/defaults.json)."""
+    from carbonwrap.render.final import Equivalent
+
+    car, petrol = defaults["car_gco2_per_km"], defaults["petrol_gco2_per_litre"]
+    return [
+        Equivalent(
+            float(car["value"]),
+            "km",
+            "driven by an average new car",
+            f"{car['value']} g/km, EEA {car['year']} new cars",
+        ),
+        Equivalent(
+            float(petrol["value"]),
+            "l",
+            "of petrol burned",
+            "2.35 kg CO2/l, US EPA equivalencies",
+        ),
+    ]
+
+
 def _print_report(summary: RunSummary, environ: Mapping[str, str], stderr: TextIO) -> None:
     from carbonwrap.intensity.table import defaults
-    from carbonwrap.render.final import Equivalent, render_rich, render_text, report_view
+    from carbonwrap.render.final import render_rich, render_text, report_view
 
-    car = defaults()["car_gco2_per_km"]
-    equivalent = Equivalent(
-        float(car["value"]),
-        "driven by an average new car",
-        f"{car['value']} g/km, EEA {car['year']} new cars",
-    )
-    view = report_view(summary, equivalent)
+    view = report_view(summary, equivalents(defaults()))
     try:
         if stderr.isatty() and environ.get("TERM", "") != "dumb":
             from rich.console import Console

@@ -7,9 +7,11 @@ import json
 import pytest
 from rich.console import Console
 
+from carbonwrap.intensity.table import defaults
 from carbonwrap.render import units
-from carbonwrap.render.final import Equivalent, render_rich, render_text, report_view
+from carbonwrap.render.final import render_rich, render_text, report_view
 from carbonwrap.render.json import run_document
+from carbonwrap.run import equivalents
 from carbonwrap.summary import ComponentSummary, RunSummary
 
 
@@ -42,7 +44,7 @@ def test_durations(seconds: float, text: str) -> None:
     assert units.duration(seconds) == text
 
 
-CAR = Equivalent(106.8, "driven by an average new car", "106.8 g/km, EEA 2024 new cars")
+EQUIVALENTS = equivalents(defaults())
 
 
 def summary() -> RunSummary:
@@ -85,21 +87,23 @@ carbonwrap: python train.py --epochs 3 · exit 0 · 1 h 02 min
   CPU time   7000.50 s of CPU by the tree, counted by cgroup2 (exact, whole tree)
   PUE        1.20
   Intensity  150.0 g/kWh, region DK (--region DK); static table: Denmark 2024
-  CO2e       99.0 g CO2e ≈ 927 m driven by an average new car (106.8 g/km, EEA 2024 new cars)
+  CO2e       99.0 g CO2e
+  ≈          927 m driven by an average new car (106.8 g/km, EEA 2024 new cars)
+  ≈          42.2 ml of petrol burned (2.35 kg CO2/l, US EPA equivalencies)
   Log        logs/carbonwrap-x.jsonl
   note: RAPL zone skipped: intel-rapl:2: psys
 """
 
 
 def test_plain_text_report_golden() -> None:
-    assert render_text(report_view(summary(), CAR)) == GOLDEN
+    assert render_text(report_view(summary(), EQUIVALENTS)) == GOLDEN
 
 
 def test_rich_report_has_the_same_content() -> None:
     console = Console(record=True, width=120, color_system=None)
-    console.print(render_rich(report_view(summary(), CAR)))
+    console.print(render_rich(report_view(summary(), EQUIVALENTS)))
     text = console.export_text()
-    for fragment in ("500 Wh", "1.00 kWh", "unavailable: no NVIDIA driver", "99.0 g CO2e", "927 m"):
+    for fragment in ("500 Wh", "1.00 kWh", "unavailable: no NVIDIA driver", "99.0 g CO2e", "927 m", "42.2 ml"):
         assert fragment in text
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -16,8 +17,13 @@ class Equivalent(NamedTuple):
     """An everyday comparison: grams CO2e per unit, e.g. per km by an average new car."""
 
     g_per_unit: float
+    unit: str  # "km" | "l"
     what: str  # "driven by an average new car"
     source: str  # "106.8 g/km, EEA 2024 new cars (WLTP)"
+
+    def amount(self, grams: float) -> str:
+        quantity = grams / self.g_per_unit
+        return units.distance(quantity) if self.unit == "km" else units.volume(quantity)
 
 
 @dataclass
@@ -45,7 +51,7 @@ def _ending(summary: RunSummary) -> str:
     return f"exit {summary.exit_code}"
 
 
-def report_view(summary: RunSummary, equivalent: Equivalent | None = None) -> ReportView:
+def report_view(summary: RunSummary, equivalents: Sequence[Equivalent] = ()) -> ReportView:
     s = summary
     title = f"carbonwrap: {_command(s)} · {_ending(s)} · {units.duration(s.duration_s)}"
     rows: list[tuple[str, str, str, str]] = []
@@ -77,11 +83,11 @@ def report_view(summary: RunSummary, equivalent: Equivalent | None = None) -> Re
     facts = [*bases, ("CPU time", f"{s.cpu_s:.2f} s of CPU by the tree, counted by {accounting}")]
     facts.append(("PUE", f"{s.pue:.2f}"))
     facts.append(("Intensity", _intensity(s)))
-    co2e = f"{units.mass(s.co2e_g)} CO2e"
-    if equivalent is not None and s.co2e_g > 0:
-        amount = units.distance(s.co2e_g / equivalent.g_per_unit)
-        co2e += f" ≈ {amount} {equivalent.what} ({equivalent.source})"
-    facts.append(("CO2e", co2e))
+    facts.append(("CO2e", f"{units.mass(s.co2e_g)} CO2e"))
+    if s.co2e_g > 0:
+        for equivalent in equivalents:
+            amount = equivalent.amount(s.co2e_g)
+            facts.append(("≈", f"{amount} {equivalent.what} ({equivalent.source})"))
     if s.log_path:
         facts.append(("Log", s.log_path))
     return ReportView(title, rows, facts, list(s.notes))

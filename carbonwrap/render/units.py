@@ -62,3 +62,9 @@ def distance(km: float) -> str:
     if km < 1:
         return f"{_three_digits(km * 1000)} m"
     return f"{_three_digits(km)} km"
+
+
+def volume(litres: float) -> str:
+    if litres < 1:
+        return f"{_three_digits(litres * 1000)} ml"
+    return f"{_three_digits(litres)} l"
