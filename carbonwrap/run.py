@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from carbonwrap import __version__, events
 from carbonwrap.accounting import TreeAccounting, open_accounting
@@ -22,15 +22,13 @@ from carbonwrap.eventlog import EventLog, log_name
 from carbonwrap.intensity.points import AVERAGE, STATIC, IntensityPoint
 from carbonwrap.intensity.select import Choice
 from carbonwrap.meters import Meters
+from carbonwrap.outputs import check_json_target, write_outputs
 from carbonwrap.proctree import ProcessTreeAccounting
 from carbonwrap.sampler import Sampler, Totals
 from carbonwrap.sensors import SensorUnavailable
-from carbonwrap.summary import Fold, RunSummary
+from carbonwrap.summary import Fold
 
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})  # shared, read-only default
-
-if TYPE_CHECKING:
-    from carbonwrap.render.final import Equivalent
 
 
 class RunOptions(NamedTuple):
@@ -85,16 +83,6 @@ def plan_intensity(options: RunOptions, environ: Mapping[str, str]) -> Intensity
     return IntensityPlan(region, point, choose(options.intensity_source, location, environ))
 
 
-def _check_json_target(path: str | None) -> None:
-    if path is None or path == "-":
-        return
-    directory = Path(path).resolve().parent
-    if not directory.is_dir() or not os.access(directory, os.W_OK):
-        raise CarbonwrapError(
-            f"--json {path}: directory {directory} does not exist or is not writable"
-        )
-
-
 class Recorder:
     """Writes each record to the log and folds it into the summary, under one lock."""
 
@@ -116,7 +104,7 @@ def run(options: RunOptions, environ: Mapping[str, str], stderr: TextIO) -> int:
             f"--log-interval {options.log_interval_s:g} is shorter than --interval "
             f"{options.interval_s:g}; make it at least as long"
         )
-    _check_json_target(options.json_path)
+    check_json_target(options.json_path)
     plan = plan_intensity(options, environ)
     run_id = os.urandom(6).hex()
     uname = os.uname()
@@ -248,7 +236,7 @@ def run(options: RunOptions, environ: Mapping[str, str], stderr: TextIO) -> int:
     log.close()
     summary = record.fold.summary()
     summary.log_path = str(log.path)
-    _report(summary, options, environ, stderr)
+    write_outputs(summary, options.json_path, options.quiet, environ, stderr)
     return ending.exit_code
 
 
@@ -288,67 +276,3 @@ def _start_child(
         child = Child(options.command, env, acct.placement())
     acct.started(child.pid)
     return child, acct
-
-
-def _report(
-    summary: RunSummary, options: RunOptions, environ: Mapping[str, str], stderr: TextIO
-) -> None:
-    """The human report on stderr and the JSON document, after the child has exited."""
-    import json
-
-    from carbonwrap.render.json import run_document
-
-    if not options.quiet:
-        _print_report(summary, environ, stderr)
-    if options.json_path is None:
-        return
-    text = json.dumps(run_document(summary), indent=2) + "\n"
-    try:
-        if options.json_path == "-":
-            sys.stdout.write(text)
-            sys.stdout.flush()
-        else:
-            Path(options.json_path).write_text(text)
-    except OSError as exc:
-        stderr.write(
-            f"carbonwrap: could not write --json {options.json_path}: {exc.strerror} "
-            f"(the log {summary.log_path} has everything)\n"
-        )
-
-
-def equivalents(defaults: Mapping[str, Any]) -> list[Equivalent]:
-    """The report's two everyday comparisons, with their sources (carbonwrap/data/defaults.json)."""
-    from carbonwrap.render.final import Equivalent
-
-    car, petrol = defaults["car_gco2_per_km"], defaults["petrol_gco2_per_litre"]
-    return [
-        Equivalent(
-            float(car["value"]),
-            "km",
-            "driven by an average new car",
-            f"{car['value']} g/km, EEA {car['year']} new cars",
-        ),
-        Equivalent(
-            float(petrol["value"]),
-            "l",
-            "of petrol burned",
-            "2.35 kg CO2/l, US EPA equivalencies",
-        ),
-    ]
-
-
-def _print_report(summary: RunSummary, environ: Mapping[str, str], stderr: TextIO) -> None:
-    from carbonwrap.intensity.table import defaults
-    from carbonwrap.render.final import render_rich, render_text, report_view
-
-    view = report_view(summary, equivalents(defaults()))
-    try:
-        if stderr.isatty() and environ.get("TERM", "") != "dumb":
-            from rich.console import Console
-
-            Console(file=stderr, highlight=False).print(render_rich(view))
-        else:
-            stderr.write(render_text(view))
-        stderr.flush()
-    except OSError:
-        pass  # the terminal went away (SIGHUP): the log and JSON still have everything

@@ -8,10 +8,10 @@ import pytest
 from rich.console import Console
 
 from carbonwrap.intensity.table import defaults
+from carbonwrap.outputs import equivalents
 from carbonwrap.render import units
 from carbonwrap.render.final import render_rich, render_text, report_view
 from carbonwrap.render.json import run_document
-from carbonwrap.run import equivalents
 from carbonwrap.summary import ComponentSummary, RunSummary
 
 
@@ -103,7 +103,14 @@ def test_rich_report_has_the_same_content() -> None:
     console = Console(record=True, width=120, color_system=None)
     console.print(render_rich(report_view(summary(), EQUIVALENTS)))
     text = console.export_text()
-    for fragment in ("500 Wh", "1.00 kWh", "unavailable: no NVIDIA driver", "99.0 g CO2e", "927 m", "42.2 ml"):
+    for fragment in (
+        "500 Wh",
+        "1.00 kWh",
+        "unavailable: no NVIDIA driver",
+        "99.0 g CO2e",
+        "927 m",
+        "42.2 ml",
+    ):
         assert fragment in text
 
 
