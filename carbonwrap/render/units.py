@@ -65,6 +65,8 @@ def distance(km: float) -> str:
 
 
 def volume(litres: float) -> str:
+    if litres < 0.001:
+        return f"{_three_digits(litres * 1e6)} µl"
     if litres < 1:
         return f"{_three_digits(litres * 1000)} ml"
     return f"{_three_digits(litres)} l"
