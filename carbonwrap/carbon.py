@@ -33,6 +33,11 @@ class CarbonLedger:
         self._sources: dict[str, None] = {}
         self._signals: dict[str, None] = {}
 
+    @property
+    def current(self) -> tuple[float, str, str] | None:
+        """The intensity in force now: value, source, signal."""
+        return self._current
+
     def set_intensity(self, value_g_per_kwh: float, source: str, signal: str) -> None:
         """The intensity in force from now on, until the next call."""
         self._current = (value_g_per_kwh, source, signal)

@@ -109,7 +109,8 @@ def cli() -> None:
     metavar="PATH",
     help="Write the final report as JSON to PATH ('-' = stdout, after the command exits).",
 )
-@click.option("-q", "--quiet", is_flag=True, help="No final report on stderr.")
+@click.option("-q", "--quiet", is_flag=True, help="No live view and no final report on stderr.")
+@click.option("--no-live", is_flag=True, help="No live view (the final report still appears).")
 @click.option(
     "--cpu-accounting",
     type=click.Choice(["auto", "cgroup2", "cgroup1", "process-tree"]),
@@ -131,6 +132,7 @@ def run(
     tags: tuple[str, ...],
     json_path: str | None,
     quiet: bool,
+    no_live: bool,
     cpu_accounting: str,
     command: tuple[str, ...],
 ) -> int:
@@ -155,6 +157,7 @@ def run(
         tags=_parse_tags(tags),
         json_path=json_path,
         quiet=quiet,
+        no_live=no_live,
         cpu_accounting=cpu_accounting,
     )
     return run_command(options, os.environ, sys.stderr)
@@ -214,3 +217,70 @@ def main(argv: list[str] | None = None) -> None:
         sys.stderr.write(f"carbonwrap: {exc.message}\n")
         sys.exit(exc.code)
     sys.exit(result if isinstance(result, int) else ExitCode.OK)
+
+
+@cli.command("report")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--group-by",
+    metavar="KEY",
+    help="One row per command, host, day (UTC), job (Slurm, torchrun, PBS, LSF: the ranks "
+    "of one job add up) or tag:KEY, instead of one per run.",
+)
+@click.option(
+    "--since",
+    metavar="TIME",
+    help="Only runs that started at or after TIME (ISO 8601 date or time; UTC unless it "
+    "says otherwise).",
+)
+@click.option(
+    "--until",
+    metavar="TIME",
+    help="Only runs that started before TIME; a bare date includes that whole day.",
+)
+@click.option(
+    "--tag",
+    "tags",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Only runs with this tag (repeatable: all must match).",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json", "csv", "codecarbon"]),
+    help="table (default); json (schema carbonwrap.report/1); csv (one row per run); "
+    "codecarbon (CodeCarbon's emissions.csv columns).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@click.option("--csv", "as_csv", is_flag=True, help="Same as --format csv.")
+def report(
+    paths: tuple[Path, ...],
+    group_by: str | None,
+    since: str | None,
+    until: str | None,
+    tags: tuple[str, ...],
+    output_format: str | None,
+    as_json: bool,
+    as_csv: bool,
+) -> int:
+    """Add up the runs in carbonwrap logs: PATH... are log files or directories searched for
+    *.jsonl (default: ./logs). Runs without an end record are counted up to their last sample.
+
+    Exit status: 0, also when no logs are found (said on stderr); 125 for a bad option or a
+    PATH that does not exist.
+    """
+    from carbonwrap.report import ReportOptions
+    from carbonwrap.report import report as report_command
+
+    options = ReportOptions(
+        paths=list(paths),
+        group_by=group_by,
+        since=since,
+        until=until,
+        tags=_parse_tags(tags),
+        output_format=output_format,
+        as_json=as_json,
+        as_csv=as_csv,
+    )
+    return report_command(options, os.environ, sys.stdout, sys.stderr)

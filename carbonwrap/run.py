@@ -45,6 +45,7 @@ class RunOptions(NamedTuple):
     tags: Mapping[str, str] = _EMPTY
     json_path: str | None = None
     quiet: bool = False
+    no_live: bool = False
     cpu_accounting: str = "auto"
 
 
@@ -95,6 +96,11 @@ class Recorder:
         with self._lock:
             self.log.write(record)
             self.fold.add(record)
+
+    def locked(self, read: Callable[[Fold], Any]) -> Any:
+        """`read(fold)` while no record is being added (for the live view's thread)."""
+        with self._lock:
+            return read(self.fold)
 
 
 def run(options: RunOptions, environ: Mapping[str, str], stderr: TextIO) -> int:
@@ -203,7 +209,10 @@ def run(options: RunOptions, environ: Mapping[str, str], stderr: TextIO) -> int:
             t0,
         )
         poller.start()
+    live = _start_live_view(options, environ, stderr, sampler, record, meters)
     ending = child.wait()
+    if live is not None:
+        live.stop()  # the terminal is whole again before anything else is printed
     sampler.halt()
     # Freeze the tree's count first (process-tree mode reconciles with rusage here), then read.
     leftover = acct.finish()
@@ -276,3 +285,26 @@ def _start_child(
         child = Child(options.command, env, acct.placement())
     acct.started(child.pid)
     return child, acct
+
+
+def _start_live_view(
+    options: RunOptions,
+    environ: Mapping[str, str],
+    stderr: TextIO,
+    sampler: Sampler,
+    record: Recorder,
+    meters: Meters,
+) -> Any:
+    """The status area at the bottom of the terminal, when stderr is one and it is wanted."""
+    if options.quiet or options.no_live or not stderr.isatty():
+        return None  # decided without importing the view (start-up cost)
+    from carbonwrap.liveview import LiveView
+
+    if not LiveView.wanted(stderr, environ, options.quiet, options.no_live):
+        return None
+    from carbonwrap.livefeed import LiveFeed
+
+    feed = LiveFeed(sampler.snapshot, record.locked, meters.components, options.pue)
+    view = LiveView(stderr, feed, environ)
+    view.start()
+    return view

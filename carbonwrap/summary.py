@@ -219,6 +219,10 @@ class Fold:
         if isinstance(pids, list):
             s.leftover_pids = [p for p in pids if isinstance(p, int)]
 
+    def current_intensity(self) -> tuple[float, str, str] | None:
+        """The intensity in force after the records so far: value (g/kWh), source, signal."""
+        return self._carbon.current
+
     def summary(self) -> RunSummary:
         s = self.s
         carbon = self._carbon.totals(s.pue)
