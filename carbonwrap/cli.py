@@ -249,8 +249,10 @@ def main(argv: list[str] | None = None) -> None:
     "--format",
     "output_format",
     type=click.Choice(["table", "json", "csv", "codecarbon"]),
-    help="table (default); json (schema carbonwrap.report/1); csv (one row per run); "
-    "codecarbon (CodeCarbon's emissions.csv columns).",
+    help="table (default: runs, or groups with --group-by, and totals); json (schema "
+    "carbonwrap.report/1, runs, groups and totals; one line unless stdout is a terminal); csv "
+    "(one row per run, or per group with --group-by); codecarbon (CodeCarbon 3.3's "
+    "emissions.csv columns, one row per run).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option("--csv", "as_csv", is_flag=True, help="Same as --format csv.")
@@ -265,7 +267,10 @@ def report(
     as_csv: bool,
 ) -> int:
     """Add up the runs in carbonwrap logs: PATH... are log files or directories searched for
-    *.jsonl (default: ./logs). Runs without an end record are counted up to their last sample.
+    *.jsonl (default: ./logs). Other files are skipped; corrupt lines are skipped and counted;
+    a run without an end record (killed, or still running) is counted up to its last sample;
+    a run logged twice is counted once. Energy is attributed to each command's process tree,
+    before PUE; CO2e includes PUE.
 
     Exit status: 0, also when no logs are found (said on stderr); 125 for a bad option or a
     PATH that does not exist.

@@ -1,10 +1,12 @@
-"""The live view's terminal driver: a status area below a scroll region that the child writes in.
+"""The live view's terminal driver: status lines below a scroll region that the child writes in.
 
-The child keeps the real terminal (its output is never relayed); we reserve the bottom rows with
-DECSTBM, as apt's progress bar does, and redraw them once a second with ONE write(2) per frame:
-save the cursor (DECSC), draw, restore it (DECRC). The kernel serialises writes to a tty per write
-call, so a frame can never land inside one of the child's writes, and the child's cursor,
-colours and character set come back exactly as it left them. See docs/ARCHITECTURE.md.
+The child keeps the real terminal; its output is never relayed. The bottom rows are reserved with
+DECSTBM, as apt's progress bar does, and redrawn once a second, each frame ONE write(2): save the
+cursor (DECSC), draw, restore it (DECRC). The kernel serialises writes to a tty per call, so a
+frame never lands inside one of the child's writes, and DECRC gives the child back its cursor,
+colours and character set. Resizes are the hard part: frames are anchored to the screen's
+bottom, the old rows are cleared at once with relative moves only, and the area is laid out
+again once the size has held. Why not a pty relay, and what remains: docs/ARCHITECTURE.md.
 """
 
 from __future__ import annotations
@@ -26,13 +28,18 @@ RESTORE = "\x1b8"  # DECRC
 RESET_REGION = "\x1b[r"  # DECSTBM with no arguments: the whole screen; homes the cursor
 DOWN_OR_SCROLL = "\x1bD"  # IND: down one row, scrolling at the bottom margin; keeps the column
 PLAIN = "\x1b(B\x0f\x1b[0m"  # G0 = ASCII, shift in, default attributes: whatever the child set
-# Clear every row below the cursor's, wherever it is and whatever the screen's size (a resize may
-# be in flight): IND + CUU leave the cursor on its text with a row below it (scrolling by one
-# if it was on the last row), so the CUD that follows cannot stay on the cursor's row.
-CLEAR_BELOW = DOWN_OR_SCROLL + "\x1b[A" + SAVE + "\x1b[B\x1b[1G\x1b[J" + RESTORE
+# Clear what lies below the cursor, wherever it is and whatever the screen's size (resizes come
+# in bursts): IND + CUU leave the cursor on its text with a row below it (scrolling by one if it
+# was on the last row); ED then clears from the cursor on. Relative moves only, no DECSC/DECRC:
+# a terminal that resizes between reading a save and its restore puts the cursor back on a row
+# that now holds other text, and the child would write over it.
+CLEAR_BELOW = DOWN_OR_SCROLL + "\x1b[A\x1b[J"
 NO_WRAP, WRAP = "\x1b[?7l", "\x1b[?7h"  # DECAWM: a too-wide line is cut, never scrolls the screen
 CHILD_ROWS_MIN = 2  # the child keeps at least this many rows; else no status area
-SETTLE_S = 0.1  # after a resize, draw once the size has held this long (not while dragging)
+# After a resize, lay out again once no other has come for this long. More than tmux's 250 ms:
+# tmux resizes its screen at once but tells the pty (TIOCSWINSZ, SIGWINCH) at most every 250 ms,
+# so during a drag the size we read can be out of date by that much.
+SETTLE_S = 0.4
 
 
 def _region(bottom: int) -> str:
@@ -50,10 +57,15 @@ class LiveView:
     """Status lines at the bottom of the terminal on `stream` while the child runs.
 
     `get_state` is called on the view's thread once per `refresh_s` (and possibly once more while
-    `stop` runs; that result is never drawn). `stop` restores the terminal; it is idempotent,
-    safe from any thread and also registered with atexit. A SIGKILLed carbonwrap leaves the scroll
-    region set (the status lines stay, the rest of the screen scrolls above them): `reset`, or a
-    resize of the window, restores it.
+    `stop` runs; that result is never drawn). `start` must come from the main thread for the
+    SIGWINCH and SIGTSTP handlers (installed only where none is set; without them a resize is
+    seen at the next refresh). `stop` clears the area and resets the region; it is idempotent,
+    safe from any thread and also registered with atexit. Ctrl-Z hands the shell a whole screen
+    and `fg` brings the area back; in the background (`bg`) nothing is written.
+
+    A SIGKILLed carbonwrap (or os._exit, or a fatal signal) leaves the scroll region set: the
+    last status lines stay at the bottom and the shell scrolls above them. `reset`, `tput csr 0
+    $(($(tput lines) - 1))` or a resize of the window restores it.
     """
 
     def __init__(
@@ -173,7 +185,7 @@ class LiveView:
                 self._size = size
                 out += self._reserve(rows, height)
             if height:
-                out += self._frame(lines[:height], rows)
+                out += self._frame(lines[:height])
             if out:
                 self._write(out)
         return self._refresh_s
@@ -195,12 +207,12 @@ class LiveView:
         return out
 
     @staticmethod
-    def _frame(lines: list[str], rows: int) -> str:
+    def _frame(lines: list[str]) -> str:
         """One frame, bottom line first, anchored to the screen's bottom rather than to a row
-        number, so that a frame in flight during a resize lands on the area's rows. The region
-        is set again: a child's `reset` clears it (and one in flight is harmless: the re-layout
-        after the resize sets the right one)."""
-        out = SAVE + _region(rows - len(lines)) + PLAIN + NO_WRAP + _bottom(0)
+        number, so that a frame in flight during a resize lands where the area was. The region
+        is not set again here: one set for a size the terminal no longer has could leave the
+        child's cursor below it, stuck on the last row, writing each line over the last."""
+        out = SAVE + PLAIN + NO_WRAP + _bottom(0)
         for i, line in enumerate(reversed(lines)):
             out += ("\x1b[A\x1b[G" if i else "") + "\x1b[2K" + line + "\x1b[0m"
         return out + WRAP + RESTORE

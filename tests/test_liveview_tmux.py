@@ -9,6 +9,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -193,6 +194,22 @@ def test_child_output_intact_around_redraws_resizes_and_exit_status(
     assert_whole_screen_scrolls(term, "after")
 
 
+def test_a_window_dragged_while_the_child_prints(terminal: Callable[[int, int], Terminal]) -> None:
+    """A burst of resizes, as dragging a window edge sends, during fast output: the view waits
+    for the size to hold (tmux tells the pty only every 250 ms) and clears its old rows, so no
+    child line is lost or written over, and none of our lines lands in the scrollback."""
+    term = terminal(80, 24)
+    term.type(driver("gap", "0.001", "lines", "1", "300", refresh_s=0.05))
+    term.wait_text("line 0")
+    for i in range(20):
+        term.resize(80 + (i % 7) * 5, 24 - (i % 5) * 2)
+        time.sleep(0.02)
+    term.wait_text("rc=0")
+    history = term.history()
+    child_lines(history, 1, 300)
+    assert not any(STATUS.match(row) or INTENSITY in row for row in history)
+
+
 def test_ctrl_c_ends_the_child_and_restores_the_terminal(
     terminal: Callable[[int, int], Terminal],
 ) -> None:
@@ -264,3 +281,38 @@ def test_a_crash_is_cleaned_up_at_exit_and_dumb_terminals_get_no_view(
     term.wait_text("rc=0")
     assert "driver: no live view" in term.screen()
     assert not status_rows(term.screen())
+
+
+def test_sigterm_ends_cleanly_and_sigkill_leaves_only_the_region(
+    terminal: Callable[[int, int], Terminal],
+) -> None:
+    term = terminal(80, 20)
+    pidfile = term.workdir / "pids"
+
+    def start() -> tuple[int, int]:
+        pidfile.unlink(missing_ok=True)
+        term.type(driver("wait", "never", extra=("--pidfile", str(pidfile))))
+        term.wait_text("waiting never")
+        term.wait(lambda screen: pidfile.exists(), "the pid file")
+        driver_pid, child_pid = map(int, pidfile.read_text().split())
+        return driver_pid, child_pid
+
+    # SIGTERM is forwarded to the child; carbonwrap outlives it and restores the terminal.
+    driver_pid, _ = start()
+    os.kill(driver_pid, signal.SIGTERM)
+    term.wait_text("rc=143")
+    assert "driver: exit 143 SIGTERM" in term.history()
+    assert_whole_screen_scrolls(term, "termed")
+
+    # SIGKILL cannot be caught: what remains is the region, as documented; the shell works in
+    # the rows above the last status lines, and resetting the region (as `reset` does) mends it.
+    driver_pid, child_pid = start()
+    os.kill(driver_pid, signal.SIGKILL)
+    os.kill(child_pid, signal.SIGKILL)
+    term.wait_text("rc=137")
+    term.type("for i in $(seq 30); do echo killed-$i; done")
+    term.wait(lambda screen: screen[-5:-3] == ["killed-30", PROMPT], "output above the old area")
+    assert_status_at_bottom(term.screen(), 3)
+    term.type("printf '\\033[r'; clear")
+    term.wait_prompt()
+    assert_whole_screen_scrolls(term, "mended")

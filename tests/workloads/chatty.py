@@ -2,6 +2,7 @@
 
 Arguments are steps, run in order:
   tty                  print whether stdin/stdout/stderr are terminals
+  gap S                the pause between the writes of `lines` (default 0.003 s)
   lines A B            print numbered lines A..B, each in three write(2) calls a few ms apart
   bar                  a tqdm-style progress bar redrawn with \\r, ending at 100 %
   color                red text split across two writes with a pause between them
@@ -16,8 +17,6 @@ import signal
 import sys
 import time
 
-GAP_S = 0.003
-
 
 def out(text: str) -> None:
     os.write(1, text.encode())
@@ -28,13 +27,14 @@ def line(n: int) -> str:
     return f"line {n:03d} the quick brown fox jumps over the lazy dog {n:03d}"
 
 
-def print_lines(first: int, last: int) -> None:
+def print_lines(first: int, last: int, gap_s: float) -> None:
     for n in range(first, last + 1):
         text = line(n)
         # Three writes per line: a redraw may land between them and must not show.
         for piece in (text[:9], text[9:30], text[30:] + "\n"):
             out(piece)
-            time.sleep(GAP_S)
+            if gap_s:
+                time.sleep(gap_s)
 
 
 def bar() -> None:
@@ -49,12 +49,15 @@ def bar() -> None:
 def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends us by the signal, no traceback
     steps = iter(argv)
+    gap_s = 0.003
     for step in steps:
         if step == "tty":
             flags = " ".join(f"{fd}={os.isatty(fd)}" for fd in (0, 1, 2))
             out(f"isatty {flags}\n")
+        elif step == "gap":
+            gap_s = float(next(steps))
         elif step == "lines":
-            print_lines(int(next(steps)), int(next(steps)))
+            print_lines(int(next(steps)), int(next(steps)), gap_s)
         elif step == "bar":
             bar()
         elif step == "color":

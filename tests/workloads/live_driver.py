@@ -1,10 +1,11 @@
 """Run a command under carbonwrap's live view with a made-up state, as run.py will wire it.
 
-  live_driver.py [--refresh S] [--crash] -- CMD...
+  live_driver.py [--refresh S] [--crash] [--pidfile PATH] -- CMD...
 
 The child is started with carbonwrap's own Child (our process group, SIGINT/SIGQUIT ignored
 here), so Ctrl-C and Ctrl-Z behave as under `carbonwrap run`. --crash raises after the child
-ends without stopping the view: atexit must restore the terminal.
+ends without stopping the view: atexit must restore the terminal. --pidfile: where to write
+"DRIVER_PID CHILD_PID" once the child runs, for tests that signal them.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--refresh", type=float, default=1.0)
     parser.add_argument("--crash", action="store_true")
+    parser.add_argument("--pidfile")
     parser.add_argument("command", nargs="+")
     args = parser.parse_args()
     t0 = time.monotonic()
@@ -53,6 +55,8 @@ def main() -> int:
         view = LiveView(sys.stderr, state, os.environ, refresh_s=args.refresh)
         view.start()
     child = Child(args.command, dict(os.environ))
+    if args.pidfile:
+        Path(args.pidfile).write_text(f"{os.getpid()} {child.pid}\n")
     ending = child.wait()
     if args.crash:
         raise RuntimeError("driver: crash on purpose")

@@ -1,0 +1,253 @@
+"""The report for scripts: a JSON document (carbonwrap.report/1), a CSV of runs, and CodeCarbon's
+emissions.csv columns. Pure functions of summaries."""
+
+from __future__ import annotations
+
+import csv
+import io
+import shlex
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from carbonwrap.attribution import J_PER_KWH
+from carbonwrap.render.json import run_document
+from carbonwrap.report import Group, ReadStats, Report, Totals, job_key
+from carbonwrap.summary import RunSummary
+
+REPORT_SCHEMA = "carbonwrap.report/1"
+
+# CodeCarbon 3.3's emissions.csv header, in its order (EmissionsData in
+# codecarbon/output_methods/emissions_data.py, as a 3.3.0 run writes it).
+CODECARBON_COLUMNS = (
+    "timestamp",
+    "project_name",
+    "run_id",
+    "experiment_id",
+    "duration",
+    "emissions",
+    "emissions_rate",
+    "cpu_power",
+    "gpu_power",
+    "ram_power",
+    "cpu_energy",
+    "gpu_energy",
+    "ram_energy",
+    "energy_consumed",
+    "water_consumed",
+    "country_name",
+    "country_iso_code",
+    "region",
+    "cloud_provider",
+    "cloud_region",
+    "os",
+    "python_version",
+    "codecarbon_version",
+    "cpu_count",
+    "cpu_model",
+    "gpu_count",
+    "gpu_model",
+    "longitude",
+    "latitude",
+    "ram_total_size",
+    "tracking_mode",
+    "cpu_utilization_percent",
+    "gpu_utilization_percent",
+    "ram_utilization_percent",
+    "ram_used_gb",
+    "on_cloud",
+    "pue",
+    "wue",
+)
+
+RUN_COLUMNS = (
+    "run_id",
+    "started_at",
+    "ended_at",
+    "status",
+    "exit_code",
+    "signal",
+    "command",
+    "host",
+    "cwd",
+    "job",
+    "duration_s",
+    "cpu_seconds",
+    "energy_kwh",
+    "cpu_energy_kwh",
+    "dram_energy_kwh",
+    "gpu_energy_kwh",
+    "device_energy_kwh",
+    "pue",
+    "intensity_mean_g_per_kwh",
+    "intensity_source",
+    "region",
+    "co2e_kg",
+    "corrupt_lines",
+    "log_path",
+)
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a grid region is, in CodeCarbon's terms; empty where carbonwrap does not know."""
+
+    country_name: str = ""
+    country_iso_code: str = ""  # ISO 3166 alpha-3, as CodeCarbon writes it
+    region: str = ""
+    cloud_provider: str = ""
+    cloud_region: str = ""
+    latitude: str = ""
+    longitude: str = ""
+    on_cloud: str = ""
+
+
+def totals_document(t: Totals) -> dict[str, Any]:
+    return {
+        "runs": t.runs,
+        "incomplete_runs": t.incomplete,
+        "duration_s": t.duration_s,
+        "cpu_seconds": t.cpu_s,
+        "energy_kwh": t.energy_j / J_PER_KWH,
+        "device_energy_kwh": t.device_energy_j / J_PER_KWH,
+        "co2e_kg": t.co2e_g / 1000,
+    }
+
+
+def _logs_document(stats: ReadStats) -> dict[str, Any]:
+    return {
+        "read": stats.logs,
+        "incomplete": stats.incomplete,
+        "corrupt_lines": stats.bad_lines,
+        "not_logs": stats.not_logs,
+        "duplicates": stats.duplicates,
+        "unreadable": list(stats.unreadable),
+        "runs_filtered_out": stats.filtered_out,
+    }
+
+
+def report_document(report: Report) -> dict[str, Any]:
+    """Energies in kWh before PUE, CO2e in kg with PUE; each run as `run_document` gives it."""
+    groups = None
+    if report.groups is not None:
+        groups = [
+            {"key": g.key, **totals_document(g.totals), "run_ids": g.run_ids} for g in report.groups
+        ]
+    return {
+        "schema": REPORT_SCHEMA,
+        "filters": report.filters,
+        "group_by": report.group_by,
+        "logs": _logs_document(report.stats),
+        "totals": totals_document(report.totals),
+        "groups": groups,
+        "runs": [run_document(s) for s in report.runs],
+    }
+
+
+def _number(value: float | int | None) -> str:
+    return "" if value is None else repr(value)
+
+
+def _kwh(joules: float | None, factor: float = 1.0) -> str:
+    return "" if joules is None else repr(joules * factor / J_PER_KWH)
+
+
+def _write(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def runs_csv(runs: Sequence[RunSummary]) -> str:
+    """One row per run: energies in kWh before PUE, CO2e in kg; a `tag:KEY` column per tag."""
+    tag_keys = sorted({key for s in runs for key in s.tags})
+
+    def row(s: RunSummary) -> list[str]:
+        energy = {name: c.energy_j for name, c in s.components.items()}
+        return [
+            s.run_id,
+            s.started_at,
+            s.ended_at or "",
+            s.status,
+            _number(s.exit_code),
+            s.signal or "",
+            shlex.join(s.command) if s.command is not None else "",
+            s.host,
+            s.cwd,
+            job_key(s.job) or "",
+            _number(s.duration_s),
+            _number(s.cpu_s),
+            _kwh(s.energy_j),
+            _kwh(energy.get("cpu")),
+            _kwh(energy.get("dram")),
+            _kwh(energy.get("gpu")),
+            _kwh(s.device_energy_j),
+            _number(s.pue),
+            _number(s.intensity_mean_g_per_kwh),
+            "; ".join(s.intensity_sources),
+            s.region.get("code", ""),
+            _number(s.co2e_g / 1000),
+            str(s.bad_lines),
+            s.log_path or "",
+            *(s.tags.get(key, "") for key in tag_keys),
+        ]
+
+    return _write([*RUN_COLUMNS, *(f"tag:{key}" for key in tag_keys)], (row(s) for s in runs))
+
+
+def groups_csv(groups: Sequence[Group], group_by: str) -> str:
+    """One row per group: its key and the sums of its runs (kWh before PUE, kg with PUE)."""
+    header = [group_by, *totals_document(Totals())]
+    rows = ([g.key, *map(_number, totals_document(g.totals).values())] for g in groups)
+    return _write(header, rows)
+
+
+def codecarbon_csv(runs: Sequence[RunSummary], places: Mapping[str, Place]) -> str:
+    """CodeCarbon's emissions.csv, one row per run, as its dashboards read it. As CodeCarbon
+    does, energies include PUE and power does not; what carbonwrap does not record stays empty."""
+    return _write(CODECARBON_COLUMNS, (_codecarbon_row(s, places) for s in runs))
+
+
+def _codecarbon_row(s: RunSummary, places: Mapping[str, Place]) -> list[str]:
+    place = places.get(s.region.get("code", ""), Place())
+    when = (s.ended_at or s.started_at)[:19]  # UTC, in CodeCarbon's %Y-%m-%dT%H:%M:%S
+    duration = s.duration_s
+    energy = {name: c.energy_j for name, c in s.components.items()}
+
+    def power(name: str) -> str:
+        joules = energy.get(name)
+        return "" if joules is None or duration <= 0 else repr(joules / duration)
+
+    names = Counter(g.name for g in s.gpus.values() if g.name)
+    values = {
+        "timestamp": when,
+        "project_name": s.tags.get("project", ""),
+        "run_id": s.run_id,
+        "experiment_id": s.tags.get("experiment", ""),
+        "duration": repr(duration),
+        "emissions": repr(s.co2e_g / 1000),
+        "emissions_rate": repr(s.co2e_g / 1000 / duration) if duration > 0 else "",
+        "cpu_power": power("cpu"),
+        "gpu_power": power("gpu"),
+        "ram_power": power("dram"),
+        "cpu_energy": _kwh(energy.get("cpu"), s.pue),
+        "gpu_energy": _kwh(energy.get("gpu"), s.pue),
+        "ram_energy": _kwh(energy.get("dram"), s.pue),
+        "energy_consumed": _kwh(s.energy_j, s.pue),
+        "country_name": place.country_name,
+        "country_iso_code": place.country_iso_code,
+        "region": place.region,
+        "cloud_provider": place.cloud_provider,
+        "cloud_region": place.cloud_region,
+        "gpu_count": str(len(s.gpus)) if s.gpus else "",
+        "gpu_model": ", ".join(f"{n} x {name}" for name, n in sorted(names.items())),
+        "longitude": place.longitude,
+        "latitude": place.latitude,
+        "tracking_mode": "process",  # the command's own process tree, not the machine
+        "on_cloud": place.on_cloud,
+        "pue": repr(s.pue),
+    }
+    return [values.get(column, "") for column in CODECARBON_COLUMNS]
