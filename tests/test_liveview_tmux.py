@@ -48,7 +48,11 @@ class Terminal:
                   "env", "-i", *(f"{k}={v}" for k, v in env.items()),
                   "bash", "--norc", "--noprofile", "-i",
                   env=env)  # fmt: skip
-        self.wait(lambda screen: screen[0] == PROMPT, "the first prompt")
+        try:
+            self.wait(lambda screen: screen[0] == PROMPT, "the first prompt")
+        except BaseException:
+            self.close()  # the fixture never saw this terminal
+            raise
 
     def tmux(self, *args: str, env: dict[str, str] | None = None) -> str:
         done = subprocess.run(
