@@ -336,6 +336,7 @@ def main() -> None:
             rss = max(r[2] for r in runs)
             verdict = "within" if wall < TARGET_S else "OVER"
             print(f"{label:45s} {wall:24.2f} {cpu:7.2f} {rss:13.1f}  {verdict}")
+        print("load at the end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     finally:
         shutil.rmtree(pycache, ignore_errors=True)
         if not args.keep:
