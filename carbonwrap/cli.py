@@ -11,6 +11,10 @@ import click
 from carbonwrap import __version__
 from carbonwrap.errors import CarbonwrapError, ExitCode
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing more at start-up
+if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
+
 _EXIT_CODES = """\b
 Exit status: the command's own; 128+N if it died of signal N; 127 command not found;
 126 command not executable; 125 carbonwrap's own error (bad option or value, unwritable log)."""
@@ -24,6 +28,20 @@ def _parse_tags(values: tuple[str, ...]) -> dict[str, str]:
             raise click.BadParameter(f"{value!r} is not KEY=VALUE", param_hint="--tag")
         tags[key.strip()] = text
     return tags
+
+
+def _complete_region(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    """--region values for shell completion: table codes, Electricity Maps zones, a postcode."""
+    from click.shell_completion import CompletionItem
+
+    from carbonwrap.intensity.location import em_zones
+    from carbonwrap.intensity.table import load_table
+
+    values = dict.fromkeys([*load_table().codes(), *em_zones(), "gb-postcode:"])
+    prefix = incomplete.upper()
+    return [CompletionItem(v) for v in values if v.upper().startswith(prefix)]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -62,6 +80,7 @@ def cli() -> None:
 @click.option(
     "--region",
     metavar="CODE",
+    shell_complete=_complete_region,
     help="Grid region: ISO country (DK), US state (US-CA), Electricity Maps zone (DK-DK1, "
     "US-CAL-CISO) or gb-postcode:RG10. Default: $CARBONWRAP_REGION, else the system time "
     "zone's country, else the world average.",
@@ -164,7 +183,7 @@ def run(
 
 
 @cli.command("intensity")
-@click.option("--region", metavar="CODE", help="As for `run`.")
+@click.option("--region", metavar="CODE", shell_complete=_complete_region, help="As for `run`.")
 @click.option("--location", metavar="LAT,LON", help="As for `run`.")
 @click.option("--cloud", metavar="PROVIDER:REGION", help="As for `run`.")
 @click.option(
@@ -192,6 +211,19 @@ def intensity(
     return show(
         region, location, cloud, intensity_source, forecast, as_json, os.environ, sys.stdout
     )
+
+
+@cli.command("completion")
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> int:
+    """Print the completion script for SHELL, e.g. `source <(carbonwrap completion bash)`.
+
+    The same scripts are in completions/ of the source tree.
+    """
+    from carbonwrap.clidocs import completion_script
+
+    sys.stdout.write(completion_script(shell))
+    return 0
 
 
 def _one_line(error: click.ClickException) -> str:

@@ -55,6 +55,8 @@ def completion_script(shell: str) -> str:
 def _roff(text: str) -> str:
     """Escape text for roff: backslashes, leading dots and quotes, hyphens in options."""
     text = text.replace("\\", "\\e").replace("-", "\\-")
+    # groff reads ASCII: other characters as their Unicode escapes (≈ is \[u2248]).
+    text = "".join(c if ord(c) < 128 else f"\\[u{ord(c):04X}]" for c in text)
     lines = []
     for line in text.splitlines():
         lines.append("\\&" + line if line.startswith((".", "'")) else line)

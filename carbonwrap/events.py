@@ -27,6 +27,8 @@ JOB_VARIABLES = (
     "OMPI_COMM_WORLD_SIZE",
     "PMI_RANK",
     "PMI_SIZE",
+    "PMIX_NAMESPACE",  # Open MPI 5: one per job
+    "OMPI_MCA_ess_base_jobid",  # Open MPI 4
 )
 
 

@@ -102,7 +102,8 @@ def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     lines = exit3.read_text().splitlines(keepends=True)
     exit3.write_text("".join([*lines[:2], "{damaged line\n", *lines[2:]]))
     (root / "sub").mkdir()
-    shutil.copy(found[0], root / "sub" / "copy.jsonl")  # the same run, twice
+    rank0 = next(p for p in found if '"SLURM_PROCID":"0"' in p.read_text().splitlines()[0])
+    shutil.copy(rank0, root / "sub" / "copy.jsonl")  # the same run, twice
     (root / "notes.jsonl").write_text("not a log\n{ nor this\n")
     (root / "core.jsonl").write_bytes(bytes(range(256)) * 64)
     (root / "README.txt").write_text("logs of the experiment\n")

@@ -117,7 +117,7 @@ def test_the_table_as_text_and_rich(group_by: str | None) -> None:
 
 def test_units_scale_in_the_table() -> None:
     text = render_text(runs_view(report()))
-    for unit in ("0.5 J", "15.0 Wh", "1.00 kWh", "2.00 MWh", "0.02 mg", "36.0 mg", "2.70 g",
+    for unit in ("0.5 J", "15.0 Wh", "1.00 kWh", "2.00 MWh", "20.0 µg", "36.0 mg", "2.70 g",
                  "360 kg", "12 s", "1 min 05 s", "1 h 00 min", "1 d 01 h"):  # fmt: skip
         assert f" {unit} " in text, unit
 

@@ -33,6 +33,8 @@ def mass(grams: float | None) -> str:
     """CO2e mass: mg below a gram, then g, kg, t."""
     if grams is None:
         return "—"
+    if abs(grams) < 0.001 and grams != 0:
+        return f"{_three_digits(grams * 1e6)} µg"
     if abs(grams) < 1 and grams != 0:
         return f"{_three_digits(grams * 1000)} mg"
     if abs(grams) < 1000:
