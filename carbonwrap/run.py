@@ -61,6 +61,7 @@ def plan_intensity(options: RunOptions, environ: Mapping[str, str]) -> Intensity
     """Resolve the location and pick the source; every bad value is one line, exit 125."""
     from carbonwrap.intensity.location import resolve_location
     from carbonwrap.intensity.select import choose
+    from carbonwrap.secrets import with_secrets
 
     location = resolve_location(options.region, options.location, options.cloud, environ)
     region = {
@@ -81,7 +82,11 @@ def plan_intensity(options: RunOptions, environ: Mapping[str, str]) -> Intensity
     static = location.static
     source = f"static table: {static.region_name} {static.year}, {static.source}"
     point = IntensityPoint(0.0, math.inf, static.intensity_g_per_kwh, STATIC, AVERAGE, source)
-    return IntensityPlan(region, point, choose(options.intensity_source, location, environ))
+    with_credentials, notes = with_secrets(environ)
+    choice = choose(options.intensity_source, location, with_credentials)
+    if notes:
+        choice = choice._replace(note="; ".join(filter(None, [choice.note, *notes])))
+    return IntensityPlan(region, point, choice)
 
 
 class Recorder:

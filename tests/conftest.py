@@ -22,6 +22,7 @@ def cw_env(**extra: str) -> dict[str, str]:
         env.pop(name, None)
     for name in ("ELECTRICITYMAPS_TOKEN", "WATTTIME_USERNAME", "WATTTIME_PASSWORD"):
         env.pop(f"CARBONWRAP_{name}", None)
+    env["XDG_CONFIG_HOME"] = "/nonexistent/carbonwrap-tests"  # no developer's config file
     # Tests never reach the internet: every provider points at a closed local port unless a
     # test gives it its own server.
     for provider in ("ELECTRICITYMAPS", "UKGRID", "ENERGIDATASERVICE", "WATTTIME"):

@@ -40,9 +40,13 @@ def show(
 ) -> int:
     from carbonwrap.intensity.location import resolve_location
     from carbonwrap.intensity.select import choose
+    from carbonwrap.secrets import with_secrets
 
     where = resolve_location(region, location, cloud, environ)
-    choice = choose(source, where, environ)
+    with_credentials, notes = with_secrets(environ)
+    choice = choose(source, where, with_credentials)
+    if notes:
+        choice = choice._replace(note="; ".join(filter(None, [choice.note, *notes])))
     static = where.static
     static_point = IntensityPoint(
         0.0, math.inf, static.intensity_g_per_kwh, STATIC, AVERAGE,

@@ -1,0 +1,66 @@
+"""Provider credentials from the environment or the user's config file, never leaked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import cw_env, run_cw
+
+from carbonwrap.errors import CarbonwrapError
+from carbonwrap.intensity.location import resolve_location
+from carbonwrap.intensity.select import choose
+from carbonwrap.secrets import with_secrets
+
+
+def config(tmp_path: Path, text: str, mode: int = 0o600) -> dict[str, str]:
+    path = tmp_path / "carbonwrap" / "config.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(mode)
+    return {"XDG_CONFIG_HOME": str(tmp_path)}
+
+
+def test_file_supplies_what_the_environment_lacks_and_environment_wins(tmp_path: Path) -> None:
+    env = config(tmp_path, '[electricitymaps]\ntoken = "from-file"\n[watttime]\nusername = "u"\n')
+    merged, notes = with_secrets(env)
+    assert merged["CARBONWRAP_ELECTRICITYMAPS_TOKEN"] == "from-file"
+    assert merged["CARBONWRAP_WATTTIME_USERNAME"] == "u" and notes == []
+    merged, _ = with_secrets({**env, "CARBONWRAP_ELECTRICITYMAPS_TOKEN": "from-env"})
+    assert merged["CARBONWRAP_ELECTRICITYMAPS_TOKEN"] == "from-env"
+    where = resolve_location("DE", None, None, {}, tz_name="Etc/UTC")
+    assert choose("auto", where, with_secrets(env)[0]).name == "electricitymaps"
+
+
+def test_a_secret_file_others_can_read_gets_a_warning(tmp_path: Path) -> None:
+    env = config(tmp_path, '[electricitymaps]\ntoken = "x"\n', mode=0o644)
+    _, notes = with_secrets(env)
+    assert notes and "others can read it: chmod 600" in notes[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[electricitymaps\ntoken = 1\n", "invalid TOML"),
+        ('[electricitymaps]\ntokn = "x"\n', "unknown key electricitymaps.tokn"),
+        ("[electricitymaps]\ntoken = 42\n", "must be a non-empty string"),
+        ('electricitymaps = "x"\n', "must be a table"),
+    ],
+)
+def test_bad_files_are_one_clear_error_naming_the_file(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    env = config(tmp_path, text)
+    with pytest.raises(CarbonwrapError, match=message) as info:
+        with_secrets(env)
+    assert "config.toml" in info.value.message and "\n" not in info.value.message
+
+
+def test_a_bad_config_file_stops_the_run_with_125_before_the_command(tmp_path: Path) -> None:
+    env = config(tmp_path, "[electricitymaps\n")
+    marker = tmp_path / "ran"
+    result = run_cw(
+        "run", "--region", "DE", "--", "touch", str(marker), cwd=tmp_path, env=cw_env(**env)
+    )
+    assert result.returncode == 125 and result.stderr.count("\n") == 1
+    assert "invalid TOML" in result.stderr and not marker.exists()
