@@ -207,7 +207,7 @@ def make_samples(root: Path, logs: int, samples: int) -> None:
 
 def check_exact(paths: list[Path]) -> list[str]:
     """The fast reading against a fold of every record, per log."""
-    from carbonwrap.eventlog import RecordReader
+    from carbonwrap.logread import RecordReader
     from carbonwrap.report import summarize_log
     from carbonwrap.summary import Fold
 

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from carbonwrap.carbon import BUCKET_S
 from carbonwrap.errors import CarbonwrapError
-from carbonwrap.eventlog import (
+from carbonwrap.events import Record, parse_utc
+from carbonwrap.logread import (
     Irregular,
     NeedBuckets,
     RecordReader,
@@ -26,7 +27,6 @@ from carbonwrap.eventlog import (
     is_log_start,
     iter_logs,
 )
-from carbonwrap.events import Record, parse_utc
 from carbonwrap.summary import ComponentSummary, Fold, GpuSummary, RunSummary
 
 if TYPE_CHECKING:

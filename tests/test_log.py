@@ -17,7 +17,7 @@ from conftest import cw_argv, cw_env, logs_in, records, run_cw
 from test_rapl import make_sysfs, zone_file
 
 from carbonwrap.cgroup import own_cgroup_dir
-from carbonwrap.eventlog import read_log
+from carbonwrap.logread import read_log
 from carbonwrap.summary import Fold
 
 

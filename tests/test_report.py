@@ -21,7 +21,7 @@ import pytest
 from conftest import cw_argv, cw_env, logs_in, run_cw
 
 from carbonwrap.cgroup import own_cgroup_dir
-from carbonwrap.eventlog import RecordReader
+from carbonwrap.logread import RecordReader
 from carbonwrap.render.exports import CODECARBON_COLUMNS
 from carbonwrap.render.json import run_document
 from carbonwrap.report import job_key, summarize_log

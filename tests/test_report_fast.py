@@ -13,9 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from carbonwrap import eventlog, events
+from carbonwrap import events, logread
 from carbonwrap.carbon import BUCKET_S
-from carbonwrap.eventlog import EventLog, RecordReader, ScanCounts, essential_records
+from carbonwrap.eventlog import EventLog
+from carbonwrap.logread import RecordReader, ScanCounts, essential_records
 from carbonwrap.report import _pack, _unpack, fold_every_record, read_runs, summarize_log
 from carbonwrap.summary import ComponentSummary, Fold, GpuSummary, RunSummary
 
@@ -155,7 +156,7 @@ def test_measured_history_folds_the_last_sample_of_each_bucket(tmp_path: Path) -
             lines.append(intensity_record(10 * i, 70.0 + i / 100, "measured", 1800))
     lines.append(sample_record(4000, energy + 1, energy / 10, "end"))
     path = write(tmp_path / "c.jsonl", lines)
-    with pytest.raises(eventlog.NeedBuckets):
+    with pytest.raises(logread.NeedBuckets):
         records_in(path)
     kept = records_in(path, buckets=True)
     assert 13 <= sum(r["type"] == "sample" for r in kept) < 60  # bucket ends, not 399 samples
@@ -212,7 +213,7 @@ def test_a_log_not_written_as_carbonwrap_writes_it_is_folded_whole(
     lines += [sample_record(10, 100.0, 1.0), damage, sample_record(20, 200.0, 2.0)]
     lines += [intensity_record(21, 50.0, "measured", 600), sample_record(30, 300.0, 3.0)]
     path = write(tmp_path / "e.jsonl", lines)
-    with pytest.raises(eventlog.Irregular):
+    with pytest.raises(logread.Irregular):
         records_in(path, buckets=True)
     assert_same(summarize_log(path), fold_all(path))
 
@@ -247,7 +248,7 @@ def test_any_block_size_gives_the_same_result(
         if i % 50 == 0:
             lines.append(b"garbage line\n")
     path = write(tmp_path / "f.jsonl", lines)
-    monkeypatch.setattr(eventlog, "_BLOCK", block)
+    monkeypatch.setattr(logread, "_BLOCK", block)
     assert_same(summarize_log(path), fold_all(path))
 
 
