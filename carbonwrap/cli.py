@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -44,6 +46,47 @@ def _complete_region(
     return [CompletionItem(v) for v in values if v.upper().startswith(prefix)]
 
 
+_WHERE_OPTIONS = (
+    click.option(
+        "--region",
+        metavar="CODE",
+        shell_complete=_complete_region,
+        help="Grid region: ISO country (DK), US state (US-CA), Electricity Maps zone (DK-DK1, "
+        "US-CAL-CISO) or gb-postcode:RG10. Default: $CARBONWRAP_REGION, else the system time "
+        "zone's country, else the world average.",
+    ),
+    click.option(
+        "--location",
+        metavar="LAT,LON",
+        help="Where the machine is, in degrees (for providers that locate by coordinates).",
+    ),
+    click.option(
+        "--cloud",
+        metavar="PROVIDER:REGION",
+        help="A cloud region, e.g. aws:eu-west-1, gcp:europe-west1, azure:westeurope.",
+    ),
+    click.option(
+        "--intensity-source",
+        type=click.Choice(
+            ["auto", "static", "electricitymaps", "ukgrid", "energidataservice", "watttime"]
+        ),
+        default="auto",
+        show_default=True,
+        help="Live grid intensity: auto = the best configured provider for the region, else "
+        "the embedded yearly table. Tokens come from the environment "
+        "(CARBONWRAP_ELECTRICITYMAPS_TOKEN, CARBONWRAP_WATTTIME_USERNAME/_PASSWORD) or "
+        "~/.config/carbonwrap/config.toml.",
+    ),
+)
+
+
+def _where_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--region, --location, --cloud, --intensity-source: the same for `run` and `intensity`."""
+    for option in reversed(_WHERE_OPTIONS):
+        command = option(command)
+    return command
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="carbonwrap")
 def cli() -> None:
@@ -77,35 +120,7 @@ def cli() -> None:
     show_default=True,
     help="Directory for the run's JSON-lines log.",
 )
-@click.option(
-    "--region",
-    metavar="CODE",
-    shell_complete=_complete_region,
-    help="Grid region: ISO country (DK), US state (US-CA), Electricity Maps zone (DK-DK1, "
-    "US-CAL-CISO) or gb-postcode:RG10. Default: $CARBONWRAP_REGION, else the system time "
-    "zone's country, else the world average.",
-)
-@click.option(
-    "--location",
-    metavar="LAT,LON",
-    help="Where the machine is, in degrees (for providers that locate by coordinates).",
-)
-@click.option(
-    "--cloud",
-    metavar="PROVIDER:REGION",
-    help="A cloud region, e.g. aws:eu-west-1, gcp:europe-west1, azure:westeurope.",
-)
-@click.option(
-    "--intensity-source",
-    type=click.Choice(
-        ["auto", "static", "electricitymaps", "ukgrid", "energidataservice", "watttime"]
-    ),
-    default="auto",
-    show_default=True,
-    help="Live grid intensity: auto = the best configured provider for the region, else the "
-    "embedded yearly table. Tokens come from the environment "
-    "(CARBONWRAP_ELECTRICITYMAPS_TOKEN, CARBONWRAP_WATTTIME_USERNAME/_PASSWORD).",
-)
+@_where_options
 @click.option(
     "--intensity",
     type=click.FloatRange(min=0, max=5000),
@@ -183,18 +198,7 @@ def run(
 
 
 @cli.command("intensity")
-@click.option("--region", metavar="CODE", shell_complete=_complete_region, help="As for `run`.")
-@click.option("--location", metavar="LAT,LON", help="As for `run`.")
-@click.option("--cloud", metavar="PROVIDER:REGION", help="As for `run`.")
-@click.option(
-    "--intensity-source",
-    type=click.Choice(
-        ["auto", "static", "electricitymaps", "ukgrid", "energidataservice", "watttime"]
-    ),
-    default="auto",
-    show_default=True,
-    help="As for `run`.",
-)
+@_where_options
 @click.option("--forecast", is_flag=True, help="Also fetch the forecast (where offered).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON document.")
 def intensity(

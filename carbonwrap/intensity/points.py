@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import math
+from typing import Any, NamedTuple
 
 MEASURED = "measured"  # published after the fact (history): the value to keep
 LATEST = "latest"  # the provider's current value; may be provisional or estimated
@@ -31,3 +32,20 @@ class ProviderError(Exception):
         super().__init__(reason)
         self.reason = reason
         self.retry_after_s = retry_after_s
+
+
+MAX_G_PER_KWH = 5000.0  # no grid emits more: a larger number means wrong units
+
+
+def checked_value(value: Any, source: str, field: str) -> float | None:
+    """A provider's intensity field as g/kWh: None stays None (a gap); anything but a finite
+    number in 0..MAX_G_PER_KWH is a ProviderError naming the field."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ProviderError(f"{source}: {field} is {value!r}, expected a number")
+    if not 0 <= value <= MAX_G_PER_KWH:
+        raise ProviderError(
+            f"{source}: {field} {value:g} g/kWh is outside 0..{MAX_G_PER_KWH:g} (wrong units?)"
+        )
+    return float(value)

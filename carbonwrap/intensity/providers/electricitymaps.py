@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import itertools
-import math
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +22,7 @@ from carbonwrap.intensity.points import (
     MEASURED,
     IntensityPoint,
     ProviderError,
+    checked_value,
 )
 
 if TYPE_CHECKING:
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 DEFAULT_BASE = "https://api.electricitymaps.com/v3"
 HOUR_S = 3600.0
 # The dirtiest grids are ~1,100 g/kWh; above this the number is in other units (lb/MWh, kg/MWh…).
-MAX_G_PER_KWH = 5000.0
 
 _TIMEOUTS = Timeouts()
 
@@ -223,17 +222,7 @@ def _time_s(entry: Mapping[str, Any], source: str, what: str) -> float:
 def _value(entry: Mapping[str, Any], source: str, what: str) -> float | None:
     if "carbonIntensity" not in entry:
         raise ProviderError(f"{source}: {what} has no carbonIntensity")
-    value = entry["carbonIntensity"]
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ProviderError(f"{source}: {what}.carbonIntensity is {value!r}, expected a number")
-    if not 0 <= value <= MAX_G_PER_KWH:
-        raise ProviderError(
-            f"{source}: {what}.carbonIntensity {value:g} g/kWh is outside 0..{MAX_G_PER_KWH:g}"
-            " (wrong units?)"
-        )
-    return float(value)
+    return checked_value(entry["carbonIntensity"], source, f"{what}.carbonIntensity")
 
 
 if TYPE_CHECKING:

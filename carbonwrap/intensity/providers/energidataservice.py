@@ -24,6 +24,7 @@ from carbonwrap.intensity.points import (
     MEASURED,
     IntensityPoint,
     ProviderError,
+    checked_value,
 )
 
 if TYPE_CHECKING:
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 DEFAULT_BASE = "https://api.energidataservice.dk"
 PRICE_AREAS = ("DK1", "DK2")
 STEP_S = 300.0  # both datasets hold one value per 5 minutes (Minutes5UTC)
-MAX_G_PER_KWH = 5000.0  # as for Electricity Maps: above this the number is in other units
 MEASURED_SET = "CO2Emis"
 FORECAST_SET = "CO2EmisProg"
 _COLUMNS = "Minutes5UTC,PriceArea,CO2Emission"
@@ -215,17 +215,7 @@ def _time_s(record: Mapping[str, Any], source: str, what: str) -> float:
 def _value(record: Mapping[str, Any], source: str, what: str) -> float | None:
     if "CO2Emission" not in record:
         raise ProviderError(f"{source}: {what} has no CO2Emission")
-    value = record["CO2Emission"]
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ProviderError(f"{source}: {what}.CO2Emission is {value!r}, expected a number")
-    if not 0 <= value <= MAX_G_PER_KWH:
-        raise ProviderError(
-            f"{source}: {what}.CO2Emission {value:g} g/kWh is outside 0..{MAX_G_PER_KWH:g}"
-            " (wrong units?)"
-        )
-    return float(value)
+    return checked_value(record["CO2Emission"], source, f"{what}.CO2Emission")
 
 
 if TYPE_CHECKING:

@@ -19,6 +19,7 @@ from carbonwrap.intensity.points import (
     AVERAGE,
     FORECAST,
     LATEST,
+    MAX_G_PER_KWH,
     MEASURED,
     IntensityPoint,
     ProviderError,
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 DEFAULT_BASE = "https://api.carbonintensity.org.uk"
 SLOT_S = 1800.0  # the API publishes half-hour slots
 MAX_RANGE_S = 14 * 86400.0  # /intensity/{from}/{to} answers at most 14 days
-MAX_G_PER_KWH = 5000.0  # above any real grid: a unit or parsing error
 _HEADERS = {"Accept": "application/json"}
 _TIMEOUTS = Timeouts()
 

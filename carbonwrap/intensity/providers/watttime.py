@@ -20,6 +20,7 @@ from carbonwrap.intensity.points import (
     FORECAST,
     LATEST,
     MARGINAL,
+    MAX_G_PER_KWH,
     MEASURED,
     IntensityPoint,
     ProviderError,
@@ -38,7 +39,6 @@ SIGNALS = {"co2_moer": MARGINAL, "co2_aoer": AVERAGE}
 TOKEN_RENEW_S = 25 * 60.0  # tokens last 30 min: renew with 5 min to spare
 MAX_RANGE_S = 31 * 86400.0  # /v3/historical allows 32 days: keep a day's margin
 AOER_LOOKBACK_S = 3600.0  # co2_aoer has no forecast: `latest` is the newest historical point
-MAX_G_PER_KWH = 5000.0
 _TIMEOUTS = Timeouts()
 
 
