@@ -320,3 +320,35 @@ def test_sigterm_ends_cleanly_and_sigkill_leaves_only_the_region(
     term.type("printf '\\033[r'; clear")
     term.wait_prompt()
     assert_whole_screen_scrolls(term, "mended")
+
+
+def test_the_real_run_command_shows_the_view_then_the_report(
+    terminal: Callable[[int, int], Terminal],
+) -> None:
+    """`carbonwrap run` itself in a terminal: the status area while the child runs, the child's
+    output intact, then a clean screen with the final report and the child's exit status."""
+    from conftest import REPO
+
+    term = terminal(100, 30)
+    env = [f"PYTHONPATH={REPO}", "CARBONWRAP_UKGRID_URL=http://127.0.0.1:9",
+           "XDG_CONFIG_HOME=/nonexistent"]  # fmt: skip
+    child = [sys.executable, str(WORKLOADS / "chatty.py"), "tty", "lines", "1", "20", "bar",
+             "wait", "go", "lines", "21", "30", "exit", "3"]  # fmt: skip
+    command = ["env", *env, sys.executable, "-m", "carbonwrap", "run", "--region", "DK",
+               "--intensity-source", "static", "--", *child]  # fmt: skip
+    term.type(shlex.join(command) + '; echo "rc=$?"')
+    term.wait_text("waiting go")
+    term.wait(lambda screen: bool(status_rows(screen)), "the status area")
+    screen = term.screen()
+    assert status_rows(screen)[0] >= len(screen) - 3
+    assert any("Denmark" in row or "g/kWh" in row for row in screen[-3:])
+    (term.workdir / "go").touch()
+    term.wait_text("rc=3")
+    history = term.history()
+    child_lines(history, 1, 30)
+    assert "isatty 0=True 1=True 2=True" in history
+    assert [row for row in history if row.startswith("[")] == ["[##########] 100% 10/10"]
+    assert any("exit 3" in row and row.startswith("carbonwrap:") for row in history)
+    assert any(row.startswith("CO2e") for row in history)
+    assert not any(STATUS.match(row) for row in history)  # the area left no trace
+    assert_whole_screen_scrolls(term, "after")
