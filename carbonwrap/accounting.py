@@ -39,7 +39,7 @@ def open_accounting(method: str, leaf_name: str) -> tuple[TreeAccounting, list[s
         if candidate == "process-tree":
             return ProcessTreeAccounting(), notes
         try:
-            return CgroupLeaf(2 if candidate == "cgroup2" else 1, leaf_name), notes
+            leaf = CgroupLeaf(2 if candidate == "cgroup2" else 1, leaf_name)
         except SensorUnavailable as exc:
             if method != "auto":
                 raise CarbonwrapError(
@@ -47,5 +47,11 @@ def open_accounting(method: str, leaf_name: str) -> tuple[TreeAccounting, list[s
                     "use --cpu-accounting auto"
                 ) from exc
             notes.append(f"{candidate} unavailable: {exc.reason}")
+            continue
+        if leaf.removed_stale:
+            notes.append(
+                f"removed {len(leaf.removed_stale)} empty cgroup leaf/leaves left by killed runs"
+            )
+        return leaf, notes
     notes.append("CPU time counted by polling the process tree (approximate)")
     return ProcessTreeAccounting(), notes

@@ -89,6 +89,31 @@ def own_cgroup_dir(version: int, proc_root: Path = Path("/proc")) -> Path:
     return mount.mount_point / path.lstrip("/")
 
 
+LEAF_PREFIX = "carbonwrap-"
+STALE_AFTER_S = 60.0
+
+
+def remove_stale_leaves(parent: Path, now_s: float | None = None) -> list[str]:
+    """Remove leaves that SIGKILLed runs left behind: named carbonwrap-*, empty, and older than
+    a minute (a live run's leaf is empty only between its creation and the spawn, milliseconds).
+    The kernel refuses to remove a cgroup that still has processes, so this cannot race one."""
+    now_s = time.time() if now_s is None else now_s
+    removed: list[str] = []
+    try:
+        entries = [e for e in os.scandir(parent) if e.name.startswith(LEAF_PREFIX)]
+    except OSError:
+        return removed
+    for entry in entries:
+        with contextlib.suppress(OSError):
+            if now_s - entry.stat(follow_symlinks=False).st_mtime < STALE_AFTER_S:
+                continue
+            if (Path(entry.path) / "cgroup.procs").read_text().strip():
+                continue
+            os.rmdir(entry.path)
+            removed.append(entry.name)
+    return removed
+
+
 class CgroupLeaf:
     """A fresh cgroup for one run; the child writes itself into it between fork and exec."""
 
@@ -98,6 +123,7 @@ class CgroupLeaf:
         self.approximate = False
         self.parent = parent if parent is not None else own_cgroup_dir(version)
         self.path = self.parent / name
+        self.removed_stale = remove_stale_leaves(self.parent)
         try:
             self.path.mkdir()
         except OSError as exc:

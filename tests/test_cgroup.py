@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -11,7 +13,13 @@ from pathlib import Path
 import pytest
 from conftest import WORKLOADS, cw_env, is_root, logs_in, records, run_cw
 
-from carbonwrap.cgroup import CgroupLeaf, own_cgroup_dir, parse_mountinfo, parse_proc_cgroup
+from carbonwrap.cgroup import (
+    CgroupLeaf,
+    own_cgroup_dir,
+    parse_mountinfo,
+    parse_proc_cgroup,
+    remove_stale_leaves,
+)
 from carbonwrap.sensors import SensorUnavailable
 
 MOUNTINFO = """\
@@ -153,3 +161,27 @@ def test_sampling_sees_cpu_while_the_child_runs(workdir: Path) -> None:
     assert len(samples) >= 3
     cpu = [s["cpu_s"] for s in samples]
     assert cpu == sorted(cpu) and cpu[-1] > 1.0
+
+
+@needs_cgroup2
+def test_empty_leaves_of_killed_runs_are_removed_and_live_ones_kept() -> None:
+    parent = own_cgroup_dir(2)
+    old, young, busy = (parent / f"carbonwrap-test-{kind}-{os.getpid()}" for kind in
+                        ("old", "young", "busy"))  # fmt: skip
+    for leaf in (old, young, busy):
+        leaf.mkdir()
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        (busy / "cgroup.procs").write_text(str(sleeper.pid))
+        two_hours_ago = time.time() - 7200
+        for leaf in (old, busy):
+            os.utime(leaf, (two_hours_ago, two_hours_ago))
+        removed = remove_stale_leaves(parent)
+        assert old.name in removed and not old.exists()
+        assert young.exists() and busy.exists()  # too young to judge; still has a process
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        for leaf in (young, busy):
+            with contextlib.suppress(OSError):
+                leaf.rmdir()
