@@ -10,6 +10,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from carbonwrap.sensors import SensorUnavailable
+from carbonwrap.sensors.cuda_visible import visible_indices
 from carbonwrap.sensors.nvidia_driver import driver_present, no_driver_reason
 
 # NVML API reference (every call, its units and its quirks): https://docs.nvidia.com/deploy/nvml-api/
@@ -274,7 +275,8 @@ class NvmlSensor:
         if visible is None:
             chosen = list(handles)
         else:
-            chosen = self._parse_visible(visible, handles)
+            uuids = {index: uuid for index, (_, _, uuid) in handles.items()}
+            chosen = visible_indices(visible, uuids, self._mig_parent_uuid, self.notes)
             names = {name for _, name, _ in handles.values()}
             uses_index = any(e.strip().isdigit() for e in visible.split(","))
             if uses_index and len(names) > 1 and device_order != "PCI_BUS_ID":
@@ -292,52 +294,15 @@ class NvmlSensor:
             raise SensorUnavailable(what + detail)
         return devices
 
-    def _parse_visible(self, visible: str, handles: dict[int, tuple[Any, str, str]]) -> list[int]:
-        """NVML indices named by CUDA_VISIBLE_DEVICES, in its order, up to the first invalid one."""
-        chosen: list[int] = []
-        by_uuid = {uuid: index for index, (_, _, uuid) in handles.items()}
-        for raw in visible.split(","):
-            entry = raw.strip()
-            if entry.isdigit():
-                index: int | None = int(entry) if int(entry) in handles else None
-            elif entry.startswith("GPU-"):
-                matches = [i for u, i in by_uuid.items() if u.startswith(entry)]
-                index = matches[0] if len(matches) == 1 else None  # CUDA wants a unique prefix
-            elif entry.startswith("MIG-"):
-                index = self._mig_parent(entry, by_uuid)
-            else:
-                index = None
-            if index is None:
-                # CUDA makes only the devices before the first invalid entry visible.
-                if chosen or entry:
-                    self.notes.append(
-                        f"CUDA_VISIBLE_DEVICES entry {entry!r} names no GPU here: CUDA ignores it "
-                        "and every entry after it"
-                    )
-                break
-            if index not in chosen:
-                chosen.append(index)
-        return chosen
-
-    def _mig_parent(self, entry: str, by_uuid: dict[str, int]) -> int | None:
-        """The NVML index of the GPU holding MIG device `entry`, or None."""
+    def _mig_parent_uuid(self, entry: str) -> str | None:
+        """The UUID of the GPU holding MIG device `entry` (MIG-<UUID>), or None."""
         nvml = self._nvml
-        if entry.startswith("MIG-GPU-") and "/" in entry:
-            parent_uuid = entry[len("MIG-") :].split("/", 1)[0]  # MIG-<GPU-UUID>/<GI>/<CI>, R450
-        else:
-            try:  # MIG-<UUID>, R470 and newer
-                mig_handle = nvml.nvmlDeviceGetHandleByUUID(entry)
-                parent = nvml.nvmlDeviceGetDeviceHandleFromMigDeviceHandle(mig_handle)
-                parent_uuid = _text(nvml.nvmlDeviceGetUUID(parent))
-            except nvml.NVMLError:
-                return None
-        index = by_uuid.get(parent_uuid)
-        if index is not None:
-            self.notes.append(
-                f"CUDA_VISIBLE_DEVICES entry {entry} is a MIG instance of GPU {index}: measured "
-                "as the whole board"
-            )
-        return index
+        try:
+            mig_handle = nvml.nvmlDeviceGetHandleByUUID(entry)
+            parent = nvml.nvmlDeviceGetDeviceHandleFromMigDeviceHandle(mig_handle)
+            return _text(nvml.nvmlDeviceGetUUID(parent))
+        except nvml.NVMLError:
+            return None
 
     def _open_device(self, index: int, handle: Any, name: str, uuid: str) -> _Device | None:
         """Probe the energy method, MIG mode and utilisation start of one GPU; None if unusable."""
