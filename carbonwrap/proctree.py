@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import resource
+import time
 from typing import Any
+
+WALK_EVERY_S = 5.0  # how often new processes of the tree are looked for
 
 
 def _children_cpu_s() -> float:
@@ -31,7 +34,8 @@ class ProcessTreeAccounting:
         self._seen_cpu_s: dict[tuple[int, float], float] = {}
         self._rusage_base_s = _children_cpu_s()
         self._final_cpu_s: float | None = None
-        self._last_tree: list[Any] = []  # from the latest cpu_s(): one /proc walk per reading
+        self._last_tree: list[Any] = []  # the tree as of the latest cpu_s()
+        self._walked_at_s = 0.0
 
     def placement(self) -> contextlib.AbstractContextManager[None]:
         """Nothing to join."""
@@ -53,14 +57,22 @@ class ProcessTreeAccounting:
         """Sum over every process seen so far of its last observed own CPU time."""
         if self._final_cpu_s is not None:
             return self._final_cpu_s
-        self._last_tree = self._tree()
+        # Finding the tree reads every process's /proc entry (psutil builds the parent map):
+        # do that every WALK_EVERY_S; between walks read only the processes already known.
+        now_s = time.monotonic()
+        if not self._last_tree or now_s - self._walked_at_s >= WALK_EVERY_S:
+            self._last_tree = self._tree()
+            self._walked_at_s = now_s
+        alive = []
         for proc in self._last_tree:
             with contextlib.suppress(self._psutil.Error):
                 times = proc.cpu_times()
-                key = (proc.pid, proc.create_time())
+                key = (proc.pid, proc.create_time())  # psutil caches it: no second read
                 self._seen_cpu_s[key] = max(
                     self._seen_cpu_s.get(key, 0.0), times.user + times.system
                 )
+                alive.append(proc)
+        self._last_tree = alive
         return sum(self._seen_cpu_s.values())
 
     def pids(self) -> list[int]:
