@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from typing import Any, NamedTuple
 
@@ -49,3 +50,18 @@ def checked_value(value: Any, source: str, field: str) -> float | None:
             f"{source}: {field} {value:g} g/kWh is outside 0..{MAX_G_PER_KWH:g} (wrong units?)"
         )
     return float(value)
+
+
+def checked_time_s(text: Any, source: str, field: str) -> float:
+    """A provider's ISO 8601 time field as epoch seconds; no offset means UTC (what the APIs
+    document); anything else is a ProviderError naming the field."""
+    if not isinstance(text, str):
+        raise ProviderError(f"{source}: {field} is {text!r}, expected an ISO time")
+    try:
+        # Python 3.10's fromisoformat does not take "Z".
+        when = dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    except ValueError:
+        raise ProviderError(f"{source}: {field} {text!r} is not an ISO time") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return when.timestamp()

@@ -188,19 +188,7 @@ class IntensityPoller:
             if self._measured.get(window) == point.intensity_g_per_kwh:
                 continue
             self._measured[window] = point.intensity_g_per_kwh
-            self._emit(
-                events.intensity(
-                    time_s=self._clock(),
-                    elapsed_s=time.monotonic() - self._mono_start_s,
-                    intensity_g_per_kwh=point.intensity_g_per_kwh,
-                    region=self._region,
-                    source=point.source,
-                    signal=point.signal,
-                    kind=MEASURED,
-                    valid_from_s=point.start_s,
-                    valid_to_s=point.end_s,
-                )
-            )
+            self._emit_point(point, reason=None)
 
     async def _final(self, budget_s: float) -> None:
         """Last chance for measured history, then end the polling task (closing the session)."""
@@ -211,7 +199,11 @@ class IntensityPoller:
             self._main.cancel()
 
     def _record(self, point: IntensityPoint, reason: str | None) -> None:
+        """A new value in force from now on."""
         self._current = point
+        self._emit_point(point, reason)
+
+    def _emit_point(self, point: IntensityPoint, reason: str | None) -> None:
         windowed = math.isfinite(point.start_s) and math.isfinite(point.end_s) and point.start_s > 0
         self._emit(
             events.intensity(

@@ -7,7 +7,6 @@ Values are gCO2eq/kWh, consumption-based (flow-traced), lifecycle: no conversion
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import itertools
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -22,6 +21,7 @@ from carbonwrap.intensity.points import (
     MEASURED,
     IntensityPoint,
     ProviderError,
+    checked_time_s,
     checked_value,
 )
 
@@ -206,17 +206,7 @@ def _check_zone(entry: Mapping[str, Any], source: str, zone: str | None) -> None
 
 
 def _time_s(entry: Mapping[str, Any], source: str, what: str) -> float:
-    text = entry.get("datetime")
-    if not isinstance(text, str):
-        raise ProviderError(f"{source}: {what}.datetime is {text!r}, expected an ISO time")
-    try:
-        # Python 3.10's fromisoformat does not take "Z".
-        when = dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
-    except ValueError:
-        raise ProviderError(f"{source}: {what}.datetime {text!r} is not an ISO time") from None
-    if when.tzinfo is None:  # the API documents UTC
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return when.timestamp()
+    return checked_time_s(entry.get("datetime"), source, f"{what}.datetime")
 
 
 def _value(entry: Mapping[str, Any], source: str, what: str) -> float | None:

@@ -24,6 +24,7 @@ from carbonwrap.intensity.points import (
     MEASURED,
     IntensityPoint,
     ProviderError,
+    checked_time_s,
     checked_value,
 )
 
@@ -200,16 +201,7 @@ def _minute(epoch_s: float, *, up: bool) -> str:
 
 
 def _time_s(record: Mapping[str, Any], source: str, what: str) -> float:
-    text = record.get("Minutes5UTC")
-    if not isinstance(text, str):
-        raise ProviderError(f"{source}: {what}.Minutes5UTC is {text!r}, expected an ISO time")
-    try:
-        when = dt.datetime.fromisoformat(text[:-1] if text.endswith("Z") else text)
-    except ValueError:
-        raise ProviderError(f"{source}: {what}.Minutes5UTC {text!r} is not an ISO time") from None
-    if when.tzinfo is None:  # the column is UTC by name; the API sends it without an offset
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return when.timestamp()
+    return checked_time_s(record.get("Minutes5UTC"), source, f"{what}.Minutes5UTC")
 
 
 def _value(record: Mapping[str, Any], source: str, what: str) -> float | None:
