@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import sys
 import threading
@@ -19,8 +18,7 @@ from carbonwrap.attribution import Reading
 from carbonwrap.child import Child, become_subreaper
 from carbonwrap.errors import CarbonwrapError
 from carbonwrap.eventlog import EventLog, log_name
-from carbonwrap.intensity.points import AVERAGE, STATIC, IntensityPoint
-from carbonwrap.intensity.select import Choice
+from carbonwrap.intensity.plan import plan_intensity
 from carbonwrap.meters import Meters
 from carbonwrap.outputs import check_json_target, write_outputs
 from carbonwrap.proctree import ProcessTreeAccounting
@@ -47,46 +45,6 @@ class RunOptions(NamedTuple):
     quiet: bool = False
     no_live: bool = False
     cpu_accounting: str = "auto"
-
-
-class IntensityPlan(NamedTuple):
-    """Where the run is, the value in force from the start, and the live source if any."""
-
-    region: dict[str, str]  # code, kind, source, detail: for the start record
-    static: IntensityPoint  # in force until a live value arrives, and the fallback
-    choice: Choice
-
-
-def plan_intensity(options: RunOptions, environ: Mapping[str, str]) -> IntensityPlan:
-    """Resolve the location and pick the source; every bad value is one line, exit 125."""
-    from carbonwrap.intensity.location import resolve_location
-    from carbonwrap.intensity.select import choose
-    from carbonwrap.secrets import with_secrets
-
-    location = resolve_location(options.region, options.location, options.cloud, environ)
-    region = {
-        "code": location.region,
-        "kind": location.kind,
-        "source": location.source,
-        "detail": location.detail,
-    }
-    if options.intensity_g_per_kwh is not None:
-        if options.intensity_source not in ("auto", "static"):
-            raise CarbonwrapError(
-                f"--intensity fixes the value: it cannot be combined with "
-                f"--intensity-source {options.intensity_source}"
-            )
-        value = options.intensity_g_per_kwh
-        point = IntensityPoint(0.0, math.inf, value, STATIC, AVERAGE, "fixed by --intensity")
-        return IntensityPlan(region, point, Choice(None, None, None))
-    static = location.static
-    source = f"static table: {static.region_name} {static.year}, {static.source}"
-    point = IntensityPoint(0.0, math.inf, static.intensity_g_per_kwh, STATIC, AVERAGE, source)
-    with_credentials, notes = with_secrets(environ)
-    choice = choose(options.intensity_source, location, with_credentials)
-    if notes:
-        choice = choice._replace(note="; ".join(filter(None, [choice.note, *notes])))
-    return IntensityPlan(region, point, choice)
 
 
 class Recorder:
@@ -116,7 +74,14 @@ def run(options: RunOptions, environ: Mapping[str, str], stderr: TextIO) -> int:
             f"{options.interval_s:g}; make it at least as long"
         )
     check_json_target(options.json_path)
-    plan = plan_intensity(options, environ)
+    plan = plan_intensity(
+        options.region,
+        options.location,
+        options.cloud,
+        options.intensity_source,
+        options.intensity_g_per_kwh,
+        environ,
+    )
     run_id = os.urandom(6).hex()
     uname = os.uname()
     host = uname.nodename or "localhost"

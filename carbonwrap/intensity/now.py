@@ -9,7 +9,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-from carbonwrap.intensity.points import AVERAGE, STATIC, IntensityPoint, ProviderError
+from carbonwrap.intensity.points import AVERAGE, IntensityPoint, ProviderError
 
 TIMEOUT_S = 15.0  # the whole command, whatever the network does
 
@@ -38,21 +38,12 @@ def show(
     environ: Mapping[str, str],
     stdout: TextIO,
 ) -> int:
-    from carbonwrap.intensity.location import resolve_location
-    from carbonwrap.intensity.select import choose
-    from carbonwrap.secrets import with_secrets
+    from carbonwrap.intensity.plan import plan_intensity
 
-    where = resolve_location(region, location, cloud, environ)
-    with_credentials, notes = with_secrets(environ)
-    choice = choose(source, where, with_credentials)
-    if notes:
-        choice = choice._replace(note="; ".join(filter(None, [choice.note, *notes])))
-    static = where.static
-    static_point = IntensityPoint(
-        0.0, math.inf, static.intensity_g_per_kwh, STATIC, AVERAGE,
-        f"static table: {static.region_name} {static.year}, {static.source}",
-    )  # fmt: skip
-    now, fallback = static_point, choice.note
+    plan = plan_intensity(region, location, cloud, source, None, environ)
+    choice = plan.choice
+    code, detail = plan.region["code"], plan.region["detail"]
+    now, fallback = plan.static, choice.note
     ahead: list[IntensityPoint] = []
     if choice.make is not None:
         try:
@@ -63,8 +54,8 @@ def show(
     if as_json:
         doc = {
             "schema": "carbonwrap.intensity/1",
-            "region": where.region,
-            "region_detail": where.detail,
+            "region": code,
+            "region_detail": detail,
             "now": _point_doc(now),
             "forecast": [_point_doc(p) for p in ahead],
             "fallback_reason": fallback,
@@ -74,9 +65,9 @@ def show(
     window = f" {_hhmm(now.start_s)}–{_hhmm(now.end_s)[-5:]} UTC" if now.start_s > 0 else ""
     signal = " (MARGINAL emissions rate, not average intensity)" if now.signal != AVERAGE else ""
     lines = [
-        f"{where.region}: {now.intensity_g_per_kwh:.0f} gCO2e/kWh{signal}, {now.kind}{window}",
+        f"{code}: {now.intensity_g_per_kwh:.0f} gCO2e/kWh{signal}, {now.kind}{window}",
         f"  source  {now.source}",
-        f"  region  {where.detail}",
+        f"  region  {detail}",
     ]
     if fallback:
         lines.append(f"  note    {fallback}")

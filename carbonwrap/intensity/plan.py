@@ -1,0 +1,58 @@
+"""Where a run is, the intensity in force from its start, and the live source if any: the one
+decision `run` and `intensity` share."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import NamedTuple
+
+from carbonwrap.errors import CarbonwrapError
+from carbonwrap.intensity.points import AVERAGE, STATIC, IntensityPoint
+from carbonwrap.intensity.select import Choice
+
+
+class IntensityPlan(NamedTuple):
+    region: dict[str, str]  # code, kind, source, detail: for the start record
+    static: IntensityPoint  # in force until a live value arrives, and the fallback
+    choice: Choice
+
+
+def plan_intensity(
+    region: str | None,
+    location: str | None,
+    cloud: str | None,
+    source: str,
+    fixed_g_per_kwh: float | None,
+    environ: Mapping[str, str],
+) -> IntensityPlan:
+    """Resolve the location and pick the source; every bad value is one line, exit 125."""
+    from carbonwrap.intensity.location import resolve_location
+    from carbonwrap.intensity.select import choose
+    from carbonwrap.secrets import with_secrets
+
+    where = resolve_location(region, location, cloud, environ)
+    region_info = {
+        "code": where.region,
+        "kind": where.kind,
+        "source": where.source,
+        "detail": where.detail,
+    }
+    if fixed_g_per_kwh is not None:
+        if source not in ("auto", "static"):
+            raise CarbonwrapError(
+                f"--intensity fixes the value: it cannot be combined with "
+                f"--intensity-source {source}"
+            )
+        point = IntensityPoint(
+            0.0, math.inf, fixed_g_per_kwh, STATIC, AVERAGE, "fixed by --intensity"
+        )
+        return IntensityPlan(region_info, point, Choice(None, None, None))
+    static = where.static
+    label = f"static table: {static.region_name} {static.year}, {static.source}"
+    point = IntensityPoint(0.0, math.inf, static.intensity_g_per_kwh, STATIC, AVERAGE, label)
+    with_credentials, notes = with_secrets(environ)
+    choice = choose(source, where, with_credentials)
+    if notes:
+        choice = choice._replace(note="; ".join(filter(None, [choice.note, *notes])))
+    return IntensityPlan(region_info, point, choice)
