@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from contextlib import AbstractContextManager
 from typing import Protocol
 
@@ -26,10 +27,18 @@ class TreeAccounting(Protocol):
     def finish(self) -> list[int]: ...
 
 
-def open_accounting(method: str, leaf_name: str) -> tuple[TreeAccounting, list[str]]:
+def new_run_id() -> str:
+    """12 random hex digits: name the run's log and cgroup leaf; the child gets it as
+    CARBONWRAP_RUN_ID."""
+    return os.urandom(6).hex()
+
+
+def open_accounting(method: str, run_id: str) -> tuple[TreeAccounting, list[str]]:
     """The first backend that works for `method`, and why better ones were passed over.
 
     `auto` falls back step by step; a method named explicitly must work or it is an error.
+    A cgroup leaf (carbonwrap-RUN_ID) starts its join at once (CgroupLeaf.join_early): open
+    the accounting first and do the rest of start-up while the kernel moves carbonwrap in.
     """
     from carbonwrap.proctree import ProcessTreeAccounting
 
@@ -39,7 +48,7 @@ def open_accounting(method: str, leaf_name: str) -> tuple[TreeAccounting, list[s
         if candidate == "process-tree":
             return ProcessTreeAccounting(), notes
         try:
-            leaf = CgroupLeaf(2 if candidate == "cgroup2" else 1, leaf_name)
+            leaf = CgroupLeaf(2 if candidate == "cgroup2" else 1, f"carbonwrap-{run_id}")
         except SensorUnavailable as exc:
             if method != "auto":
                 raise CarbonwrapError(
@@ -52,6 +61,7 @@ def open_accounting(method: str, leaf_name: str) -> tuple[TreeAccounting, list[s
             notes.append(
                 f"removed {len(leaf.removed_stale)} empty cgroup leaf/leaves left by killed runs"
             )
+        leaf.join_early()
         return leaf, notes
     notes.append("CPU time counted by polling the process tree (approximate)")
     return ProcessTreeAccounting(), notes

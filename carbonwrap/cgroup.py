@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,7 +116,7 @@ def remove_stale_leaves(parent: Path, now_s: float | None = None) -> list[str]:
 
 
 class CgroupLeaf:
-    """A fresh cgroup for one run; the child writes itself into it between fork and exec."""
+    """A fresh cgroup for one run; carbonwrap joins it to spawn the child there, then leaves."""
 
     def __init__(self, version: int, name: str, parent: Path | None = None) -> None:
         self.version = version
@@ -145,41 +146,84 @@ class CgroupLeaf:
         self._procs_fd, self._parent_procs_fd, self._usage_fd = opened
         self._final_cpu_s: float | None = None
         self._wrapper_cpu_s = 0.0  # our own CPU while we sat in the leaf to spawn the child
+        self._joining: threading.Thread | None = None
+        self._join_error: OSError | None = None
+        self._inside = False
+        self._placed = False  # the child has been spawned in the leaf
+
+    def join_early(self) -> None:
+        """Start moving carbonwrap into the leaf now, on a thread, so that the kernel's wait
+        overlaps the rest of start-up. The first migration of a process waits for an RCU grace
+        period (cgroup_threadgroup_rwsem): 6–30 ms on the development VM, most of the start-up
+        budget if waited for in line. `placement` waits for it and charges back everything
+        carbonwrap ran in the leaf meanwhile."""
+        self._joining = threading.Thread(target=self._join, name="carbonwrap-cgroup", daemon=True)
+        self._joining.start()
+
+    def _join(self) -> None:
+        try:
+            os.write(self._procs_fd, b"0")  # "0" = the writing process, all its threads
+            self._inside = True
+        except OSError as exc:
+            self._join_error = exc
+
+    def _joined(self) -> None:
+        """In the leaf, having waited for an early join or joined now; SensorUnavailable if not."""
+        if self._joining is None:
+            self._join()
+        else:
+            self._joining.join()
+        if self._join_error is not None:
+            exc = self._join_error
+            raise SensorUnavailable(f"cannot join {self.path}: {exc.strerror}") from exc
+
+    def _leave(self) -> None:
+        if self._inside:
+            os.write(self._parent_procs_fd, b"0")
+            self._inside = False
 
     @contextlib.contextmanager
     def placement(self) -> Iterator[None]:
         """Spawn inside this block and the child starts life in the leaf.
 
-        carbonwrap moves itself into the leaf ("0" = the writer), spawns (the child inherits the
-        cgroup at fork, before exec, so nothing it does can escape), and moves back. This keeps
-        the fast posix_spawn path (no Python code between fork and exec). Our own CPU in the
-        leaf meanwhile (sub-millisecond; we have one thread then) is measured and subtracted.
+        carbonwrap is in the leaf (joined early, or now), spawns (the child inherits the cgroup
+        at fork, before exec, so nothing it does can escape), and moves back out. This keeps the
+        fast posix_spawn path (no Python code between fork and exec). Everything the leaf has
+        counted before the spawn is ours (it was empty until we joined), and our CPU from then
+        until we are out again is measured; both are subtracted from the tree's count.
         """
+        self._joined()
+        # process_time() brings this thread's runtime, and so the leaf's count, up to date;
+        # no other thread of ours runs now (the early join's thread has ended).
         before_s = time.process_time()
-        try:
-            os.write(self._procs_fd, b"0")
-        except OSError as exc:
-            raise SensorUnavailable(f"cannot join {self.path}: {exc.strerror}") from exc
+        ours_s = self._usage_s()
         try:
             yield
         finally:
-            os.write(self._parent_procs_fd, b"0")
-            self._wrapper_cpu_s += time.process_time() - before_s
+            self._leave()
+            self._wrapper_cpu_s += ours_s + time.process_time() - before_s
+            self._placed = True
 
     def started(self, pid: int) -> None:
         """Nothing to do: the child was born in the leaf."""
 
     def cpu_s(self) -> float:
-        """CPU seconds used by every process that ever ran in the leaf."""
+        """CPU seconds used by every process that ever ran in the leaf, less carbonwrap's own."""
         if self._final_cpu_s is not None:
             return self._final_cpu_s
+        if not self._placed:
+            return 0.0  # before the spawn the leaf holds only carbonwrap, joined early
+        return max(0.0, self._usage_s() - self._wrapper_cpu_s)
+
+    def _usage_s(self) -> float:
+        """The leaf's CPU count as the kernel keeps it."""
         text = os.pread(self._usage_fd, 512, 0).decode("ascii")
         if self.version == 1:
-            return max(0.0, int(text) / 1e9 - self._wrapper_cpu_s)
+            return int(text) / 1e9
         for line in text.splitlines():
             key, _, value = line.partition(" ")
             if key == "usage_usec":
-                return max(0.0, int(value) / 1e6 - self._wrapper_cpu_s)
+                return int(value) / 1e6
         raise OSError(errno.EINVAL, f"no usage_usec in {self.path / 'cpu.stat'}")
 
     def pids(self) -> list[int]:
@@ -206,6 +250,10 @@ class CgroupLeaf:
 
         Returns the PIDs that were still running.
         """
+        if self._joining is not None:
+            self._joining.join()  # setup failed before the spawn: the join may still be running
+        with contextlib.suppress(OSError):
+            self._leave()
         self._final_cpu_s = self.cpu_s()
         leftover = self.pids()
         if leftover:

@@ -13,7 +13,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple, TextIO
 
 from carbonwrap import __version__, events
-from carbonwrap.accounting import TreeAccounting, open_accounting
+from carbonwrap.accounting import TreeAccounting, new_run_id, open_accounting
 from carbonwrap.attribution import Reading
 from carbonwrap.child import Child, become_subreaper
 from carbonwrap.errors import CarbonwrapError
@@ -45,6 +45,7 @@ class RunOptions(NamedTuple):
     quiet: bool = False
     no_live: bool = False
     cpu_accounting: str = "auto"
+    run_id: str = ""  # empty: a new one
 
 
 class Recorder:
@@ -66,41 +67,52 @@ class Recorder:
             return read(self.fold)
 
 
-def run(options: RunOptions, environ: Mapping[str, str], stderr: TextIO) -> int:
-    """Run the command to completion; returns the exit status carbonwrap should exit with."""
-    if options.log_interval_s < options.interval_s:
-        raise CarbonwrapError(
-            f"--log-interval {options.log_interval_s:g} is shorter than --interval "
-            f"{options.interval_s:g}; make it at least as long"
-        )
-    check_json_target(options.json_path)
-    plan = plan_intensity(
-        options.region,
-        options.location,
-        options.cloud,
-        options.intensity_source,
-        options.intensity_g_per_kwh,
-        environ,
-    )
-    run_id = os.urandom(6).hex()
-    uname = os.uname()
-    host = uname.nodename or "localhost"
-    started_wall = time.time()
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started_wall))
-    log = EventLog(options.log_dir, log_name(stamp, host, run_id))
-    record = Recorder(log)
-    env = dict(environ)
-    env["CARBONWRAP_RUN_ID"] = run_id
-    t0 = time.monotonic()
+def run(
+    options: RunOptions,
+    environ: Mapping[str, str],
+    stderr: TextIO,
+    accounting: tuple[TreeAccounting, list[str]] | None = None,
+) -> int:
+    """Run the command to completion; returns the exit status carbonwrap should exit with.
 
-    def warn(message: str) -> None:
-        record(events.warning(time_s=time.time(), elapsed_s=time.monotonic() - t0, message=message))
-
+    `accounting`: from `open_accounting`, opened by the caller as early as it can (the leaf's
+    join overlaps start-up); its leaf is named after `options.run_id`.
+    """
+    run_id = options.run_id or new_run_id()
+    acct, notes = accounting or open_accounting(options.cpu_accounting, run_id)
     # Until the child runs, whatever fails undoes what was set up: no leaf, no empty log left.
-    undo: list[Callable[[], object]] = [log.discard]
+    undo: list[Callable[[], object]] = [acct.finish]
     try:
-        acct, notes = open_accounting(options.cpu_accounting, f"carbonwrap-{run_id}")
-        undo.append(acct.finish)
+        if options.log_interval_s < options.interval_s:
+            raise CarbonwrapError(
+                f"--log-interval {options.log_interval_s:g} is shorter than --interval "
+                f"{options.interval_s:g}; make it at least as long"
+            )
+        check_json_target(options.json_path)
+        plan = plan_intensity(
+            options.region,
+            options.location,
+            options.cloud,
+            options.intensity_source,
+            options.intensity_g_per_kwh,
+            environ,
+        )
+        uname = os.uname()
+        host = uname.nodename or "localhost"
+        started_wall = time.time()
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started_wall))
+        log = EventLog(options.log_dir, log_name(stamp, host, run_id))
+        undo.append(log.discard)
+        record = Recorder(log)
+        env = dict(environ)
+        env["CARBONWRAP_RUN_ID"] = run_id
+        t0 = time.monotonic()
+
+        def warn(message: str) -> None:
+            record(
+                events.warning(time_s=time.time(), elapsed_s=time.monotonic() - t0, message=message)
+            )
+
         meters = Meters(environ, env)
         undo.append(meters.close)
         notes += meters.notes

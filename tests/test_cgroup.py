@@ -185,3 +185,53 @@ def test_empty_leaves_of_killed_runs_are_removed_and_live_ones_kept() -> None:
         for leaf in (young, busy):
             with contextlib.suppress(OSError):
                 leaf.rmdir()
+
+
+def _own_cgroup_line(version: int) -> str:
+    text = Path("/proc/self/cgroup").read_text()
+    return parse_proc_cgroup(text, None if version == 2 else "cpuacct") or ""
+
+
+@pytest.mark.parametrize(
+    "version", [pytest.param(2, marks=needs_cgroup2), pytest.param(1, marks=needs_cgroup1)]
+)
+def test_early_join_counts_none_of_carbonwrap_and_undoes_cleanly(version: int) -> None:
+    """Joined early, carbonwrap's own CPU in the leaf (before and around the spawn) is not the
+    tree's; a run that fails before the spawn leaves carbonwrap where it was and no leaf."""
+    home = _own_cgroup_line(version)
+    failed = CgroupLeaf(version, f"carbonwrap-test-early-{os.getpid()}")
+    failed.join_early()
+    failed.finish()  # setup failed: the join may or may not have finished yet
+    assert _own_cgroup_line(version) == home and not failed.path.exists()
+
+    leaf = CgroupLeaf(version, f"carbonwrap-test-early2-{os.getpid()}")
+    leaf.join_early()
+    end = time.process_time() + 0.2
+    while time.process_time() < end:  # carbonwrap's start-up work, inside the leaf
+        pass
+    assert leaf.cpu_s() == 0.0  # nothing spawned yet
+    child_script = (
+        "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: 0"
+    )
+    with leaf.placement():
+        child = subprocess.Popen([sys.executable, "-c", child_script])
+    assert _own_cgroup_line(version) == home  # back out for the rest of the run
+    _, _, usage = os.wait4(child.pid, 0)
+    truth_s = usage.ru_utime + usage.ru_stime
+    leaf.finish()
+    # The child's exit work is real tree CPU its rusage cannot include: a few ms. Our own
+    # moves are measured to tens of microseconds (µs counters, the syscall's own time).
+    assert truth_s - 0.001 <= leaf.cpu_s() <= truth_s + 0.03
+
+
+@needs_cgroup2
+def test_a_run_refused_after_the_early_join_leaves_no_leaf(workdir: Path) -> None:
+    parent = own_cgroup_dir(2)
+    before = {p.name for p in parent.glob("carbonwrap-*")}
+    result = run_cw(
+        "run", "--interval", "2", "--log-interval", "1", "--", "true", cwd=workdir
+    )  # fmt: skip
+    assert result.returncode == 125
+    assert "--log-interval 1 is shorter than --interval 2" in result.stderr
+    assert {p.name for p in parent.glob("carbonwrap-*")} <= before
+    assert not logs_in(workdir)

@@ -26,7 +26,7 @@ GB = 1_000_000_000
 
 @pytest.fixture
 def acct() -> TreeAccounting:
-    accounting, _ = open_accounting("auto", f"carbonwrap-test-{os.getpid()}")
+    accounting, _ = open_accounting("auto", f"test-{os.getpid()}")
     return accounting
 
 
