@@ -2,8 +2,10 @@
 
 Each bench script prints a header naming the machine, then its numbers. None of them asserts.
 
-How carbonwrap is started: `<python> -m carbonwrap` with PYTHONPATH set to this checkout and the
-working directory outside the repository, so the code under test is the checkout's. The
+How carbonwrap is started: as the console script pip installs would start it (`<python> -c
+"from carbonwrap.entry import main; ..."`, not `-m carbonwrap`, which adds runpy) with PYTHONPATH
+set to this checkout and the working directory outside the repository, so the code under test is
+the checkout's. The
 interpreter should be one in which carbonwrap is NOT installed in editable mode: an editable
 install's `.pth` finder runs on every interpreter start (even with PYTHONPATH set) and adds tens
 of milliseconds that a normal `pip install` does not have. `--python` picks the interpreter;
@@ -162,11 +164,22 @@ def pick_interpreter(requested: str | None) -> Interpreter:
 
 
 def carbonwrap_env(pycache: str | None, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment for a carbonwrap run; `pycache` = a directory for cached bytecode, or None to
-    forbid bytecode writing (every module compiled from source at each start)."""
+    """Environment for a carbonwrap run; `pycache` = a directory for cached bytecode, or None for
+    carbonwrap's modules compiled from source at every start (the standard library and click
+    keep their installed bytecode, as they would)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = str(SOURCE)
     if pycache is None:
+        # A copy of the package without __pycache__ (the checkout's may hold fresh .pyc files),
+        # and nothing written.
+        copy = tempfile.mkdtemp(prefix="cw-bench-nopyc-")
+        atexit.register(shutil.rmtree, copy, True)
+        shutil.copytree(
+            SOURCE / "carbonwrap",
+            os.path.join(copy, "carbonwrap"),
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
+        env["PYTHONPATH"] = copy
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         env.pop("PYTHONPYCACHEPREFIX", None)
     else:
@@ -177,8 +190,15 @@ def carbonwrap_env(pycache: str | None, extra: dict[str, str] | None = None) -> 
     return env
 
 
+# What the `carbonwrap` script that pip generates for [project.scripts] runs (pip's wrapper
+# also imports re, which click imports anyway); `-m carbonwrap` would add runpy (~7 ms here).
+_ENTRY = (
+    "import sys; from carbonwrap.entry import main; sys.argv[0] = 'carbonwrap'; sys.exit(main())"
+)
+
+
 def carbonwrap_argv(interp: Interpreter, *args: str) -> list[str]:
-    return [interp.python, "-m", "carbonwrap", *args]
+    return [interp.python, "-c", _ENTRY, *args]
 
 
 def header(title: str, interp: Interpreter | None = None) -> str:
@@ -205,7 +225,7 @@ def header(title: str, interp: Interpreter | None = None) -> str:
             else "carbonwrap not installed editable; code imported via PYTHONPATH"
         )
         lines.append(
-            f"carbonwrap: PYTHONPATH={SOURCE} {interp.python} -m carbonwrap "
+            f"carbonwrap: PYTHONPATH={SOURCE} {interp.python} -c <the console script's two lines> "
             f"(Python {interp.version}; {how}; bytecode cached in a temporary "
             "PYTHONPYCACHEPREFIX unless a line says otherwise)"
         )

@@ -1,6 +1,6 @@
 """`python -m carbonwrap` entry point."""
 
-from carbonwrap.cli import main
+from carbonwrap.entry import main
 
 if __name__ == "__main__":
     main()

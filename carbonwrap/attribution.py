@@ -1,7 +1,5 @@
 """Pure arithmetic: counter deltas, wraparound, busy-time shares, joules and CO2e."""
 
-from __future__ import annotations
-
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from types import MappingProxyType

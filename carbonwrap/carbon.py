@@ -1,8 +1,6 @@
 """Time-resolved CO2e: energy per 5-minute bucket at the intensity in force, measured values
 replacing provisional ones where a provider publishes them later."""
 
-from __future__ import annotations
-
 import math
 from typing import NamedTuple
 

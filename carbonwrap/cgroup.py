@@ -7,8 +7,6 @@ cgroup v2: `cpu.stat` `usage_usec` exists in every cgroup, with or without the c
 wrapper's own cgroup, which v2's "no internal processes" rule guarantees can hold a child group.
 """
 
-from __future__ import annotations
-
 import contextlib
 import errno
 import os

@@ -1,7 +1,5 @@
 """Start the child as if carbonwrap were not there, forward signals, report how it ended."""
 
-from __future__ import annotations
-
 import contextlib
 import ctypes
 import errno

@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 import click
 
 from carbonwrap import __version__
+from carbonwrap.entry import resume_gc
 from carbonwrap.errors import CarbonwrapError, ExitCode
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing more at start-up
@@ -91,8 +92,11 @@ def _where_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="carbonwrap")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Measure the energy and carbon footprint of a command's own process tree."""
+    if ctx.invoked_subcommand != "run":  # `run` resumes it once its command is running
+        resume_gc()
 
 
 @cli.command(

@@ -1,7 +1,5 @@
 """The run command: start the child, sample its energy, log events, report at the end."""
 
-from __future__ import annotations
-
 import contextlib
 import os
 import sys
@@ -16,6 +14,7 @@ from carbonwrap import __version__, events
 from carbonwrap.accounting import TreeAccounting, new_run_id, open_accounting
 from carbonwrap.attribution import Reading
 from carbonwrap.child import Child, become_subreaper
+from carbonwrap.entry import resume_gc
 from carbonwrap.errors import CarbonwrapError
 from carbonwrap.eventlog import EventLog, log_name
 from carbonwrap.intensity.plan import plan_intensity
@@ -138,6 +137,7 @@ def run(
             with contextlib.suppress(Exception):
                 step()
         raise
+    resume_gc()  # start-up is over (carbonwrap/entry.py); the wrapper now lives as long as the job
     record(
         events.start(
             run_id=run_id,

@@ -1,7 +1,5 @@
 """Cloud regions ("aws:eu-west-1"): their offline intensity and Electricity Maps zone."""
 
-from __future__ import annotations
-
 import csv
 import functools
 import re

@@ -1,7 +1,5 @@
 """The one place that talks HTTP: hard timeouts, retries, backoff, Retry-After, one-line errors."""
 
-from __future__ import annotations
-
 import asyncio
 import datetime as dt
 import email.utils

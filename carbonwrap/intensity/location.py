@@ -1,7 +1,5 @@
 """Where a run draws power: a country, US state, grid zone, GB postcode, point or cloud region."""
 
-from __future__ import annotations
-
 import functools
 import re
 from collections.abc import Mapping

@@ -1,8 +1,6 @@
 """Where a run is, the intensity in force from its start, and the live source if any: the one
 decision `run` and `intensity` share."""
 
-from __future__ import annotations
-
 import math
 from collections.abc import Mapping
 from typing import NamedTuple

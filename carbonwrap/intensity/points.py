@@ -1,7 +1,5 @@
 """Intensity values with their validity window, kind and signal: what every provider returns."""
 
-from __future__ import annotations
-
 import datetime as dt
 import math
 from typing import Any, NamedTuple

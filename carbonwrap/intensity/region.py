@@ -1,7 +1,5 @@
 """Which grid region a run is in: --region, CARBONWRAP_REGION, the system time zone, or WORLD."""
 
-from __future__ import annotations
-
 import contextlib
 import functools
 import os
@@ -214,6 +212,8 @@ def timezone_country(tz_name: str, zoneinfo: Path = ZONEINFO) -> str | None:
     <zoneinfo>/tzdata.zi where there is one. Zones without a country ("Etc/UTC", "UTC") give None.
     """
     name = tz_name.strip().removeprefix(":")
+    if name.startswith("Etc/") or name in _NO_COUNTRY:
+        return None  # common on servers; spares reading tzdata.zi for a link that cannot help
     zones = _zone_tab(zoneinfo)
     for _ in range(4):  # tzdata links point at zones; a few hops are plenty
         if name in zones:
@@ -223,6 +223,12 @@ def timezone_country(tz_name: str, zoneinfo: Path = ZONEINFO) -> str | None:
             return None
         name = target
     return None
+
+
+# Zones (or links to Etc/ zones) that belong to no country.
+_NO_COUNTRY = frozenset(
+    {"UTC", "UCT", "GMT", "GMT0", "GMT+0", "GMT-0", "Greenwich", "Universal", "Zulu"}
+)
 
 
 @functools.cache

@@ -1,7 +1,5 @@
 """The offline yearly intensity table shipped in carbonwrap/data (countries, US states, world)."""
 
-from __future__ import annotations
-
 import csv
 import functools
 from collections.abc import Iterator

@@ -1,7 +1,5 @@
 """The final report: one screen for a person, as plain text or a rich renderable."""
 
-from __future__ import annotations
-
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field

@@ -1,7 +1,5 @@
 """The live status lines: a run's state so far → 1–3 lines that fit a terminal's width."""
 
-from __future__ import annotations
-
 import unicodedata
 from typing import NamedTuple
 

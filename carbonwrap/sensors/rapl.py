@@ -1,7 +1,5 @@
 """RAPL package and DRAM energy counters read through Linux powercap sysfs (units: J)."""
 
-from __future__ import annotations
-
 import os
 import re
 from collections.abc import Mapping
@@ -90,7 +88,7 @@ class RaplSensor:
         for _, fd in counters:
             os.close(fd)
 
-    def __enter__(self) -> RaplSensor:
+    def __enter__(self) -> "RaplSensor":
         return self
 
     def __exit__(self, *exc_info: object) -> None:
