@@ -13,7 +13,6 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import NamedTuple
 
 from carbonwrap.sensors import SensorUnavailable
@@ -21,10 +20,15 @@ from carbonwrap.sensors import SensorUnavailable
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 
 
+def _read(path: str) -> str:
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
 class Mount(NamedTuple):
     """A cgroup filesystem mount: where it is and which cgroup path its root shows."""
 
-    mount_point: Path
+    mount_point: str
     root: str
 
 
@@ -39,7 +43,7 @@ def parse_mountinfo(text: str, fstype: str, option: str | None = None) -> Mount 
             continue
         if option is not None and option not in tail[2].split(","):
             continue
-        return Mount(Path(_unescape(fields[4])), _unescape(fields[3]))
+        return Mount(_unescape(fields[4]), _unescape(fields[3]))
     return None
 
 
@@ -67,13 +71,13 @@ def parse_proc_cgroup(text: str, controller: str | None) -> str | None:
     return None
 
 
-def own_cgroup_dir(version: int, proc_root: Path = Path("/proc")) -> Path:
+def own_cgroup_dir(version: int, proc_root: str = "/proc") -> str:
     """The directory of the wrapper's own cgroup in the v2 (or v1 cpuacct) hierarchy."""
     controller = None if version == 2 else "cpuacct"
     fstype = "cgroup2" if version == 2 else "cgroup"
     try:
-        mountinfo = (proc_root / "self" / "mountinfo").read_text()
-        proc_cgroup = (proc_root / "self" / "cgroup").read_text()
+        mountinfo = _read(os.path.join(proc_root, "self", "mountinfo"))
+        proc_cgroup = _read(os.path.join(proc_root, "self", "cgroup"))
     except OSError as exc:
         raise SensorUnavailable(f"cannot read /proc/self cgroup information: {exc}") from exc
     mount = parse_mountinfo(mountinfo, fstype, controller)
@@ -85,14 +89,14 @@ def own_cgroup_dir(version: int, proc_root: Path = Path("/proc")) -> Path:
     root = mount.root.rstrip("/")
     if root and path.startswith(root):
         path = path[len(root) :]
-    return mount.mount_point / path.lstrip("/")
+    return os.path.join(mount.mount_point, path.lstrip("/"))
 
 
 LEAF_PREFIX = "carbonwrap-"
 STALE_AFTER_S = 60.0
 
 
-def remove_stale_leaves(parent: Path, now_s: float | None = None) -> list[str]:
+def remove_stale_leaves(parent: str, now_s: float | None = None) -> list[str]:
     """Remove leaves that SIGKILLed runs left behind: named carbonwrap-*, empty, and older than
     a minute (a live run's leaf is empty only between its creation and the spawn, milliseconds).
     The kernel refuses to remove a cgroup that still has processes, so this cannot race one."""
@@ -106,7 +110,7 @@ def remove_stale_leaves(parent: Path, now_s: float | None = None) -> list[str]:
         with contextlib.suppress(OSError):
             if now_s - entry.stat(follow_symlinks=False).st_mtime < STALE_AFTER_S:
                 continue
-            if (Path(entry.path) / "cgroup.procs").read_text().strip():
+            if _read(os.path.join(entry.path, "cgroup.procs")).strip():
                 continue
             os.rmdir(entry.path)
             removed.append(entry.name)
@@ -116,24 +120,26 @@ def remove_stale_leaves(parent: Path, now_s: float | None = None) -> list[str]:
 class CgroupLeaf:
     """A fresh cgroup for one run; carbonwrap joins it to spawn the child there, then leaves."""
 
-    def __init__(self, version: int, name: str, parent: Path | None = None) -> None:
+    def __init__(
+        self, version: int, name: str, parent: str | os.PathLike[str] | None = None
+    ) -> None:
         self.version = version
         self.method = f"cgroup{version}"
         self.approximate = False
-        self.parent = parent if parent is not None else own_cgroup_dir(version)
-        self.path = self.parent / name
+        self.parent = os.fspath(parent) if parent is not None else own_cgroup_dir(version)
+        self.path = os.path.join(self.parent, name)
         self.removed_stale = remove_stale_leaves(self.parent)
         try:
-            self.path.mkdir()
+            os.mkdir(self.path)
         except OSError as exc:
             raise SensorUnavailable(f"cannot create {self.path}: {exc.strerror}") from exc
         usage = "cpu.stat" if version == 2 else "cpuacct.usage"
         opened: list[int] = []
         try:
             for path, flags in (
-                (self.path / "cgroup.procs", os.O_WRONLY),
-                (self.parent / "cgroup.procs", os.O_WRONLY),
-                (self.path / usage, os.O_RDONLY),
+                (os.path.join(self.path, "cgroup.procs"), os.O_WRONLY),
+                (os.path.join(self.parent, "cgroup.procs"), os.O_WRONLY),
+                (os.path.join(self.path, usage), os.O_RDONLY),
             ):
                 opened.append(os.open(path, flags | os.O_CLOEXEC))
         except OSError as exc:
@@ -222,12 +228,12 @@ class CgroupLeaf:
             key, _, value = line.partition(" ")
             if key == "usage_usec":
                 return int(value) / 1e6
-        raise OSError(errno.EINVAL, f"no usage_usec in {self.path / 'cpu.stat'}")
+        raise OSError(errno.EINVAL, f"no usage_usec in {self.path}/cpu.stat")
 
     def pids(self) -> list[int]:
         """Processes currently in the leaf."""
         try:
-            text = (self.path / "cgroup.procs").read_text()
+            text = _read(os.path.join(self.path, "cgroup.procs"))
         except OSError:
             return []
         return [int(p) for p in text.split()]
@@ -255,10 +261,10 @@ class CgroupLeaf:
         self._final_cpu_s = self.cpu_s()
         leftover = self.pids()
         if leftover:
-            parent_procs = self.parent / "cgroup.procs"
+            parent_procs = os.path.join(self.parent, "cgroup.procs")
             for pid in leftover:
-                with contextlib.suppress(OSError):
-                    parent_procs.write_text(str(pid))
+                with contextlib.suppress(OSError), open(parent_procs, "w") as f:
+                    f.write(str(pid))
         for fd in (self._procs_fd, self._parent_procs_fd, self._usage_fd):
             os.close(fd)
         self._remove_dir()
@@ -268,7 +274,7 @@ class CgroupLeaf:
         # A process that has just exited may still be listed for a moment; retry briefly.
         for _ in range(50):
             try:
-                self.path.rmdir()
+                os.rmdir(self.path)
                 return
             except FileNotFoundError:
                 return

@@ -7,7 +7,6 @@ import contextlib
 import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -121,8 +120,8 @@ def cli(ctx: click.Context) -> None:
 )
 @click.option(
     "--log-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("logs"),
+    type=click.Path(file_okay=False),
+    default="logs",
     show_default=True,
     help="Directory for the run's JSON-lines log.",
 )
@@ -162,7 +161,7 @@ def cli(ctx: click.Context) -> None:
 def run(
     interval: float,
     log_interval: float,
-    log_dir: Path,
+    log_dir: str,
     region: str | None,
     location: str | None,
     cloud: str | None,
@@ -289,7 +288,7 @@ def _leave(status: int) -> NoReturn:
 
 
 @cli.command("report")
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path())
 @click.option(
     "--group-by",
     metavar="KEY",
@@ -326,7 +325,7 @@ def _leave(status: int) -> NoReturn:
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option("--csv", "as_csv", is_flag=True, help="Same as --format csv.")
 def report(
-    paths: tuple[Path, ...],
+    paths: tuple[str, ...],
     group_by: str | None,
     since: str | None,
     until: str | None,
@@ -344,11 +343,13 @@ def report(
     Exit status: 0, also when no logs are found (said on stderr); 125 for a bad option or a
     PATH that does not exist.
     """
+    from pathlib import Path
+
     from carbonwrap.report import ReportOptions
     from carbonwrap.report import report as report_command
 
     options = ReportOptions(
-        paths=list(paths),
+        paths=[Path(p) for p in paths],
         group_by=group_by,
         since=since,
         until=until,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
-from pathlib import Path
 
 from carbonwrap.errors import CarbonwrapError
 from carbonwrap.events import Record
@@ -21,10 +21,10 @@ class EventLog:
     """A new log file, private to the user (0600). Each record is a single write(2) of one
     line, so a SIGKILL leaves a valid prefix and concurrent runs never interleave lines."""
 
-    def __init__(self, directory: Path, name: str) -> None:
+    def __init__(self, directory: str, name: str) -> None:
         try:
-            directory.mkdir(parents=True, exist_ok=True)
-            self.path = directory / name
+            os.makedirs(directory, exist_ok=True)
+            self.path = os.path.join(directory, name)
             self._fd = os.open(
                 self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o600
             )
@@ -58,4 +58,5 @@ class EventLog:
     def discard(self) -> None:
         """Remove a log of a run that never started."""
         self.close()
-        self.path.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)

@@ -7,7 +7,6 @@ import json
 import os
 import sys
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from carbonwrap.errors import CarbonwrapError
@@ -20,8 +19,8 @@ if TYPE_CHECKING:
 def check_json_target(path: str | None) -> None:
     if path is None or path == "-":
         return
-    directory = Path(path).resolve().parent
-    if not directory.is_dir() or not os.access(directory, os.W_OK):
+    directory = os.path.dirname(os.path.realpath(path))
+    if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
         raise CarbonwrapError(
             f"--json {path}: directory {directory} does not exist or is not writable"
         )
@@ -47,7 +46,8 @@ def write_outputs(
             sys.stdout.write(text)
             sys.stdout.flush()
         else:
-            Path(json_path).write_text(text)
+            with open(json_path, "w", encoding="utf-8") as f:
+                f.write(text)
     except OSError as exc:
         stderr.write(
             f"carbonwrap: could not write --json {json_path}: {exc.strerror} "

@@ -6,7 +6,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple, TextIO
 
@@ -32,7 +31,7 @@ class RunOptions(NamedTuple):
     command: tuple[str, ...]
     interval_s: float = 1.0
     log_interval_s: float = 10.0
-    log_dir: Path = Path("logs")
+    log_dir: str = "logs"
     region: str | None = None
     location: str | None = None
     cloud: str | None = None

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Mapping
-from pathlib import Path
 
 from carbonwrap.errors import CarbonwrapError
 
@@ -26,9 +25,9 @@ KEYS = {
 }
 
 
-def user_config_path(environ: Mapping[str, str]) -> Path:
+def user_config_path(environ: Mapping[str, str]) -> str:
     base = environ.get("XDG_CONFIG_HOME") or os.path.join(environ.get("HOME", "~"), ".config")
-    return Path(os.path.expanduser(base)) / "carbonwrap" / "config.toml"
+    return os.path.join(os.path.expanduser(base), "carbonwrap", "config.toml")
 
 
 def with_secrets(environ: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
@@ -38,7 +37,8 @@ def with_secrets(environ: Mapping[str, str]) -> tuple[dict[str, str], list[str]]
     merged = dict(environ)
     notes: list[str] = []
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as f:
+            raw = f.read()
     except FileNotFoundError:
         return merged, notes
     except OSError as exc:
@@ -67,6 +67,6 @@ def with_secrets(environ: Mapping[str, str]) -> tuple[dict[str, str], list[str]]
                 raise CarbonwrapError(f"{path}: {section}.{key} must be a non-empty string")
             found = True
             merged.setdefault(variable, value)
-    if found and stat.S_IMODE(path.stat().st_mode) & 0o077:
+    if found and stat.S_IMODE(os.stat(path).st_mode) & 0o077:
         notes.append(f"{path} holds a secret and others can read it: chmod 600 {path}")
     return merged, notes

@@ -96,7 +96,7 @@ def test_cgroup_counts_grandchildren_daemons_and_unwaited_children(
     # Each process reports its CPU just before it exits; the kernel's exit work (unmapping a
     # Python process, a few ms each) is real CPU of the tree that the reports cannot include.
     assert truth_s <= report["cpu_seconds"] <= truth_s + 0.012 * processes + 0.05
-    leaf_parent = own_cgroup_dir(2 if method == "cgroup2" else 1)
+    leaf_parent = Path(own_cgroup_dir(2 if method == "cgroup2" else 1))
     assert not (leaf_parent / f"carbonwrap-{report['run_id']}").exists()  # removed
 
 
@@ -123,7 +123,7 @@ def test_processes_left_in_the_leaf_are_reported_left_running_and_not_counted(
         assert any(f"left running and are not counted further: {pid}" in n for n in report["notes"])
         (log,) = logs_in(workdir)
         assert records(log)[-1]["leftover_pids"] == [pid]
-        assert not (own_cgroup_dir(2) / f"carbonwrap-{report['run_id']}").exists()
+        assert not (Path(own_cgroup_dir(2)) / f"carbonwrap-{report['run_id']}").exists()
     finally:
         os.kill(pid, 9)
 
@@ -165,7 +165,7 @@ def test_sampling_sees_cpu_while_the_child_runs(workdir: Path) -> None:
 
 @needs_cgroup2
 def test_empty_leaves_of_killed_runs_are_removed_and_live_ones_kept() -> None:
-    parent = own_cgroup_dir(2)
+    parent = Path(own_cgroup_dir(2))
     old, young, busy = (parent / f"carbonwrap-test-{kind}-{os.getpid()}" for kind in
                         ("old", "young", "busy"))  # fmt: skip
     for leaf in (old, young, busy):
@@ -202,7 +202,7 @@ def test_early_join_counts_none_of_carbonwrap_and_undoes_cleanly(version: int) -
     failed = CgroupLeaf(version, f"carbonwrap-test-early-{os.getpid()}")
     failed.join_early()
     failed.finish()  # setup failed: the join may or may not have finished yet
-    assert _own_cgroup_line(version) == home and not failed.path.exists()
+    assert _own_cgroup_line(version) == home and not os.path.exists(failed.path)
 
     leaf = CgroupLeaf(version, f"carbonwrap-test-early2-{os.getpid()}")
     leaf.join_early()
@@ -226,7 +226,7 @@ def test_early_join_counts_none_of_carbonwrap_and_undoes_cleanly(version: int) -
 
 @needs_cgroup2
 def test_a_run_refused_after_the_early_join_leaves_no_leaf(workdir: Path) -> None:
-    parent = own_cgroup_dir(2)
+    parent = Path(own_cgroup_dir(2))
     before = {p.name for p in parent.glob("carbonwrap-*")}
     result = run_cw(
         "run", "--interval", "2", "--log-interval", "1", "--", "true", cwd=workdir

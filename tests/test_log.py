@@ -106,7 +106,7 @@ def test_sigkilled_wrapper_leaves_a_valid_prefix(workdir: Path) -> None:
     leaf = Path(f"carbonwrap-{summary.run_id}")
     for version in (2, 1):
         with contextlib.suppress(Exception):
-            directory = own_cgroup_dir(version) / leaf
+            directory = Path(own_cgroup_dir(version)) / leaf
             deadline = time.time() + 5
             while directory.exists() and time.time() < deadline:
                 with contextlib.suppress(OSError):

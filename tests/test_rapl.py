@@ -284,9 +284,9 @@ def test_counter_garbled_after_start_raises_on_read(sysfs: Path) -> None:
 
 
 def test_sysfs_root_from_env() -> None:
-    assert sysfs_root_from_env({}) == Path("/sys")
-    assert sysfs_root_from_env({"CARBONWRAP_SYSFS_ROOT": ""}) == Path("/sys")
-    assert sysfs_root_from_env({"CARBONWRAP_SYSFS_ROOT": "/tmp/fake"}) == Path("/tmp/fake")
+    assert sysfs_root_from_env({}) == "/sys"
+    assert sysfs_root_from_env({"CARBONWRAP_SYSFS_ROOT": ""}) == "/sys"
+    assert sysfs_root_from_env({"CARBONWRAP_SYSFS_ROOT": "/tmp/fake"}) == "/tmp/fake"
 
 
 def test_env_root_selects_the_fake_tree(sysfs: Path) -> None:

@@ -70,7 +70,7 @@ def _killed_run(cwd: Path) -> None:
     run_id = log.stem.rsplit("-", 1)[-1]
     for version in (2, 1):
         with contextlib.suppress(Exception):
-            leaf = own_cgroup_dir(version) / f"carbonwrap-{run_id}"
+            leaf = Path(own_cgroup_dir(version)) / f"carbonwrap-{run_id}"
             deadline = time.time() + 5
             while leaf.exists() and time.time() < deadline:
                 with contextlib.suppress(OSError):

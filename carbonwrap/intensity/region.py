@@ -4,7 +4,6 @@ import contextlib
 import functools
 import os
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import NamedTuple
 
 from carbonwrap.errors import CarbonwrapError
@@ -12,7 +11,7 @@ from carbonwrap.intensity.table import WORLD, IntensityTable, load_table
 from carbonwrap.packagedata import read_data
 
 ENV_VAR = "CARBONWRAP_REGION"
-ZONEINFO = Path("/usr/share/zoneinfo")
+ZONEINFO = "/usr/share/zoneinfo"
 _HINT = "use an ISO 3166 alpha-2 country code (DK) or a US state (US-CA)"
 
 
@@ -157,7 +156,9 @@ def closest(text: str, keys: dict[str, str], limit: int, cutoff: float = 0.6) ->
     return list(dict.fromkeys(codes))[:limit]
 
 
-def system_timezone(environ: Mapping[str, str], etc_root: Path = Path("/etc")) -> str | None:
+def system_timezone(
+    environ: Mapping[str, str], etc_root: str | os.PathLike[str] = "/etc"
+) -> str | None:
     """The system's time zone name ("Europe/Copenhagen"), as libc would pick it, or None.
 
     $TZ first (":Europe/Copenhagen", a zoneinfo path, or empty for UTC, as glibc reads it), then
@@ -176,11 +177,13 @@ def system_timezone(environ: Mapping[str, str], etc_root: Path = Path("/etc")) -
         if name:
             return name
         # A path we cannot name (say TZ=:/etc/localtime with a copied file): try /etc below.
-    name = _zone_from_path(str(etc_root / "localtime"))
+    name = _zone_from_path(os.path.join(etc_root, "localtime"))
     if name:
         return name
     try:
-        for line in (etc_root / "timezone").read_text(encoding="utf-8").splitlines():
+        with open(os.path.join(etc_root, "timezone"), encoding="utf-8") as f:
+            text = f.read()
+        for line in text.splitlines():
             line = line.strip()
             if line and not line.startswith("#"):
                 return line
@@ -204,7 +207,7 @@ def _zone_from_path(path: str) -> str | None:
     return None
 
 
-def timezone_country(tz_name: str, zoneinfo: Path = ZONEINFO) -> str | None:
+def timezone_country(tz_name: str, zoneinfo: str | os.PathLike[str] = ZONEINFO) -> str | None:
     """The ISO 3166 alpha-2 code zone.tab gives a time zone ("Europe/Copenhagen" → "DK"), or None.
 
     Reads <zoneinfo>/zone.tab (current with the system's tzdata), else the copy we ship. Old names
@@ -214,6 +217,7 @@ def timezone_country(tz_name: str, zoneinfo: Path = ZONEINFO) -> str | None:
     name = tz_name.strip().removeprefix(":")
     if name.startswith("Etc/") or name in _NO_COUNTRY:
         return None  # common on servers; spares reading tzdata.zi for a link that cannot help
+    zoneinfo = os.fspath(zoneinfo)
     zones = _zone_tab(zoneinfo)
     for _ in range(4):  # tzdata links point at zones; a few hops are plenty
         if name in zones:
@@ -232,10 +236,10 @@ _NO_COUNTRY = frozenset(
 
 
 @functools.cache
-def _zone_tab(zoneinfo: Path) -> dict[str, str]:
+def _zone_tab(zoneinfo: str) -> dict[str, str]:
     """zone.tab as {zone: country}: the system's copy, else the one we ship."""
     try:
-        text = (zoneinfo / "zone.tab").read_text(encoding="utf-8")
+        text = _read(os.path.join(zoneinfo, "zone.tab"))
     except OSError:
         text = read_data("zone.tab").decode("utf-8")
     zones: dict[str, str] = {}
@@ -249,10 +253,10 @@ def _zone_tab(zoneinfo: Path) -> dict[str, str]:
 
 
 @functools.cache
-def _tz_links(zoneinfo: Path) -> dict[str, str]:
+def _tz_links(zoneinfo: str) -> dict[str, str]:
     """{link: target} from tzdata.zi ("L target link" lines); empty without one. Read on a miss."""
     try:
-        text = (zoneinfo / "tzdata.zi").read_text(encoding="utf-8")
+        text = _read(os.path.join(zoneinfo, "tzdata.zi"))
     except OSError:
         return {}
     links: dict[str, str] = {}
@@ -262,3 +266,8 @@ def _tz_links(zoneinfo: Path) -> dict[str, str]:
             if len(fields) == 3:
                 links[fields[2]] = fields[1]
     return links
+
+
+def _read(path: str) -> str:
+    with open(path, encoding="utf-8") as f:
+        return f.read()

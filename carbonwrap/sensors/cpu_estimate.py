@@ -3,8 +3,8 @@
 import csv
 import functools
 import io
+import os
 import re
-from pathlib import Path
 from typing import NamedTuple
 
 # Green Algorithms (Lannelongue, Grealey & Inouye, Adv. Sci. 2021, doi:10.1002/advs.202100707):
@@ -42,10 +42,11 @@ class _TdpRow(NamedTuple):
     source: str
 
 
-def cpu_model_name(proc_root: Path = Path("/proc")) -> str:
+def cpu_model_name(proc_root: str | os.PathLike[str] = "/proc") -> str:
     """The CPU model from cpuinfo: x86 "model name", else the Arm core name; "" if unknown."""
     try:
-        text = (proc_root / "cpuinfo").read_text(encoding="utf-8", errors="replace")
+        with open(os.path.join(proc_root, "cpuinfo"), encoding="utf-8", errors="replace") as f:
+            text = f.read()
     except OSError:
         return ""
     fields: dict[str, str] = {}

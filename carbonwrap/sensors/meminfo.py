@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 
 def parse_used_bytes(text: str) -> int:
@@ -23,8 +22,8 @@ class MemInfo:
 
     name = "meminfo"
 
-    def __init__(self, proc_root: Path = Path("/proc")) -> None:
-        self._fd = os.open(proc_root / "meminfo", os.O_RDONLY | os.O_CLOEXEC)
+    def __init__(self, proc_root: str | os.PathLike[str] = "/proc") -> None:
+        self._fd = os.open(os.path.join(proc_root, "meminfo"), os.O_RDONLY | os.O_CLOEXEC)
 
     def used_bytes(self) -> int:
         return parse_used_bytes(os.pread(self._fd, 512, 0).decode("ascii", "replace"))

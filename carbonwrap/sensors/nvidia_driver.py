@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 # Where the driver shows itself: its procfs entry and control device on Linux (also inside
 # containers given GPUs), /dev/dxg on WSL2.
 DRIVER_MARKERS = ("proc/driver/nvidia/version", "dev/nvidiactl", "dev/dxg")
 
 
-def driver_present(root: Path = Path("/")) -> bool:
+def driver_present(root: str | os.PathLike[str] = "/") -> bool:
     """True if any marker exists: only then are pynvml (~35 ms to import) and nvmlInit worth it."""
-    return any((root / marker).exists() for marker in DRIVER_MARKERS)
+    return any(os.path.exists(os.path.join(root, marker)) for marker in DRIVER_MARKERS)
 
 
 def no_driver_reason() -> str:

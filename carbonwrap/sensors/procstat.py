@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 # Fields of the "cpu" line: user nice system idle iowait irq softirq steal guest guest_nice.
 # Busy = user + nice + system + irq + softirq. idle and iowait are not busy; steal is time the
@@ -26,8 +25,8 @@ class ProcStat:
 
     name = "procstat"
 
-    def __init__(self, proc_root: Path = Path("/proc")) -> None:
-        self._fd = os.open(proc_root / "stat", os.O_RDONLY | os.O_CLOEXEC)
+    def __init__(self, proc_root: str | os.PathLike[str] = "/proc") -> None:
+        self._fd = os.open(os.path.join(proc_root, "stat"), os.O_RDONLY | os.O_CLOEXEC)
         self._seconds_per_tick = 1.0 / os.sysconf("SC_CLK_TCK")
 
     def busy_s(self) -> float:

@@ -3,7 +3,6 @@
 import os
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Literal, NamedTuple
 
 from carbonwrap.sensors import SensorUnavailable
@@ -33,14 +32,13 @@ class RaplZone(NamedTuple):
     zone_id: str
     name: str
     kind: Literal["package", "dram"]
-    energy_path: Path
+    energy_path: str
     max_energy_range_j: float
 
 
-def sysfs_root_from_env(environ: Mapping[str, str]) -> Path:
+def sysfs_root_from_env(environ: Mapping[str, str]) -> str:
     """The sysfs root: $CARBONWRAP_SYSFS_ROOT (for tests and containers), else /sys."""
-    value = environ.get("CARBONWRAP_SYSFS_ROOT", "")
-    return Path(value) if value else Path("/sys")
+    return environ.get("CARBONWRAP_SYSFS_ROOT", "") or "/sys"
 
 
 class RaplSensor:
@@ -48,8 +46,8 @@ class RaplSensor:
 
     name = "rapl"
 
-    def __init__(self, sysfs_root: Path) -> None:
-        powercap = sysfs_root / "class" / "powercap"
+    def __init__(self, sysfs_root: str | os.PathLike[str]) -> None:
+        powercap = os.path.join(sysfs_root, "class", "powercap")
         self.zones: tuple[RaplZone, ...]
         self.skipped: tuple[str, ...]  # zones left out, each with the reason, for `doctor`
         self.zones, self.skipped = _discover(powercap)
@@ -95,7 +93,7 @@ class RaplSensor:
         self.close()
 
 
-def _discover(powercap: Path) -> tuple[tuple[RaplZone, ...], tuple[str, ...]]:
+def _discover(powercap: str) -> tuple[tuple[RaplZone, ...], tuple[str, ...]]:
     """Package zones and their DRAM subzones, in zone order, plus notes on zones skipped."""
     try:
         entries = sorted(os.listdir(powercap), key=_zone_sort_key)
@@ -106,8 +104,8 @@ def _discover(powercap: Path) -> tuple[tuple[RaplZone, ...], tuple[str, ...]]:
     for entry in entries:
         if not _TOP_ZONE.fullmatch(entry):
             continue  # subzone symlinks, intel-rapl-mmio:*, other powercap drivers
-        package_dir = powercap / entry
-        if not _read_text(package_dir / "name").startswith("package"):
+        package_dir = os.path.join(powercap, entry)
+        if not _read_text(os.path.join(package_dir, "name")).startswith("package"):
             continue  # psys: the whole platform, would double count the packages
         _add_zone(zones, skipped, package_dir, "package")
         try:
@@ -116,39 +114,41 @@ def _discover(powercap: Path) -> tuple[tuple[RaplZone, ...], tuple[str, ...]]:
             continue
         for sub in subentries:
             # core and uncore are parts of the package counter; only dram is outside it.
-            if _SUB_ZONE.fullmatch(sub) and _read_text(package_dir / sub / "name") == "dram":
-                _add_zone(zones, skipped, package_dir / sub, "dram")
+            sub_dir = os.path.join(package_dir, sub)
+            if _SUB_ZONE.fullmatch(sub) and _read_text(os.path.join(sub_dir, "name")) == "dram":
+                _add_zone(zones, skipped, sub_dir, "dram")
     return tuple(zones), tuple(skipped)
 
 
 def _add_zone(
     zones: list[RaplZone],
     skipped: list[str],
-    zone_dir: Path,
+    zone_dir: str,
     kind: Literal["package", "dram"],
 ) -> None:
     """Append the zone, or a note to `skipped` when its wraparound range is unusable."""
-    range_text = _read_text(zone_dir / "max_energy_range_uj")
+    zone_id = os.path.basename(zone_dir)
+    range_text = _read_text(os.path.join(zone_dir, "max_energy_range_uj"))
     try:
         max_range_uj = int(range_text)
     except ValueError:
         max_range_uj = 0
     if max_range_uj <= 0:
         # Without the range a wrap cannot be told from a reset: better no zone than a wrong one.
-        skipped.append(f"{zone_dir.name}: max_energy_range_uj missing or invalid ({range_text!r})")
+        skipped.append(f"{zone_id}: max_energy_range_uj missing or invalid ({range_text!r})")
         return
     zones.append(
         RaplZone(
-            zone_id=zone_dir.name,
-            name=_read_text(zone_dir / "name"),
+            zone_id=zone_id,
+            name=_read_text(os.path.join(zone_dir, "name")),
             kind=kind,
-            energy_path=zone_dir / "energy_uj",
+            energy_path=os.path.join(zone_dir, "energy_uj"),
             max_energy_range_j=max_range_uj / _UJ_PER_J,
         )
     )
 
 
-def _open_counter(zone: RaplZone, powercap: Path) -> int:
+def _open_counter(zone: RaplZone, powercap: str) -> int:
     """An fd on the zone's energy_uj, checked by one read; never a silent zero."""
     try:
         fd = os.open(zone.energy_path, os.O_RDONLY | os.O_CLOEXEC)
@@ -168,7 +168,7 @@ def _open_counter(zone: RaplZone, powercap: Path) -> int:
     return fd
 
 
-def _permission_denied(zone: RaplZone, powercap: Path) -> SensorUnavailable:
+def _permission_denied(zone: RaplZone, powercap: str) -> SensorUnavailable:
     """The error for a root-only counter: the cause and both fixes, never a silent zero."""
     return SensorUnavailable(
         f"cannot read {zone.energy_path}: permission denied. "
@@ -176,10 +176,11 @@ def _permission_denied(zone: RaplZone, powercap: Path) -> SensorUnavailable:
     )
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: str) -> str:
     """A small sysfs attribute, stripped; "" when missing or unreadable."""
     try:
-        return path.read_text(encoding="ascii", errors="replace").strip()
+        with open(path, encoding="ascii", errors="replace") as f:
+            return f.read().strip()
     except OSError:
         return ""
 
