@@ -157,6 +157,14 @@ def cli(ctx: click.Context) -> None:
     show_default=True,
     help="How the tree's CPU time is counted: a fresh cgroup (exact) or process polling.",
 )
+@click.option(
+    "--prometheus-textfile",
+    metavar="PATH",
+    type=click.Path(dir_okay=False),
+    help="Keep PATH (*.prom) current for node_exporter's textfile collector: energy, power, "
+    "CO2e, intensity by run_id, host, component. Rewritten atomically at every log sample; "
+    "left with the final values at the end.",
+)
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run(
     interval: float,
@@ -173,6 +181,7 @@ def run(
     quiet: bool,
     no_live: bool,
     cpu_accounting: str,
+    prometheus_textfile: str | None,
     command: tuple[str, ...],
 ) -> int:
     """Run COMMAND and report the energy and CO2e of its process tree.
@@ -205,6 +214,7 @@ def run(
         no_live=no_live,
         cpu_accounting=cpu_accounting,
         run_id=run_id,
+        prometheus_textfile=prometheus_textfile,
     )
     return run_command(options, os.environ, sys.stderr, accounting)
 

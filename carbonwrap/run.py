@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any, NamedTuple, TextIO
+from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
 from carbonwrap import __version__, events
 from carbonwrap.accounting import TreeAccounting, new_run_id, open_accounting
@@ -23,6 +23,9 @@ from carbonwrap.proctree import ProcessTreeAccounting
 from carbonwrap.sampler import Sampler, Totals
 from carbonwrap.sensors import SensorUnavailable
 from carbonwrap.summary import Fold
+
+if TYPE_CHECKING:
+    from carbonwrap.textfile import TextfileExporter
 
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})  # shared, read-only default
 
@@ -44,6 +47,7 @@ class RunOptions(NamedTuple):
     no_live: bool = False
     cpu_accounting: str = "auto"
     run_id: str = ""  # empty: a new one
+    prometheus_textfile: str | None = None  # a .prom file kept current for node_exporter
 
 
 class Recorder:
@@ -111,6 +115,18 @@ def run(
                 events.warning(time_s=time.time(), elapsed_s=time.monotonic() - t0, message=message)
             )
 
+        exporter: TextfileExporter | None = None
+        if options.prometheus_textfile is not None:
+            from carbonwrap import textfile  # only with the option (start-up time)
+
+            textfile.check_target(options.prometheus_textfile)
+            exporter = textfile.TextfileExporter(options.prometheus_textfile, record.locked, warn)
+
+        def emit(totals: Totals) -> None:
+            record(_sample(totals))
+            if exporter is not None:
+                exporter.write()  # after the sample is folded: the file agrees with the log
+
         meters = Meters(environ, env)
         undo.append(meters.close)
         notes += meters.notes
@@ -126,7 +142,7 @@ def run(
             meters.model,
             options.interval_s,
             options.log_interval_s,
-            lambda totals: record(_sample(totals)),
+            emit,
             warn,
         )
         become_subreaper()
@@ -174,6 +190,8 @@ def run(
         notes.append(plan.choice.note)
     for note in notes:
         warn(note)
+    if exporter is not None:
+        exporter.write()
     sampler.start()
     poller = None
     if plan.choice.make is not None and plan.choice.name is not None:
@@ -223,6 +241,8 @@ def run(
             gpus=_gpus(totals),
         )
     )
+    if exporter is not None:
+        exporter.write()  # final values, `carbonwrap_run_ended 1`; the file stays
     log.close()
     summary = record.fold.summary()
     summary.log_path = str(log.path)
