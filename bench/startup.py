@@ -81,20 +81,26 @@ def breakdown(interp: _bench.Interpreter, true: str, runs: int) -> None:
             }
         )
         py = interp.python
-        # Each import step ends with os._exit, as carbonwrap does: the interpreter's teardown
-        # (freeing every module) would otherwise count in every step.
-        leave = "; import os; os._exit(0)"
+        # Each import step runs as carbonwrap's entry point does: without the cyclic GC, and
+        # leaving with os._exit (the interpreter's teardown would otherwise count in each step).
+        start, leave = "import gc; gc.disable(); ", "; import os; os._exit(0)"
         steps = [
-            ("python -c pass", [py, "-c", "pass" + leave]),
-            ("import click", [py, "-c", "import click" + leave]),
-            ("import carbonwrap.cli", [py, "-c", "import carbonwrap.cli" + leave]),
-            ("+ carbonwrap.run", [py, "-c", "import carbonwrap.cli, carbonwrap.run" + leave]),
+            ("python -c pass", [py, "-c", start + "pass" + leave]),
+            ("import click", [py, "-c", start + "import click" + leave]),
+            ("import carbonwrap.cli", [py, "-c", start + "import carbonwrap.cli" + leave]),
+            (
+                "+ carbonwrap.run",
+                [py, "-c", start + "import carbonwrap.cli, carbonwrap.run" + leave],
+            ),
             (
                 f"+ all {len(modules)} carbonwrap modules a run imports",
                 [
                     py,
                     "-c",
-                    "import " + ", ".join(["carbonwrap.cli", "carbonwrap.run", *modules]) + leave,
+                    start
+                    + "import "
+                    + ", ".join(["carbonwrap.cli", "carbonwrap.run", *modules])
+                    + leave,
                 ],
             ),
             ("carbonwrap run -q -- true (whole run)", run),
