@@ -239,6 +239,33 @@ def intensity(
     )
 
 
+@cli.command(
+    "doctor",
+    epilog="""\b
+Exit status: 0 when carbonwrap can measure here: /proc/stat and /proc/meminfo are readable and
+the command's CPU time can be counted (a cgroup leaf, else process polling), so energy comes from
+RAPL or the estimate; warnings (an estimate, polling, an unreachable provider) do not change it.
+1 when it cannot; 125 for a bad option or value.""",
+)
+@_where_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (schema carbonwrap.doctor/1).")
+def doctor(
+    region: str | None,
+    location: str | None,
+    cloud: str | None,
+    intensity_source: str,
+    as_json: bool,
+) -> int:
+    """Check what carbonwrap can measure here, and how to fix what is missing.
+
+    One line per sensor and service (/proc, cgroups, RAPL, NVML and each GPU, region, intensity
+    provider) with its status: ok, warn, missing or error. The provider gets one request, which
+    must answer within 3 s."""
+    from carbonwrap.doctor.command import doctor as run_doctor
+
+    return run_doctor(region, location, cloud, intensity_source, as_json, os.environ, sys.stdout)
+
+
 @cli.command("completion")
 @click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
 def completion(shell: str) -> int:
