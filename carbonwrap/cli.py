@@ -361,6 +361,15 @@ def _leave(status: int) -> NoReturn:
 )
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option("--csv", "as_csv", is_flag=True, help="Same as --format csv.")
+@click.option(
+    "--html",
+    "html",
+    metavar="FILE",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Write one self-contained HTML page to FILE ('-' = stdout) instead of the table: the "
+    "table, and charts of power by component and cumulative CO2e over time for the 50 most "
+    "recent runs.",
+)
 def report(
     paths: tuple[str, ...],
     group_by: str | None,
@@ -370,6 +379,7 @@ def report(
     output_format: str | None,
     as_json: bool,
     as_csv: bool,
+    html: str | None,
 ) -> int:
     """Add up the runs in carbonwrap logs: PATH... are log files or directories searched for
     *.jsonl (default: ./logs). Other files are skipped; corrupt lines are skipped and counted;
@@ -394,5 +404,6 @@ def report(
         output_format=output_format,
         as_json=as_json,
         as_csv=as_csv,
+        html=html,
     )
     return report_command(options, os.environ, sys.stdout, sys.stderr)

@@ -48,6 +48,7 @@ class ReportOptions:
     output_format: str | None = None
     as_json: bool = False
     as_csv: bool = False
+    html: str | None = None  # a file to write the HTML page to; "-": stdout
 
 
 @dataclass
@@ -451,6 +452,8 @@ def report(
     """`carbonwrap report`: bad options and missing paths are errors (exit 125); finding no
     logs is not (exit 0, said on stderr, and an empty table, document or CSV on stdout)."""
     output = choose_format(options.output_format, options.as_json, options.as_csv)
+    if options.html is not None:
+        check_html_target(options, output)
     check_group_by(options.group_by)
     if output == "codecarbon" and options.group_by:
         raise CarbonwrapError("--format codecarbon has one row per run: leave out --group-by")
@@ -469,7 +472,10 @@ def report(
     if stats.logs == 0:
         where = ", ".join(str(p) for p in paths)
         stderr.write(f"carbonwrap: no carbonwrap logs found in {where}\n")
-    text = _render(result, output, environ, stdout)
+    if options.html is not None and options.html != "-":
+        write_replacing(options.html, html_page(result))
+        return 0
+    text = html_page(result) if options.html else _render(result, output, environ, stdout)
     try:
         stdout.write(text)
         stdout.flush()
@@ -477,6 +483,53 @@ def report(
         with contextlib.suppress(OSError, ValueError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), stdout.fileno())
     return 0
+
+
+def check_html_target(options: ReportOptions, output: str) -> None:
+    if output != "table" or options.output_format:
+        raise CarbonwrapError(f"choose one output format, not html and {output}")
+    directory = os.path.dirname(os.path.abspath(options.html or "-"))
+    if options.html != "-" and (not os.path.isdir(directory) or os.path.isdir(options.html or "")):
+        raise CarbonwrapError(f"--html {options.html}: name a file in an existing directory")
+
+
+def html_page(result: Report) -> str:
+    """The HTML page; series are read only for the runs it charts (`series.MAX_CHARTS`)."""
+    from carbonwrap.render.html import render_html
+    from carbonwrap.series import charts_for
+
+    return render_html(result, charts_for(result.runs))
+
+
+def write_replacing(path: str, text: str) -> None:
+    """Write `path` whole: a temporary file beside it, renamed over it, so that a reader never
+    sees part of one; the mode of the file replaced, else what a new file gets (umask)."""
+    import tempfile
+
+    directory, name = os.path.split(os.path.abspath(path))
+    try:
+        mode = os.stat(path).st_mode & 0o7777
+    except OSError:
+        mode = 0o666 & ~_umask()
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise CarbonwrapError(f"--html {path}: cannot write there: {exc.strerror}") from None
+    try:
+        with open(fd, "w", encoding="utf-8") as f:
+            os.fchmod(f.fileno(), mode)
+            f.write(text)
+        os.replace(temporary, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise CarbonwrapError(f"--html {path}: cannot write it: {exc.strerror}") from None
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 RICH_MAX_ROWS = 500  # beyond this, rich's table layout takes seconds: plain text instead

@@ -1,0 +1,154 @@
+"""A run's course over time for the HTML report's charts: power by component and cumulative
+CO2e at its sample times, read from its log through `summary.Fold`."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from carbonwrap.logread import RecordReader, is_log_start, parse_line
+from carbonwrap.summary import COMPONENTS, Fold, RunSummary
+
+MAX_POINTS = 300  # per run: samples beyond this are thinned (power: the mean over longer spans)
+MAX_CHARTS = 50  # runs charted in one report: the most recent ones
+_SAMPLE_HEAD = (b'{"type":"sample",', b'{"type":"end",')
+
+
+@dataclass
+class RunSeries:
+    """Points in time since the run's start, the first at 0 s with nothing used yet.
+
+    `power_w[name][i]`: the component's mean attributed power (W, before PUE) between
+    `elapsed_s[i]` and `elapsed_s[i + 1]` (one value fewer than points). `co2e_g[i]`: CO2e (g,
+    PUE included) of the energy used up to `elapsed_s[i]`, priced as the run's total is (with
+    the measured history the log holds, where it has any): the last point is the run's CO2e.
+    `methods`: how each component was measured, from the start record (`estimate`, `rapl`,
+    `nvml-counter`, `unavailable: <reason>` …). `samples`: sample records in the log."""
+
+    elapsed_s: list[float] = field(default_factory=lambda: [0.0])
+    power_w: dict[str, list[float]] = field(default_factory=dict)
+    co2e_g: list[float] = field(default_factory=lambda: [0.0])
+    methods: dict[str, str] = field(default_factory=dict)
+    samples: int = 0
+
+
+def _scan(path: str | Path) -> tuple[int, list[dict[str, object]]] | None:
+    """Sample records counted (not parsed) and measured intensity records, in log order; None
+    when `path` is not a carbonwrap log."""
+    count, measured = 0, []
+    with open(path, "rb") as f:
+        first = parse_line(f.readline())
+        if not is_log_start(first):
+            return None
+        for raw in f:
+            if raw.startswith(_SAMPLE_HEAD):
+                count += 1
+                continue
+            record = parse_line(raw)
+            if record is None:
+                continue
+            if record["type"] in ("sample", "end"):
+                count += 1
+            elif _is_measured(record):
+                measured.append(record)
+    return count, measured
+
+
+def _is_measured(record: dict[str, object]) -> bool:
+    return record.get("type") == "intensity" and record.get("kind") == "measured"
+
+
+def read_series(path: str | Path, max_points: int = MAX_POINTS) -> RunSeries | None:
+    """The series of the run logged in `path` (None if it is not a carbonwrap log), at most
+    `max_points` + 2 points: every k-th sample record and the last. Reads the log twice.
+
+    Measured intensity re-prices past 5-minute buckets (`carbon.CarbonLedger`); the fold is
+    given those records first, so that every point is priced as the final total is and the
+    curve ends at the run's CO2e instead of jumping when history arrives."""
+    scanned = _scan(path)
+    if scanned is None:
+        return None
+    count, measured = scanned
+    every = max(1, math.ceil(count / max(1, max_points)))
+    fold = Fold()
+    records = iter(RecordReader(Path(path)))
+    first = next(records, None)
+    if first is None or not is_log_start(first):
+        return None  # replaced since the scan
+    fold.add(first)
+    for record in measured:
+        fold.add(record)
+    points: list[tuple[float, dict[str, float], float]] = [(0.0, {}, 0.0)]
+    seen = taken = 0
+    for record in records:
+        if _is_measured(record):
+            continue
+        fold.add(record)
+        if record["type"] in ("sample", "end"):
+            seen += 1
+            if seen % every == 0:
+                _take(points, fold)
+                taken = seen
+    if seen > taken:
+        _take(points, fold)  # the last sample: later records do not change energy or CO2e
+    return _series(points, fold.s, seen)
+
+
+def _take(points: list[tuple[float, dict[str, float], float]], fold: Fold) -> None:
+    s = fold.summary()
+    energy = {name: c.energy_j for name, c in s.components.items() if c.energy_j is not None}
+    point = (s.duration_s, energy, s.co2e_g)
+    if not points[-1][0] < s.duration_s:  # time did not advance (a log not as we write it)
+        point = (points[-1][0], energy, s.co2e_g)
+        points.pop()
+    points.append(point)
+
+
+def _series(
+    points: Sequence[tuple[float, dict[str, float], float]], s: RunSummary, samples: int
+) -> RunSeries:
+    names = sorted(
+        {name for _, energy, _ in points for name in energy},
+        key=lambda n: (COMPONENTS.index(n) if n in COMPONENTS else len(COMPONENTS), n),
+    )
+    power: dict[str, list[float]] = {name: [] for name in names}
+    for (t0, e0, _), (t1, e1, _) in itertools.pairwise(points):
+        for name in names:
+            used = e1.get(name, 0.0) - e0.get(name, 0.0)
+            power[name].append(max(0.0, used) / (t1 - t0))
+    return RunSeries(
+        elapsed_s=[t for t, _, _ in points],
+        power_w=power,
+        co2e_g=[c for _, _, c in points],
+        methods={name: c.method for name, c in s.components.items()},
+        samples=samples,
+    )
+
+
+@dataclass
+class RunChart:
+    """A run to chart: its summary, and its series or why there is none."""
+
+    summary: RunSummary
+    series: RunSeries | None
+    problem: str = ""
+
+
+def charts_for(runs: Sequence[RunSummary], max_charts: int = MAX_CHARTS) -> list[RunChart]:
+    """The last `max_charts` of `runs` (sorted by start time: the most recent), with series."""
+    charts = []
+    for s in runs[-max_charts:] if max_charts > 0 else ():
+        if not s.log_path:
+            charts.append(RunChart(s, None, "no log"))
+            continue
+        try:
+            series = read_series(s.log_path)
+        except OSError as exc:
+            charts.append(RunChart(s, None, f"the log could not be read again: {exc.strerror}"))
+            continue
+        problem = "" if series is not None else "the log is no longer a carbonwrap log"
+        charts.append(RunChart(s, series, problem))
+    return charts
