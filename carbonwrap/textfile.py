@@ -59,8 +59,9 @@ class TextfileExporter:
         fold_locked: Callable[[Callable[[Fold], Any]], Any],
         warn: Callable[[str], None],
     ) -> None:
-        self.path = path
-        directory, name = os.path.split(os.path.abspath(path))
+        self.path = path  # as given, for messages
+        self._target = os.path.abspath(path)
+        directory, name = os.path.split(self._target)
         self._tmp = os.path.join(directory, f".{name}.tmp-{os.getpid()}")
         self._fold_locked = fold_locked
         self._warn = warn
@@ -142,7 +143,7 @@ class TextfileExporter:
             raise
         os.close(fd)
         try:
-            os.replace(self._tmp, self.path)
+            os.replace(self._tmp, self._target)  # a symlink at PATH is replaced, not followed
         except BaseException:
             _unlink(self._tmp)
             raise
