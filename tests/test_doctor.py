@@ -25,7 +25,7 @@ from test_rapl import make_sysfs, zone_file
 
 from carbonwrap.doctor import ERROR, MISSING, OK, STATUSES, WARN, Check, can_measure
 from carbonwrap.doctor.gpu import check_gpus
-from carbonwrap.doctor.grid import check_intensity, check_region
+from carbonwrap.doctor.grid import check_grid
 from carbonwrap.doctor.host import (
     SCOPE_FIX,
     check_cgroups,
@@ -34,7 +34,6 @@ from carbonwrap.doctor.host import (
     check_rapl,
     check_scope,
 )
-from carbonwrap.intensity.location import Location, resolve_location
 from carbonwrap.render.doctor import DOCTOR_SCHEMA, render_json, render_text
 
 NOBODY = 65534
@@ -483,46 +482,53 @@ def test_no_driver_is_one_line_and_never_imports_pynvml(tmp_path: Path) -> None:
 # --- region and intensity ---------------------------------------------------------------------
 
 
-def where(environ: dict[str, str], region: str | None = None) -> Location:
-    return resolve_location(region, None, None, environ)
+def grid(
+    environ: dict[str, str], region: str | None = None, source: str = "auto", timeout_s: float = 3
+) -> list[Check]:
+    """The region line, then the intensity lines, for `environ` on top of cw_env()."""
+    return check_grid(region, None, None, source, cw_env(**environ), timeout_s)
+
+
+def region_line(environ: dict[str, str], region: str | None = None) -> Check:
+    return grid(environ, region, "static")[0]
 
 
 def test_region_line_names_code_name_and_source() -> None:
-    assert check_region(where({}, "dk")) == Check(
+    assert region_line({}, "dk") == Check(
         "region",
         OK,
         "DK (Denmark), source flag: --region dk; Energinet price area DK1 (DK1 and DK2 values "
         "are identical)",
     )
-    assert check_region(where({"CARBONWRAP_REGION": "US-CA"})).detail.startswith(
+    assert region_line({"CARBONWRAP_REGION": "US-CA"}).detail.startswith(
         "US-CA (California), source env: CARBONWRAP_REGION=US-CA"
     )
-    assert check_region(where({"TZ": "Europe/Berlin"})).detail.startswith(
+    assert region_line({"TZ": "Europe/Berlin"}).detail.startswith(
         "DE (Germany), source timezone: time zone Europe/Berlin"
     )
-    assert check_region(where({}, "US-CAL-CISO")).detail.startswith(
+    assert region_line({}, "US-CAL-CISO").detail.startswith(
         "US-CAL-CISO (California Independent System Operator), source flag"
     )
 
 
 def test_default_region_warns_with_the_fix() -> None:
-    check = check_region(where({"TZ": "UTC"}))
+    check = region_line({"TZ": "UTC"})
     assert check.status == WARN
     assert check.detail.startswith("WORLD (World), source default: no region given")
     assert check.fix is not None and "export CARBONWRAP_REGION=CODE" in check.fix
 
 
 def test_static_when_no_provider_applies() -> None:
-    (world,) = check_intensity(where({"TZ": "UTC"}), "auto", cw_env())
+    _, world = grid({"TZ": "UTC"})
     assert world.status == OK and world.detail.endswith("no live provider for it")
-    (static,) = check_intensity(where({}, "DK"), "static", cw_env())
+    _, static = grid({}, "DK", "static")
     assert static.status == OK
     assert static.detail.startswith("static table: Denmark ")
     assert static.detail.endswith("; --intensity-source static")
 
 
 def test_auto_without_a_token_warns_with_the_token_fix() -> None:
-    (check,) = check_intensity(where({}, "DE"), "auto", cw_env())
+    _, check = grid({}, "DE")
     assert check.status == WARN
     assert "Electricity Maps needs a token" in check.detail
     assert check.fix is not None
@@ -530,7 +536,7 @@ def test_auto_without_a_token_warns_with_the_token_fix() -> None:
 
 
 def test_an_explicit_provider_that_cannot_serve_is_missing() -> None:
-    (check,) = check_intensity(where({}, "DE"), "watttime", cw_env())
+    _, check = grid({}, "DE", "watttime")
     assert check == Check(
         "intensity",
         MISSING,
@@ -542,7 +548,7 @@ def test_an_explicit_provider_that_cannot_serve_is_missing() -> None:
 def test_a_bad_config_file_is_an_error_line(tmp_path: Path) -> None:
     (tmp_path / "carbonwrap").mkdir()
     (tmp_path / "carbonwrap" / "config.toml").write_text("[electricitymaps\n")
-    (check,) = check_intensity(where({}, "DE"), "auto", cw_env(XDG_CONFIG_HOME=str(tmp_path)))
+    _, check = grid({"XDG_CONFIG_HOME": str(tmp_path)}, "DE")
     assert check.status == ERROR and "invalid TOML" in check.detail
 
 
@@ -564,8 +570,7 @@ def test_reachable_provider_answers_in_time() -> None:
         server.route("/dataset/CO2Emis", json_file="energidataservice_co2emis.json")
 
     def probe(url: str) -> list[Check]:
-        env = cw_env(CARBONWRAP_ENERGIDATASERVICE_URL=url)
-        return check_intensity(where({}, "DK"), "auto", env)
+        return grid({"CARBONWRAP_ENERGIDATASERVICE_URL": url}, "DK")[1:]
 
     (choice, reach), requests = on_server(setup, probe)
     assert choice.status == OK
@@ -585,8 +590,8 @@ def test_token_is_used_and_never_shown() -> None:
         )
 
     def probe(url: str) -> list[Check]:
-        env = cw_env(CARBONWRAP_ELECTRICITYMAPS_URL=url, CARBONWRAP_ELECTRICITYMAPS_TOKEN=TOKEN)
-        return check_intensity(where({}, "US-CAR-DUK"), "auto", env)
+        env = {"CARBONWRAP_ELECTRICITYMAPS_URL": url, "CARBONWRAP_ELECTRICITYMAPS_TOKEN": TOKEN}
+        return grid(env, "US-CAR-DUK")[1:]
 
     (choice, reach), requests = on_server(setup, probe)
     assert choice.detail.startswith(
@@ -608,8 +613,8 @@ def test_token_from_a_readable_config_file_warns_and_is_never_shown(tmp_path: Pa
         server.route("/carbon-intensity/latest", status=401)
 
     def probe(url: str) -> list[Check]:
-        env = cw_env(CARBONWRAP_ELECTRICITYMAPS_URL=url, XDG_CONFIG_HOME=str(tmp_path))
-        return check_intensity(where({}, "US-CAR-DUK"), "auto", env)
+        env = {"CARBONWRAP_ELECTRICITYMAPS_URL": url, "XDG_CONFIG_HOME": str(tmp_path)}
+        return grid(env, "US-CAR-DUK")[1:]
 
     (credentials, choice, reach), _ = on_server(setup, probe)
     assert credentials == Check(
@@ -627,7 +632,7 @@ def test_token_from_a_readable_config_file_warns_and_is_never_shown(tmp_path: Pa
 
 def test_unreachable_provider_is_a_warning_not_a_failure() -> None:
     """cw_env points every provider at a closed local port."""
-    choice, reach = check_intensity(where({}, "DK"), "auto", cw_env())
+    _, choice, reach = grid({}, "DK")
     assert choice.status == OK
     assert reach.status == WARN
     assert reach.detail.startswith("127.0.0.1:9/dataset/CO2Emis: cannot connect")
@@ -643,9 +648,8 @@ def test_slow_provider_times_out_within_the_bound(mode: str) -> None:
             server.route("/dataset/CO2Emis", hang=True)
 
     def probe(url: str) -> tuple[list[Check], float]:
-        env = cw_env(CARBONWRAP_ENERGIDATASERVICE_URL=url)
         started = time.monotonic()
-        checks = check_intensity(where({}, "DK"), "auto", env, timeout_s=0.5)
+        checks = grid({"CARBONWRAP_ENERGIDATASERVICE_URL": url}, "DK", timeout_s=0.5)[1:]
         return checks, time.monotonic() - started
 
     (checks, took_s), _ = on_server(setup, probe)

@@ -27,17 +27,11 @@ def doctor(
 
     A bad --region/--location/--cloud raises CarbonwrapError (exit 125) before any probe runs.
     """
-    from carbonwrap.doctor.grid import TIMEOUT_S, check_intensity, check_region
-    from carbonwrap.intensity.location import resolve_location
+    from carbonwrap.doctor.grid import TIMEOUT_S, check_grid
 
-    where = resolve_location(region, location, cloud, environ)
-    checks = run_checks(environ, proc_root, root, nvml)
-    checks.append(check_region(where))
-    checks.extend(
-        check_intensity(
-            where, intensity_source, environ, TIMEOUT_S if timeout_s is None else timeout_s
-        )
-    )
+    timeout_s = TIMEOUT_S if timeout_s is None else timeout_s
+    grid = check_grid(region, location, cloud, intensity_source, environ, timeout_s)
+    checks = [*run_checks(environ, proc_root, root, nvml), *grid]
     measurable = can_measure(checks)
     from carbonwrap.render.doctor import render_json, render_text
 

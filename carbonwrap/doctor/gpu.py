@@ -42,7 +42,10 @@ def check_gpus(
         return [Check("nvml", MISSING, exc.reason)]
     with sensor:  # nvmlShutdown at the end, whatever the probes raise
         measured = {info.index: info for info in sensor.devices}
-        count = nvml.nvmlDeviceGetCount()
+        try:
+            count = nvml.nvmlDeviceGetCount()
+        except nvml.NVMLError:  # it answered a moment ago: list the GPUs the sensor opened
+            count = max(measured) + 1
         # Notes about one GPU go on its line; the namespace hint gets a line of its own.
         notes = [n for n in sensor.notes if not n.startswith("GPU ") and n != _NAMESPACE_HINT]
         detail = f"{len(measured)} of {count} GPU(s) measured" + "".join(f"; {n}" for n in notes)

@@ -1,33 +1,59 @@
 """Doctor checks of where the run is and its intensity source: the region with its source, the
 provider `auto` (or --intensity-source) picks, its credentials, and whether it answers in time.
 
-The steps are plan_intensity's (location, credentials, choice), taken one by one so that a bad
-config file or a provider that cannot serve is a line of the report, not the end of it.
+The decision is plan_intensity's, the one `run` and `intensity` use, so doctor cannot disagree
+with them; a provider that cannot serve, or a bad settings file, is a line of the report.
 """
 
-import asyncio
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from carbonwrap.doctor import ERROR, MISSING, OK, WARN, Check
 from carbonwrap.errors import CarbonwrapError
-from carbonwrap.intensity.location import Location
 
 TIMEOUT_S = 3.0  # the provider's whole answer, retries included: doctor never waits longer
 _TABLE_KINDS = ("country", "us-state", "world")
 
 
-def check_region(where: Location) -> Check:
-    """The resolved location: its code, name and source (flag, env, timezone, default)."""
-    from carbonwrap.intensity.location import em_zones
+def check_grid(
+    region: str | None,
+    location: str | None,
+    cloud: str | None,
+    source: str,
+    environ: Mapping[str, str],
+    timeout_s: float = TIMEOUT_S,
+) -> list[Check]:
+    """The region line, then the intensity lines. A bad --region, --location or --cloud raises
+    CarbonwrapError (exit 125), as it does for `run`."""
+    from carbonwrap.intensity.plan import plan_intensity
 
-    name = where.static.region_name if where.kind in _TABLE_KINDS else None
-    if where.kind == "zone":
-        name = em_zones().get(where.region)
-    label = f"{where.region} ({name})" if name else where.region
-    detail = f"{label}, source {where.source}: {where.detail}"
-    if where.source == "default":
+    try:
+        plan = plan_intensity(region, location, cloud, source, None, environ)
+    except CarbonwrapError as exc:
+        from carbonwrap.intensity.location import resolve_location
+
+        where = resolve_location(region, location, cloud, environ)  # a bad option raises again
+        place = {"code": where.region, "kind": where.kind, "source": where.source}
+        place["detail"] = where.detail
+        status = MISSING if exc.message.startswith("--intensity-source") else ERROR
+        return [check_region(place), Check("intensity", status, exc.message)]
+    return [check_region(plan.region), *check_intensity(plan, source, environ, timeout_s)]
+
+
+def check_region(place: Mapping[str, str]) -> Check:
+    """The resolved location (a start record's `region`): code, name and source (flag, env,
+    timezone, default)."""
+    from carbonwrap.intensity.location import em_zones
+    from carbonwrap.intensity.table import load_table
+
+    code, kind = place["code"], place["kind"]
+    name = load_table().lookup(code).region_name if kind in _TABLE_KINDS else None
+    if kind == "zone":
+        name = em_zones().get(code)
+    label = f"{code} ({name})" if name else code
+    detail = f"{label}, source {place['source']}: {place['detail']}"
+    if place["source"] == "default":
         return Check(
             "region",
             WARN,
@@ -39,41 +65,36 @@ def check_region(where: Location) -> Check:
 
 
 def check_intensity(
-    where: Location, source: str, environ: Mapping[str, str], timeout_s: float = TIMEOUT_S
+    plan: Any, source: str, environ: Mapping[str, str], timeout_s: float = TIMEOUT_S
 ) -> list[Check]:
-    """Which intensity source a run would use, its credentials, and one bounded request to it."""
-    from carbonwrap.intensity.select import choose
+    """Which intensity source the plan gives a run, its credentials, one bounded request to it."""
     from carbonwrap.secrets import user_config_path, with_secrets
 
-    static = where.static
-    table = (
-        f"static table: {static.region_name} {static.year}, "
-        f"{static.intensity_g_per_kwh:.0f} gCO2e/kWh, {static.source}"
-    )
+    static, choice = plan.static, plan.choice
+    table = f"{static.source}: {static.intensity_g_per_kwh:.0f} gCO2e/kWh"
     checks: list[Check] = []
     try:
         merged, notes = with_secrets(environ)
-    except CarbonwrapError as exc:
-        return [Check("intensity", ERROR, exc.message)]
-    for note in notes:  # the config file holds a secret that others can read
+    except CarbonwrapError:  # cannot happen once plan_intensity has read the same file
+        merged, notes = dict(environ), []
+    note = choice.note
+    for secret_note in reversed(notes):  # the plan appends these to its note: a line each here
+        note = (note or "").removesuffix(secret_note).removesuffix("; ") or None
+    for secret_note in notes:  # e.g. the settings file holds a secret that others can read
         path = user_config_path(environ)
-        checks.append(Check("credentials", WARN, note.partition(": chmod")[0], f"chmod 600 {path}"))
-    try:
-        choice = choose(source, where, merged)
-    except CarbonwrapError as exc:  # an --intensity-source that cannot serve this location
-        return [*checks, Check("intensity", MISSING, exc.message)]
+        detail = secret_note.partition(": chmod")[0]
+        checks.append(Check("credentials", WARN, detail, f"chmod 600 {path}"))
     if choice.make is None:
-        if choice.note is None:
-            # choose() picks none without a note for `static` and for the world average.
+        if note is None:
+            # The plan picks none without a note for `static` and for the world average.
             why = "--intensity-source static" if source == "static" else "no live provider for it"
             checks.append(Check("intensity", OK, f"{table}; {why}"))
         else:
-            checks.append(
-                Check("intensity", WARN, f"{table}; {choice.note}", _live_fix(merged, environ))
-            )
+            checks.append(Check("intensity", WARN, f"{table}; {note}", _live_fix(merged, environ)))
         return checks
     how = "auto" if source == "auto" else "--intensity-source"
-    detail = f"{choice.name} ({how}) for {where.region}, {_credentials(choice.name, environ)}"
+    where = plan.region["code"]
+    detail = f"{choice.name} ({how}) for {where}, {_credentials(choice.name, environ)}"
     checks.append(Check("intensity", OK, f"{detail}; fallback {table}"))
     checks.append(_reach(choice.name or "", choice.make, timeout_s))
     return checks
@@ -106,6 +127,8 @@ def _credentials(name: str | None, environ: Mapping[str, str]) -> str:
 
 def _reach(name: str, make: Callable[[], Any], timeout_s: float) -> Check:
     """One `latest` request, bounded by `timeout_s` whatever the network does."""
+    import asyncio
+
     from carbonwrap.intensity.points import ProviderError
 
     started = time.monotonic()
