@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 import click
 
 from carbonwrap import __version__
+from carbonwrap.config import CPU_ACCOUNTING, INTENSITY_SOURCES, check_run_settings, load_config
 from carbonwrap.entry import resume_gc
 from carbonwrap.errors import CarbonwrapError, ExitCode
 
@@ -69,17 +70,19 @@ _WHERE_OPTIONS = (
     ),
     click.option(
         "--intensity-source",
-        type=click.Choice(
-            ["auto", "static", "electricitymaps", "ukgrid", "energidataservice", "watttime"]
-        ),
-        default="auto",
-        show_default=True,
-        help="Live grid intensity: auto = the best configured provider for the region, else "
-        "the embedded yearly table. Tokens come from the environment "
+        type=click.Choice(INTENSITY_SOURCES),
+        help="[default: auto] Live grid intensity: auto = the best configured provider for "
+        "the region, else the embedded yearly table. Tokens come from the environment "
         "(CARBONWRAP_ELECTRICITYMAPS_TOKEN, CARBONWRAP_WATTTIME_USERNAME/_PASSWORD) or "
         "~/.config/carbonwrap/config.toml.",
     ),
 )
+
+
+def _intensity_source(flag: str | None) -> str:
+    """--intensity-source, else $CARBONWRAP_INTENSITY_SOURCE, else the settings files, else auto."""
+    resolved = load_config(os.environ).resolve({"intensity_source": flag}, os.environ)
+    return str(resolved["intensity_source"].value)
 
 
 def _where_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -105,25 +108,19 @@ def cli(ctx: click.Context) -> None:
 @click.option(
     "--interval",
     type=click.FloatRange(min=0.05, max=3600),
-    default=1.0,
-    show_default=True,
     metavar="SECONDS",
-    help="Time between sensor readings.",
+    help="[default: 1] Time between sensor readings.",
 )
 @click.option(
     "--log-interval",
     type=click.FloatRange(min=0.05),
-    default=10.0,
-    show_default=True,
     metavar="SECONDS",
-    help="At most one sample record per this time in the log.",
+    help="[default: 10] At most one sample record per this time in the log.",
 )
 @click.option(
     "--log-dir",
     type=click.Path(file_okay=False),
-    default="logs",
-    show_default=True,
-    help="Directory for the run's JSON-lines log.",
+    help="[default: logs] Directory for the run's JSON-lines log.",
 )
 @_where_options
 @click.option(
@@ -135,9 +132,8 @@ def cli(ctx: click.Context) -> None:
 @click.option(
     "--pue",
     type=click.FloatRange(min=1.0, max=5.0),
-    default=1.0,
-    show_default=True,
-    help="Power usage effectiveness of the facility (energy drawn per unit used by IT).",
+    help="[default: 1] Power usage effectiveness of the facility (energy drawn per unit used "
+    "by IT).",
 )
 @click.option(
     "--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Label the run (repeatable)."
@@ -152,10 +148,9 @@ def cli(ctx: click.Context) -> None:
 @click.option("--no-live", is_flag=True, help="No live view (the final report still appears).")
 @click.option(
     "--cpu-accounting",
-    type=click.Choice(["auto", "cgroup2", "cgroup1", "process-tree"]),
-    default="auto",
-    show_default=True,
-    help="How the tree's CPU time is counted: a fresh cgroup (exact) or process polling.",
+    type=click.Choice(CPU_ACCOUNTING),
+    help="[default: auto] How the tree's CPU time is counted: a fresh cgroup (exact) or "
+    "process polling.",
 )
 @click.option(
     "--prometheus-textfile",
@@ -167,20 +162,20 @@ def cli(ctx: click.Context) -> None:
 )
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run(
-    interval: float,
-    log_interval: float,
-    log_dir: str,
+    interval: float | None,
+    log_interval: float | None,
+    log_dir: str | None,
     region: str | None,
     location: str | None,
     cloud: str | None,
-    intensity_source: str,
+    intensity_source: str | None,
     intensity: float | None,
-    pue: float,
+    pue: float | None,
     tags: tuple[str, ...],
     json_path: str | None,
     quiet: bool,
     no_live: bool,
-    cpu_accounting: str,
+    cpu_accounting: str | None,
     prometheus_textfile: str | None,
     command: tuple[str, ...],
 ) -> int:
@@ -190,31 +185,48 @@ def run(
     """
     from carbonwrap.accounting import new_run_id, open_accounting
 
-    parsed_tags = _parse_tags(tags)
+    flags = {
+        "interval": interval,
+        "log_interval": log_interval,
+        "log_dir": log_dir,
+        "intensity_source": intensity_source,
+        "intensity": intensity,
+        "pue": pue,
+        "tags": _parse_tags(tags),
+        "quiet": quiet or None,
+        "live": False if no_live else None,
+        "cpu_accounting": cpu_accounting,
+        "prometheus_textfile": prometheus_textfile,
+    }
+    config = load_config(os.environ)
+    resolved = config.resolve(flags, os.environ)
+    check_run_settings(resolved)
+    setting = {key: value.value for key, value in resolved.items()}
     run_id = new_run_id()
     # The cgroup leaf first: the kernel's wait to move carbonwrap in overlaps loading the rest.
-    accounting = open_accounting(cpu_accounting, run_id)
+    accounting = open_accounting(setting["cpu_accounting"], run_id)
     from carbonwrap.run import RunOptions
     from carbonwrap.run import run as run_command
 
     options = RunOptions(
         command=command,
-        interval_s=interval,
-        log_interval_s=log_interval,
-        log_dir=log_dir,
+        interval_s=setting["interval"],
+        log_interval_s=setting["log_interval"],
+        log_dir=setting["log_dir"],
         region=region,
         location=location,
         cloud=cloud,
-        intensity_source=intensity_source,
-        intensity_g_per_kwh=intensity,
-        pue=pue,
-        tags=parsed_tags,
+        intensity_source=setting["intensity_source"],
+        intensity_g_per_kwh=setting["intensity"],
+        pue=setting["pue"],
+        tags=setting["tags"],
         json_path=json_path,
-        quiet=quiet,
-        no_live=no_live,
-        cpu_accounting=cpu_accounting,
+        quiet=setting["quiet"],
+        no_live=not setting["live"],
+        cpu_accounting=setting["cpu_accounting"],
         run_id=run_id,
-        prometheus_textfile=prometheus_textfile,
+        prometheus_textfile=setting["prometheus_textfile"],
+        config=config,
     )
     return run_command(options, os.environ, sys.stderr, accounting)
 
@@ -227,16 +239,15 @@ def intensity(
     region: str | None,
     location: str | None,
     cloud: str | None,
-    intensity_source: str,
+    intensity_source: str | None,
     forecast: bool,
     as_json: bool,
 ) -> int:
     """Print the grid's carbon intensity now (and its forecast), with source and time."""
     from carbonwrap.intensity.now import show
 
-    return show(
-        region, location, cloud, intensity_source, forecast, as_json, os.environ, sys.stdout
-    )
+    source = _intensity_source(intensity_source)
+    return show(region, location, cloud, source, forecast, as_json, os.environ, sys.stdout)
 
 
 @cli.command(
@@ -253,7 +264,7 @@ def doctor(
     region: str | None,
     location: str | None,
     cloud: str | None,
-    intensity_source: str,
+    intensity_source: str | None,
     as_json: bool,
 ) -> int:
     """Check what carbonwrap can measure here, and how to fix what is missing.
@@ -263,7 +274,34 @@ def doctor(
     must answer within 3 s."""
     from carbonwrap.doctor.command import doctor as run_doctor
 
-    return run_doctor(region, location, cloud, intensity_source, as_json, os.environ, sys.stdout)
+    source = _intensity_source(intensity_source)
+    return run_doctor(region, location, cloud, source, as_json, os.environ, sys.stdout)
+
+
+@cli.command("config")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (schema carbonwrap.config/1).")
+def config(as_json: bool) -> int:
+    """Show every setting's effective value and where it comes from.
+
+    Precedence: flag > environment (CARBONWRAP_<KEY>) > project file (carbonwrap.toml, or
+    [tool.carbonwrap] in pyproject.toml, from the working directory upward) > user file
+    ($XDG_CONFIG_HOME/carbonwrap/config.toml) > default. Secrets are masked. Keys in files are
+    the long option names with underscores (log_interval = 5, pue = 1.2, region = "DK",
+    [tags] team = "nlp"); credentials ([electricitymaps] token, [watttime] username,
+    password) only in the user file.
+    """
+    from carbonwrap.config import describe
+
+    document = describe(os.environ)
+    if as_json:
+        import json
+
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        from carbonwrap.render.config import config_text
+
+        sys.stdout.write(config_text(document))
+    return 0
 
 
 @cli.command("completion")
@@ -382,10 +420,10 @@ def report(
     html: str | None,
 ) -> int:
     """Add up the runs in carbonwrap logs: PATH... are log files or directories searched for
-    *.jsonl (default: ./logs). Other files are skipped; corrupt lines are skipped and counted;
-    a run without an end record (killed, or still running) is counted up to its last sample;
-    a run logged twice is counted once. Energy is attributed to each command's process tree,
-    before PUE; CO2e includes PUE.
+    *.jsonl (default: the log_dir setting, ./logs unless configured). Other files are
+    skipped; corrupt lines are skipped and counted; a run without an end record (killed, or
+    still running) is counted up to its last sample; a run logged twice is counted once.
+    Energy is attributed to each command's process tree, before PUE; CO2e includes PUE.
 
     Exit status: 0, also when no logs are found (said on stderr); 125 for a bad option or a
     PATH that does not exist.
@@ -395,6 +433,8 @@ def report(
     from carbonwrap.report import ReportOptions
     from carbonwrap.report import report as report_command
 
+    if not paths:  # the runs' log directory: $CARBONWRAP_LOG_DIR, the settings files, ./logs
+        paths = (load_config(os.environ).resolve({}, os.environ)["log_dir"].value,)
     options = ReportOptions(
         paths=[Path(p) for p in paths],
         group_by=group_by,

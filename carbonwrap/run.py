@@ -13,6 +13,7 @@ from carbonwrap import __version__, events
 from carbonwrap.accounting import TreeAccounting, new_run_id, open_accounting
 from carbonwrap.attribution import Reading
 from carbonwrap.child import Child, become_subreaper
+from carbonwrap.config import Config
 from carbonwrap.entry import resume_gc
 from carbonwrap.errors import CarbonwrapError
 from carbonwrap.eventlog import EventLog, log_name
@@ -47,6 +48,7 @@ class RunOptions(NamedTuple):
     no_live: bool = False
     cpu_accounting: str = "auto"
     run_id: str = ""  # empty: a new one
+    config: Config | None = None  # settings files (region, credentials); None: cwd's and user's
     prometheus_textfile: str | None = None  # a .prom file kept current for node_exporter
 
 
@@ -85,10 +87,10 @@ def run(
     # Until the child runs, whatever fails undoes what was set up: no leaf, no empty log left.
     undo: list[Callable[[], object]] = [acct.finish]
     try:
-        if options.log_interval_s < options.interval_s:
+        if options.log_interval_s < options.interval_s:  # the CLI names the settings' sources
             raise CarbonwrapError(
-                f"--log-interval {options.log_interval_s:g} is shorter than --interval "
-                f"{options.interval_s:g}; make it at least as long"
+                f"log interval {options.log_interval_s:g} s is shorter than the sampling "
+                f"interval {options.interval_s:g} s"
             )
         check_json_target(options.json_path)
         plan = plan_intensity(
@@ -98,6 +100,7 @@ def run(
             options.intensity_source,
             options.intensity_g_per_kwh,
             environ,
+            options.config,
         )
         uname = os.uname()
         host = uname.nodename or "localhost"

@@ -42,7 +42,7 @@ def test_a_secret_file_others_can_read_gets_a_warning(tmp_path: Path) -> None:
     ("text", "message"),
     [
         ("[electricitymaps\ntoken = 1\n", "invalid TOML"),
-        ('[electricitymaps]\ntokn = "x"\n', "unknown key electricitymaps.tokn"),
+        ('[electricitymaps]\ntokn = "x"\n', "config.toml:2: unknown key 'electricitymaps.tokn'"),
         ("[electricitymaps]\ntoken = 42\n", "must be a non-empty string"),
         ('electricitymaps = "x"\n', "must be a table"),
     ],

@@ -62,8 +62,11 @@ def resolve_location(
     environ: Mapping[str, str],
     tz_name: str | None = None,
     table: IntensityTable | None = None,
+    configured: tuple[str, str, str] | None = None,
 ) -> Location:
-    """Pick the location: a flag, else its environment variable, else the time zone, else WORLD.
+    """Pick the location: a flag, else its environment variable, else a settings file
+    (`configured`: option, value, FILE:LINE, from config.Config.where), else the time zone,
+    else WORLD.
 
     The flags --region, --location and --cloud (and $CARBONWRAP_REGION, $CARBONWRAP_LOCATION,
     $CARBONWRAP_CLOUD) exclude one another: two at the same level raise CarbonwrapError, while
@@ -87,6 +90,12 @@ def resolve_location(
     if set_vars:
         option, var, value = set_vars[0]
         return _parse(option, value, table, "env", f"{var}={value}", f" in {var}")
+    if configured is not None:
+        option, value, origin = configured
+        key = option.removeprefix("--")
+        return _parse(
+            option, value, table, "config", f"{key} = {value} in {origin}", f" in {origin}"
+        )
     guess = region_from_timezone(environ, tz_name, table)
     return _table_location(guess.code, table, guess.source, guess.detail)
 

@@ -5,6 +5,7 @@ import math
 from collections.abc import Mapping
 from typing import NamedTuple
 
+from carbonwrap.config import Config, load_config
 from carbonwrap.errors import CarbonwrapError
 from carbonwrap.intensity.points import AVERAGE, STATIC, IntensityPoint
 from carbonwrap.intensity.select import Choice
@@ -23,13 +24,18 @@ def plan_intensity(
     source: str,
     fixed_g_per_kwh: float | None,
     environ: Mapping[str, str],
+    config: Config | None = None,
 ) -> IntensityPlan:
-    """Resolve the location and pick the source; every bad value is one line, exit 125."""
+    """Resolve the location and pick the source; every bad value is one line, exit 125.
+
+    `config`: the settings files (a region they set, provider credentials); None = those of
+    the working directory and the user."""
     from carbonwrap.intensity.location import resolve_location
     from carbonwrap.intensity.select import choose
-    from carbonwrap.secrets import with_secrets
 
-    where = resolve_location(region, location, cloud, environ)
+    if config is None:
+        config = load_config(environ)
+    where = resolve_location(region, location, cloud, environ, configured=config.where())
     region_info = {
         "code": where.region,
         "kind": where.kind,
@@ -49,8 +55,8 @@ def plan_intensity(
     static = where.static
     label = f"static table: {static.region_name} {static.year}, {static.source}"
     point = IntensityPoint(0.0, math.inf, static.intensity_g_per_kwh, STATIC, AVERAGE, label)
-    with_credentials, notes = with_secrets(environ)
-    choice = choose(source, where, with_credentials)
+    notes = config.notes
+    choice = choose(source, where, config.credentials(environ))
     if notes:
         choice = choice._replace(note="; ".join(filter(None, [choice.note, *notes])))
     return IntensityPlan(region_info, point, choice)
