@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from carbonwrap.logread import RecordReader, is_log_start, parse_line
+from carbonwrap.carbon import BUCKET_S
+from carbonwrap.events import Record
+from carbonwrap.logread import is_log_start, parse_line
 from carbonwrap.summary import COMPONENTS, Fold, RunSummary
 
 MAX_POINTS = 300  # per run: samples beyond this are thinned (power: the mean over longer spans)
 MAX_CHARTS = 50  # runs charted in one report: the most recent ones
-_SAMPLE_HEAD = (b'{"type":"sample",', b'{"type":"end",')
+_SAMPLE = b'{"type":"sample",'  # how every sample line EventLog writes begins
+_SAMPLE_TIME = re.compile(rb'\{"type":"sample","time":"(\d{4}-\d\d-\d\dT\d\d:)(\d\d):')
+_BUCKET_MIN = int(BUCKET_S) // 60
 
 
 @dataclass
@@ -35,66 +40,96 @@ class RunSeries:
     samples: int = 0
 
 
-def _scan(path: str | Path) -> tuple[int, list[dict[str, object]]] | None:
-    """Sample records counted (not parsed) and measured intensity records, in log order; None
-    when `path` is not a carbonwrap log."""
-    count, measured = 0, []
+@dataclass
+class _Scan:
+    lines: int = 0
+    samples: int = 0  # sample and end records
+    measured: list[Record] = field(default_factory=list)  # measured intensity, in log order
+    needed: set[int] = field(default_factory=set)  # samples (by number) the fold must see
+
+
+def _scan(path: str | Path) -> _Scan | None:
+    """What the fold needs from a log besides the points drawn; None if it is not a carbonwrap
+    log. Sample lines are recognised by their first bytes and not parsed.
+
+    Sample records hold totals since the start, and the fold prices the energy between two
+    samples it is given at the intensity in force, in the bucket of the later one
+    (`carbon.CarbonLedger`). So the CO2e at any sample is the same when the fold skips samples,
+    as long as it sees the last sample before each intensity record and the last of each
+    5-minute bucket (measured history re-prices whole buckets): the reasoning of
+    `logread.essential_records`, which `report` uses for its totals."""
+    scan = _Scan()
+    bucket: tuple[bytes, int] | None = None
     with open(path, "rb") as f:
-        first = parse_line(f.readline())
-        if not is_log_start(first):
+        if not is_log_start(parse_line(f.readline())):
             return None
         for raw in f:
-            if raw.startswith(_SAMPLE_HEAD):
-                count += 1
+            scan.lines += 1
+            if raw.startswith(_SAMPLE):
+                time = _SAMPLE_TIME.match(raw)
+                here = (time[1], int(time[2]) // _BUCKET_MIN) if time else None
+                if here != bucket or here is None:
+                    scan.needed.update((scan.samples - 1, scan.samples))
+                bucket = here
+                scan.samples += 1
                 continue
             record = parse_line(raw)
             if record is None:
                 continue
             if record["type"] in ("sample", "end"):
-                count += 1
+                scan.samples += 1  # parsed and folded anyway
             elif _is_measured(record):
-                measured.append(record)
-    return count, measured
+                scan.measured.append(record)
+            elif record["type"] == "intensity":
+                scan.needed.add(scan.samples - 1)
+    return scan
 
 
-def _is_measured(record: dict[str, object]) -> bool:
+def _is_measured(record: Record) -> bool:
     return record.get("type") == "intensity" and record.get("kind") == "measured"
 
 
 def read_series(path: str | Path, max_points: int = MAX_POINTS) -> RunSeries | None:
     """The series of the run logged in `path` (None if it is not a carbonwrap log), at most
-    `max_points` + 2 points: every k-th sample record and the last. Reads the log twice.
+    `max_points` + 2 points: every k-th sample record and the last. Reads the log twice, and
+    parses only the sample lines the fold needs (`_scan`).
 
-    Measured intensity re-prices past 5-minute buckets (`carbon.CarbonLedger`); the fold is
-    given those records first, so that every point is priced as the final total is and the
-    curve ends at the run's CO2e instead of jumping when history arrives."""
-    scanned = _scan(path)
-    if scanned is None:
+    Measured intensity re-prices past 5-minute buckets; the fold is given those records first,
+    so that every point is priced as the final total is and the curve ends at the run's CO2e
+    instead of jumping where history arrived."""
+    scan = _scan(path)
+    if scan is None:
         return None
-    count, measured = scanned
-    every = max(1, math.ceil(count / max(1, max_points)))
+    every = max(1, math.ceil(scan.samples / max(1, max_points)))
+    last = scan.samples - 1
     fold = Fold()
-    records = iter(RecordReader(Path(path)))
-    first = next(records, None)
-    if first is None or not is_log_start(first):
-        return None  # replaced since the scan
-    fold.add(first)
-    for record in measured:
-        fold.add(record)
     points: list[tuple[float, dict[str, float], float]] = [(0.0, {}, 0.0)]
-    seen = taken = 0
-    for record in records:
-        if _is_measured(record):
-            continue
-        fold.add(record)
-        if record["type"] in ("sample", "end"):
-            seen += 1
-            if seen % every == 0:
+    number = taken = -1
+    with open(path, "rb") as f:
+        start = parse_line(f.readline())
+        if start is None or not is_log_start(start):
+            return None  # replaced since the scan
+        fold.add(start)
+        for revision in scan.measured:
+            fold.add(revision)
+        for raw in itertools.islice(f, scan.lines):  # what was there at the scan
+            sample = raw.startswith(_SAMPLE)
+            if sample:
+                number += 1
+                if not (number % every == every - 1 or number == last or number in scan.needed):
+                    continue
+            record = parse_line(raw)
+            if record is None or _is_measured(record):
+                continue
+            if not sample and record["type"] in ("sample", "end"):
+                sample, number = True, number + 1
+            fold.add(record)
+            if sample and (number % every == every - 1 or number == last):
                 _take(points, fold)
-                taken = seen
-    if seen > taken:
-        _take(points, fold)  # the last sample: later records do not change energy or CO2e
-    return _series(points, fold.s, seen)
+                taken = number
+    if number > taken:
+        _take(points, fold)  # the last sample: later records change neither energy nor CO2e
+    return _series(points, fold.s, number + 1)
 
 
 def _take(points: list[tuple[float, dict[str, float], float]], fold: Fold) -> None:

@@ -25,6 +25,7 @@ from carbonwrap.eventlog import EventLog
 from carbonwrap.render import units
 from carbonwrap.report import ReportOptions, report, summarize_log
 from carbonwrap.series import MAX_CHARTS, MAX_POINTS, read_series
+from carbonwrap.summary import Fold
 
 T0 = 1_790_000_000.0  # 2026-09-21T14:13:20Z
 HOSTILE = "<script>alert(1)</script>"
@@ -223,7 +224,9 @@ def test_the_page_is_whole_self_contained_and_lists_every_run(logs: Path) -> Non
     # Every run charted, each with an anchor the table links to.
     sections = page.all("section")
     assert [s["id"] for s in sections] == [f"run-{i}" for i in range(4)]
-    assert sorted(a["href"] for a in page.all("a")) == [f"#run-{i}" for i in range(4)]
+    links = sorted(a["href"] for a in page.all("a"))
+    assert links == ["#charts"] + [f"#run-{i}" for i in range(4)]
+    assert page.all("h2", id="charts")
 
 
 def test_hostile_strings_are_text(logs: Path) -> None:
@@ -381,6 +384,30 @@ def test_a_long_run_is_thinned_and_still_ends_at_its_co2e(tmp_path: Path) -> Non
         spans = [b - a for a, b in zip(series.elapsed_s, series.elapsed_s[1:], strict=False)]
         energy = sum(p * s for p, s in zip(power, spans, strict=True))
         assert math.isclose(energy, summarize_log(log).components[name].energy_j or 0, rel_tol=1e-9)
+
+
+def test_skipping_samples_prices_every_point_as_a_fold_of_every_record(tmp_path: Path) -> None:
+    """The series parses only the samples the fold needs; a fold of every record (measured
+    history first, as the series does) gives the same CO2e at each point drawn."""
+    log = write_log(tmp_path, "every0000001", samples=2000, step_s=9)  # buckets split points
+    series = read_series(log)
+    assert series is not None
+    everything = records(log)
+    fold = Fold()
+    for r in [everything[0], *(r for r in everything if r.get("kind") == "measured")]:
+        fold.add(r)
+    at_samples = []
+    for r in everything[1:]:
+        if r.get("kind") != "measured":
+            fold.add(r)
+        if r["type"] in ("sample", "end"):
+            at_samples.append((fold.s.duration_s, fold.summary().co2e_g))
+    every = math.ceil(len(at_samples) / MAX_POINTS)
+    drawn = [at_samples[i] for i in range(len(at_samples))
+             if i % every == every - 1 or i == len(at_samples) - 1]  # fmt: skip
+    assert [t for t, _ in drawn] == series.elapsed_s[1:]
+    for (_, expected), got in zip(drawn, series.co2e_g[1:], strict=True):
+        assert math.isclose(got, expected, rel_tol=1e-9)
 
 
 def test_a_killed_run_is_drawn_to_its_last_sample(tmp_path: Path) -> None:

@@ -67,7 +67,7 @@ def render_html(report: Report, charts: Sequence[RunChart]) -> str:
     parts = [
         _HEAD,
         "<h1>carbonwrap report</h1>\n",
-        _overview(report),
+        _overview(report, len(charts)),
         _table(view, report, charted),
     ]
     parts.append(
@@ -80,7 +80,7 @@ def render_html(report: Report, charts: Sequence[RunChart]) -> str:
     return "".join(parts)
 
 
-def _overview(report: Report) -> str:
+def _overview(report: Report, charted: int) -> str:
     t = report.totals
     runs = f"{t.runs} run{'' if t.runs == 1 else 's'}"
     bits = [runs, units.energy(t.energy_j), f"{units.mass(t.co2e_g)} CO₂e"]
@@ -90,7 +90,8 @@ def _overview(report: Report) -> str:
         if isinstance(value, dict):
             value = ", ".join(f"{k}={v}" for k, v in value.items())
         bits.append(f"{key} {value}")
-    return f'<p class="meta">{_e(" · ".join(bits))}</p>\n'
+    jump = f' · <a href="#charts">charts of {charted} run{"" if charted == 1 else "s"}</a>'
+    return f'<p class="meta">{_e(" · ".join(bits))}{jump if charted else ""}</p>\n'
 
 
 def _table(view: RunsView, report: Report, charted: dict[int, int]) -> str:
@@ -143,7 +144,7 @@ def _charts_intro(runs: int, charted: int) -> str:
             f"run{'' if left == 1 else 's'} left out here (in the table only; --since, --until "
             "and --tag choose which runs are charted)."
         )
-    return f'<h2>Power and CO₂e over time</h2>\n<p class="note">{_e(text)}</p>\n'
+    return f'<h2 id="charts">Power and CO₂e over time</h2>\n<p class="note">{_e(text)}</p>\n'
 
 
 def _command(s: RunSummary) -> str:
