@@ -489,7 +489,9 @@ def check_html_target(options: ReportOptions, output: str) -> None:
     if output != "table" or options.output_format:
         raise CarbonwrapError(f"choose one output format, not html and {output}")
     directory = os.path.dirname(os.path.abspath(options.html or "-"))
-    if options.html != "-" and (not os.path.isdir(directory) or os.path.isdir(options.html or "")):
+    if not options.html or (
+        options.html != "-" and (not os.path.isdir(directory) or os.path.isdir(options.html))
+    ):
         raise CarbonwrapError(f"--html {options.html}: name a file in an existing directory")
 
 
