@@ -3,6 +3,7 @@ every key and value, and keep the line of each for errors that name file, key an
 
 import os
 import stat
+import sys
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -52,7 +53,10 @@ def _mentions_tool_table(path: str) -> bool:
 
 
 def read_file(path: str, scope: str, pyproject: bool, notes: list[str]) -> ConfigFile:
-    import tomllib
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10: the same parser, as a package
+        import tomli as tomllib
 
     try:
         with open(path, "rb") as f:
