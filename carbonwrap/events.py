@@ -1,4 +1,5 @@
-"""The log's records: start, sample, intensity, warning, end. Units are in the key names."""
+"""The log's records: start, sample, intensity, progress, warning, end. Units are in the key
+names."""
 
 from __future__ import annotations
 
@@ -158,6 +159,29 @@ def intensity(
     if reason is not None:
         record["reason"] = reason
     return record
+
+
+def progress(
+    *,
+    time_s: float,
+    elapsed_s: float,
+    done: float,
+    total: float | None,
+    unit: str,
+    source: str,
+) -> Record:
+    """How far the command says it is: `done` of `total` `unit`s ("epoch", "step", or
+    "fraction" with total 1.0; total None when unknown), from `source` ("channel": the
+    CARBONWRAP_PROGRESS channel; "output": recognised in the command's output)."""
+    return {
+        "type": "progress",
+        "time": utc_iso(time_s),
+        "elapsed_s": round(elapsed_s, 3),
+        "done": done,
+        "total": total,
+        "unit": unit,
+        "source": source,
+    }
 
 
 def warning(*, time_s: float, elapsed_s: float, message: str) -> Record:
