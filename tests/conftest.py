@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,36 @@ def records(path: Path) -> list[dict[str, Any]]:
 
 def is_root() -> bool:
     return os.geteuid() == 0
+
+
+NOBODY = 65534
+
+
+def call_as_nobody(function: Callable[[], Any]) -> Any:
+    """`function()` in a forked child that first drops to uid/gid nobody; its JSON-able result.
+
+    Root reads a mode-000 file regardless, so tests of permission errors run the code as nobody:
+    the kernel then refuses for real (no mocked open). Needs root to drop privileges.
+    """
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: never return into pytest
+        status = 1
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            os.write(write_end, json.dumps(function()).encode())
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        message = pipe.read().decode()
+    _, wait_status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(wait_status) == 0, "the unprivileged child failed"
+    return json.loads(message)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from typing import Any
 
 import pynvml
 import pytest
-from conftest import REPO, cw_argv, cw_env, is_root, run_cw
+from conftest import NOBODY, REPO, call_as_nobody, cw_argv, cw_env, is_root, run_cw
 from fake_nvml import FakeGpu, FakeHandle, FakeNvml
 from intensity_server import RecordedServer, serve
 from test_rapl import make_sysfs, zone_file
@@ -36,7 +36,6 @@ from carbonwrap.doctor.host import (
 )
 from carbonwrap.render.doctor import DOCTOR_SCHEMA, render_json, render_text
 
-NOBODY = 65534
 TOKEN = "em-test-token-4711"  # must never appear in any output
 A100 = "NVIDIA A100-SXM4-80GB"
 
@@ -315,25 +314,7 @@ def world_readable_sysfs() -> Iterator[Path]:
 def rapl_check_as_nobody(sysfs: Path) -> dict[str, Any]:
     """check_rapl in a forked child that dropped to uid nobody: the kernel refuses for real."""
     check_estimate("/proc", dram=True)  # load the TDP table now: the child may not read the repo
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: never return into pytest
-        status = 1
-        try:
-            os.close(read_end)
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-            os.write(write_end, json.dumps(check_rapl(str(sysfs), "/proc")[0]._asdict()).encode())
-            status = 0
-        finally:
-            os._exit(status)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as pipe:
-        message = pipe.read().decode()
-    _, wait_status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(wait_status) == 0, "the unprivileged child failed"
-    result: dict[str, Any] = json.loads(message)
+    result: dict[str, Any] = call_as_nobody(lambda: check_rapl(str(sysfs), "/proc")[0]._asdict())
     return result
 
 

@@ -9,13 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import call_as_nobody
 
 from carbonwrap.sensors import SensorUnavailable
 from carbonwrap.sensors.rapl import RaplSensor, sysfs_root_from_env
 
 MAX_RANGE_UJ = 262_143_328_850  # a real package max_energy_range_uj (Xeon)
 DRAM_MAX_RANGE_UJ = 65_712_999_613
-NOBODY_UID = 65534
 
 
 def write_zone(
@@ -201,36 +201,15 @@ def construct_unprivileged(sysfs: Path) -> str:
     in a forked child that first drops to uid/gid nobody. The kernel then refuses the open for
     real: no mocked open, no injected opener.
     """
-    if os.geteuid() != 0:
+
+    def construct() -> str:
         try:
             RaplSensor(sysfs).close()
         except SensorUnavailable as exc:
             return exc.reason
         return "ok"
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: never return into pytest
-        status = 1
-        try:
-            os.close(read_end)
-            os.setgroups([])
-            os.setgid(NOBODY_UID)
-            os.setuid(NOBODY_UID)
-            try:
-                RaplSensor(sysfs).close()
-                message = "ok"
-            except SensorUnavailable as exc:
-                message = exc.reason
-            os.write(write_end, message.encode())
-            status = 0
-        finally:
-            os._exit(status)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as pipe:
-        message = pipe.read().decode()
-    _, wait_status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(wait_status) == 0, "the unprivileged child failed"
-    return message
+
+    return construct() if os.geteuid() != 0 else str(call_as_nobody(construct))
 
 
 def test_root_only_counter_names_the_cause_and_the_fix(world_readable_sysfs: Path) -> None:
