@@ -32,7 +32,7 @@ def check_gpus(
 
     if nvml is None and not driver_present(root):
         return [Check("nvml", MISSING, no_driver_reason(), _NO_DRIVER_FIX)]
-    from carbonwrap.sensors.nvml import _NAMESPACE_HINT, NvmlSensor, load_nvml
+    from carbonwrap.sensors.nvml import NAMESPACE_HINT, NvmlSensor, load_nvml
 
     try:
         if nvml is None:
@@ -47,7 +47,7 @@ def check_gpus(
         except nvml.NVMLError:  # it answered a moment ago: list the GPUs the sensor opened
             count = max(measured) + 1
         # Notes about one GPU go on its line; the namespace hint gets a line of its own.
-        notes = [n for n in sensor.notes if not n.startswith("GPU ") and n != _NAMESPACE_HINT]
+        notes = [n for n in sensor.notes if not n.startswith("GPU ") and n != NAMESPACE_HINT]
         detail = f"{len(measured)} of {count} GPU(s) measured" + "".join(f"; {n}" for n in notes)
         checks = [Check("nvml", WARN if notes else OK, detail)]
         if sensor.pid_namespace_mismatch:
@@ -103,7 +103,7 @@ def _check_gpu(
 
 def _probe(nvml: Any, handle: Any, index: int) -> tuple[list[str], str]:
     """What a run would get from this GPU, and the worst status among the parts."""
-    from carbonwrap.sensors.nvml import _mig_enabled
+    from carbonwrap.sensors.nvml import mig_enabled
 
     parts: list[str] = []
     status = OK
@@ -133,7 +133,7 @@ def _probe(nvml: Any, handle: Any, index: int) -> tuple[list[str], str]:
             parts.append(
                 f"no per-process utilisation ({exc}): a shared GPU is split by memory held"
             )
-    if _mig_enabled(nvml, handle):
+    if mig_enabled(nvml, handle):
         status = WARN
         parts.append(
             "MIG mode: energy is the whole board's, shared by its instances; no per-process "

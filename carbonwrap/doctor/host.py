@@ -213,9 +213,9 @@ def check_rapl(sysfs_root: str, proc_root: str) -> list[Check]:
 
 def _rapl_unavailable(reason: str, powercap: str) -> Check:
     """The sensor's own reason, its permission fix split out as the fix."""
-    from carbonwrap.sensors.rapl import _PERMISSION_FIX
+    from carbonwrap.sensors.rapl import PERMISSION_FIX
 
-    fix = _PERMISSION_FIX.format(powercap=powercap)
+    fix = PERMISSION_FIX.format(powercap=powercap)
     if reason.endswith(fix):
         return Check("rapl", ERROR, reason[: -len(fix)].rstrip(". "), fix)
     if reason.startswith("no RAPL package zones"):

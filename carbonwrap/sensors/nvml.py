@@ -26,7 +26,7 @@ _NVML_SUCCESS = 0
 _VALUE_MEMBER = ("dVal", "uiVal", "ulVal", "ullVal", "sllVal", "siVal", "usVal")
 _EMPTY: Mapping[int, Any] = MappingProxyType({})
 
-_NAMESPACE_HINT = (
+NAMESPACE_HINT = (
     "carbonwrap runs in its own PID namespace (NSpid in /proc/self/status has several PIDs) but "
     "NVML reports host PIDs, so GPU processes cannot be matched to the run: GPU energy is given "
     "per device, not attributed. To attribute it, run the container in the host PID namespace "
@@ -108,7 +108,7 @@ class NvmlSensor:
         self.devices: tuple[GpuInfo, ...] = tuple(d.info for d in self._devices)
         self.pid_namespace_mismatch = _nested_pid_namespace(proc_root)
         if self.pid_namespace_mismatch:
-            self.notes.append(_NAMESPACE_HINT)
+            self.notes.append(NAMESPACE_HINT)
 
     def read(self) -> dict[int, GpuSample]:
         """A sample of every device still readable, keyed by NVML index."""
@@ -308,7 +308,7 @@ class NvmlSensor:
         """Probe the energy method, MIG mode and utilisation start of one GPU; None if unusable."""
         nvml = self._nvml
         try:
-            mig = _mig_enabled(nvml, handle)
+            mig = mig_enabled(nvml, handle)
             try:
                 nvml.nvmlDeviceGetTotalEnergyConsumption(handle)
                 method = METHOD_COUNTER
@@ -398,7 +398,7 @@ def _init(nvml: Any) -> None:
         raise SensorUnavailable(f"NVML initialisation failed: {exc}") from exc
 
 
-def _mig_enabled(nvml: Any, handle: Any) -> bool:
+def mig_enabled(nvml: Any, handle: Any) -> bool:
     try:
         current, _pending = nvml.nvmlDeviceGetMigMode(handle)
     except nvml.NVMLError as exc:

@@ -16,7 +16,7 @@ _SUB_ZONE = re.compile(r"intel-rapl:\d+:\d+")
 _UJ_PER_J = 1_000_000
 _READ_SIZE = 64  # energy_uj is a decimal u64 plus newline: at most 21 bytes
 
-_PERMISSION_FIX = (
+PERMISSION_FIX = (
     "energy_uj is readable only by root since the fix for CVE-2020-8694 (Linux 5.10, backported; "
     "kernel commit 949dd0104c49). Run as root, or allow reads until reboot with "
     "`sudo chmod o+r {powercap}/intel-rapl:*/energy_uj` and persist it with a udev rule in "
@@ -172,7 +172,7 @@ def _permission_denied(zone: RaplZone, powercap: str) -> SensorUnavailable:
     """The error for a root-only counter: the cause and both fixes, never a silent zero."""
     return SensorUnavailable(
         f"cannot read {zone.energy_path}: permission denied. "
-        + _PERMISSION_FIX.format(powercap=powercap)
+        + PERMISSION_FIX.format(powercap=powercap)
     )
 
 
