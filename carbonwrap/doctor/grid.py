@@ -129,26 +129,21 @@ def _reach(name: str, make: Callable[[], Any], timeout_s: float) -> Check:
     """One `latest` request, bounded by `timeout_s` whatever the network does."""
     import asyncio
 
+    from carbonwrap.intensity.oneshot import run_bounded
     from carbonwrap.intensity.points import ProviderError
 
     started = time.monotonic()
     place = name
-    # A loop of our own, closed without waiting for its executor: asyncio.run would wait for a
-    # thread stuck in getaddrinfo (a DNS server that never answers) long after the timeout.
-    loop = asyncio.new_event_loop()
     try:
         provider = make()
         place = _place(provider) or name
-        point = loop.run_until_complete(asyncio.wait_for(_latest(provider), timeout_s))
+        point = run_bounded(_latest(provider), timeout_s)
     except asyncio.TimeoutError:
         return Check("intensity api", WARN, f"{place}: no answer within {timeout_s:g} s", _ON_FAIL)
     except ProviderError as exc:
         return Check("intensity api", WARN, exc.reason, _ON_FAIL)
     except Exception as exc:  # the type only: an exception's text may carry a URL with a key
         return Check("intensity api", WARN, f"{place}: failed ({type(exc).__name__})", _ON_FAIL)
-    finally:
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
     took_s = time.monotonic() - started
     return Check(
         "intensity api",

@@ -9,6 +9,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from carbonwrap.intensity.oneshot import run_bounded
 from carbonwrap.intensity.points import AVERAGE, IntensityPoint, ProviderError
 
 TIMEOUT_S = 15.0  # the whole command, whatever the network does
@@ -47,7 +48,7 @@ def show(
     ahead: list[IntensityPoint] = []
     if choice.make is not None:
         try:
-            now, ahead = asyncio.run(asyncio.wait_for(_fetch(choice.make, forecast), TIMEOUT_S))
+            now, ahead = run_bounded(_fetch(choice.make, forecast), TIMEOUT_S)
         except (ProviderError, asyncio.TimeoutError, ValueError) as exc:
             reason = exc.reason if isinstance(exc, ProviderError) else str(exc) or "timed out"
             fallback = f"{choice.name}: {reason}; showing the static table"
