@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 
 _EXIT_CODES = """\b
 Exit status: the command's own; 128+N if it died of signal N; 127 command not found;
-126 command not executable; 125 carbonwrap's own error (bad option or value, unwritable log)."""
+126 command not executable; 125 carbonwrap's own error (bad option or value, unwritable log);
+128+N if signal N (Ctrl-C: 130, SIGTERM: 143) ended a --start-within wait: the command did
+not run."""
 
 
 def _parse_tags(values: tuple[str, ...]) -> dict[str, str]:
@@ -33,6 +35,18 @@ def _parse_tags(values: tuple[str, ...]) -> dict[str, str]:
             raise click.BadParameter(f"{value!r} is not KEY=VALUE", param_hint="--tag")
         tags[key.strip()] = text
     return tags
+
+
+def _duration_option(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """--start-within / --expected-duration in seconds; parsed only when given (start-up)."""
+    if value is None or param.name is None:
+        return None
+    from carbonwrap.settings import BY_KEY
+
+    try:
+        return BY_KEY[param.name].parse(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} {exc}") from None
 
 
 def _complete_region(
@@ -160,6 +174,22 @@ def cli(ctx: click.Context) -> None:
     "CO2e, intensity by run_id, host, component. Rewritten atomically at every log sample; "
     "left with the final values at the end.",
 )
+@click.option(
+    "--start-within",
+    metavar="DURATION",
+    callback=_duration_option,
+    help="Carbon-aware start: wait up to DURATION (8h, 90m, 1h30m, 2d) for the start whose "
+    "--expected-duration window has the lowest forecast grid intensity (GB, DK, Electricity "
+    "Maps), say when and the expected saving, then run. Without a forecast: start now and "
+    "say why. 0 = no wait.",
+)
+@click.option(
+    "--expected-duration",
+    metavar="DURATION",
+    callback=_duration_option,
+    help="How long COMMAND is expected to run: the window --start-within compares (needed "
+    "with it).",
+)
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run(
     interval: float | None,
@@ -177,6 +207,8 @@ def run(
     no_live: bool,
     cpu_accounting: str | None,
     prometheus_textfile: str | None,
+    start_within: float | None,
+    expected_duration: float | None,
     command: tuple[str, ...],
 ) -> int:
     """Run COMMAND and report the energy and CO2e of its process tree.
@@ -197,11 +229,25 @@ def run(
         "live": False if no_live else None,
         "cpu_accounting": cpu_accounting,
         "prometheus_textfile": prometheus_textfile,
+        "start_within": start_within,
+        "expected_duration": expected_duration,
     }
     config = load_config(os.environ)
     resolved = config.resolve(flags, os.environ)
     check_run_settings(resolved)
     setting = {key: value.value for key, value in resolved.items()}
+    schedule = None
+    if setting["start_within"]:  # the wait comes before the run exists: no leaf, no log yet
+        from carbonwrap.schedule import Interrupted, start_when_greenest
+
+        try:
+            where = (region, location, cloud)
+            schedule = start_when_greenest(
+                resolved, command, where, json_path, config, os.environ, sys.stderr
+            )
+        except Interrupted as stop:
+            sys.stderr.write(f"carbonwrap: {stop}\n")
+            return stop.status
     run_id = new_run_id()
     # The cgroup leaf first: the kernel's wait to move carbonwrap in overlaps loading the rest.
     accounting = open_accounting(setting["cpu_accounting"], run_id)
@@ -227,6 +273,7 @@ def run(
         run_id=run_id,
         prometheus_textfile=setting["prometheus_textfile"],
         config=config,
+        schedule=schedule,
     )
     return run_command(options, os.environ, sys.stderr, accounting)
 

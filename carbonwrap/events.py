@@ -73,8 +73,10 @@ def start(
     log_interval_s: float,
     job: Mapping[str, str],
     tags: Mapping[str, str],
+    schedule: Mapping[str, Any] | None = None,
 ) -> Record:
-    return {
+    """`schedule`: the carbon-aware start (`schedule.decide`), only for runs that asked."""
+    record: Record = {
         "type": "start",
         "schema": LOG_SCHEMA,
         "run_id": run_id,
@@ -93,6 +95,9 @@ def start(
         "job": dict(job),
         "tags": dict(tags),
     }
+    if schedule is not None:
+        record["schedule"] = dict(schedule)
+    return record
 
 
 def sample(

@@ -50,6 +50,7 @@ class RunOptions(NamedTuple):
     run_id: str = ""  # empty: a new one
     config: Config | None = None  # settings files (region, credentials); None: cwd's and user's
     prometheus_textfile: str | None = None  # a .prom file kept current for node_exporter
+    schedule: Mapping[str, Any] | None = None  # the carbon-aware start (schedule.py), if any
 
 
 class Recorder:
@@ -177,6 +178,7 @@ def run(
             log_interval_s=options.log_interval_s,
             job=events.job_metadata(environ),
             tags=options.tags,
+            schedule=options.schedule,
         )
     )
     static = plan.static

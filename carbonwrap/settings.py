@@ -69,6 +69,15 @@ def _bool(value: Any) -> bool:
     raise ValueError(f"must be true or false ({'/'.join(_TRUE)} or {'/'.join(_FALSE)})")
 
 
+def _duration(low_s: float, high_s: float) -> Callable[[Any], float]:
+    def parse(value: Any) -> float:
+        from carbonwrap.durations import parse_duration_s  # only when one is set (start-up)
+
+        return parse_duration_s(value, low_s, high_s)
+
+    return parse
+
+
 def _tags(value: Any) -> dict[str, str]:
     """A table of strings, or (from a variable) KEY=VALUE pairs separated by commas."""
     if isinstance(value, str):
@@ -110,6 +119,10 @@ SETTINGS: tuple[Setting, ...] = (
             "how the tree's CPU time is counted"),
     Setting("prometheus_textfile", "CARBONWRAP_PROMETHEUS_TEXTFILE", _text, None,
             "*.prom file for node_exporter (in a project file: relative to the file)"),
+    Setting("start_within", "CARBONWRAP_START_WITHIN", _duration(0, 7 * 86400), None,
+            "wait up to this long for the lowest forecast intensity (8h, 90m; 0 = no wait)"),
+    Setting("expected_duration", "CARBONWRAP_EXPECTED_DURATION", _duration(1, 30 * 86400), None,
+            "how long the command is expected to run (for start_within)"),
     Setting("electricitymaps.token", "CARBONWRAP_ELECTRICITYMAPS_TOKEN", _text, None,
             "Electricity Maps API token", secret=True),
     Setting("watttime.username", "CARBONWRAP_WATTTIME_USERNAME", _text, None,

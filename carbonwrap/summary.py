@@ -72,6 +72,7 @@ class RunSummary:
     job: dict[str, str] = field(default_factory=dict)
     log_path: str | None = None
     bad_lines: int = 0
+    schedule: dict[str, Any] | None = None  # the carbon-aware start (render/schedule.py)
 
     @property
     def energy_j(self) -> float:
@@ -134,6 +135,13 @@ class Fold:
         region = r.get("region")
         if isinstance(region, dict):
             s.region = {str(k): str(v) for k, v in region.items()}
+        schedule = r.get("schedule")
+        if isinstance(schedule, dict):  # a carbon-aware start: its plain values only
+            s.schedule = {
+                str(k): v
+                for k, v in schedule.items()
+                if v is None or isinstance(v, (str, bool)) or _number(v) is not None
+            }
         for name, key in (("tags", "tags"), ("job", "job")):
             value = r.get(key)
             if isinstance(value, dict):

@@ -80,6 +80,10 @@ def report_view(summary: RunSummary, equivalents: Sequence[Equivalent] = ()) -> 
     )
     facts = [*bases, ("CPU time", f"{s.cpu_s:.2f} s of CPU by the tree, counted by {accounting}")]
     facts.append(("PUE", f"{s.pue:.2f}"))
+    if s.schedule is not None:
+        from carbonwrap.render.schedule import report_line  # only for scheduled runs
+
+        facts.append(("Start", report_line(s.schedule)))
     facts.append(("Intensity", _intensity(s)))
     facts.append(("CO2e", f"{units.mass(s.co2e_g)} CO2e"))
     if s.co2e_g > 0:

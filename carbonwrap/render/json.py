@@ -26,7 +26,7 @@ def run_document(s: RunSummary) -> dict[str, Any]:
         methods[name] = component.method if component else "unavailable: not recorded"
     energy["total"] = s.energy_j / J_PER_KWH
     device["total"] = s.device_energy_j / J_PER_KWH
-    return {
+    document = {
         "schema": RUN_SCHEMA,
         "run_id": s.run_id,
         "command": s.command,
@@ -74,3 +74,6 @@ def run_document(s: RunSummary) -> dict[str, Any]:
         "job": s.job,
         "log_path": s.log_path,
     }
+    if s.schedule is not None:  # only runs that asked for a carbon-aware start
+        document["schedule"] = s.schedule
+    return document
