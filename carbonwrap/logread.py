@@ -10,13 +10,17 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from carbonwrap.events import Record
 
 # Reading. Logs are input: never trust them. A file is a carbonwrap log when its first line is a
 # start record of our schema; other lines that are not JSON objects with a `type` are counted.
 LOG_SCHEMA_FAMILY = "carbonwrap.log/"
-_MAX_START_LINE = 4 << 20  # a start record holds argv, which the kernel caps at a few MiB
+# No record carbonwrap writes is longer (a start record holds argv, which the kernel caps at a
+# few MiB): a longer line is skipped and counted, never held whole (memory stays bounded).
+_MAX_LINE = 4 << 20
+TOO_LONG = b"\x00\n"  # what a line over _MAX_LINE reads as: not JSON, so a counted bad line
 _BLOCK = 4 << 20
 _SAMPLE = b'\n{"type":"sample",'  # how events.sample + EventLog.write begin every sample line
 _NOT_SAMPLE = re.compile(rb'\n(?!\{"type":"sample",)')
@@ -80,12 +84,23 @@ class RecordReader:
 
     def __iter__(self) -> Iterator[Record]:
         with open(self.path, "rb") as f:
-            for raw in f:
+            for raw in bounded_lines(f):
                 record = parse_line(raw)
                 if record is None:
                     self.bad_lines += 1
                 else:
                     yield record
+
+
+def bounded_lines(f: BinaryIO) -> Iterator[bytes]:
+    """The lines of `f`, each with its newline; a line longer than _MAX_LINE bytes is read past
+    in pieces and comes out as TOO_LONG."""
+    while line := f.readline(_MAX_LINE + 1):
+        if len(line) > _MAX_LINE and not line.endswith(b"\n"):
+            while (rest := f.readline(_BLOCK)) and not rest.endswith(b"\n"):
+                pass
+            line = TOO_LONG
+        yield line
 
 
 class Irregular(Exception):
@@ -164,6 +179,8 @@ def essential_records(
                 kind = record["type"]
                 if kind == "sample":
                     raise Irregular(f"{path}: a sample record not written as carbonwrap writes it")
+                if kind == "start":  # logs joined end to end (cat a b): the fold decides
+                    raise Irregular(f"{path}: a second start record")
                 if kind == "intensity":
                     if record.get("kind") == "measured" and not buckets:
                         raise NeedBuckets
@@ -196,22 +213,38 @@ def _pieces(fd: int, size: int) -> Iterator[tuple[int, bytearray, int]]:
     newline ending the line before (for the first line, one put there) and ends with a newline
     (added to an unterminated last line), so that every line follows a newline; buf[k] is at
     file offset base + k. One buffer is reused: copy what you keep. A first line longer than
-    _MAX_START_LINE ends the file (no start record is that long: not a log)."""
+    _MAX_LINE ends the file (no start record is that long: not a log); a later one is read past
+    and comes out as TOO_LONG, as `bounded_lines` gives it (the buffer never grows beyond
+    _MAX_LINE + 2 bytes, so a line that fills it is too long)."""
     buf = bytearray(min(_BLOCK, size) + 2)
     buf[0] = 0x0A  # "\n"
     base, held = -1, 1  # buf[0:held] is carried over: a newline and a partial line
     left = size  # bytes to read: the size when we began (a log still written may grow)
+    skipping = False  # reading past the rest of a line that is too long
     while left > 0:
         if held == len(buf):  # a line longer than the buffer
-            if base < 0 and held > _MAX_START_LINE:
-                return
-            buf.extend(bytearray(max(len(buf), _BLOCK)))
+            if len(buf) >= _MAX_LINE + 2:
+                if base < 0:
+                    return
+                base += held - 2  # buf[2] is where the next byte read lands
+                buf[1:2], held, skipping = TOO_LONG[:1], 2, True
+            else:
+                buf.extend(bytearray(min(max(len(buf), _BLOCK), _MAX_LINE + 2 - len(buf))))
         with memoryview(buf) as view:
             got = os.readv(fd, [view[held : held + left]])
         if not got:
             break
         left -= got
         filled = held + got
+        if skipping:  # drop what was read up to the line's end; keep file offsets right
+            end_of_line = buf.find(b"\n", held, filled)
+            if end_of_line < 0:
+                base += filled - held
+                continue
+            base += end_of_line - held
+            buf[held : held + filled - end_of_line] = buf[end_of_line:filled]
+            filled = held + filled - end_of_line
+            skipping = False
         cut = buf.rfind(b"\n", held, filled)
         if cut < 0:
             held = filled
@@ -220,7 +253,10 @@ def _pieces(fd: int, size: int) -> Iterator[tuple[int, bytearray, int]]:
         base += cut
         buf[: filled - cut] = buf[cut:filled]
         held = filled - cut
-    if held > 1:
+    if skipping or held > _MAX_LINE + 1:  # the file ends inside a line that is too long
+        buf[1:3], held = TOO_LONG, 3
+        yield base, buf, held
+    elif held > 1:
         buf[held : held + 1] = b"\n"
         yield base, buf, held + 1
 

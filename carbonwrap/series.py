@@ -12,7 +12,7 @@ from pathlib import Path
 
 from carbonwrap.carbon import BUCKET_S
 from carbonwrap.events import Record
-from carbonwrap.logread import is_log_start, parse_line
+from carbonwrap.logread import bounded_lines, is_log_start, parse_line
 from carbonwrap.summary import COMPONENTS, Fold, RunSummary
 
 MAX_POINTS = 300  # per run: samples beyond this are thinned (power: the mean over longer spans)
@@ -61,9 +61,10 @@ def _scan(path: str | Path) -> _Scan | None:
     scan = _Scan()
     bucket: tuple[bytes, int] | None = None
     with open(path, "rb") as f:
-        if not is_log_start(parse_line(f.readline())):
+        lines = bounded_lines(f)
+        if not is_log_start(parse_line(next(lines, b""))):
             return None
-        for raw in f:
+        for raw in lines:
             scan.lines += 1
             if raw.startswith(_SAMPLE):
                 time = _SAMPLE_TIME.match(raw)
@@ -106,13 +107,14 @@ def read_series(path: str | Path, max_points: int = MAX_POINTS) -> RunSeries | N
     points: list[tuple[float, dict[str, float], float]] = [(0.0, {}, 0.0)]
     number = taken = -1
     with open(path, "rb") as f:
-        start = parse_line(f.readline())
+        lines = bounded_lines(f)
+        start = parse_line(next(lines, b""))
         if start is None or not is_log_start(start):
             return None  # replaced since the scan
         fold.add(start)
         for revision in scan.measured:
             fold.add(revision)
-        for raw in itertools.islice(f, scan.lines):  # what was there at the scan
+        for raw in itertools.islice(lines, scan.lines):  # what was there at the scan
             sample = raw.startswith(_SAMPLE)
             if sample:
                 number += 1

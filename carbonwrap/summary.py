@@ -3,7 +3,6 @@ render this, so they can never disagree."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,12 +87,25 @@ class RunSummary:
         return "complete" if self.complete else "incomplete"
 
 
+# No measurement carbonwrap logs comes near this (the world uses ~6e20 J a year); a larger value
+# is damage, and sums of many such values must stay finite (strict JSON has no Infinity).
+_LARGEST = 1e30
+
+
 def _number(value: Any) -> float | None:
-    """A finite JSON number, else None (logs are input: never trust a type)."""
+    """A finite JSON number of a sane size, else None (logs are input: never trust a type)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    value = float(value)
-    return value if math.isfinite(value) else None
+    try:
+        value = float(value)
+    except OverflowError:  # an integer beyond any float (json reads 400 digits as an int)
+        return None
+    return value if -_LARGEST <= value <= _LARGEST else None
+
+
+def _index(key: str) -> bool:
+    """A GPU index as `events.sample` writes it ("0".."99…"), not any str.isdigit() ("²")."""
+    return 0 < len(key) < 10 and key.isascii() and key.isdigit()
 
 
 def _number_or(value: Any, default: float) -> float:
@@ -182,7 +194,7 @@ class Fold:
             )
         gpus = r.get("gpus")
         for key, info in gpus.items() if isinstance(gpus, dict) else ():
-            if not (isinstance(key, str) and key.isdigit() and isinstance(info, dict)):
+            if not (isinstance(key, str) and _index(key) and isinstance(info, dict)):
                 continue
             g = s.gpus.setdefault(int(key), GpuSummary(index=int(key)))
             g.energy_j = _number_or(info.get("energy_j"), g.energy_j)
