@@ -28,12 +28,13 @@ class RateLimiter:
     Logged: the first report; then at most one per `interval_s`, the newest waiting (`due`)
     until its time comes, logged with the time it arrived. A report whose unit or total differs
     from the last logged one (a new phase) is logged at once, after the last report of the
-    phase before it; at most one such change per `interval_s` goes at once, so interleaved
-    streams (several units at a time) cannot flood the log: they wait, the newest of each kind
-    (at most MAX_KINDS), and are logged together. `finish` logs whatever waits.
+    phase before it; at most MAX_CHANGES such changes per `interval_s` go at once, so
+    interleaved streams (several units at a time) cannot flood the log: they wait, the newest
+    of each kind (at most MAX_KINDS), and are logged together. `finish` logs whatever waits.
     """
 
     MAX_KINDS = 4
+    MAX_CHANGES = 4
 
     def __init__(self, interval_s: float, log: Callable[[Report, float], None]) -> None:
         self.interval_s = interval_s
@@ -44,7 +45,7 @@ class RateLimiter:
         self.logged = 0
         self._last: Report | None = None
         self._last_s = -float("inf")
-        self._change_s = -float("inf")
+        self._changes_s: list[float] = []  # when the recent changes went at once
         # the newest waiting report of each kind (unit, total), oldest kind first
         self._pending: dict[tuple[str, float | None], tuple[Report, float]] = {}
 
@@ -58,11 +59,11 @@ class RateLimiter:
             if report == last and not self._pending:
                 return  # the log already says this
             changed = last is None or kind != (last.unit, last.total)
-            if now_s - self._last_s >= self.interval_s or (
-                changed and now_s - self._change_s >= self.interval_s
-            ):
-                if changed:
-                    self._change_s = now_s
+            if changed:
+                recent = [t for t in self._changes_s if now_s - t < self.interval_s]
+                changed = len(recent) < self.MAX_CHANGES
+                self._changes_s = [*recent, now_s] if changed else recent
+            if changed or now_s - self._last_s >= self.interval_s:
                 self._write_pending(now_s)  # the last reports of other kinds, before this one
                 self._write(report, now_s, now_s)
             else:
@@ -144,8 +145,6 @@ class ProgressChannel:
             with contextlib.suppress(OSError):
                 self._sock.shutdown(_socket.SHUT_RD)  # wakes the reader once the queue is empty
             self._thread.join(2.0)
-        else:  # never started: the run failed before the command ran
-            self._sock.close()
         self.limiter.finish()
         if self.bad:
             warn(
@@ -153,6 +152,11 @@ class ProgressChannel:
                 f"ignored, e.g. {self.bad_example!r}; expected lines such as 'epoch 3/10', "
                 '\'0.35\' or JSON {"done": 3, "total": 10} (see carbonwrap.progress)'
             )
+        self._remove()
+
+    def discard(self) -> None:
+        """Remove the socket of a run that never started the command."""
+        self._sock.close()
         self._remove()
 
     def _read(self) -> None:

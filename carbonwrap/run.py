@@ -126,6 +126,30 @@ def run(
             textfile.check_target(options.prometheus_textfile)
             exporter = textfile.TextfileExporter(options.prometheus_textfile, record.locked, warn)
 
+        def on_progress(
+            done: float, total: float | None, unit: str, source: str, at_s: float
+        ) -> None:
+            """A report the rate limiter lets into the log; `at_s`: when it came (monotonic)."""
+            record(
+                events.progress(
+                    time_s=time.time() - (time.monotonic() - at_s),
+                    elapsed_s=at_s - t0,
+                    done=done,
+                    total=total,
+                    unit=unit,
+                    source=source,
+                )
+            )
+
+        from carbonwrap import progresschannel
+
+        channel = progresschannel.open_channel(
+            environ, run_id, on_progress, options.log_interval_s, notes
+        )
+        if channel is not None:  # the command reports to it: carbonwrap.progress(3, 10, "epoch")
+            env[progresschannel.ENV] = channel.path
+            undo.append(channel.discard)
+
         def emit(totals: Totals) -> None:
             record(_sample(totals))
             if exporter is not None:
@@ -197,6 +221,8 @@ def run(
         warn(note)
     if exporter is not None:
         exporter.write()
+    if channel is not None:
+        channel.start()  # after the start record: progress records follow it
     sampler.start()
     poller = None
     if plan.choice.make is not None and plan.choice.name is not None:
@@ -217,6 +243,8 @@ def run(
     ending = child.wait()
     if live is not None:
         live.stop()  # the terminal is whole again before anything else is printed
+    if channel is not None:
+        channel.close(warn)  # what is queued, the last report, then the socket is removed
     sampler.halt()
     # Freeze the tree's count first (process-tree mode reconciles with rusage here), then read.
     leftover = acct.finish()
