@@ -2,6 +2,8 @@
 to (its path in CARBONWRAP_PROGRESS), read by one blocking thread; reports reach the log through
 a rate limiter. Message format: progressparse.py; the sending side: report_progress.py."""
 
+from __future__ import annotations
+
 import _socket  # the C module: `socket` would cost ~6 ms of start-up for nothing used here
 import atexit
 import contextlib
@@ -11,7 +13,9 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
-from carbonwrap.progressparse import Report, parse_message
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from carbonwrap.progressparse import Report
 
 ENV = "CARBONWRAP_PROGRESS"
 # done, total, unit, source ("channel" | "output"), when it arrived (time.monotonic())
@@ -184,6 +188,8 @@ class ProgressChannel:
             sock.close()
 
     def _take(self, data: bytes, pid: int, flags: int, now_s: float) -> None:
+        from carbonwrap.progressparse import parse_message  # on the first report (start-up)
+
         if not self._from_source(pid):
             self.other_sources += 1
             return

@@ -1,5 +1,4 @@
-"""Progress reports as text: the channel's message format, and progress bars and `Epoch N/M`
-lines recognised in a command's output. Pure functions of bytes and strings.
+"""The progress channel's message format: text (or JSON) lines to reports. Pure.
 
 Channel messages, one report per line (a datagram may hold several lines):
     epoch 3/10        3 of 10 epochs          (UNIT DONE/TOTAL)
@@ -13,7 +12,6 @@ Numbers are plain decimals (no sign, no thousands separators); DONE must not exc
 
 import json
 import math
-import re
 from typing import NamedTuple
 
 
@@ -27,27 +25,44 @@ class Report(NamedTuple):
 
 
 MAX_LINE = 256  # longer lines are bad messages
+MAX_UNIT = 32
 COUNT_UNIT = "it"
 FRACTION = "fraction"
-_NUMBER = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
-_UNIT = r"[A-Za-z_][A-Za-z0-9_.\-]{0,31}"
-_COUNT = re.compile(
-    rf"(?:(?P<unit>{_UNIT})\s+)?(?P<done>{_NUMBER})(?:\s*/\s*(?P<total>{_NUMBER}))?\s*"
-    rf"(?P<percent>%)?"
-)
-_UNIT_ONLY = re.compile(_UNIT)
+_UNIT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+_NUMBER_CHARS = frozenset("0123456789.eE+-")
+# No regular expressions here: this module is imported by every run, and compiling one costs
+# ~0.5 ms of start-up.
 
 
-def _number(text: str) -> float:
-    """An int where the text is one (the log then says 3, not 3.0)."""
-    return int(text) if text.isdigit() and len(text) <= 15 else float(text)
+def is_unit(text: object) -> bool:
+    """A letter or _, then letters, digits, _ . -; at most MAX_UNIT characters."""
+    return (
+        isinstance(text, str)
+        and 0 < len(text) <= MAX_UNIT
+        and (text[0].isascii() and (text[0].isalpha() or text[0] == "_"))
+        and _UNIT_CHARS.issuperset(text)
+    )
+
+
+def _number(text: str) -> float | None:
+    """A plain decimal (digits, one point, an exponent; no sign, no _): an int where the text
+    is one, so the log says 3, not 3.0. None for anything else."""
+    if not text or not (text[0].isdigit() or text[0] == ".") or not _NUMBER_CHARS.issuperset(text):
+        return None
+    if text.isdigit() and len(text) <= 15:
+        return int(text)
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def checked(done: object, total: object, unit: object) -> Report | None:
     """A report if the values make sense: numbers (not bools), finite, done >= 0, total > 0 and
-    >= done, unit a short word."""
-    if not isinstance(unit, str) or not _UNIT_ONLY.fullmatch(unit):
+    >= done, unit a short word (`is_unit`)."""
+    if not is_unit(unit):
         return None
+    assert isinstance(unit, str)
     if not isinstance(done, (int, float)) or isinstance(done, bool):
         return None
     if total is not None and (not isinstance(total, (int, float)) or isinstance(total, bool)):
@@ -69,17 +84,20 @@ def parse_message(text: str) -> Report | None:
         return None
     if text.startswith("{"):
         return _parse_json(text)
-    match = _COUNT.fullmatch(text)
-    if match is None:
-        return None
-    unit, total_text, percent = match["unit"], match["total"], match["percent"]
-    try:
-        done = _number(match["done"])
-        total = _number(total_text) if total_text is not None else None
-    except (ValueError, OverflowError):
+    percent = text.endswith("%")
+    if percent:
+        text = text[:-1].rstrip()
+    words = text.split()
+    unit: str | None = None
+    if words and (words[0][:1].isalpha() or words[0][:1] == "_"):
+        unit, words = words[0], words[1:]
+    done_text, slash, total_text = " ".join(words).partition("/")
+    done = _number(done_text.strip())
+    total = _number(total_text.strip()) if slash else None
+    if done is None or (slash and total is None):
         return None
     if percent:
-        if unit is not None or total is not None:
+        if unit is not None or slash:
             return None
         return checked(done / 100, 1.0, FRACTION)
     if total is None and unit is None:
@@ -100,101 +118,3 @@ def _parse_json(text: str) -> Report | None:
         if unit == FRACTION:
             total = 1.0
     return checked(done, total, unit)
-
-
-# --- recognised in output -----------------------------------------------------------------------
-
-_SCALE = {b"": 1, b"k": 1e3, b"M": 1e6, b"G": 1e9, b"T": 1e12, b"P": 1e15}
-_UNIT_B = rb"[A-Za-z_][A-Za-z0-9_]{0,31}"
-# tqdm's default: "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining},
-# {rate_fmt}{postfix}]"; the rate is "4.50it/s", "?it/s", "1.02kit/s", "12.3MB/s" or "1.23s/it".
-_TQDM = re.compile(
-    rb"[0-9]{1,3}%\|[^|\r\n]{0,1000}\|\s*"
-    rb"(?P<done>[0-9]+(?:\.[0-9]+)?)(?P<dscale>[kMGTP]?)/"
-    rb"(?P<total>[0-9]+(?:\.[0-9]+)?)(?P<tscale>[kMGTP]?)\s*\["
-    rb"(?:[^\]\r\n]{0,80}?(?:(?:[0-9.]+[kMGTP]?|\?)(?P<unit>" + _UNIT_B + rb")/s"
-    rb"|[0-9]s/(?P<unit_inv>" + _UNIT_B + rb"))[,\]]|[^\]\r\n]{0,80}\])"
-)
-_EPOCH = re.compile(
-    rb"(?<![A-Za-z])[Ee]poch\s*[:=]?\s*\[?\s*(?P<n>[0-9]{1,9})\s*(?:/|of)\s*(?P<m>[0-9]{1,9})"
-)
-CARRY_MAX = 512  # bytes of an unfinished last line kept for the next chunk
-_LOOKS = 8  # matches tried backwards from the end of a chunk
-
-
-class OutputScanner:
-    """Finds the latest progress in a stream of output chunks, without decoding or copying them.
-
-    tqdm bars (`45%|████▌     | 45/100 [00:10<00:12, 4.5it/s]`, `\r` updates, scaled counts such
-    as 1.2k/10.0k, the unit from the rate) and `Epoch N/M` lines (also `Epoch [N/M]`, `epoch N of
-    M`). Keras, and most training loops, print `Epoch N/M` as epoch N *starts*: read as N-1 of M
-    done. Once such a line has been seen, tqdm bars are ignored: they are then usually the bar of
-    one epoch, restarting every epoch. A chunk is searched with a regular expression only where
-    it contains `%|` or `poch`; an unfinished last line (up to CARRY_MAX bytes) is joined to the
-    start of the next chunk.
-    """
-
-    def __init__(self) -> None:
-        self._carry = b""
-        self.epochs_seen = False
-
-    def feed(self, chunk: bytes) -> Report | None:
-        """The latest report in `chunk` (or across its start and the previous chunk), or None."""
-        report = self._scan(chunk)
-        if report is None and self._carry:
-            report = self._scan(self._carry + chunk[:CARRY_MAX])
-        cut = max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))
-        if cut >= 0:
-            self._carry = chunk[cut + 1 :][-CARRY_MAX:]
-        else:
-            self._carry = (self._carry + chunk[-CARRY_MAX:])[-CARRY_MAX:]
-        return report
-
-    def _scan(self, data: bytes) -> Report | None:
-        report = _last_epoch(data) if b"poch" in data else None
-        if report is not None:
-            self.epochs_seen = True
-            return report
-        if not self.epochs_seen and b"%|" in data:
-            return _last_tqdm(data)
-        return None
-
-
-def _last_epoch(data: bytes) -> Report | None:
-    end = len(data)
-    for _ in range(_LOOKS):
-        at = data.rfind(b"poch", 0, end)
-        if at < 1:
-            return None
-        match = _EPOCH.match(data, at - 1)
-        if match is not None:
-            n, m = int(match["n"]), int(match["m"])
-            if 1 <= n <= m:
-                return Report(n - 1, m, "epoch")
-        end = at
-    return None
-
-
-def _last_tqdm(data: bytes) -> Report | None:
-    end = len(data)
-    for _ in range(_LOOKS):
-        at = data.rfind(b"%|", 0, end)
-        if at < 0:
-            return None
-        start = at
-        while start > 0 and at - start < 3 and data[start - 1 : start].isdigit():
-            start -= 1
-        match = _TQDM.match(data, start)
-        if match is not None:
-            done = float(match["done"]) * _SCALE[match["dscale"]]
-            total = float(match["total"]) * _SCALE[match["tscale"]]
-            unit = (match["unit"] or match["unit_inv"] or b"it").decode("ascii")
-            report = checked(_integral(done), _integral(total), unit)
-            if report is not None:
-                return report
-        end = at
-    return None
-
-
-def _integral(value: float) -> float:
-    return int(value) if value.is_integer() else value
