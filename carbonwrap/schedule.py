@@ -204,11 +204,11 @@ def check_before_waiting(
 
         check_target(prometheus_textfile)
     existing = os.path.abspath(log_dir)
-    while not os.path.isdir(existing) and os.path.dirname(existing) != existing:
+    while not os.path.exists(existing) and os.path.dirname(existing) != existing:
         existing = os.path.dirname(existing)
-    if not os.access(existing, os.W_OK | os.X_OK):
+    if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
         raise CarbonwrapError(
-            f"cannot write the log in {log_dir}: {existing} is not writable; "
+            f"cannot write the log in {log_dir}: {existing} is not a writable directory; "
             "choose another directory with --log-dir"
         )
 

@@ -297,14 +297,14 @@ def test_a_later_start_is_announced_with_the_saving() -> None:
     lines = announce(record)
     assert lines == [
         "carbonwrap: starting at 10:00 UTC (in 2 h 48 min): forecast 98 g/kWh over the "
-        "expected 2h vs 212 g/kWh if started now (−54 %); GB Carbon Intensity API forecast "
+        "2h run vs 212 g/kWh if started now (−54 %); GB Carbon Intensity API forecast "
         "(ukgrid:national)",
         "carbonwrap: waiting; Ctrl-C or SIGTERM cancels and the command does not run; the "
         "forecast ends 12:30 UTC, so no start after 10:30 UTC was considered",
     ]
     record["waited_s"] = 2 * H + 48 * M
     assert report_line(record) == (
-        "waited 2 h 48 min for 10:00 UTC (within 8h): forecast 98 g/kWh over the expected 2h "
+        "waited 2 h 48 min for 10:00 UTC (within 8h): forecast 98 g/kWh over the 2h run "
         "vs 212 g/kWh at once (−54 %); GB Carbon Intensity API forecast (ukgrid:national)"
     )
 
@@ -315,7 +315,7 @@ def test_start_now_and_no_forecast_in_words() -> None:
     assert record["chosen_start"] == record["decided_at"] and record["saving_pct"] == 0
     [line] = announce(record)
     assert line.startswith("carbonwrap: starting now: no start within 1h has a lower forecast ")
-    assert "100 g/kWh over the expected 1h" in line and "(energidataservice:DK1)" in line
+    assert "100 g/kWh over the 1h run" in line and "(energidataservice:DK1)" in line
     assert report_line(record).startswith("at once, the lowest forecast within 1h")
     down = decide("ukgrid: cannot connect", 8 * H, 2 * H, T0, "GB")
     assert announce(down) == [

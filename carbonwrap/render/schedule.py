@@ -88,13 +88,13 @@ def announce(record: Mapping[str, Any]) -> list[str]:
     if chosen_s is None or decided_s is None or chosen_s <= decided_s:
         return [
             f"carbonwrap: starting now: no start within {within} has a lower forecast than "
-            f"{_g(record.get('now_g_per_kwh'))} over the expected {duration}; "
+            f"{_g(record.get('now_g_per_kwh'))} over the {duration} run; "
             f"{_source(record)}{_cut(record, decided_s)}"
         ]
     return [
         f"carbonwrap: starting at {_clock(chosen_s, decided_s)} "
         f"(in {units.duration(chosen_s - decided_s)}): forecast "
-        f"{_g(record.get('forecast_mean_g_per_kwh'))} over the expected {duration} vs "
+        f"{_g(record.get('forecast_mean_g_per_kwh'))} over the {duration} run vs "
         f"{_g(record.get('now_g_per_kwh'))} if started now{_saving(record)}; {_source(record)}",
         "carbonwrap: waiting; Ctrl-C or SIGTERM cancels and the command does not run"
         + _cut(record, decided_s),
@@ -114,7 +114,7 @@ def report_line(record: Mapping[str, Any]) -> str:
         )
     waited_s = _number(record.get("waited_s")) or 0.0
     chosen_s = parse_utc(record.get("chosen_start"))
-    forecast = f"forecast {_g(record.get('forecast_mean_g_per_kwh'))} over the expected {duration}"
+    forecast = f"forecast {_g(record.get('forecast_mean_g_per_kwh'))} over the {duration} run"
     if chosen_s is None or decided_s is None or chosen_s <= decided_s:
         return f"at once, the lowest forecast within {within} ({forecast}); {_source(record)}"
     return (
