@@ -1,5 +1,5 @@
-"""The log's records: start, sample, intensity, progress, warning, end. Units are in the key
-names."""
+"""The log's records: start, sample, intensity, progress, prediction, budget, warning, end.
+Units are in the key names."""
 
 from __future__ import annotations
 
@@ -189,6 +189,64 @@ def progress(
     }
 
 
+def prediction(
+    *,
+    time_s: float,
+    elapsed_s: float,
+    done: float,
+    total: float,
+    unit: str,
+    duration_s: float,
+    energy_j: float,
+    co2e_g: float,
+    duration_margin_s: float | None,
+    energy_margin_j: float | None,
+    co2e_margin_g: float | None,
+    intensity_g_per_kwh: float,
+    intensity_basis: str,
+    basis: str,
+    intervals: int,
+) -> Record:
+    """The run's predicted totals (`predict.estimate`) after the progress so far: duration,
+    attributed energy (before PUE) and CO2e (with PUE), each with a margin of about 95 % (None
+    from too few reports); the intensity the remaining energy is priced at and its basis
+    ("forecast", "forecast+current" or "current"); `basis`: what the rate rests on, in words,
+    over `intervals` report intervals."""
+    return {
+        "type": "prediction",
+        "time": utc_iso(time_s),
+        "elapsed_s": round(elapsed_s, 3),
+        "done": done,
+        "total": total,
+        "unit": unit,
+        "fraction": round(min(1.0, done / total), 6) if total > 0 else None,
+        "duration_s": round(duration_s, 3),
+        "energy_j": round(energy_j, 3),
+        "co2e_g": round(co2e_g, 6),
+        "duration_margin_s": None if duration_margin_s is None else round(duration_margin_s, 3),
+        "energy_margin_j": None if energy_margin_j is None else round(energy_margin_j, 3),
+        "co2e_margin_g": None if co2e_margin_g is None else round(co2e_margin_g, 6),
+        "intensity_g_per_kwh": round(intensity_g_per_kwh, 3),
+        "intensity_basis": intensity_basis,
+        "basis": basis,
+        "intervals": intervals,
+    }
+
+
+def budget(*, time_s: float, elapsed_s: float, event: str, **fields: Any) -> Record:
+    """A budget event (`budget.py`). "set": limit (as given, "500 g"), quantity ("co2e" or
+    "energy"), limit_co2e_g or limit_energy_j, on_exceed ("warn" or "stop"), grace_s.
+    "exceeded": basis ("actual" or "predicted"), co2e_g or energy_j, fraction (of the work, for
+    a prediction), action ("warn" or "stop"), message. "kill": pids, message."""
+    return {
+        "type": "budget",
+        "time": utc_iso(time_s),
+        "elapsed_s": round(elapsed_s, 3),
+        "event": event,
+        **fields,
+    }
+
+
 def warning(*, time_s: float, elapsed_s: float, message: str) -> Record:
     return {
         "type": "warning",
@@ -210,7 +268,10 @@ def end(
     leftover_pids: Sequence[int],
     signals_received: Sequence[str],
     gpus: Mapping[int, Mapping[str, Any]] | None = None,
+    stopped: str | None = None,
 ) -> Record:
+    """`stopped`: why carbonwrap stopped the command ("budget 500 g CO2e exceeded (actual …)"),
+    only when it did."""
     record = sample(
         time_s=time_s,
         elapsed_s=elapsed_s,
@@ -226,4 +287,6 @@ def end(
         leftover_pids=list(leftover_pids),
         signals_received=list(signals_received),
     )
+    if stopped is not None:
+        record["stopped"] = stopped
     return record

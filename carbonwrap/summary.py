@@ -10,6 +10,19 @@ from carbonwrap.carbon import CarbonLedger
 from carbonwrap.events import Record, parse_utc
 
 COMPONENTS = ("cpu", "dram", "gpu")
+_PREDICTION_NUMBERS = (
+    "elapsed_s",
+    "done",
+    "total",
+    "fraction",
+    "duration_s",
+    "energy_j",
+    "co2e_g",
+    "duration_margin_s",
+    "energy_margin_j",
+    "co2e_margin_g",
+    "intensity_g_per_kwh",
+)
 
 
 @dataclass
@@ -71,6 +84,13 @@ class RunSummary:
     job: dict[str, str] = field(default_factory=dict)
     log_path: str | None = None
     bad_lines: int = 0
+    # Predictions from progress (`prediction` records): "first", "at_50" (the first at or past
+    # half the work), "last"; each {elapsed_s, fraction, duration_s, energy_j, co2e_g, …}.
+    predictions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # --budget (`budget` records): limit, quantity, limit_value (g or J), on_exceed, grace_s,
+    # events [{event, elapsed_s, basis, value, fraction, action, message}]; None: no budget.
+    budget: dict[str, Any] | None = None
+    stopped: str | None = None  # why carbonwrap stopped the command (the end record says)
     schedule: dict[str, Any] | None = None  # the carbon-aware start (render/schedule.py)
 
     @property
@@ -129,6 +149,10 @@ class Fold:
             self._intensity(record)
         elif kind == "warning":
             self.s.notes.append(str(record.get("message", "")))
+        elif kind == "prediction":
+            self._prediction(record)
+        elif kind == "budget":
+            self._budget(record)
         elif kind in ("sample", "end"):
             self._sample(record)
             if kind == "end":
@@ -238,6 +262,54 @@ class Fold:
         pids = r.get("leftover_pids")
         if isinstance(pids, list):
             s.leftover_pids = [p for p in pids if isinstance(p, int)]
+        stopped = r.get("stopped")
+        s.stopped = stopped if isinstance(stopped, str) else None
+
+    def _prediction(self, r: Record) -> None:
+        """Kept: the first prediction, the first at or past half the work, the last."""
+        entry: dict[str, Any] = {key: _number(r.get(key)) for key in _PREDICTION_NUMBERS}
+        if entry["duration_s"] is None or entry["energy_j"] is None or entry["co2e_g"] is None:
+            return
+        for key in ("unit", "intensity_basis", "basis"):
+            entry[key] = str(r.get(key, ""))
+        intervals = r.get("intervals")
+        entry["intervals"] = intervals if type(intervals) is int else None
+        kept = self.s.predictions
+        kept.setdefault("first", entry)
+        if "at_50" not in kept and (entry["fraction"] or 0.0) >= 0.5:
+            kept["at_50"] = entry
+        kept["last"] = entry
+
+    def _budget(self, r: Record) -> None:
+        event = r.get("event")
+        if event == "set":
+            quantity = r.get("quantity")
+            key = "limit_co2e_g" if quantity == "co2e" else "limit_energy_j"
+            limit = _number(r.get(key))
+            if quantity in ("co2e", "energy") and limit is not None:
+                self.s.budget = {
+                    "limit": str(r.get("limit", "")),
+                    "quantity": quantity,
+                    "limit_value": limit,
+                    "on_exceed": str(r.get("on_exceed", "")),
+                    "grace_s": _number(r.get("grace_s")),
+                    "events": [],
+                }
+        elif event in ("exceeded", "kill") and self.s.budget is not None:
+            found = self.s.budget["events"]
+            if len(found) < 8:  # warned once per basis, stopped once: more is not ours
+                value = r.get("co2e_g" if self.s.budget["quantity"] == "co2e" else "energy_j")
+                found.append(
+                    {
+                        "event": event,
+                        "elapsed_s": _number(r.get("elapsed_s")),
+                        "basis": str(r.get("basis", "")),
+                        "value": _number(value),
+                        "fraction": _number(r.get("fraction")),
+                        "action": str(r.get("action", "")),
+                        "message": str(r.get("message", "")),
+                    }
+                )
 
     def current_intensity(self) -> tuple[float, str, str] | None:
         """The intensity in force after the records so far: value (g/kWh), source, signal."""

@@ -21,6 +21,7 @@ from carbonwrap.intensity.providers import Provider
 MIN_POLL_S = 60.0  # never ask more often than once a minute, whatever a provider publishes
 AFTER_SLOT_S = 30.0  # ask this long after a slot ends, when its successor is likely published
 HISTORY_EVERY_S = 1800.0  # measured history for the run so far, every half hour
+FORECAST_EVERY_S = 1800.0  # the forecast, once predictions want it (`want_forecast`)
 
 
 def next_poll_delay_s(now_s: float, point: IntensityPoint | None, resolution_s: float) -> float:
@@ -72,6 +73,9 @@ class IntensityPoller:
         self._last_good_at_s = 0.0
         self._failures = 0
         self._measured: dict[tuple[float, float], float] = {}
+        self._forecast_wanted = False
+        self._forecast: list[IntensityPoint] = []  # replaced whole, never changed
+        self._forecast_warned = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._main: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
@@ -84,6 +88,19 @@ class IntensityPoller:
 
     def start(self) -> None:
         self._thread.start()
+
+    def want_forecast(self) -> None:
+        """Fetch the provider's forecast from now on, every FORECAST_EVERY_S (predictions
+        price the remaining energy with it); `forecast()` has the latest."""
+        self._forecast_wanted = True
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has already closed
+                loop.call_soon_threadsafe(wake.set)
+
+    def forecast(self) -> list[IntensityPoint]:
+        """The latest forecast fetched; [] until one arrives (or where there is none)."""
+        return self._forecast
 
     def stop(self, budget_s: float = 0.3) -> None:
         """Fetch measured history once more if the budget allows, then end; returns within
@@ -128,13 +145,19 @@ class IntensityPoller:
             self._session = session
             self._ready.set()
             next_history_s = time.monotonic() + HISTORY_EVERY_S
+            next_latest_s = next_forecast_s = 0.0
             while True:
-                delay_s = await self._poll_latest(session)
+                self._wake.clear()  # a want_forecast() from here on wakes the wait below
+                if time.monotonic() >= next_latest_s:
+                    next_latest_s = time.monotonic() + await self._poll_latest(session)
                 if time.monotonic() >= next_history_s:
                     next_history_s = time.monotonic() + HISTORY_EVERY_S
                     await self._fetch_history(session)
-                self._wake.clear()
+                if self._forecast_wanted and time.monotonic() >= next_forecast_s:
+                    next_forecast_s = time.monotonic() + FORECAST_EVERY_S
+                    await self._fetch_forecast(session)
                 with contextlib.suppress(asyncio.TimeoutError):
+                    delay_s = max(0.0, next_latest_s - time.monotonic())
                     await asyncio.wait_for(self._wake.wait(), delay_s)
 
     async def _poll_latest(self, session: Any) -> float:
@@ -189,6 +212,21 @@ class IntensityPoller:
                 continue
             self._measured[window] = point.intensity_g_per_kwh
             self._emit_point(point, reason=None)
+
+    async def _fetch_forecast(self, session: Any) -> None:
+        """The provider's forecast, for predictions; a failure is said once (predictions then
+        price the remaining energy at the value in force)."""
+        if self._provider is None:
+            return
+        try:
+            self._forecast = list(await self._provider.forecast(session))
+        except ProviderError as exc:
+            if not self._forecast_warned:
+                self._forecast_warned = True
+                self._warn(
+                    f"{self._name} forecast: {exc.reason}; predictions price the remaining "
+                    "energy at the intensity in force"
+                )
 
     async def _final(self, budget_s: float) -> None:
         """Last chance for measured history, then end the polling task (closing the session)."""
