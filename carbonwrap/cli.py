@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -14,7 +15,7 @@ import click
 from carbonwrap import __version__
 from carbonwrap.config import CPU_ACCOUNTING, INTENSITY_SOURCES, check_run_settings, load_config
 from carbonwrap.entry import resume_gc
-from carbonwrap.errors import CarbonwrapError, ExitCode
+from carbonwrap.errors import CarbonwrapError, ExitCode, one_line
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing more at start-up
 if TYPE_CHECKING:
@@ -25,6 +26,17 @@ Exit status: the command's own; 128+N if it died of signal N; 127 command not fo
 126 command not executable; 125 carbonwrap's own error (bad option or value, unwritable log);
 128+N if signal N (Ctrl-C: 130, SIGTERM: 143) ended a --start-within wait: the command did
 not run."""
+
+
+class _Finite(click.FloatRange):
+    """click.FloatRange lets "nan" through (every comparison with NaN is false) and "inf" past
+    a range without a maximum; neither is a setting (nor valid in the JSON log)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
 
 
 def _parse_tags(values: tuple[str, ...]) -> dict[str, str]:
@@ -121,13 +133,13 @@ def cli(ctx: click.Context) -> None:
 )
 @click.option(
     "--interval",
-    type=click.FloatRange(min=0.05, max=3600),
+    type=_Finite(min=0.05, max=3600),
     metavar="SECONDS",
     help="[default: 1] Time between sensor readings.",
 )
 @click.option(
     "--log-interval",
-    type=click.FloatRange(min=0.05),
+    type=_Finite(min=0.05),
     metavar="SECONDS",
     help="[default: 10] At most one sample record per this time in the log.",
 )
@@ -139,13 +151,13 @@ def cli(ctx: click.Context) -> None:
 @_where_options
 @click.option(
     "--intensity",
-    type=click.FloatRange(min=0, max=5000),
+    type=_Finite(min=0, max=5000),
     metavar="G_PER_KWH",
     help="Fix the grid carbon intensity (gCO2e/kWh) instead of looking it up.",
 )
 @click.option(
     "--pue",
-    type=click.FloatRange(min=1.0, max=5.0),
+    type=_Finite(min=1.0, max=5.0),
     help="[default: 1] Power usage effectiveness of the facility (energy drawn per unit used "
     "by IT).",
 )
@@ -365,7 +377,7 @@ def completion(shell: str) -> int:
 
 
 def _one_line(error: click.ClickException) -> str:
-    message = " ".join(error.format_message().split())
+    message = one_line(" ".join(error.format_message().split()), limit=1000)
     context = getattr(error, "ctx", None)
     hint = f" (see '{context.command_path} --help')" if context is not None else ""
     return f"carbonwrap: {message}{hint}"
@@ -387,8 +399,8 @@ def _status(argv: list[str] | None) -> int:
         return ExitCode.USAGE
     except click.exceptions.Abort:
         return ExitCode.USAGE
-    except CarbonwrapError as exc:
-        sys.stderr.write(f"carbonwrap: {exc.message}\n")
+    except CarbonwrapError as exc:  # user text in it may hold a newline or an escape sequence
+        sys.stderr.write(f"carbonwrap: {one_line(exc.message, limit=1000)}\n")
         return exc.code
     return result if isinstance(result, int) else ExitCode.OK
 

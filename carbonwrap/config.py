@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from carbonwrap.configfile import ConfigFile, find_project_file, read_file, user_config_path
-from carbonwrap.errors import CarbonwrapError
+from carbonwrap.errors import CarbonwrapError, one_line
 from carbonwrap.settings import (
     BY_KEY,
     CPU_ACCOUNTING,
@@ -74,7 +74,7 @@ class Config:
             try:
                 levels.append(Value(setting.parse(raw), "env", setting.env))
             except ValueError as exc:
-                shown = "(hidden)" if setting.secret else raw
+                shown = "(hidden)" if setting.secret else one_line(raw)
                 raise CarbonwrapError(f"{setting.env}={shown}: {exc}; fix or unset it") from None
         for file in self.files:
             if setting.key in file.values:

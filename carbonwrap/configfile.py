@@ -7,7 +7,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from carbonwrap.errors import CarbonwrapError
+from carbonwrap.errors import CarbonwrapError, one_line
 from carbonwrap.settings import BY_KEY, PATHS, TABLES, WHERE
 
 PROJECT_FILE = "carbonwrap.toml"
@@ -70,6 +70,8 @@ def read_file(path: str, scope: str, pyproject: bool, notes: list[str]) -> Confi
         raise CarbonwrapError(f"{path}: not UTF-8 text; fix the file") from None
     except tomllib.TOMLDecodeError as exc:
         raise CarbonwrapError(f"{path}: invalid TOML: {exc}; fix the file") from None
+    except RecursionError:  # tomllib recurses per level of nested arrays and tables
+        raise CarbonwrapError(f"{path}: values nested too deeply to read; fix the file") from None
     prefix: tuple[str, ...] = ()
     if pyproject:
         prefix = ("tool", "carbonwrap")
@@ -171,4 +173,4 @@ def _toml(value: Any) -> str:
         text = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     else:
         text = str(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return one_line(text)

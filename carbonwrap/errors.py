@@ -17,6 +17,13 @@ class ExitCode(enum.IntEnum):
     NOT_FOUND = 127  # the command was not found
 
 
+def one_line(text: str, limit: int = 60) -> str:
+    """User text as a one-line error may show it: unprintable characters escaped (a newline
+    would start a second line, a control sequence would reach the terminal), cut to `limit`."""
+    text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class CarbonwrapError(Exception):
     """An error the user can fix: printed as one line, exits with `code`."""
 

@@ -38,7 +38,11 @@ class EventLog:
 
     def write(self, record: Record) -> None:
         """Append one record. A failing disk is remembered, not raised: the child comes first."""
-        line = (json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n").encode()
+        try:
+            line = (json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n").encode()
+        except (TypeError, ValueError) as exc:  # a bug upstream must not end the run either
+            self.failed = f"a {record.get('type')} record could not be written: {exc}"
+            return
         with self._lock:
             if self._fd < 0:
                 return

@@ -31,8 +31,10 @@ def _number(low: float, high: float = math.inf) -> Callable[[Any], float]:
             raise ValueError("must be a number")
         try:
             number = float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ValueError("must be a number") from None
+        if not math.isfinite(number):
+            raise ValueError("must be a finite number")
         if not (low <= number <= high):
             if math.isinf(high):
                 raise ValueError(f"must be at least {low:g}")
@@ -46,6 +48,13 @@ def _text(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError("must be a non-empty string")
     return value.strip()
+
+
+def _path(value: Any) -> str:
+    text = _text(value)
+    if "\x00" in text:  # TOML can hold one; no file name can
+        raise ValueError("must be a path (it holds a NUL character)")
+    return text
 
 
 def _choice(*choices: str) -> Callable[[Any], str]:
@@ -102,7 +111,7 @@ SETTINGS: tuple[Setting, ...] = (
             "seconds between sensor readings"),
     Setting("log_interval", "CARBONWRAP_LOG_INTERVAL", _number(0.05), 10.0,
             "at most one sample record per this many seconds"),
-    Setting("log_dir", "CARBONWRAP_LOG_DIR", _text, "logs",
+    Setting("log_dir", "CARBONWRAP_LOG_DIR", _path, "logs",
             "directory for run logs (in a project file: relative to the file)"),
     Setting("region", "CARBONWRAP_REGION", _text, None, "grid region (see --region)"),
     Setting("location", "CARBONWRAP_LOCATION", _text, None, "LAT,LON (see --location)"),
@@ -117,7 +126,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("live", "CARBONWRAP_LIVE", _bool, True, "the live view on a terminal"),
     Setting("cpu_accounting", "CARBONWRAP_CPU_ACCOUNTING", _choice(*CPU_ACCOUNTING), "auto",
             "how the tree's CPU time is counted"),
-    Setting("prometheus_textfile", "CARBONWRAP_PROMETHEUS_TEXTFILE", _text, None,
+    Setting("prometheus_textfile", "CARBONWRAP_PROMETHEUS_TEXTFILE", _path, None,
             "*.prom file for node_exporter (in a project file: relative to the file)"),
     Setting("start_within", "CARBONWRAP_START_WITHIN", _duration(0, 7 * 86400), None,
             "wait up to this long for the lowest forecast intensity (8h, 90m; 0 = no wait)"),
