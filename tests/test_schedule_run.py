@@ -337,3 +337,44 @@ def test_nothing_of_the_schedule_is_imported_without_it(tmp_path: Path) -> None:
     for module in ("carbonwrap.schedule", "carbonwrap.durations", "carbonwrap.intensity.window",
                    "carbonwrap.render.schedule"):  # fmt: skip
         assert module not in out.stderr
+
+
+def test_a_signal_during_the_forecast_fetch_cancels_too(tmp_path: Path) -> None:
+    marker = tmp_path / "started"
+    result: list[Any] = []
+
+    async def check(server: RecordedServer) -> None:
+        server.route("/intensity/*", hang=True)
+        env = cw_env(CARBONWRAP_UKGRID_URL=server.url)
+
+        def probe() -> tuple[int | None, str]:
+            process = subprocess.Popen(
+                cw_argv(
+                    "run", "--region", "GB", "--start-within", "1h", "--expected-duration",
+                    "1m", "--", "touch", str(marker),
+                ),
+                cwd=tmp_path, env=env, stderr=subprocess.PIPE,
+            )  # fmt: skip
+            try:
+                deadline = time.monotonic() + 60
+                while not server.requests and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert server.requests, "carbonwrap never asked for the forecast"
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=30)
+                assert process.stderr is not None
+                return process.returncode, process.stderr.read().decode()
+            finally:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+
+        result.append(await asyncio.to_thread(probe))
+
+    serve(check, timeout_s=120)
+    status, stderr = result[0]
+    assert status == 143
+    assert stderr.endswith(
+        "SIGTERM while waiting for the scheduled start; the command did not run\n"
+    )
+    assert not marker.exists() and logs_in(tmp_path) == []
