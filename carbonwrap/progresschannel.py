@@ -24,6 +24,7 @@ _DATAGRAM_MAX = 4096  # longer datagrams are cut by the kernel: counted as bad
 _UCRED = 12  # struct ucred: pid, uid, gid
 _SUN_PATH_MAX = 107  # sockaddr_un.sun_path, less the terminating NUL
 _OWNER_RECHECK_S = 0.5
+_HANDOVER_S = 2.0
 
 
 class RateLimiter:
@@ -104,8 +105,13 @@ class RateLimiter:
 
 class ProgressChannel:
     """The socket `path` (in a 0700 directory of its own), read on a thread from `start` to
-    `close`. The first process to report is the source until it exits; reports of other
-    processes meanwhile are ignored (DDP ranks report the same progress)."""
+    `close`.
+
+    Several processes may report (DDP ranks all report the same steps): the first process to
+    report is the source until it exits, and reports of others meanwhile are ignored; then the
+    next one to report takes over (for _HANDOVER_S, not with a report that is behind the last
+    one in the same unit and total: a rank lagging the one that has just finished).
+    """
 
     def __init__(self, tmp_dir: str, run_id: str, on_progress: OnProgress, interval_s: float):
         self.directory = _make_private_dir(tmp_dir, f"carbonwrap-{run_id}")
@@ -130,6 +136,8 @@ class ProgressChannel:
         self.other_sources = 0
         self._owner: int | None = None
         self._owner_alive_s = -float("inf")
+        self._refused: set[int] = set()  # senders refused while the source ran
+        self._handover: tuple[Report, float] | None = None  # the last report before it
         self._closing = False
         self._thread = threading.Thread(target=self._read, name="carbonwrap-progress", daemon=True)
 
@@ -170,7 +178,10 @@ class ProgressChannel:
         try:
             while True:
                 due = self.limiter.due()
-                wanted = None if due is None else max(0.0, due - time.monotonic())
+                wanted = None if due is None else due - time.monotonic()
+                if wanted is not None and wanted <= 0:  # (a timeout of 0 is non-blocking mode)
+                    self.limiter.flush_due(time.monotonic())
+                    continue
                 if wanted != timeout:
                     sock.settimeout(wanted)
                     timeout = wanted
@@ -183,7 +194,8 @@ class ProgressChannel:
                     return  # shut down, and the queue is empty
                 self._take(data, _sender(ancillary), flags, time.monotonic())
         except OSError:
-            return  # the socket was closed
+            if not self._closing:
+                raise  # a bug: the traceback shows; senders find the socket closed and drop
         finally:
             sock.close()
 
@@ -202,21 +214,44 @@ class ProgressChannel:
             report = parse_message(line)
             if report is None:
                 self._bad(line)
-            else:
+            elif not self._behind(report, now_s):
                 self.limiter.offer(report, now_s)
 
+    def _behind(self, report: Report, now_s: float) -> bool:
+        """Whether a new source's report is behind the last one of the source before it (same
+        unit and total, less done), within _HANDOVER_S of the handover: a rank that lags the
+        one that has just finished, not a new phase."""
+        if self._handover is None:
+            return False
+        last, since_s = self._handover
+        if now_s - since_s >= _HANDOVER_S:
+            self._handover = None
+            return False
+        if (report.unit, report.total) == (last.unit, last.total) and report.done < last.done:
+            self.other_sources += 1
+            return True
+        return False
+
     def _from_source(self, pid: int) -> bool:
-        """The first sender is the source; another takes over once it has exited."""
+        """The first sender is the source; another takes over once it has exited. The source
+        is looked up in /proc at once for a sender not seen before, else at most every
+        _OWNER_RECHECK_S (DDP ranks report at every step)."""
         if self._owner is None or pid == self._owner:
             self._owner = pid
             return True
         now = time.monotonic()
-        if now - self._owner_alive_s < _OWNER_RECHECK_S:
+        known = pid in self._refused
+        if known and now - self._owner_alive_s < _OWNER_RECHECK_S:
             return False
         if _alive(self._owner):
             self._owner_alive_s = now
+            if not known and len(self._refused) < 1024:
+                self._refused.add(pid)
             return False
         self._owner, self._owner_alive_s = pid, -float("inf")
+        self._refused.clear()
+        latest = self.limiter.latest
+        self._handover = None if latest is None else (latest, now)
         return True
 
     def _bad(self, text: str) -> None:

@@ -156,10 +156,10 @@ def _after_fork_in_child() -> None:
     """A forked child opens its own socket on its first report (closing its copy of the
     parent's); a lock held by a thread of the parent, which the child does not have, is
     replaced."""
-    global _sock, _off, _lock, _dropped, _exit_hook
+    global _sock, _off, _lock, _dropped
     sock, _sock = _sock, None
     _close(sock)
-    _off, _lock, _dropped, _exit_hook = False, threading.Lock(), None, False
+    _off, _lock, _dropped = False, threading.Lock(), None  # the atexit hook is inherited
 
 
 def _at_exit_resend() -> None:
@@ -173,6 +173,7 @@ def _at_exit_resend() -> None:
 
 def _resend_dropped() -> None:
     """At exit, the last report if it was dropped: it may be the one that says "done"."""
+    global _dropped
     sock, message = _sock, _dropped
     if sock is None or message is None:
         return
@@ -183,8 +184,15 @@ def _resend_dropped() -> None:
         poller.register(sock.fileno(), select.POLLOUT)
         if poller.poll(EXIT_WAIT_S * 1000):
             sock.send(message, _flags)
+            _dropped = None
     except Exception:
         pass
+
+
+def reset() -> None:
+    """Forget the channel: the next report reads CARBONWRAP_PROGRESS again (tests; a process
+    that changed its environment)."""
+    _after_fork_in_child()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
