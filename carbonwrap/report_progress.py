@@ -27,8 +27,8 @@ sent again at interpreter exit, waiting at most 0.1 s for room. When carbonwrap 
 (the socket is closed or removed), every later call returns at once.
 """
 
+import _thread  # not threading: ~1 ms to import, for one lock
 import os
-import threading
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (import carbonwrap is light)
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ EXIT_WAIT_S = 0.1
 
 _sock: "_socket.socket | None" = None
 _off = False  # no channel, or carbonwrap has gone: every call returns at once
-_lock = threading.Lock()  # opening only; sends need no lock
+_lock = _thread.allocate_lock()  # opening only; sends need no lock
 _dropped: "bytes | None" = None  # the last report dropped for a full queue
 _exit_hook = False
 _flags = 0
@@ -159,7 +159,7 @@ def _after_fork_in_child() -> None:
     global _sock, _off, _lock, _dropped
     sock, _sock = _sock, None
     _close(sock)
-    _off, _lock, _dropped = False, threading.Lock(), None  # the atexit hook is inherited
+    _off, _lock, _dropped = False, _thread.allocate_lock(), None  # the atexit hook is inherited
 
 
 def _at_exit_resend() -> None:
