@@ -14,13 +14,16 @@ from typing import Any, NamedTuple
 
 from carbonwrap import events
 from carbonwrap.render import units
+from carbonwrap.settings import BY_KEY, ON_EXCEED
 
-ON_EXCEED = ("warn", "stop")
-DEFAULT_GRACE_S = 10.0
+__all__ = ["ON_EXCEED", "Budget", "BudgetWatch", "Stopper", "parse_budget"]
+
+DEFAULT_GRACE_S: float = BY_KEY["budget_grace"].default
 # Never act on a prediction made from too little: at least this many report intervals after
 # the warm-up, this much of the work done, and the low end of its ~95 % range over the limit.
 MIN_INTERVALS = 3
 MIN_FRACTION = 0.10
+KILLED_WAIT_S = 2.0  # after SIGKILL, for the kernel to take the processes down
 
 _UNITS = {  # unit -> quantity, factor to grams or joules
     "g": ("co2e", 1.0),
@@ -35,7 +38,9 @@ _UNITS = {  # unit -> quantity, factor to grams or joules
 }
 # Any case where it is unambiguous: kwh, KWH, Kg; not mj / mwh (milli or mega?).
 _FOLDED = {unit.lower(): unit for unit in _UNITS if unit[0] != "M"}
-_AMOUNT = re.compile(r"\s*((?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(.*?)\s*\Z", re.DOTALL)
+_AMOUNT = re.compile(
+    r"\s*((?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)\s*(.*?)\s*\Z", re.DOTALL
+)
 _CO2E = re.compile(r"\s*co2e?\Z", re.IGNORECASE)
 UNITS_HELP = "CO2e: g, kg, t; energy: J, kJ, MJ, Wh, kWh, MWh"
 
@@ -64,20 +69,22 @@ def parse_budget(value: Any) -> Budget:
         raise ValueError('must be an amount with a unit, e.g. "500 g" or "5 kWh"')
     found = _AMOUNT.fullmatch(value)
     if found is None:
-        raise ValueError(f"{value!r} is not an amount with a unit (e.g. 500g, 2kg, 5kWh)")
+        raise ValueError("is not an amount with a unit (e.g. 500g, 2kg, 5kWh)")
     amount_text, unit = found.group(1), _CO2E.sub("", found.group(2))
     if not unit:
-        raise ValueError(f"{value!r} needs a unit ({UNITS_HELP})")
+        raise ValueError(f"needs a unit ({UNITS_HELP})")
     unit = unit if unit in _UNITS else _FOLDED.get(unit.lower(), unit)
     if unit not in _UNITS:
-        raise ValueError(f"{value!r}: unknown unit {unit!r} ({UNITS_HELP})")
+        raise ValueError(f"has an unknown unit {unit[:20]!r} ({UNITS_HELP})")
     quantity, factor = _UNITS[unit]
     if quantity == "energy" and _CO2E.search(found.group(2)):
-        raise ValueError(f"{value!r}: {unit} is energy, not CO2e")
+        raise ValueError(f"mixes energy ({unit}) with CO2e")
     amount = float(amount_text)
-    if not 0 < amount * factor < float("inf"):
-        raise ValueError(f"{value!r}: must be more than 0")
-    return Budget(quantity, amount * factor, f"{amount:g} {unit}")
+    if not amount * factor < float("inf"):
+        raise ValueError("is too large")
+    if not amount > 0:
+        raise ValueError("must be more than 0")
+    return Budget(quantity, amount * factor, f"{amount:.15g} {unit}")
 
 
 def confident(prediction: dict[str, Any], quantity: str) -> bool:
@@ -160,13 +167,20 @@ class Stopper:
             return
         if self._timer is not None:
             self._timer.cancel()
-        while time.monotonic() < self._deadline_s:
+        if self._wait_for_tree(self._deadline_s, poll_s):
+            return
+        self.kill()
+        self._wait_for_tree(time.monotonic() + KILLED_WAIT_S, poll_s)  # dying takes a moment
+
+    def _wait_for_tree(self, deadline_s: float, poll_s: float) -> bool:
+        """Until the tree is empty (True) or the deadline (False), reaping as it goes."""
+        while True:
             _reap()
             if not [pid for pid in self._tree() if pid != os.getpid()]:
-                return
+                return True
+            if time.monotonic() >= deadline_s:
+                return False
             time.sleep(poll_s)
-        self.kill()
-        _reap()
 
 
 def _reap() -> None:
@@ -202,6 +216,7 @@ class BudgetWatch:
         self.stopper = Stopper(*child, grace_s, self.killed)
         self._lock = threading.Lock()
         self._fired: set[str] = set()
+        self._finished = False
         self.stopped: str | None = None  # the end record's `stopped` message
 
     def set_record(self) -> dict[str, Any]:
@@ -245,9 +260,16 @@ class BudgetWatch:
             fraction = float(prediction["fraction"])
             self._exceeded("predicted", value, fraction, f"{100 * fraction:.0f} %")
 
+    def finish(self) -> None:
+        """Once the child has ended: nothing more to act on (the report compares the totals
+        with the limit); a stop in progress gets the rest of the tree (`Stopper.settle`)."""
+        with self._lock:
+            self._finished = True
+        self.stopper.settle()
+
     def _exceeded(self, basis: str, value: float, fraction: float | None, at: str) -> None:
         with self._lock:
-            if basis in self._fired or self.stopped is not None:
+            if basis in self._fired or self.stopped is not None or self._finished:
                 return  # warned once per basis; stopping once is enough
             self._fired.add(basis)
             message = (

@@ -112,6 +112,17 @@ class Child:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signum)
 
+    def send(self, signum: int) -> bool:
+        """Send `signum` to the child unless it has been reaped (its pid could be reused by
+        then); False when it is gone."""
+        if self.pid <= 0 or self._reaped:
+            return False
+        try:
+            os.kill(self.pid, signum)
+        except ProcessLookupError:
+            return False
+        return True
+
     def wait(self) -> Ending:
         """Wait for the child, reaping orphans re-parented to us on the way."""
         while True:

@@ -16,6 +16,7 @@ from carbonwrap import __version__
 from carbonwrap.config import CPU_ACCOUNTING, INTENSITY_SOURCES, check_run_settings, load_config
 from carbonwrap.entry import resume_gc
 from carbonwrap.errors import CarbonwrapError, ExitCode, one_line
+from carbonwrap.settings import ON_EXCEED
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing more at start-up
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 _EXIT_CODES = """\b
 Exit status: the command's own; 128+N if it died of signal N; 127 command not found;
 126 command not executable; 125 carbonwrap's own error (bad option or value, unwritable log);
+124 --on-exceed stop stopped the command (its own status is in the log and --json);
 128+N if signal N (Ctrl-C: 130, SIGTERM: 143) ended a --start-within wait: the command did
 not run."""
 
@@ -50,7 +52,8 @@ def _parse_tags(values: tuple[str, ...]) -> dict[str, str]:
 
 
 def _duration_option(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
-    """--start-within / --expected-duration in seconds; parsed only when given (start-up)."""
+    """--start-within / --expected-duration in seconds, --budget: parsed by their settings,
+    only when given (start-up)."""
     if value is None or param.name is None:
         return None
     from carbonwrap.settings import BY_KEY
@@ -202,6 +205,29 @@ def cli(ctx: click.Context) -> None:
     help="How long COMMAND is expected to run: the window --start-within compares (needed "
     "with it).",
 )
+@click.option(
+    "--budget",
+    metavar="AMOUNT",
+    callback=_duration_option,
+    help="A limit for the run: CO2e (500g, 2kg, 1t; with PUE, as reported) or attributed "
+    "energy (5kWh, 3MJ, 800Wh; before PUE, as reported). Checked against the actual total at "
+    "every log sample and against predictions from the command's progress reports; see "
+    "--on-exceed.",
+)
+@click.option(
+    "--on-exceed",
+    type=click.Choice(ON_EXCEED),
+    help="[default: warn] When the actual total, or a prediction resting on enough progress "
+    "(3 report intervals, 10 % of the work, its low end over the limit), exceeds --budget: "
+    "warn = one line on stderr and in the log, the command goes on; stop = SIGTERM to every "
+    "process of the command, SIGKILL after --budget-grace, exit status 124.",
+)
+@click.option(
+    "--budget-grace",
+    type=_Finite(min=0, max=3600),
+    metavar="SECONDS",
+    help="[default: 10] Time from SIGTERM to SIGKILL when --on-exceed stop stops the command.",
+)
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run(
     interval: float | None,
@@ -221,6 +247,9 @@ def run(
     prometheus_textfile: str | None,
     start_within: float | None,
     expected_duration: float | None,
+    budget: str | None,
+    on_exceed: str | None,
+    budget_grace: float | None,
     command: tuple[str, ...],
 ) -> int:
     """Run COMMAND and report the energy and CO2e of its process tree.
@@ -243,6 +272,9 @@ def run(
         "prometheus_textfile": prometheus_textfile,
         "start_within": start_within,
         "expected_duration": expected_duration,
+        "budget": budget,
+        "on_exceed": on_exceed,
+        "budget_grace": budget_grace,
     }
     config = load_config(os.environ)
     resolved = config.resolve(flags, os.environ)
@@ -286,6 +318,9 @@ def run(
         prometheus_textfile=setting["prometheus_textfile"],
         config=config,
         schedule=schedule,
+        budget=setting["budget"],
+        on_exceed=setting["on_exceed"],
+        budget_grace_s=setting["budget_grace"],
     )
     return run_command(options, os.environ, sys.stderr, accounting)
 

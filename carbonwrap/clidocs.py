@@ -23,7 +23,8 @@ COMPLETE_VAR = "_CARBONWRAP_COMPLETE"
 MAN_DATE = dt.date(2026, 11, 27).isoformat()
 
 EXIT_STATUS = (
-    ("0 … 124", "the command's own exit status"),
+    ("0 … 123", "the command's own exit status"),
+    ("124", "run --on-exceed stop stopped the command: it exceeded --budget"),
     ("125", "carbonwrap's own error: bad option or value, unwritable log directory"),
     ("126", "the command exists but cannot be executed"),
     ("127", "the command was not found"),

@@ -12,6 +12,7 @@ class ExitCode(enum.IntEnum):
     """
 
     OK = 0
+    BUDGET_STOPPED = 124  # --on-exceed stop stopped the command (its own status is logged)
     USAGE = 125  # carbonwrap's own error: bad option, bad value, unwritable log directory
     NOT_EXECUTABLE = 126  # the command exists but cannot be executed
     NOT_FOUND = 127  # the command was not found

@@ -66,10 +66,20 @@ class LiveFeed:
         value, source = (current[0], current[1]) if current else (None, "")
         newer_j = max(0.0, sum(totals.energy_j.values()) - logged_j)
         co2e_g = logged_g + (newer_j / J_PER_KWH * self._pue * value if value else 0.0)
-        return LiveState(totals.elapsed_s, totals.cpu_s, rows, value, source, co2e_g, None)
+        prediction = self._fold_locked(_prediction)
+        return LiveState(totals.elapsed_s, totals.cpu_s, rows, value, source, co2e_g, prediction)
 
 
 def _logged(fold: Fold) -> tuple[float, float, tuple[float, str, str] | None]:
     """Energy and CO2e of the samples logged so far, and the intensity in force."""
     summary = fold.summary()
     return summary.energy_j, summary.co2e_g, fold.current_intensity()
+
+
+def _prediction(fold: Fold) -> str | None:
+    """The latest logged prediction and the budget, in words; None while there is neither."""
+    if not fold.s.predictions and fold.s.budget is None:
+        return None
+    from carbonwrap.render.prediction import live_text  # only once there is something to say
+
+    return live_text(fold.s.predictions.get("last"), fold.s.budget)

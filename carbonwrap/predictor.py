@@ -1,7 +1,9 @@
 """The run's predictions: at each progress record, the estimate (`predict.py`) priced with the
 intensity forecast, logged as a `prediction` record (at most one per log interval, but always
 the first, those crossing 25/50/75 % of the work and the last) and handed to listeners (the
-budget). Created at the first progress record; a Recorder observer from then on."""
+budget). Created at the first progress record; a Recorder observer from then on. It follows
+the unit of the first report with a total (epochs, say): reports in other units (an
+evaluation's batches, steps without a total) are not mixed in."""
 
 import threading
 import time
@@ -55,7 +57,7 @@ class Predictor:
         self.listeners: list[Listener] = []
         self._lock = threading.Lock()
         self._points: list[Point] = []
-        self._unit = ""
+        self._unit: str | None = None  # the unit followed: the first reported with a total
         self._readings: list[tuple[float, float]] = []
         self._computed_at: float | None = None
         self._dirty = False  # reports since the last estimate
@@ -117,10 +119,13 @@ class Predictor:
             total = 1.0
         reading = self._reading()
         with self._lock:
+            if self._unit is None and total is not None:
+                self._unit = unit
+            if unit != self._unit:
+                return False  # another stream (an evaluation's batches): not mixed in
             self._add_reading(*reading)
             point = Point(elapsed, done, total, energy_at(self._readings, elapsed))
             self._points.append(point)
-            self._unit = str(unit)
             if len(self._points) > MAX_POINTS:
                 self._points = _thinned(self._points)
             self._dirty = True
@@ -133,8 +138,9 @@ class Predictor:
             due = self._computed_at is None or now - self._computed_at >= COMPUTE_EVERY_S
             if self._dirty and (due or force):
                 self._dirty = False
-                self._computed_at = now
-                self._pending = self._predict(list(self._points), self._unit)
+                self._pending = self._predict(list(self._points), self._unit or "")
+                # Too few reports yet: try again at the next one, not a second later.
+                self._computed_at = now if self._pending is not None else None
                 computed = True
             else:
                 computed = False

@@ -15,7 +15,7 @@ from carbonwrap.attribution import Reading
 from carbonwrap.child import Child, become_subreaper
 from carbonwrap.config import Config
 from carbonwrap.entry import resume_gc
-from carbonwrap.errors import CarbonwrapError
+from carbonwrap.errors import CarbonwrapError, ExitCode
 from carbonwrap.eventlog import EventLog, log_name
 from carbonwrap.intensity.plan import plan_intensity
 from carbonwrap.meters import Meters
@@ -26,6 +26,9 @@ from carbonwrap.sensors import SensorUnavailable
 from carbonwrap.summary import Fold
 
 if TYPE_CHECKING:
+    from carbonwrap.budget import Budget, BudgetWatch
+    from carbonwrap.intensity.poller import IntensityPoller as Poller
+    from carbonwrap.predictor import Predictor
     from carbonwrap.textfile import TextfileExporter
 
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})  # shared, read-only default
@@ -51,6 +54,9 @@ class RunOptions(NamedTuple):
     config: Config | None = None  # settings files (region, credentials); None: cwd's and user's
     prometheus_textfile: str | None = None  # a .prom file kept current for node_exporter
     schedule: Mapping[str, Any] | None = None  # the carbon-aware start (schedule.py), if any
+    budget: str | None = None  # "500 g", "5 kWh" (budget.parse_budget); None: no budget
+    on_exceed: str = "warn"  # or "stop"
+    budget_grace_s: float = 10.0  # from SIGTERM to SIGKILL when the budget stops the command
 
 
 class Recorder:
@@ -124,6 +130,15 @@ def run(
             record(
                 events.warning(time_s=time.time(), elapsed_s=time.monotonic() - t0, message=message)
             )
+
+        budget: Budget | None = None
+        if options.budget is not None:
+            from carbonwrap.budget import parse_budget  # only with --budget (start-up time)
+
+            try:
+                budget = parse_budget(options.budget)
+            except ValueError as exc:
+                raise CarbonwrapError(f"--budget {options.budget!r} {exc}") from None
 
         exporter: TextfileExporter | None = None
         if options.prometheus_textfile is not None:
@@ -227,6 +242,37 @@ def run(
         warn(note)
     if exporter is not None:
         exporter.write()
+    watch = None
+    if budget is not None:  # before any sample or progress record: every one is checked
+        watch = _watch_budget(budget, options, record, child, acct, stderr, t0)
+    poller: Poller | None = None  # made below, after the sampler starts
+
+    def forecast() -> list[tuple[float, float, float]]:
+        if poller is None:
+            return []
+        poller.want_forecast()  # from the first prediction on
+        return [(p.start_s, p.end_s, p.intensity_g_per_kwh) for p in poller.forecast()]
+
+    def make_predictor() -> "Predictor":
+        from carbonwrap.predictor import Predictor
+
+        predictor = Predictor(
+            record,
+            lambda: _energy_now(sampler),
+            lambda: record.locked(_fold_now),
+            options.pue,
+            started_wall,
+            options.log_interval_s,
+            lambda: time.monotonic() - t0,
+            forecast,
+            warn,
+        )
+        if watch is not None:
+            predictor.listeners.append(watch.on_prediction)
+        return predictor
+
+    predictions = _OnProgress(make_predictor)
+    record.observers.append(predictions)
     if channel is not None:
         channel.start()  # after the start record: progress records follow it
     sampler.start()
@@ -247,6 +293,8 @@ def run(
         poller.start()
     live = _start_live_view(options, environ, stderr, sampler, record, meters)
     ending = child.wait()
+    if watch is not None:
+        watch.finish()  # stopping: the rest of the tree gets the grace period too
     if live is not None:
         live.stop()  # the terminal is whole again before anything else is printed
     if channel is not None:
@@ -266,6 +314,7 @@ def run(
         poller.stop(budget_s=0.3)  # measured history if it comes in time; never longer
     if log.failed:
         stderr.write(f"carbonwrap: {log.failed}\n")
+    predictions.flush()  # the prediction from every report, logged before the end
     record(
         events.end(
             time_s=time.time(),
@@ -278,6 +327,7 @@ def run(
             leftover_pids=leftover,
             signals_received=child.received,
             gpus=_gpus(totals),
+            stopped=watch.stopped if watch is not None else None,
         )
     )
     if exporter is not None:
@@ -286,6 +336,8 @@ def run(
     summary = record.fold.summary()
     summary.log_path = str(log.path)
     write_outputs(summary, options.json_path, options.quiet, environ, stderr)
+    if watch is not None and watch.stopped is not None:
+        return ExitCode.BUDGET_STOPPED  # documented; the command's own status is in the log
     return ending.exit_code
 
 
@@ -305,6 +357,75 @@ def _sample(totals: Totals) -> dict[str, Any]:
         device_energy_j=totals.device_energy_j,
         gpus=_gpus(totals),
     )
+
+
+class _OnProgress:
+    """A Recorder observer that makes the predictor (`make`, which imports it) at the first
+    progress record and hands it every record from then on."""
+
+    def __init__(self, make: Callable[[], "Predictor"]) -> None:
+        self._make = make
+        self._lock = threading.Lock()
+        self.predictor: Predictor | None = None
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        if self.predictor is None:
+            if record.get("type") != "progress":
+                return
+            with self._lock:
+                if self.predictor is None:
+                    self.predictor = self._make()
+        self.predictor.observe(record)
+
+    def flush(self) -> None:
+        if self.predictor is not None:
+            self.predictor.flush()
+
+
+def _energy_now(sampler: Sampler) -> tuple[float, float]:
+    """The sampler's latest reading: elapsed s and the attributed energy (J) so far."""
+    totals = sampler.snapshot()
+    return totals.elapsed_s, sum(totals.energy_j.values())
+
+
+def _fold_now(fold: Fold) -> tuple[float, float, float | None]:
+    """Energy (J) and CO2e (g) of the samples logged so far, and the intensity in force."""
+    summary = fold.summary()
+    current = fold.current_intensity()
+    return summary.energy_j, summary.co2e_g, current[0] if current is not None else None
+
+
+def _watch_budget(
+    budget: "Budget",
+    options: RunOptions,
+    record: Recorder,
+    child: Child,
+    acct: TreeAccounting,
+    stderr: TextIO,
+    t0: float,
+) -> "BudgetWatch":
+    """The budget's observer, its `set` record logged; it says what happens on stderr (also
+    with --quiet: the user asked to be told)."""
+    from carbonwrap.budget import BudgetWatch
+
+    def say(message: str) -> None:
+        with contextlib.suppress(OSError, ValueError):  # a terminal that has gone away
+            stderr.write(f"carbonwrap: {message}\n")
+            stderr.flush()
+
+    watch = BudgetWatch(
+        budget,
+        options.on_exceed,
+        record,
+        lambda: float(record.locked(lambda fold: fold.summary().co2e_g)),
+        say,
+        lambda: time.monotonic() - t0,
+        (child.pid, child.send, acct.pids),
+        options.budget_grace_s,
+    )
+    record(watch.set_record())
+    record.observers.append(watch.observe)
+    return watch
 
 
 def _start_child(

@@ -87,6 +87,13 @@ def _duration(low_s: float, high_s: float) -> Callable[[Any], float]:
     return parse
 
 
+def _budget(value: Any) -> str:
+    """A CO2e or energy amount with its unit ("500 g", "5 kWh"), normalised."""
+    from carbonwrap.budget import parse_budget  # only when one is set (start-up)
+
+    return parse_budget(value).text
+
+
 def _tags(value: Any) -> dict[str, str]:
     """A table of strings, or (from a variable) KEY=VALUE pairs separated by commas."""
     if isinstance(value, str):
@@ -105,6 +112,7 @@ def _tags(value: Any) -> dict[str, str]:
 
 INTENSITY_SOURCES = ("auto", "static", "electricitymaps", "ukgrid", "energidataservice", "watttime")
 CPU_ACCOUNTING = ("auto", "cgroup2", "cgroup1", "process-tree")
+ON_EXCEED = ("warn", "stop")  # budget.ON_EXCEED, without importing it at start-up
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("interval", "CARBONWRAP_INTERVAL", _number(0.05, 3600), 1.0,
@@ -132,6 +140,12 @@ SETTINGS: tuple[Setting, ...] = (
             "wait up to this long for the lowest forecast intensity (8h, 90m; 0 = no wait)"),
     Setting("expected_duration", "CARBONWRAP_EXPECTED_DURATION", _duration(1, 30 * 86400), None,
             "how long the command is expected to run (for start_within)"),
+    Setting("budget", "CARBONWRAP_BUDGET", _budget, None,
+            "CO2e or energy limit for a run: 500g, 2kg, 5kWh (see on_exceed)"),
+    Setting("on_exceed", "CARBONWRAP_ON_EXCEED", _choice(*ON_EXCEED), "warn",
+            "when the actual or predicted total exceeds the budget: warn or stop"),
+    Setting("budget_grace", "CARBONWRAP_BUDGET_GRACE", _number(0, 3600), 10.0,
+            "seconds from SIGTERM to SIGKILL when the budget stops a command"),
     Setting("electricitymaps.token", "CARBONWRAP_ELECTRICITYMAPS_TOKEN", _text, None,
             "Electricity Maps API token", secret=True),
     Setting("watttime.username", "CARBONWRAP_WATTTIME_USERNAME", _text, None,

@@ -284,3 +284,37 @@ def test_the_fold_keeps_predictions_and_budget_events_from_hostile_records() -> 
     assert budget is not None
     assert budget["limit_value"] == 500.0 and budget["on_exceed"] == "stop"
     assert len(budget["events"]) == 8 and budget["events"][0]["value"] == 503.0
+
+
+def test_the_first_unit_with_a_total_is_followed(tmp_path: Path) -> None:
+    run = Run(tmp_path)
+    run.progress(1.0, 100, None, "step")  # no total: nothing to predict from
+    for epoch in range(1, 6):
+        run.progress(50.0 * epoch, epoch, 10)
+        run.progress(50.0 * epoch + 10, 1, 5, "batch")  # an evaluation after each epoch
+        run.progress(50.0 * epoch + 20, 5, 5, "batch")
+    run.predictor.flush()
+    last = run.heard[-1]
+    assert last["unit"] == "epoch" and last["done"] == 5
+    assert last["duration_s"] == pytest.approx(500)
+
+
+def test_the_live_line_part() -> None:
+    from carbonwrap.render.live import LiveState, live_lines
+    from carbonwrap.render.prediction import live_text
+
+    p = {"energy_j": 2.3 * 3.6e6, "co2e_g": 410.0, "fraction": 0.34}
+    budget: dict[str, Any] = {"limit": "500 g", "events": []}
+    assert live_text(p, None) == "→ predicted 2.30 kWh, 410 g at 34 %"
+    assert live_text(p, budget) == "→ predicted 2.30 kWh, 410 g at 34 % (budget 500 g)"
+    assert live_text(None, budget) == "(budget 500 g)"
+    budget["events"] = [{"event": "exceeded", "action": "stop"}]
+    assert live_text(None, budget) == "(budget 500 g exceeded: stopping)"
+    budget["events"] = [{"event": "exceeded", "action": "warn"}]
+    assert live_text(None, budget) == "(budget 500 g exceeded)"
+    assert live_text(None, None) is None
+    state = LiveState(
+        60.0, 50.0, [("CPU", 10.0, 600.0, "rapl")], 200.0, "t", 140.0, live_text(p, None)
+    )
+    head = live_lines(state, 120, color=False)[0]
+    assert "140 g CO2e → predicted 2.30 kWh, 410 g at 34 %" in head

@@ -91,7 +91,9 @@ class IntensityPoller:
 
     def want_forecast(self) -> None:
         """Fetch the provider's forecast from now on, every FORECAST_EVERY_S (predictions
-        price the remaining energy with it); `forecast()` has the latest."""
+        price the remaining energy with it); `forecast()` has the latest. Idempotent."""
+        if self._forecast_wanted:
+            return
         self._forecast_wanted = True
         loop, wake = self._loop, self._wake
         if loop is not None and wake is not None:

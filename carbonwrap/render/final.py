@@ -51,7 +51,8 @@ def _ending(summary: RunSummary) -> str:
 
 def report_view(summary: RunSummary, equivalents: Sequence[Equivalent] = ()) -> ReportView:
     s = summary
-    title = f"carbonwrap: {_command(s)} · {_ending(s)} · {units.duration(s.duration_s)}"
+    ending = ("stopped by --budget, " if s.stopped else "") + _ending(s)
+    title = f"carbonwrap: {_command(s)} · {ending} · {units.duration(s.duration_s)}"
     rows: list[tuple[str, str, str, str]] = []
     bases: list[tuple[str, str]] = []
     for name in (*COMPONENTS, *sorted(set(s.components) - set(COMPONENTS))):
@@ -90,6 +91,10 @@ def report_view(summary: RunSummary, equivalents: Sequence[Equivalent] = ()) -> 
         for equivalent in equivalents:
             amount = equivalent.amount(s.co2e_g)
             facts.append(("≈", f"{amount} {equivalent.what} ({equivalent.source})"))
+    if s.predictions or s.budget is not None:
+        from carbonwrap.render.prediction import report_facts  # only for runs that have them
+
+        facts += report_facts(s)
     if s.log_path:
         facts.append(("Log", s.log_path))
     return ReportView(title, rows, facts, list(s.notes))

@@ -76,4 +76,11 @@ def run_document(s: RunSummary) -> dict[str, Any]:
     }
     if s.schedule is not None:  # only runs that asked for a carbon-aware start
         document["schedule"] = s.schedule
+    if s.predictions or s.budget is not None:  # only runs that reported progress or had --budget
+        from carbonwrap.render.prediction import budget_document, prediction_document
+
+        document["prediction"] = prediction_document(s)
+        document["budget"] = budget_document(s)
+    if s.stopped is not None:
+        document["stopped"] = s.stopped
     return document

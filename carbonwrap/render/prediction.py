@@ -1,0 +1,207 @@
+"""Predictions and the budget for people and scripts: the live line's part, the final report's
+lines, the --json objects. Pure functions of a summary's plain values."""
+
+from typing import Any
+
+from carbonwrap.attribution import J_PER_KWH
+from carbonwrap.errors import ExitCode
+from carbonwrap.render import units
+from carbonwrap.summary import RunSummary
+
+_ORDER = (("first", "first"), ("at_50", "at 50 %"), ("last", "last"))
+
+
+def live_text(prediction: dict[str, Any] | None, budget: dict[str, Any] | None) -> str | None:
+    """After the CO2e so far: "→ predicted 2.3 kWh, 410 g at 34 % (budget 500 g)"."""
+    parts = []
+    if prediction is not None:
+        parts.append(
+            f"→ predicted {units.energy(prediction['energy_j'])}, "
+            f"{units.mass(prediction['co2e_g'])} at {_pct(prediction['fraction'])}"
+        )
+    if budget is not None:
+        text = f"budget {budget['limit']}"
+        exceeded = [e for e in budget["events"] if e["event"] == "exceeded"]
+        if exceeded:
+            text += " exceeded" + (": stopping" if exceeded[0]["action"] == "stop" else "")
+        parts.append(f"({text})")
+    return " ".join(parts) or None
+
+
+def report_facts(s: RunSummary) -> list[tuple[str, str]]:
+    """The report's lines: each kept prediction against the actual totals, then the budget."""
+    facts: list[tuple[str, str]] = []
+    comparable = _comparable(s)
+    shown: list[int] = []
+    for key, _ in _ORDER:
+        p = s.predictions.get(key)
+        if p is None or id(p) in shown:
+            continue
+        shown.append(id(p))
+        text = (
+            f"at {_pct(p['fraction'])} after {units.duration(p['elapsed_s'] or 0.0)}: "
+            f"{units.energy(p['energy_j'])}, {units.mass(p['co2e_g'])} CO2e, "
+            f"{units.duration(p['duration_s'])}"
+        )
+        if p["co2e_margin_g"] is not None and p["co2e_g"]:
+            text += f" (± {100 * p['co2e_margin_g'] / p['co2e_g']:.0f} %)"
+        if comparable and s.co2e_g > 0:
+            text += f"; CO2e {_signed(p['co2e_g'] / s.co2e_g - 1)} vs actual"
+        facts.append(("Prediction" if not facts else "", text))
+    if facts:
+        last = s.predictions["last"]
+        priced = {"forecast": "the forecast", "forecast+current": "the forecast and the value"}
+        where = priced.get(last["intensity_basis"], "the value in force")
+        facts.append(("", f"{last['basis']}; the rest priced at {where}"))
+        if comparable:
+            facts.append(
+                (
+                    "",
+                    f"actual: {units.energy(s.energy_j)}, {units.mass(s.co2e_g)} CO2e, "
+                    f"{units.duration(s.duration_s)}",
+                )
+            )
+        else:
+            facts.append(("", f"not comparable with the actual totals: {_why_not(s)}"))
+    if s.budget is not None:
+        facts.append(("Budget", budget_text(s)))
+    return facts
+
+
+def budget_text(s: RunSummary) -> str:
+    b = s.budget
+    assert b is not None
+    co2e = b["quantity"] == "co2e"
+    used = s.co2e_g if co2e else s.energy_j
+    limit = b["limit"] + (" CO2e" if co2e else "")
+    text = f"{limit} (--on-exceed {b['on_exceed']}): used {_amount(used, co2e)}"
+    if b["limit_value"] > 0:
+        text += f", {100 * used / b['limit_value']:.0f} %"
+    if s.stopped:
+        return f"{text}; STOPPED: {s.stopped}; exit status {int(ExitCode.BUDGET_STOPPED)}"
+    exceeded = [e["message"] for e in b["events"] if e["event"] == "exceeded"]
+    if exceeded:
+        return f"{text}; warned: " + "; ".join(exceeded)
+    if used > b["limit_value"]:
+        return f"{text}; exceeded at the end"
+    return text
+
+
+def prediction_document(s: RunSummary) -> dict[str, Any] | None:
+    """--json `prediction`: the first, at-50 % and last predictions, each with its relative
+    error against the actual totals where the work was finished; null without progress."""
+    if not s.predictions:
+        return None
+    comparable = _comparable(s)
+    actual = {"duration_s": s.duration_s, "energy": s.energy_j, "co2e": s.co2e_g}
+    document: dict[str, Any] = {}
+    for key, _ in _ORDER:
+        p = s.predictions.get(key)
+        if p is None:
+            document[key] = None
+            continue
+        entry = {
+            "elapsed_s": p["elapsed_s"],
+            "done": p["done"],
+            "total": p["total"],
+            "unit": p["unit"],
+            "fraction": p["fraction"],
+            "duration_s": p["duration_s"],
+            "energy_kwh": p["energy_j"] / J_PER_KWH,
+            "co2e_kg": p["co2e_g"] / 1000,
+            "duration_margin_s": p["duration_margin_s"],
+            "energy_margin_kwh": _scaled(p["energy_margin_j"], 1 / J_PER_KWH),
+            "co2e_margin_kg": _scaled(p["co2e_margin_g"], 1e-3),
+            "intensity_g_per_kwh": p["intensity_g_per_kwh"],
+            "intensity_basis": p["intensity_basis"],
+            "basis": p["basis"],
+            "intervals": p.get("intervals"),
+            "error": None,
+        }
+        if comparable:
+            entry["error"] = {
+                "duration": _error(p["duration_s"], actual["duration_s"]),
+                "energy": _error(p["energy_j"], actual["energy"]),
+                "co2e": _error(p["co2e_g"], actual["co2e"]),
+            }
+        document[key] = entry
+    document["comparable"] = comparable
+    document["not_comparable_because"] = None if comparable else _why_not(s)
+    return document
+
+
+def budget_document(s: RunSummary) -> dict[str, Any] | None:
+    """--json `budget`: the limit, what happened, the events; null without --budget."""
+    b = s.budget
+    if b is None:
+        return None
+    co2e = b["quantity"] == "co2e"
+    scale = 1e-3 if co2e else 1 / J_PER_KWH
+    used = s.co2e_g if co2e else s.energy_j
+    key = "co2e_kg" if co2e else "energy_kwh"
+    return {
+        "limit": b["limit"],
+        "quantity": b["quantity"],
+        f"limit_{key}": b["limit_value"] * scale,
+        f"used_{key}": used * scale,
+        "on_exceed": b["on_exceed"],
+        "grace_s": b["grace_s"],
+        "exceeded": used > b["limit_value"] or any(e["event"] == "exceeded" for e in b["events"]),
+        "stopped": s.stopped,
+        "events": [
+            {
+                "event": e["event"],
+                "elapsed_s": e["elapsed_s"],
+                "basis": e["basis"] or None,
+                key: _scaled(e["value"], scale),
+                "fraction": e["fraction"],
+                "action": e["action"] or None,
+                "message": e["message"],
+            }
+            for e in b["events"]
+        ],
+    }
+
+
+def _comparable(s: RunSummary) -> bool:
+    last = s.predictions.get("last")
+    return (
+        last is not None
+        and s.complete
+        and not s.stopped
+        and (last["fraction"] or 0.0) >= 0.999
+        and s.exit_code == 0
+    )
+
+
+def _why_not(s: RunSummary) -> str:
+    last = s.predictions.get("last") or {}
+    if not s.complete:
+        return "the run has no end record"
+    if s.stopped:
+        return "the command was stopped"
+    if (last.get("fraction") or 0.0) < 0.999:
+        return f"the last report was at {_pct(last.get('fraction'))} of the work"
+    return f"the command failed (exit {s.exit_code})"
+
+
+def _pct(fraction: Any) -> str:
+    if not isinstance(fraction, (int, float)):
+        return "? %"
+    return f"{100 * fraction:.0f} %"
+
+
+def _signed(ratio: float) -> str:
+    return f"{100 * ratio:+.0f} %".replace("-", "−")
+
+
+def _amount(value: float, co2e: bool) -> str:
+    return units.mass(value) if co2e else units.energy(value)
+
+
+def _scaled(value: float | None, factor: float) -> float | None:
+    return None if value is None else value * factor
+
+
+def _error(predicted: float, actual: float) -> float | None:
+    return predicted / actual - 1 if actual > 0 else None
