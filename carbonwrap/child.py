@@ -70,6 +70,7 @@ class Child:
         argv: Sequence[str],
         env: Mapping[str, str],
         placement: AbstractContextManager[None] | None = None,
+        file_actions: Sequence[tuple[int, int, int]] = (),
     ) -> None:
         self.pid = -1
         self._reaped = False
@@ -95,7 +96,12 @@ class Child:
             try:
                 with placement if placement is not None else contextlib.nullcontext():
                     self.pid = os.posix_spawnp(
-                        argv[0], list(argv), env, setsigmask=old_mask, setsigdef=to_default
+                        argv[0],
+                        list(argv),
+                        env,
+                        setsigmask=old_mask,
+                        setsigdef=to_default,
+                        file_actions=list(file_actions) or None,  # --progress-from-output
                     )
             except OSError as exc:
                 self.restore_signals()

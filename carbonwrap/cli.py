@@ -228,6 +228,14 @@ def cli(ctx: click.Context) -> None:
     metavar="SECONDS",
     help="[default: 10] Time from SIGTERM to SIGKILL when --on-exceed stop stops the command.",
 )
+@click.option(
+    "--progress-from-output",
+    is_flag=True,
+    help="Also read progress from the command's output: tqdm bars and 'Epoch N/M' lines. "
+    "Only where stdout or stderr is a pipe or a file (batch jobs, Slurm): it then passes "
+    "through carbonwrap, byte for byte. A terminal is never relayed (the command would see "
+    "a pipe); reports to CARBONWRAP_PROGRESS always count.",
+)
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run(
     interval: float | None,
@@ -250,6 +258,7 @@ def run(
     budget: str | None,
     on_exceed: str | None,
     budget_grace: float | None,
+    progress_from_output: bool,
     command: tuple[str, ...],
 ) -> int:
     """Run COMMAND and report the energy and CO2e of its process tree.
@@ -321,6 +330,7 @@ def run(
         budget=setting["budget"],
         on_exceed=setting["on_exceed"],
         budget_grace_s=setting["budget_grace"],
+        progress_from_output=progress_from_output,
     )
     return run_command(options, os.environ, sys.stderr, accounting)
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from carbonwrap.budget import Budget, BudgetWatch
     from carbonwrap.intensity.poller import IntensityPoller as Poller
     from carbonwrap.predictor import Predictor
+    from carbonwrap.relay import OutputRelay
     from carbonwrap.textfile import TextfileExporter
 
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})  # shared, read-only default
@@ -57,6 +58,7 @@ class RunOptions(NamedTuple):
     budget: str | None = None  # "500 g", "5 kWh" (budget.parse_budget); None: no budget
     on_exceed: str = "warn"  # or "stop"
     budget_grace_s: float = 10.0  # from SIGTERM to SIGKILL when the budget stops the command
+    progress_from_output: bool = False  # relay stdout/stderr that are not terminals (relay.py)
 
 
 class Recorder:
@@ -170,6 +172,12 @@ def run(
         if channel is not None:  # the command reports to it: carbonwrap.progress(3, 10, "epoch")
             env[progresschannel.ENV] = channel.path
             undo.append(channel.discard)
+        relay = None
+        if options.progress_from_output:
+            from carbonwrap.relay import OutputRelay  # only with the option
+
+            relay = OutputRelay(on_progress, options.log_interval_s, notes)
+            undo.append(relay.discard)
 
         def emit(totals: Totals) -> None:
             record(_sample(totals))
@@ -195,7 +203,9 @@ def run(
             warn,
         )
         become_subreaper()
-        child, acct = _start_child(options, env, acct, notes)
+        child, acct = _start_child(options, env, acct, notes, relay)
+        if relay is not None:
+            relay.spawned()
     except BaseException:
         for step in reversed(undo):
             with contextlib.suppress(Exception):
@@ -275,6 +285,8 @@ def run(
     record.observers.append(predictions)
     if channel is not None:
         channel.start()  # after the start record: progress records follow it
+    if relay is not None:
+        relay.start()
     sampler.start()
     poller = None
     if plan.choice.make is not None and plan.choice.name is not None:
@@ -299,6 +311,8 @@ def run(
         live.stop()  # the terminal is whole again before anything else is printed
     if channel is not None:
         channel.close(warn)  # what is queued, the last report, then the socket is removed
+    if relay is not None:
+        relay.finish(warn)  # the rest of the output, before carbonwrap writes anything
     sampler.halt()
     # Freeze the tree's count first (process-tree mode reconciles with rusage here), then read.
     leftover = acct.finish()
@@ -429,12 +443,17 @@ def _watch_budget(
 
 
 def _start_child(
-    options: RunOptions, env: dict[str, str], acct: TreeAccounting, notes: list[str]
+    options: RunOptions,
+    env: dict[str, str],
+    acct: TreeAccounting,
+    notes: list[str],
+    relay: OutputRelay | None = None,
 ) -> tuple[Child, TreeAccounting]:
     """Start the command in the accounting's placement; if the leaf refuses us (auto mode),
     fall back to process-tree polling, with a note. The command has not run when that happens."""
+    actions = relay.file_actions if relay is not None else ()
     try:
-        child = Child(options.command, env, acct.placement())
+        child = Child(options.command, env, acct.placement(), actions)
     except SensorUnavailable as exc:
         if options.cpu_accounting != "auto":
             raise CarbonwrapError(
@@ -443,7 +462,7 @@ def _start_child(
         acct.finish()
         notes.append(f"{exc.reason}; CPU time counted by polling the process tree (approximate)")
         acct = ProcessTreeAccounting()
-        child = Child(options.command, env, acct.placement())
+        child = Child(options.command, env, acct.placement(), actions)
     acct.started(child.pid)
     return child, acct
 

@@ -318,3 +318,72 @@ def test_the_live_line_part() -> None:
     )
     head = live_lines(state, 120, color=False)[0]
     assert "140 g CO2e → predicted 2.30 kWh, 410 g at 34 %" in head
+
+
+class ForecastProvider:
+    """A provider whose latest value never changes and whose forecast is `answers`' next."""
+
+    name = "fake"
+    resolution_s = 300.0
+    signal = "average"
+
+    def __init__(self, answers: list[Any]) -> None:
+        self.answers = answers
+        self.asked = 0
+
+    async def latest(self, session: Any) -> Any:
+        from carbonwrap.intensity.points import LATEST, IntensityPoint
+
+        return IntensityPoint(T0, T0 + 300, 120.0, LATEST, "average", "fake:X")
+
+    async def history(self, session: Any, start_s: float, end_s: float) -> list[Any]:
+        return []
+
+    async def forecast(self, session: Any) -> list[Any]:
+        from carbonwrap.intensity.points import ProviderError
+
+        self.asked += 1
+        answer = self.answers[min(self.asked, len(self.answers)) - 1]
+        if isinstance(answer, ProviderError):
+            raise answer
+        return list(answer)
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_the_poller_fetches_the_forecast_once_predictions_want_it(fails: bool) -> None:
+    import time
+
+    from carbonwrap.intensity.points import FORECAST, STATIC, IntensityPoint, ProviderError
+    from carbonwrap.intensity.poller import IntensityPoller
+
+    ahead = [IntensityPoint(T0 + 300, T0 + 600, 80.0, FORECAST, "average", "fake:X")]
+    answer: Any = (
+        ProviderError("HTTP 403 (the forecast is not in the free plan)") if fails else ahead
+    )
+    provider = ForecastProvider([answer])
+    warnings: list[str] = []
+    static = IntensityPoint(0.0, float("inf"), 150.0, STATIC, "average", "table")
+    poller = IntensityPoller(
+        lambda: provider, "fake", static, "X", lambda r: None, warnings.append, T0, 0.0
+    )
+    poller.start()
+    try:
+        time.sleep(0.2)
+        assert provider.asked == 0  # nobody wants it yet
+        poller.want_forecast()
+        poller.want_forecast()  # idempotent
+        deadline = time.monotonic() + 20
+        while provider.asked == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.1)
+        assert provider.asked == 1  # once; again after FORECAST_EVERY_S
+        if fails:
+            assert poller.forecast() == []
+            assert warnings == [
+                "fake forecast: HTTP 403 (the forecast is not in the free plan); predictions "
+                "price the remaining energy at the intensity in force"
+            ]
+        else:
+            assert poller.forecast() == ahead and warnings == []
+    finally:
+        poller.stop(budget_s=0.3)
