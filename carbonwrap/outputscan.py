@@ -39,35 +39,38 @@ class OutputScanner:
         self._carry = b""
         self.epochs_seen = False
 
-    def feed(self, chunk: bytes) -> Report | None:
-        """The latest report in `chunk` (or across its start and the previous chunk), or None."""
-        report = self._scan(chunk)
+    def feed(self, data: bytes | bytearray, end: int | None = None) -> Report | None:
+        """The latest report in `data[:end]` (or across its start and the previous chunk's
+        unfinished line), or None. `data` may be a reused buffer: nothing refers to it after."""
+        end = len(data) if end is None else end
+        report = self._scan(data, end)
         if report is None and self._carry:
-            report = self._scan(self._carry + chunk[:CARRY_MAX])
-        cut = max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))
+            joined = self._carry + data[: min(end, CARRY_MAX)]
+            report = self._scan(joined, len(joined))
+        cut = max(data.rfind(b"\n", 0, end), data.rfind(b"\r", 0, end))
         if cut >= 0:
-            self._carry = chunk[cut + 1 :][-CARRY_MAX:]
+            self._carry = bytes(data[max(cut + 1, end - CARRY_MAX) : end])
         else:
-            self._carry = (self._carry + chunk[-CARRY_MAX:])[-CARRY_MAX:]
+            self._carry = (self._carry + data[max(0, end - CARRY_MAX) : end])[-CARRY_MAX:]
         return report
 
-    def _scan(self, data: bytes) -> Report | None:
-        report = _last_epoch(data) if b"poch" in data else None
+    def _scan(self, data: bytes | bytearray, end: int) -> Report | None:
+        # A one-byte find is a memchr; "|" is rare outside tqdm bars and tables.
+        report = _last_epoch(data, end) if data.find(b"poch", 0, end) >= 0 else None
         if report is not None:
             self.epochs_seen = True
             return report
-        if not self.epochs_seen and b"%|" in data:
-            return _last_tqdm(data)
+        if not self.epochs_seen and data.find(b"|", 0, end) >= 0:
+            return _last_tqdm(data, end)
         return None
 
 
-def _last_epoch(data: bytes) -> Report | None:
-    end = len(data)
+def _last_epoch(data: bytes | bytearray, end: int) -> Report | None:
     for _ in range(_LOOKS):
         at = data.rfind(b"poch", 0, end)
         if at < 1:
             return None
-        match = _EPOCH.match(data, at - 1)
+        match = _EPOCH.match(data, at - 1, end)
         if match is not None:
             n, m = int(match["n"]), int(match["m"])
             if 1 <= n <= m:
@@ -76,8 +79,7 @@ def _last_epoch(data: bytes) -> Report | None:
     return None
 
 
-def _last_tqdm(data: bytes) -> Report | None:
-    end = len(data)
+def _last_tqdm(data: bytes | bytearray, end: int) -> Report | None:
     for _ in range(_LOOKS):
         at = data.rfind(b"%|", 0, end)
         if at < 0:
@@ -85,7 +87,7 @@ def _last_tqdm(data: bytes) -> Report | None:
         start = at
         while start > 0 and at - start < 3 and data[start - 1 : start].isdigit():
             start -= 1
-        match = _TQDM.match(data, start)
+        match = _TQDM.match(data, start, end)
         if match is not None:
             done = float(match["done"]) * _SCALE[match["dscale"]]
             total = float(match["total"]) * _SCALE[match["tscale"]]

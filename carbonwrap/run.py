@@ -447,7 +447,7 @@ def _start_child(
     env: dict[str, str],
     acct: TreeAccounting,
     notes: list[str],
-    relay: OutputRelay | None = None,
+    relay: "OutputRelay | None" = None,
 ) -> tuple[Child, TreeAccounting]:
     """Start the command in the accounting's placement; if the leaf refuses us (auto mode),
     fall back to process-tree polling, with a note. The command has not run when that happens."""
