@@ -387,3 +387,34 @@ def test_the_poller_fetches_the_forecast_once_predictions_want_it(fails: bool) -
             assert poller.forecast() == ahead and warnings == []
     finally:
         poller.stop(budget_s=0.3)
+
+
+def test_the_live_feed_shows_the_latest_logged_prediction_and_the_budget(tmp_path: Path) -> None:
+    from carbonwrap.livefeed import LiveFeed
+    from carbonwrap.sampler import Totals
+
+    run = Run(tmp_path)
+    feed = LiveFeed(
+        lambda: Totals(1.0, 1.0, {"cpu": 100.0}, {"cpu": 100.0}),
+        run.recorder.locked,
+        {"cpu": {"method": "rapl"}},
+        1.5,
+    )
+    assert feed().prediction is None
+    run.recorder(
+        events.budget(
+            time_s=T0,
+            elapsed_s=0,
+            event="set",
+            limit="5 kJ",
+            quantity="energy",
+            limit_energy_j=5000.0,
+            on_exceed="warn",
+            grace_s=10.0,
+        )
+    )
+    assert feed().prediction == "(budget 5 kJ)"
+    for epoch in range(1, 4):
+        run.progress(50.0 * epoch, epoch, 10)
+    # 10 epochs of 50 s at 100 W: 50 kJ; × PUE 1.5 × 200 g/kWh.
+    assert feed().prediction == "→ predicted 13.9 Wh, 4.17 g at 30 % (budget 5 kJ)"
