@@ -37,6 +37,7 @@ class OutputScanner:
 
     def __init__(self) -> None:
         self._carry = b""
+        self._carry_read = False
         self.epochs_seen = False
 
     def feed(self, data: bytes | bytearray, end: int | None = None) -> Report | None:
@@ -44,7 +45,7 @@ class OutputScanner:
         unfinished line), or None. `data` may be a reused buffer: nothing refers to it after."""
         end = len(data) if end is None else end
         report = self._scan(data, end)
-        if report is None and self._carry:
+        if report is None and self._carry and not self._carry_read:
             joined = self._carry + data[: min(end, CARRY_MAX)]
             report = self._scan(joined, len(joined))
         cut = max(data.rfind(b"\n", 0, end), data.rfind(b"\r", 0, end))
@@ -52,6 +53,11 @@ class OutputScanner:
             self._carry = bytes(data[max(cut + 1, end - CARRY_MAX) : end])
         else:
             self._carry = (self._carry + data[max(0, end - CARRY_MAX) : end])[-CARRY_MAX:]
+        # A finished bar without a line end (tqdm's latest, before the next "\r") was read
+        # already: joined to the next chunk it would only be found again.
+        self._carry_read = (
+            bool(self._carry) and self._scan(self._carry, len(self._carry)) is not None
+        )
         return report
 
     def _scan(self, data: bytes | bytearray, end: int) -> Report | None:
