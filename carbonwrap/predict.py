@@ -220,12 +220,18 @@ def _count(n: float, name: str) -> str:
 
 def energy_at(series: Sequence[tuple[float, float]], elapsed_s: float) -> float:
     """Cumulative energy at `elapsed_s` from (elapsed_s, energy_j) readings in time order:
-    linear between the readings around it; the last reading's value after them (a reading is
-    at most one sampling interval old), 0 at the start before the first."""
+    linear between the readings around it, 0 at the start before the first. After the last
+    reading (which may be up to one sampling interval old), the power between the last two
+    carries on for at most the time between them; without two readings, the last value."""
     if not series:
         return 0.0
     if elapsed_s >= series[-1][0]:
-        return series[-1][1]
+        t1, e1 = series[-1]
+        if len(series) < 2 or series[-2][0] >= t1:
+            return e1
+        t0, e0 = series[-2]
+        ahead_s = min(elapsed_s - t1, t1 - t0)
+        return e1 + max(0.0, e1 - e0) / (t1 - t0) * ahead_s
     lo, hi = 0, len(series)  # the first reading after elapsed_s
     while lo < hi:
         mid = (lo + hi) // 2

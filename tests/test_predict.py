@@ -179,6 +179,10 @@ def test_energy_at_a_report_between_readings() -> None:
     assert energy_at(readings, 1.5) == pytest.approx(20.0)
     assert energy_at(readings, 3.0) == pytest.approx(50.0)
     assert energy_at(readings, 2.0) == pytest.approx(30.0)
-    assert energy_at(readings, 9.0) == 70.0  # after the last reading: its value
+    # After the last reading: its power (20 W) carries on, for at most the 2 s between the two.
+    assert energy_at(readings, 5.0) == pytest.approx(90.0)
+    assert energy_at(readings, 9.0) == pytest.approx(110.0)
+    assert energy_at([(1.0, 10.0)], 3.0) == 10.0
+    assert energy_at([(1.0, 10.0), (2.0, 5.0)], 3.0) == 5.0  # a counter going down: no power
     assert energy_at([], 3.0) == 0.0
     assert energy_at([(1.0, 10.0), (1.0, 12.0), (2.0, 20.0)], 1.0) == pytest.approx(12.0)
