@@ -48,7 +48,8 @@ class OutputScanner:
         if report is None and self._carry and not self._carry_read:
             joined = self._carry + data[: min(end, CARRY_MAX)]
             report = self._scan(joined, len(joined))
-        cut = max(data.rfind(b"\n", 0, end), data.rfind(b"\r", 0, end))
+        cut = data.rfind(b"\n", 0, end)
+        cut = max(cut, data.rfind(b"\r", cut + 1, end))  # only after the last newline
         if cut >= 0:
             self._carry = bytes(data[max(cut + 1, end - CARRY_MAX) : end])
         else:

@@ -41,9 +41,15 @@ class RateLimiter:
     MAX_KINDS = 4
     MAX_CHANGES = 4
 
-    def __init__(self, interval_s: float, log: Callable[[Report, float], None]) -> None:
+    def __init__(
+        self,
+        interval_s: float,
+        log: Callable[[Report, float], None],
+        observe: Callable[[Report, float], None] | None = None,
+    ) -> None:
         self.interval_s = interval_s
         self._log = log
+        self._observe = observe  # every report, as it comes (in memory; not the log)
         self._lock = threading.Lock()
         self.latest: Report | None = None
         self.reports = 0
@@ -55,6 +61,8 @@ class RateLimiter:
         self._pending: dict[tuple[str, float | None], tuple[Report, float]] = {}
 
     def offer(self, report: Report, now_s: float) -> None:
+        if self._observe is not None:
+            self._observe(report, now_s)
         with self._lock:
             self.latest = report
             self.reports += 1
@@ -113,7 +121,14 @@ class ProgressChannel:
     one in the same unit and total: a rank lagging the one that has just finished).
     """
 
-    def __init__(self, tmp_dir: str, run_id: str, on_progress: OnProgress, interval_s: float):
+    def __init__(
+        self,
+        tmp_dir: str,
+        run_id: str,
+        on_progress: OnProgress,
+        interval_s: float,
+        on_report: OnProgress | None = None,
+    ):
         self.directory = _make_private_dir(tmp_dir, f"carbonwrap-{run_id}")
         self.path = os.path.join(self.directory, "progress")
         atexit.register(self._remove)  # also if the run dies of a bug
@@ -130,7 +145,7 @@ class ProgressChannel:
             self._remove()
             raise
         self._on_progress = on_progress
-        self.limiter = RateLimiter(interval_s, self._log)
+        self.limiter = RateLimiter(interval_s, self._log, observer(on_report, "channel"))
         self.bad = 0
         self.bad_example = ""
         self.other_sources = 0
@@ -274,17 +289,30 @@ def open_channel(
     on_progress: OnProgress,
     interval_s: float,
     notes: list[str],
+    on_report: OnProgress | None = None,
 ) -> ProgressChannel | None:
     """The run's channel in $TMPDIR (else /tmp), or None with a note: progress reports are never
-    worth failing a run for."""
+    worth failing a run for. `on_progress` gets the reports the rate limiter lets into the log;
+    `on_report`, if given, every report as it comes."""
     tmp = environ.get("TMPDIR") or "/tmp"
     for root in dict.fromkeys((tmp if os.path.isabs(tmp) else "/tmp", "/tmp")):
         try:
-            return ProgressChannel(root, run_id, on_progress, interval_s)
+            return ProgressChannel(root, run_id, on_progress, interval_s, on_report)
         except OSError as exc:
             reason = exc.strerror or str(exc)
     notes.append(f"no progress channel ({reason}); CARBONWRAP_PROGRESS is not set")
     return None
+
+
+def observer(on_report: OnProgress | None, source: str) -> Callable[[Report, float], None] | None:
+    """A RateLimiter's `observe` that calls `on_report` like `on_progress`."""
+    if on_report is None:
+        return None
+
+    def observe(report: Report, at_s: float) -> None:
+        on_report(report.done, report.total, report.unit, source, at_s)
+
+    return observe
 
 
 def _make_private_dir(root: str, name: str) -> str:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 
 from carbonwrap.outputscan import OutputScanner
-from carbonwrap.progresschannel import OnProgress, RateLimiter
+from carbonwrap.progresschannel import OnProgress, RateLimiter, observer
 from carbonwrap.progressparse import Report
 
 CHUNK = 1 << 16
@@ -129,11 +129,18 @@ class _Pipe:
 class OutputRelay:
     """The pipes for stdout and stderr, where they are not terminals (one pipe for both when
     they go to the same file or pipe, keeping their order). `file_actions` for posix_spawn;
-    reports go through a RateLimiter to `on_progress` with source "output"."""
+    reports go through a RateLimiter to `on_progress` with source "output" (and each one to
+    `on_report`, if given)."""
 
-    def __init__(self, on_progress: OnProgress, interval_s: float, notes: list[str]) -> None:
+    def __init__(
+        self,
+        on_progress: OnProgress,
+        interval_s: float,
+        notes: list[str],
+        on_report: OnProgress | None = None,
+    ) -> None:
         self._on_progress = on_progress
-        self.limiter = RateLimiter(interval_s, self._log)
+        self.limiter = RateLimiter(interval_s, self._log, observer(on_report, "output"))
         self._epochs_seen = False
         targets: dict[int, tuple[int, int]] = {}
         terminals = []

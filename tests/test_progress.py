@@ -250,6 +250,32 @@ def test_helper_reports_reach_the_channel(channel: Channel) -> None:
     assert channel.warnings == []
 
 
+def test_every_report_in_memory_the_log_rate_limited(
+    short_tmp: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    logged: list[tuple[Any, ...]] = []
+    seen: list[tuple[Any, ...]] = []
+    channel = ProgressChannel(
+        short_tmp, os.urandom(4).hex(), lambda *a: logged.append(a), 60.0, lambda *a: seen.append(a)
+    )
+    channel.start()
+    monkeypatch.setenv("CARBONWRAP_PROGRESS", channel.path)
+    report_progress.reset()
+    from carbonwrap import progress
+
+    for step in range(1, 9):  # fewer than the socket's queue holds
+        progress(step, 8, "step")
+    deadline = time.monotonic() + 20
+    while len(seen) < 8:
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    channel.close(lambda message: None)
+    report_progress.reset()
+    assert [args[:4] for args in seen] == [(s, 8, "step", "channel") for s in range(1, 9)]
+    assert [args[0] for args in logged] == [1, 8]  # the first, and the last at the end
+    assert channel.latest == Report(8, 8, "step")
+
+
 def test_helper_never_raises_on_odd_values(channel: Channel) -> None:
     from carbonwrap import progress
 
