@@ -10,27 +10,43 @@ J_PER_KWH = 3.6e6
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})  # shared, read-only default
 
 
-def counter_delta(previous: float, current: float, max_range: float) -> float:
+# More than any CPU package or its DRAM draws: a "wrap" that implies more went backwards.
+MAX_ZONE_POWER_W = 2000.0
+
+
+def counter_delta(
+    previous: float, current: float, max_range: float, max_increase: float = float("inf")
+) -> float:
     """Increase of a monotonic energy counter that wraps to zero after `max_range`.
 
     RAPL's `energy_uj` wraps at `max_energy_range_uj`
     (https://www.kernel.org/doc/html/latest/power/powercap/powercap.html). A current value below
     the previous one means exactly one wrap in between: the sampling interval is far shorter than
-    the time a counter needs to wrap (minutes to hours).
+    the time a counter needs to wrap (minutes to hours). Unless that wrap would mean an increase
+    above `max_increase`: then the counter jumped backwards (a reset, a glitch) and the interval
+    counts 0, never the ~range a wrap would add (`is_wrap`).
     """
     if current >= previous:
         return current - previous
-    if max_range <= 0:
+    if not is_wrap(previous, current, max_range, max_increase):
         return 0.0
     return max_range - previous + current
 
 
+def is_wrap(previous: float, current: float, max_range: float, max_increase: float) -> bool:
+    """Whether a decrease from `previous` to `current` can be one wrap at `max_range`."""
+    return max_range > 0 and max_range - previous + current <= max_increase
+
+
 def counters_delta(
-    previous: Mapping[str, float], current: Mapping[str, float], max_range: Mapping[str, float]
+    previous: Mapping[str, float],
+    current: Mapping[str, float],
+    max_range: Mapping[str, float],
+    max_increase: float = float("inf"),
 ) -> dict[str, float]:
     """Per-key `counter_delta` for keys present in both readings."""
     return {
-        key: counter_delta(previous[key], current[key], max_range[key])
+        key: counter_delta(previous[key], current[key], max_range[key], max_increase)
         for key in current
         if key in previous
     }
@@ -124,7 +140,9 @@ def interval_energy(prev: Reading, cur: Reading, model: EnergyModel) -> dict[str
     busy_all_s = max(0.0, cur.busy_all_s - prev.busy_all_s)
     duration_s = max(0.0, cur.mono_s - prev.mono_s)
     share = busy_share(tree_cpu_s, busy_all_s)
-    deltas = counters_delta(prev.rapl_j, cur.rapl_j, model.zone_max_j)
+    deltas = counters_delta(
+        prev.rapl_j, cur.rapl_j, model.zone_max_j, duration_s * MAX_ZONE_POWER_W
+    )
 
     def rapl_sum(kind: str) -> float:
         return sum(j for zone, j in deltas.items() if model.zone_kind.get(zone) == kind)

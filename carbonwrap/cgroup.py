@@ -149,6 +149,7 @@ class CgroupLeaf:
             raise SensorUnavailable(f"cannot use {self.path}: {exc.strerror}") from exc
         self._procs_fd, self._parent_procs_fd, self._usage_fd = opened
         self._final_cpu_s: float | None = None
+        self._last_cpu_s = 0.0  # the count as last read, kept if the leaf is removed under us
         self._wrapper_cpu_s = 0.0  # our own CPU while we sat in the leaf to spawn the child
         self._joining: threading.Thread | None = None
         self._join_error: OSError | None = None
@@ -217,7 +218,8 @@ class CgroupLeaf:
             return self._final_cpu_s
         if not self._placed:
             return 0.0  # before the spawn the leaf holds only carbonwrap, joined early
-        return max(0.0, self._usage_s() - self._wrapper_cpu_s)
+        self._last_cpu_s = max(self._last_cpu_s, self._usage_s() - self._wrapper_cpu_s)
+        return self._last_cpu_s
 
     def _usage_s(self) -> float:
         """The leaf's CPU count as the kernel keeps it."""
@@ -258,7 +260,10 @@ class CgroupLeaf:
             self._joining.join()  # setup failed before the spawn: the join may still be running
         with contextlib.suppress(OSError):
             self._leave()
-        self._final_cpu_s = self.cpu_s()
+        try:
+            self._final_cpu_s = self.cpu_s()
+        except OSError:  # the leaf was removed from outside (ENODEV): its last count stands
+            self._final_cpu_s = self._last_cpu_s
         leftover = self.pids()
         if leftover:
             parent_procs = os.path.join(self.parent, "cgroup.procs")

@@ -4,14 +4,37 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from carbonwrap.accounting import TreeAccounting
-from carbonwrap.attribution import EnergyModel, Reading
+from carbonwrap.attribution import MAX_ZONE_POWER_W, EnergyModel, Reading, is_wrap
 from carbonwrap.sensors import SensorUnavailable
 from carbonwrap.sensors.meminfo import MemInfo
 from carbonwrap.sensors.procstat import ProcStat
+
+T = TypeVar("T")
+_NO_PIDS: list[int] = []
+RAPL_STUCK_S = 10.0  # a live counter moves every millisecond: unchanged this long is stuck
+
+# What a failing read means for the numbers, said once per source in the log.
+_CONSEQUENCE = {
+    "tree CPU time": "the tree's CPU time is counted up to the last good reading",
+    "/proc/stat": "until it reads again the tree is charged the whole CPU energy (an upper bound)",
+    "RAPL": "the interval is counted when a counter reads again (cumulative); if none does, "
+    "CPU and DRAM energy stop at the last good reading",
+    "/proc/meminfo": "the last good value stands in",
+    "the tree's memory": "the last good value stands in",
+    "the tree's processes": "the last good list stands in",
+    "NVML": "GPU energy is counted when it reads again",
+}
+
+
+def proc_root_from_env(environ: Mapping[str, str]) -> str:
+    """The /proc root for /proc/stat and /proc/meminfo: $CARBONWRAP_PROC_ROOT (for tests and
+    containers, as $CARBONWRAP_SYSFS_ROOT is for RAPL), else /proc."""
+    return environ.get("CARBONWRAP_PROC_ROOT", "") or "/proc"
+
 
 GPU_BASES = {
     "sm-share": "share of SM-utilisation samples among all processes on the GPU",
@@ -31,9 +54,14 @@ class Meters:
     ) -> None:
         self.notes: list[str] = []
         self.components: dict[str, dict[str, Any]] = {}
-        self._procstat = ProcStat()
+        proc_root = proc_root_from_env(environ)
+        self._procstat = ProcStat(proc_root)
         self._rapl = self._open_rapl(environ)
-        self._meminfo = None if self.model_dram == "rapl" else MemInfo()
+        self._meminfo = None if self.model_dram == "rapl" else MemInfo(proc_root)
+        self._last: dict[str, Any] = {}  # each source's last good value
+        self._failing: set[str] = set()  # sources whose failure has been said
+        self._fresh: list[str] = []  # notes found while sampling, for new_notes()
+        self._rapl_moved: dict[str, tuple[float, float]] = {}  # zone -> (value J, since mono s)
         self._gpu = self._open_gpu(child_env, nvml)
         self._gpu_notes_seen = len(self._gpu.notes) if self._gpu else 0
         rapl = self._rapl
@@ -129,26 +157,72 @@ class Meters:
         return sensor
 
     def read(self, acct: TreeAccounting) -> Reading:
-        """One reading of every counter, for the sampler thread."""
+        """One reading of every counter, for the sampler thread. Never raises: a source that
+        fails gives its last good value (counters are cumulative, so an interval it missed is
+        counted when it reads again) and the failure is noted once (`new_notes`); the other
+        sources are read as usual, so one broken sensor costs only its own numbers."""
         rapl, gpu, meminfo = self._rapl, self._gpu, self._meminfo
+        mono_s = time.monotonic()
+        rapl_j: dict[str, float] = self._guard("RAPL", rapl.read, {}) if rapl else {}
+        if rapl_j:
+            self._check_rapl(rapl_j, mono_s)
         return Reading(
-            mono_s=time.monotonic(),
-            tree_cpu_s=acct.cpu_s(),
-            busy_all_s=self._procstat.busy_s(),
-            rapl_j=rapl.read() if rapl else {},
-            tree_rss_bytes=acct.rss_bytes() if meminfo else 0,
-            used_memory_bytes=meminfo.used_bytes() if meminfo else 0,
-            tree_pids=frozenset(acct.pids()) if gpu else frozenset(),
-            gpu=gpu.read() if gpu else {},
+            mono_s=mono_s,
+            tree_cpu_s=self._guard("tree CPU time", acct.cpu_s, 0.0),
+            busy_all_s=self._guard("/proc/stat", self._procstat.busy_s, 0.0),
+            rapl_j=rapl_j,
+            tree_rss_bytes=self._guard("the tree's memory", acct.rss_bytes, 0) if meminfo else 0,
+            used_memory_bytes=self._guard("/proc/meminfo", meminfo.used_bytes, 0) if meminfo else 0,
+            tree_pids=frozenset(self._guard("the tree's processes", acct.pids, _NO_PIDS))
+            if gpu
+            else frozenset(),
+            gpu=self._guard("NVML", gpu.read, {}) if gpu else {},
         )
 
+    def _guard(self, source: str, read: Callable[[], T], default: T) -> T:
+        try:
+            value = read()
+        except Exception as exc:
+            if source not in self._failing:
+                self._failing.add(source)
+                self._fresh.append(f"{source} could not be read ({exc}): {_CONSEQUENCE[source]}")
+            return self._last.get(source, default)  # type: ignore[no-any-return]
+        if source in self._failing:
+            self._failing.discard(source)
+            self._fresh.append(f"{source} reads again")
+        self._last[source] = value
+        return value
+
+    def _check_rapl(self, rapl_j: Mapping[str, float], mono_s: float) -> None:
+        """Say when a counter goes backwards by less than a wrap (that interval counts 0:
+        `attribution.counter_delta`) or stops moving (no energy is counted while it does)."""
+        ranges = {z.zone_id: z.max_energy_range_j for z in self._rapl.zones}
+        for zone, value in rapl_j.items():
+            before = self._rapl_moved.get(zone)
+            if before is None or value != before[0]:
+                if before is not None and value < before[0]:
+                    most = (mono_s - before[1]) * MAX_ZONE_POWER_W
+                    if not is_wrap(before[0], value, ranges.get(zone, 0.0), most):
+                        self._fresh.append(
+                            f"RAPL counter {zone} went back from {before[0]:.6f} J to "
+                            f"{value:.6f} J without wrapping: that interval counts no energy"
+                        )
+                self._rapl_moved[zone] = (value, mono_s)
+                self._failing.discard(f"stuck {zone}")
+            elif mono_s - before[1] >= RAPL_STUCK_S and f"stuck {zone}" not in self._failing:
+                self._failing.add(f"stuck {zone}")
+                self._fresh.append(
+                    f"RAPL counter {zone} has not changed for {mono_s - before[1]:.0f} s: "
+                    "no energy is counted while it is stuck (an underestimate)"
+                )
+
     def new_notes(self) -> list[str]:
-        """Notes the GPU sensor added since the last call (failures found while sampling)."""
-        if self._gpu is None or len(self._gpu.notes) == self._gpu_notes_seen:
-            return []
-        fresh = self._gpu.notes[self._gpu_notes_seen :]
-        self._gpu_notes_seen = len(self._gpu.notes)
-        return list(fresh)
+        """Notes since the last call: failures found while sampling (and recoveries)."""
+        fresh, self._fresh = self._fresh, []
+        if self._gpu is not None and len(self._gpu.notes) > self._gpu_notes_seen:
+            fresh += self._gpu.notes[self._gpu_notes_seen :]
+            self._gpu_notes_seen = len(self._gpu.notes)
+        return fresh
 
     def close(self) -> None:
         for sensor in (self._rapl, self._meminfo, self._gpu, self._procstat):
