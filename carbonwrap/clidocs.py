@@ -37,6 +37,7 @@ ENVIRONMENT = (
     ("CARBONWRAP_<PROVIDER>_URL", "base URL of a provider (proxies, mirrors)"),
     ("CARBONWRAP_SYSFS_ROOT", "where sysfs is (default /sys), e.g. /host/sys in a container"),
     ("CARBONWRAP_RUN_ID", "set for the command: the run's id"),
+    ("CARBONWRAP_PROGRESS", "set for the command: the socket carbonwrap.progress() reports to"),
     ("NO_COLOR", "no colour in the live view and the report"),
 )
 
