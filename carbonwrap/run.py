@@ -326,8 +326,9 @@ def run(
     meters.close()
     if poller is not None:
         poller.stop(budget_s=0.3)  # measured history if it comes in time; never longer
-    if log.failed:
+    if log.failed:  # on stderr, and in the reports (the log itself may not take it)
         stderr.write(f"carbonwrap: {log.failed}\n")
+        warn(f"the log is incomplete: {log.failed}")
     predictions.flush()  # the prediction from every report, logged before the end
     record(
         events.end(
