@@ -176,6 +176,12 @@ def cli(ctx: click.Context) -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No live view and no final report on stderr.")
 @click.option("--no-live", is_flag=True, help="No live view (the final report still appears).")
 @click.option(
+    "--no-argv",
+    is_flag=True,
+    help="Leave the command line out of the log and reports (otherwise logged with values of "
+    "options named like *key*, *token*, *secret*, *password*, --auth* redacted).",
+)
+@click.option(
     "--cpu-accounting",
     type=click.Choice(CPU_ACCOUNTING),
     help="[default: auto] How the tree's CPU time is counted: a fresh cgroup (exact) or "
@@ -251,6 +257,7 @@ def run(
     json_path: str | None,
     quiet: bool,
     no_live: bool,
+    no_argv: bool,
     cpu_accounting: str | None,
     prometheus_textfile: str | None,
     start_within: float | None,
@@ -277,6 +284,7 @@ def run(
         "tags": _parse_tags(tags),
         "quiet": quiet or None,
         "live": False if no_live else None,
+        "log_argv": False if no_argv else None,
         "cpu_accounting": cpu_accounting,
         "prometheus_textfile": prometheus_textfile,
         "start_within": start_within,
@@ -322,6 +330,8 @@ def run(
         json_path=json_path,
         quiet=setting["quiet"],
         no_live=not setting["live"],
+        log_argv=setting["log_argv"],
+        log_mode=int(setting["log_mode"], 8),
         cpu_accounting=setting["cpu_accounting"],
         run_id=run_id,
         prometheus_textfile=setting["prometheus_textfile"],
@@ -439,6 +449,9 @@ def _status(argv: list[str] | None) -> int:
     except click.exceptions.NoArgsIsHelpError as exc:
         click.echo(exc.ctx.get_help() if exc.ctx else "", err=True)
         return ExitCode.USAGE
+    except click.NoSuchOption as exc:
+        sys.stderr.write((_credential_refused(exc.option_name) or _one_line(exc)) + "\n")
+        return ExitCode.USAGE
     except click.ClickException as exc:
         sys.stderr.write(_one_line(exc) + "\n")
         return ExitCode.USAGE
@@ -448,6 +461,21 @@ def _status(argv: list[str] | None) -> int:
         sys.stderr.write(f"carbonwrap: {one_line(exc.message, limit=1000)}\n")
         return exc.code
     return result if isinstance(result, int) else ExitCode.OK
+
+
+def _credential_refused(option: str) -> str | None:
+    """The refusal for `--token X` and the like given to carbonwrap: credentials on a command
+    line show in `ps` to every user and stay in the shell's history. None for other options."""
+    from carbonwrap.secrets import looks_secret
+
+    if not looks_secret(option):
+        return None
+    return (
+        f"carbonwrap: {one_line(option)}: credentials are not taken on the command line (others "
+        "see it in ps, the shell keeps it); set CARBONWRAP_ELECTRICITYMAPS_TOKEN or "
+        "CARBONWRAP_WATTTIME_USERNAME/_PASSWORD, or put them in the user config file "
+        "(see 'carbonwrap config')"
+    )
 
 
 def _leave(status: int) -> NoReturn:

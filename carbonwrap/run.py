@@ -22,6 +22,7 @@ from carbonwrap.meters import Meters
 from carbonwrap.outputs import check_json_target, write_outputs
 from carbonwrap.proctree import ProcessTreeAccounting
 from carbonwrap.sampler import Sampler, Totals
+from carbonwrap.secrets import redact_argv
 from carbonwrap.sensors import SensorUnavailable
 from carbonwrap.summary import Fold
 
@@ -59,6 +60,8 @@ class RunOptions(NamedTuple):
     on_exceed: str = "warn"  # or "stop"
     budget_grace_s: float = 10.0  # from SIGTERM to SIGKILL when the budget stops the command
     progress_from_output: bool = False  # relay stdout/stderr that are not terminals (relay.py)
+    log_argv: bool = True  # the command line in the start record (redacted); False: None
+    log_mode: int = 0o600  # permissions of the new log file
 
 
 class Recorder:
@@ -121,7 +124,7 @@ def run(
         host = uname.nodename or "localhost"
         started_wall = time.time()
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started_wall))
-        log = EventLog(options.log_dir, log_name(stamp, host, run_id))
+        log = EventLog(options.log_dir, log_name(stamp, host, run_id), options.log_mode)
         undo.append(log.discard)
         record = Recorder(log)
         env = dict(environ)
@@ -216,7 +219,7 @@ def run(
         events.start(
             run_id=run_id,
             time_s=started_wall,
-            argv=list(options.command),
+            argv=redact_argv(options.command) if options.log_argv else None,
             cwd=os.getcwd(),
             host=host,
             pid=child.pid,

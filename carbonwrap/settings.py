@@ -57,6 +57,19 @@ def _path(value: Any) -> str:
     return text
 
 
+def _log_mode(value: Any) -> str:
+    """Permissions of new log files, in octal ("0640", or 0o640 in TOML): read and write for
+    the owner at least, never execute or set-id bits."""
+    text = f"{value:o}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+    try:
+        mode = int(text.strip(), 8)
+    except ValueError:
+        raise ValueError('must be an octal mode such as "0600" or "0640"') from None
+    if mode & 0o600 != 0o600 or mode & ~0o666:
+        raise ValueError("must give the owner read and write and nobody execute (0600 to 0666)")
+    return f"{mode:04o}"
+
+
 def _choice(*choices: str) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
         if value not in choices:
@@ -130,6 +143,10 @@ SETTINGS: tuple[Setting, ...] = (
             "fixed intensity in gCO2e/kWh"),
     Setting("pue", "CARBONWRAP_PUE", _number(1.0, 5.0), 1.0, "power usage effectiveness"),
     Setting("tags", "CARBONWRAP_TAGS", _tags, {}, "labels for every run (merged by key)"),
+    Setting("log_mode", "CARBONWRAP_LOG_MODE", _log_mode, "0600",
+            "permissions of new log files (octal; 0640 lets the group read them)"),
+    Setting("log_argv", "CARBONWRAP_LOG_ARGV", _bool, True,
+            "log the command line (credential-like values redacted)"),
     Setting("quiet", "CARBONWRAP_QUIET", _bool, False, "no live view, no final report"),
     Setting("live", "CARBONWRAP_LIVE", _bool, True, "the live view on a terminal"),
     Setting("cpu_accounting", "CARBONWRAP_CPU_ACCOUNTING", _choice(*CPU_ACCOUNTING), "auto",
