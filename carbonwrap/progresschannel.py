@@ -300,7 +300,7 @@ def open_channel(
             return ProgressChannel(root, run_id, on_progress, interval_s, on_report)
         except OSError as exc:
             reason = exc.strerror or str(exc)
-    notes.append(f"no progress channel ({reason}); CARBONWRAP_PROGRESS is not set")
+    notes.append(f"no progress channel ({reason}): the command's progress reports are not recorded")
     return None
 
 

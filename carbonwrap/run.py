@@ -175,6 +175,8 @@ def run(
         if channel is not None:  # the command reports to it: carbonwrap.progress(3, 10, "epoch")
             env[progresschannel.ENV] = channel.path
             undo.append(channel.discard)
+        else:  # not an outer carbonwrap's channel either: this run's note says why none
+            env.pop(progresschannel.ENV, None)
         relay = None
         if options.progress_from_output:
             from carbonwrap.relay import OutputRelay  # only with the option

@@ -20,7 +20,7 @@ import pytest
 from conftest import cw_argv, cw_env, logs_in, records, run_cw
 
 from carbonwrap import report_progress
-from carbonwrap.progresschannel import ProgressChannel, RateLimiter
+from carbonwrap.progresschannel import ProgressChannel, RateLimiter, open_channel
 from carbonwrap.progressparse import Report, parse_message
 
 PY = sys.executable
@@ -229,6 +229,14 @@ def test_channel_is_private_and_removed(channel: Channel) -> None:
     assert os.path.exists(channel.channel.path)
     channel.close()
     assert not os.path.exists(directory)
+
+
+def test_no_channel_is_a_note_not_a_failure() -> None:
+    notes: list[str] = []
+    long_id = "x" * 120  # the socket's path would not fit in sockaddr_un
+    assert open_channel({"TMPDIR": "/tmp"}, long_id, lambda *a: None, 1.0, notes) is None
+    assert len(notes) == 1 and notes[0].startswith("no progress channel")
+    assert not os.path.exists(f"/tmp/carbonwrap-{long_id}")
 
 
 def test_helper_reports_reach_the_channel(channel: Channel) -> None:
@@ -513,6 +521,15 @@ def test_run_many_processes_report(workdir: Path) -> None:
 
 def channel_dir_of(workdir: Path) -> Path:
     return Path((workdir / "channel").read_text().strip()).parent
+
+
+def test_run_gives_the_command_its_own_channel_when_nested(workdir: Path) -> None:
+    result = run_cw(
+        "run", "-q", "--", "sh", "-c", 'echo "$CARBONWRAP_PROGRESS" > channel', cwd=workdir,
+        env=cw_env(CARBONWRAP_PROGRESS="/tmp/an-outer-carbonwrap/progress"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert channel_dir_of(workdir).name.startswith("carbonwrap-")
 
 
 def test_run_removes_the_channel_directory(workdir: Path) -> None:
