@@ -431,6 +431,9 @@ def completion(shell: str) -> int:
     return 0
 
 
+_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command ended by Ctrl-C
+
+
 def _one_line(error: click.ClickException) -> str:
     message = one_line(" ".join(error.format_message().split()), limit=1000)
     context = getattr(error, "ctx", None)
@@ -455,7 +458,9 @@ def _status(argv: list[str] | None) -> int:
     except click.ClickException as exc:
         sys.stderr.write(_one_line(exc) + "\n")
         return ExitCode.USAGE
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            return _INTERRUPTED  # Ctrl-C before the command ran: what the command would give
         return ExitCode.USAGE
     except CarbonwrapError as exc:  # user text in it may hold a newline or an escape sequence
         sys.stderr.write(f"carbonwrap: {one_line(exc.message, limit=1000)}\n")

@@ -11,9 +11,12 @@ import gc
 
 def main() -> None:
     gc.disable()
-    from carbonwrap.cli import main as cli_main
+    try:
+        from carbonwrap.cli import main as cli_main
 
-    cli_main()
+        cli_main()
+    except KeyboardInterrupt:  # Ctrl-C while still importing: no command yet, no traceback
+        raise SystemExit(130) from None  # 128 + SIGINT, what the command would have given
 
 
 def resume_gc() -> None:
