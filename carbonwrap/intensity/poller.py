@@ -72,6 +72,7 @@ class IntensityPoller:
         self._last_good: IntensityPoint | None = None
         self._last_good_at_s = 0.0
         self._failures = 0
+        self._warned: set[str] = set()
         self._measured: dict[tuple[float, float], float] = {}
         self._forecast_wanted = False
         self._forecast: list[IntensityPoint] = []  # replaced whole, never changed
@@ -190,12 +191,19 @@ class IntensityPoller:
         # Valid for one resolution past its window, or past its arrival for a lagging provider.
         if good is not None and now < max(good.end_s, self._last_good_at_s) + resolution_s:
             if self._failures == 1:
-                self._warn(f"{self._name}: {reason}; keeping the last value while valid")
+                self._warn_once(f"{self._name}: {reason}; keeping the last value while valid")
             return
         if self._current is not self._static:
             self._record(self._static, reason=f"{self._name}: {reason}")
         elif self._failures == 1:
-            self._warn(f"{self._name}: {reason}; static value in force")
+            self._warn_once(f"{self._name}: {reason}; static value in force")
+
+    def _warn_once(self, message: str) -> None:
+        """A provider that flaps between answers and failures for days would otherwise add a
+        warning per flap to the log and the final report: each one is said once per run."""
+        if message not in self._warned:
+            self._warned.add(message)
+            self._warn(message)
 
     async def _fetch_history(self, session: Any) -> None:
         """Measured values for the run so far; each window recorded once (again if revised)."""
@@ -204,7 +212,7 @@ class IntensityPoller:
         try:
             points = await self._provider.history(session, self._run_start_s, self._clock())
         except ProviderError as exc:
-            self._warn(f"{self._name} history: {exc.reason}")
+            self._warn_once(f"{self._name} history: {exc.reason}")
             return
         for point in points:
             if point.kind != MEASURED or point.end_s <= self._run_start_s:
