@@ -111,11 +111,16 @@ class Sampler:
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval_s):
-            self.tick()
-            now = self._clock()
-            if now - self._last_emit_s >= self._log_interval_s - 1e-6:
-                self._last_emit_s = now
-                self._emit(self.snapshot())
+            self.step()
+
+    def step(self) -> None:
+        """One interval of the thread: a reading, and the totals to `emit` when one is due
+        (the week-long simulation in bench/load.py drives this with a fake clock)."""
+        self.tick()
+        now = self._clock()
+        if now - self._last_emit_s >= self._log_interval_s - 1e-6:
+            self._last_emit_s = now
+            self._emit(self.snapshot())
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="carbonwrap-sampler", daemon=True)
