@@ -9,6 +9,13 @@ from dataclasses import dataclass, field
 
 from carbonwrap.attribution import EnergyModel, Reading, gpu_interval, interval_energy
 
+# Long runs log less often: at most one sample per (time run so far) / this, so a log grows
+# with the logarithm of the run's length. With the default 10 s: every 10 s for the first day,
+# every 70 s after a week (a week with one GPU: ~9 MB instead of 20; bench/load.py). Samples
+# hold totals since the start, so nothing is lost between them; a SIGKILL loses at most that
+# last 1/8640 of the run.
+SAMPLES_PER_RUN_LENGTH = 8640.0
+
 
 @dataclass
 class GpuTotals:
@@ -118,7 +125,8 @@ class Sampler:
         (the week-long simulation in bench/load.py drives this with a fake clock)."""
         self.tick()
         now = self._clock()
-        if now - self._last_emit_s >= self._log_interval_s - 1e-6:
+        every_s = max(self._log_interval_s, self.totals.elapsed_s / SAMPLES_PER_RUN_LENGTH)
+        if now - self._last_emit_s >= every_s - 1e-6:
             self._last_emit_s = now
             self._emit(self.snapshot())
 
