@@ -143,8 +143,8 @@ def fold_every_record(path: str | Path) -> RunSummary | None:
     reader = RecordReader(Path(path))
     records = iter(reader)
     first = next(records, None)
-    if first is None or not is_log_start(first):
-        return None
+    if first is None or reader.bad_lines or not is_log_start(first):
+        return None  # a log's first line is its start record (as the fast reading has it)
     summary = fold_records(path, itertools.chain([first], records), 0)
     summary.bad_lines = reader.bad_lines  # counted while folding
     return summary
