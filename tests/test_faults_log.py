@@ -94,7 +94,7 @@ def test_disk_full_until_the_end(workdir: Path, small_disk: Path) -> None:
     result = read_log(the_log(small_disk))
     assert result.bad_lines == 0  # whole lines only: no half-written record
     kinds = [r["type"] for r in result.records]
-    assert kinds[0] == "start" and kinds.count("sample") >= 2
+    assert kinds[0] == "start" and kinds.count("sample") >= 1
     assert "No space left on device" in stderr and stderr.count("\n") == 1
     assert any("No space left on device" in n for n in report["notes"])  # type: ignore[union-attr]
 
