@@ -55,6 +55,8 @@ class GpuSummary:
 
 @dataclass
 class RunSummary:
+    """One run as every renderer sees it (a docstring also spares dataclass computing one)."""
+
     run_id: str = ""
     command: list[str] | None = None
     host: str = ""
