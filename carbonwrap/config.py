@@ -117,6 +117,8 @@ def load_config(environ: Mapping[str, str], cwd: str | None = None) -> Config:
 
 
 MASK = "********"
+# Settings held in seconds: `config` says so (durations were given as 8h, 90m).
+SECONDS = ("interval", "log_interval", "start_within", "expected_duration", "budget_grace")
 
 
 def describe(environ: Mapping[str, str], cwd: str | None = None) -> dict[str, Any]:
@@ -137,6 +139,8 @@ def describe(environ: Mapping[str, str], cwd: str | None = None) -> dict[str, An
         if BY_KEY[key].secret and shown is not None:
             shown = MASK
         settings[key] = {"value": shown, "source": value.source, "origin": value.origin}
+        if key in SECONDS:
+            settings[key]["unit"] = "s"
     found = {f.scope: f.path for f in config.files}
     return {
         "schema": "carbonwrap.config/1",

@@ -184,13 +184,19 @@ def test_config_shows_values_and_sources_and_masks_secrets(tree: dict[str, Path]
     assert TOKEN not in text.stdout + text.stderr
     lines = {line.split()[0]: line.split() for line in text.stdout.splitlines() if line.strip()}
     assert lines["pue"][1:3] == ["1.1", "user"]
-    assert lines["interval"][1:4] == ["3", "env", "CARBONWRAP_INTERVAL"]
+    assert lines["interval"][1:5] == ["3.0", "s", "env", "CARBONWRAP_INTERVAL"]
     assert lines["log_dir"][1:3] == [str(tree["project"] / "runs"), "project"]
     assert lines["electricitymaps.token"][1:3] == ["********", "user"]
-    assert lines["log_interval"][1:3] == ["10", "default"]
+    assert lines["log_interval"][1:4] == ["10", "s", "default"]
     assert "others can read it: chmod 600" in text.stdout
     document = json.loads(run_cw("config", "--json", cwd=tree["work"], env=env).stdout)
     assert document["schema"] == "carbonwrap.config/1"
+    assert document["settings"]["interval"] == {
+        "value": 3.0,
+        "source": "env",
+        "origin": "CARBONWRAP_INTERVAL",
+        "unit": "s",
+    }
     assert document["settings"]["electricitymaps.token"]["value"] == "********"
     assert document["files"]["project"] == str(tree["project"] / "carbonwrap.toml")
     assert TOKEN not in json.dumps(document)

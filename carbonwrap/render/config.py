@@ -16,7 +16,7 @@ def config_text(document: dict[str, Any]) -> str:
         "",
     ]
     rows = [
-        (key, _shown(entry["value"]), entry["source"], entry["origin"])
+        (key, _shown(entry["value"], entry.get("unit")), entry["source"], entry["origin"])
         for key, entry in document["settings"].items()
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
@@ -28,9 +28,13 @@ def config_text(document: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _shown(value: Any) -> str:
+def _shown(value: Any, unit: str | None = None) -> str:
     if value is None:
         return "-"
+    if unit == "s":
+        from carbonwrap.render.units import duration
+
+        return duration(float(value))
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
