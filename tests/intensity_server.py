@@ -140,3 +140,19 @@ def serve(check: Callable[[RecordedServer], Awaitable[None]], timeout_s: float =
             await runner.cleanup()
 
     asyncio.run(main())
+
+
+def probe_while_serving(
+    setup: Callable[[RecordedServer], None], probe: Callable[[str], Any]
+) -> tuple[Any, list[Any]]:
+    """`probe(server_url)` on a thread while a real local server answers as `setup` says;
+    returns what the probe returned and the requests the server saw."""
+    result: list[Any] = []
+
+    async def check(server: RecordedServer) -> None:
+        setup(server)
+        result.append(await asyncio.to_thread(probe, server.url))
+        result.append(server.requests)
+
+    serve(check)
+    return result[0], result[1]

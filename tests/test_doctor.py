@@ -20,7 +20,7 @@ import pynvml
 import pytest
 from conftest import NOBODY, REPO, call_as_nobody, cw_argv, cw_env, is_root, run_cw
 from fake_nvml import FakeGpu, FakeHandle, FakeNvml
-from intensity_server import RecordedServer, serve
+from intensity_server import RecordedServer, probe_while_serving, serve
 from test_rapl import make_sysfs, zone_file
 
 from carbonwrap.doctor import ERROR, MISSING, OK, STATUSES, WARN, Check, can_measure
@@ -533,19 +533,6 @@ def test_a_bad_config_file_is_an_error_line(tmp_path: Path) -> None:
     assert check.status == ERROR and "invalid TOML" in check.detail
 
 
-def on_server(setup: Callable[[RecordedServer], None], probe: Callable[[str], Any]) -> Any:
-    """`probe(server_url)` on a thread while a real local server answers as `setup` says."""
-    result: list[Any] = []
-
-    async def check(server: RecordedServer) -> None:
-        setup(server)
-        result.append(await asyncio.to_thread(probe, server.url))
-        result.append(server.requests)
-
-    serve(check)
-    return result
-
-
 def test_reachable_provider_answers_in_time() -> None:
     def setup(server: RecordedServer) -> None:
         server.route("/dataset/CO2Emis", json_file="energidataservice_co2emis.json")
@@ -553,7 +540,7 @@ def test_reachable_provider_answers_in_time() -> None:
     def probe(url: str) -> list[Check]:
         return grid({"CARBONWRAP_ENERGIDATASERVICE_URL": url}, "DK")[1:]
 
-    (choice, reach), requests = on_server(setup, probe)
+    (choice, reach), requests = probe_while_serving(setup, probe)
     assert choice.status == OK
     assert choice.detail.startswith("energidataservice (auto) for DK, no credentials needed; ")
     assert reach.name == "intensity api" and reach.status == OK
@@ -574,7 +561,7 @@ def test_token_is_used_and_never_shown() -> None:
         env = {"CARBONWRAP_ELECTRICITYMAPS_URL": url, "CARBONWRAP_ELECTRICITYMAPS_TOKEN": TOKEN}
         return grid(env, "US-CAR-DUK")[1:]
 
-    (choice, reach), requests = on_server(setup, probe)
+    (choice, reach), requests = probe_while_serving(setup, probe)
     assert choice.detail.startswith(
         "electricitymaps (auto) for US-CAR-DUK, token from $CARBONWRAP_ELECTRICITYMAPS_TOKEN"
     )
@@ -597,7 +584,7 @@ def test_token_from_a_readable_config_file_warns_and_is_never_shown(tmp_path: Pa
         env = {"CARBONWRAP_ELECTRICITYMAPS_URL": url, "XDG_CONFIG_HOME": str(tmp_path)}
         return grid(env, "US-CAR-DUK")[1:]
 
-    (credentials, choice, reach), _ = on_server(setup, probe)
+    (credentials, choice, reach), _ = probe_while_serving(setup, probe)
     assert credentials == Check(
         "credentials",
         WARN,
@@ -633,7 +620,7 @@ def test_slow_provider_times_out_within_the_bound(mode: str) -> None:
         checks = grid({"CARBONWRAP_ENERGIDATASERVICE_URL": url}, "DK", timeout_s=0.5)[1:]
         return checks, time.monotonic() - started
 
-    (checks, took_s), _ = on_server(setup, probe)
+    (checks, took_s), _ = probe_while_serving(setup, probe)
     reach = checks[1]
     assert reach.status == WARN
     assert reach.detail.endswith("no answer within 0.5 s")

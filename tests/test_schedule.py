@@ -4,7 +4,6 @@ and its words, the wait with an injected clock, and the forecast fetch against a
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import math
@@ -15,7 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from intensity_server import FIXTURES, RecordedServer, serve
+from intensity_server import FIXTURES, RecordedServer, probe_while_serving
 
 from carbonwrap.durations import format_duration, parse_duration_s
 from carbonwrap.intensity.points import AVERAGE, FORECAST, IntensityPoint, ProviderError
@@ -387,18 +386,6 @@ def test_a_real_short_wait_ends_on_time() -> None:
 # -- fetching forecasts from a real local server ---------------------------------------------
 
 
-def _on_server(setup: Any, probe: Any) -> Any:
-    result: list[Any] = []
-
-    async def check(server: RecordedServer) -> None:
-        setup(server)
-        result.append(await asyncio.to_thread(probe, server.url))
-        result.append(server.requests)
-
-    serve(check)
-    return result
-
-
 def _stamp(epoch_s: float, fmt: str = "%Y-%m-%dT%H:%M:%SZ") -> str:
     return time.strftime(fmt, time.gmtime(epoch_s))
 
@@ -414,7 +401,9 @@ def test_fetch_gb_national_forecast() -> None:
     def setup(server: RecordedServer) -> None:
         server.route("/intensity/*", json_body=doc)
 
-    forecast, requests = _on_server(setup, lambda url: fetch_forecast(lambda: UkGrid(base=url)))
+    forecast, requests = probe_while_serving(
+        setup, lambda url: fetch_forecast(lambda: UkGrid(base=url))
+    )
     assert forecast.source == "ukgrid:national" and len(forecast.points) == 8
     assert requests[0].path.endswith("/fw48h")
 
@@ -429,7 +418,7 @@ def test_fetch_dk_forecast() -> None:
     def setup(server: RecordedServer) -> None:
         server.route("/dataset/CO2EmisProg", json_body=doc)
 
-    forecast, requests = _on_server(
+    forecast, requests = probe_while_serving(
         setup, lambda url: fetch_forecast(lambda: EnergiDataService("DK1", base=url))
     )
     assert forecast.source == "energidataservice:DK1" and forecast.points[0].start_s == base
@@ -448,7 +437,7 @@ def test_fetch_electricitymaps_fills_the_current_hour_from_latest() -> None:
         server.route("/carbon-intensity/forecast", json_body=forecast_doc)
         server.route("/carbon-intensity/latest", json_body=latest_doc)
 
-    forecast, _ = _on_server(
+    forecast, _ = probe_while_serving(
         setup,
         lambda url: fetch_forecast(
             lambda: ElectricityMaps("tok", zone="DE", base=url), now=lambda: now
@@ -477,7 +466,7 @@ def test_fetch_failures_are_one_reason() -> None:
             fetch_forecast(lambda: UkGrid(postcode="not one", base=url))
         return reasons
 
-    (em, gb), _ = _on_server(setup, probe)
+    (em, gb), _ = probe_while_serving(setup, probe)
     assert "not in the free plan" in em and "SECRET-42" not in em
     assert gb == "no forecast within 0.5 s"
 
