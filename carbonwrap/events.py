@@ -206,16 +206,19 @@ def prediction(
     intensity_basis: str,
     basis: str,
     intervals: int,
+    report_elapsed_s: float | None = None,
 ) -> Record:
     """The run's predicted totals (`predict.estimate`) after the progress so far: duration,
     attributed energy (before PUE) and CO2e (with PUE), each with a margin of about 95 % (None
     from too few reports); the intensity the remaining energy is priced at and its basis
     ("forecast", "forecast+current" or "current"); `basis`: what the rate rests on, in words,
-    over `intervals` report intervals."""
+    over `intervals` report intervals; `report_elapsed_s`: when the last report it rests on
+    arrived (what the prediction knew; `elapsed_s` is when it was made)."""
     return {
         "type": "prediction",
         "time": utc_iso(time_s),
         "elapsed_s": round(elapsed_s, 3),
+        "report_elapsed_s": None if report_elapsed_s is None else round(report_elapsed_s, 3),
         "done": done,
         "total": total,
         "unit": unit,

@@ -198,6 +198,7 @@ class Predictor:
             intensity_g_per_kwh=intensity,
             intensity_basis=intensity_basis,
             basis=basis(e, unit),
+            report_elapsed_s=e.elapsed_s,
             intervals=e.intervals,
         )
 

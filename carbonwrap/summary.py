@@ -12,6 +12,7 @@ from carbonwrap.events import Record, parse_utc
 COMPONENTS = ("cpu", "dram", "gpu")
 _PREDICTION_NUMBERS = (
     "elapsed_s",
+    "report_elapsed_s",
     "done",
     "total",
     "fraction",

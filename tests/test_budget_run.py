@@ -142,7 +142,12 @@ def test_a_budget_from_a_project_file(workdir: Path) -> None:
     settings = json.loads(config.stdout)["settings"]
     assert settings["budget"]["value"] == "1 J" and settings["budget"]["source"] == "project"
     assert settings["on_exceed"]["value"] == "stop"
-    assert settings["budget_grace"] == {"value": 10.0, "source": "default", "origin": ""}
+    assert settings["budget_grace"] == {
+        "value": 10.0,
+        "source": "default",
+        "origin": "",
+        "unit": "s",
+    }
 
 
 @pytest.mark.parametrize(

@@ -46,6 +46,11 @@ def test_a_finished_run_compares_its_predictions_with_the_actual_totals(workdir:
     assert predictions and predictions[-1]["fraction"] == 1.0
     assert predictions[-1]["basis"].endswith("after a 1-epoch warm-up")
     assert log.index(predictions[-1]) < len(log) - 1  # before the end record
+    # Each prediction says what it knew: the arrival of a logged report at or before it.
+    arrivals = {r["elapsed_s"] for r in progress}
+    for prediction in predictions:
+        assert prediction["report_elapsed_s"] <= prediction["elapsed_s"]
+    assert predictions[-1]["report_elapsed_s"] == progress[-1]["elapsed_s"] in arrivals
     p = doc["prediction"]
     assert p["comparable"] and p["not_comparable_because"] is None
     assert p["first"]["fraction"] < p["last"]["fraction"] == 1.0

@@ -28,6 +28,12 @@ def live_text(prediction: dict[str, Any] | None, budget: dict[str, Any] | None) 
     return " ".join(parts) or None
 
 
+def _known_at_s(p: dict[str, Any]) -> float:
+    """When the prediction's last report arrived (older logs: when it was made)."""
+    at = p.get("report_elapsed_s")
+    return float(at if at is not None else p.get("elapsed_s") or 0.0)
+
+
 def report_facts(s: RunSummary) -> list[tuple[str, str]]:
     """The report's lines: each kept prediction against the actual totals, then the budget."""
     facts: list[tuple[str, str]] = []
@@ -39,7 +45,7 @@ def report_facts(s: RunSummary) -> list[tuple[str, str]]:
             continue
         shown.append(id(p))
         text = (
-            f"at {_pct(p['fraction'])} after {units.duration(p['elapsed_s'] or 0.0)}: "
+            f"at {_pct(p['fraction'])} after {units.duration(_known_at_s(p))}: "
             f"{units.energy(p['energy_j'])}, {units.mass(p['co2e_g'])} CO2e, "
             f"{units.duration(p['duration_s'])}"
         )
@@ -102,6 +108,7 @@ def prediction_document(s: RunSummary) -> dict[str, Any] | None:
             continue
         entry = {
             "elapsed_s": p["elapsed_s"],
+            "report_elapsed_s": p.get("report_elapsed_s"),
             "done": p["done"],
             "total": p["total"],
             "unit": p["unit"],
