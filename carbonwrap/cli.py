@@ -84,8 +84,8 @@ _WHERE_OPTIONS = (
         metavar="CODE",
         shell_complete=_complete_region,
         help="Grid region: ISO country (DK), US state (US-CA), Electricity Maps zone (DK-DK1, "
-        "US-CAL-CISO) or gb-postcode:RG10. Default: $CARBONWRAP_REGION, else the system time "
-        "zone's country, else the world average.",
+        "US-CAL-CISO) or gb-postcode:RG10. Default: $CARBONWRAP_REGION, else a settings file "
+        "(see carbonwrap config), else the system time zone's country, else the world average.",
     ),
     click.option(
         "--location",
@@ -161,6 +161,7 @@ def cli(ctx: click.Context) -> None:
 @click.option(
     "--pue",
     type=_Finite(min=1.0, max=5.0),
+    metavar="X",
     help="[default: 1] Power usage effectiveness of the facility (energy drawn per unit used "
     "by IT).",
 )
@@ -270,7 +271,10 @@ def run(
 ) -> int:
     """Run COMMAND and report the energy and CO2e of its process tree.
 
-    Everything after the command name (or after --) goes to the command unchanged.
+    Everything after the command name (or after --) goes to the command unchanged. Options
+    other than --json and --progress-from-output also come from CARBONWRAP_<NAME> variables
+    and settings files (flag > environment > project file > user file > default; see
+    `carbonwrap config`).
     """
     from carbonwrap.accounting import new_run_id, open_accounting
 
