@@ -30,6 +30,9 @@ class CarbonLedger:
         self._measured: dict[int, tuple[float, str, str]] = {}  # bucket -> value, source, signal
         self._sources: dict[str, None] = {}
         self._signals: dict[str, None] = {}
+        # Σ energy·intensity (J·g/kWh) over all buckets as `totals` prices them, kept current
+        # so that `co2e_g` is O(1) (a chart asks after every sample of a long run).
+        self._weighted = 0.0
 
     @property
     def current(self) -> tuple[float, str, str] | None:
@@ -49,13 +52,22 @@ class CarbonLedger:
         if last - first > 10_000:  # a window of over a month is not a measurement: ignore
             return
         for bucket in range(first, last + 1):
+            energy = self._buckets.get(bucket)
+            if energy is not None and energy[0] > 0:
+                self._weighted += energy[0] * value_g_per_kwh - self._price(bucket, energy)
             self._measured[bucket] = (value_g_per_kwh, source, signal)
 
     def add_energy(self, time_s: float, energy_j: float) -> None:
         """Energy used up to `time_s` (since the previous call), priced provisionally now."""
-        if energy_j <= 0 or self._current is None:
-            if energy_j > 0:  # no intensity known yet: keep the energy, priced at 0 for now
-                self._bucket(time_s)[0] += energy_j
+        if energy_j <= 0:
+            return
+        measured = self._measured.get(int(time_s // BUCKET_S))
+        if measured is not None:
+            self._weighted += energy_j * measured[0]
+        elif self._current is not None:
+            self._weighted += energy_j * self._current[0]
+        if self._current is None:  # no intensity known yet: keep the energy, priced at 0 for now
+            self._bucket(time_s)[0] += energy_j
             return
         value, source, signal = self._current
         bucket = self._bucket(time_s)
@@ -72,6 +84,15 @@ class CarbonLedger:
         if bucket is None:
             bucket = self._buckets[key] = [0.0, 0.0, float("inf"), float("-inf")]
         return bucket
+
+    def co2e_g(self, pue: float) -> float:
+        """The CO2e so far, as `totals(pue).co2e_g` gives it (to rounding), in O(1)."""
+        return self._weighted / J_PER_KWH * pue
+
+    def _price(self, key: int, bucket: list[float]) -> float:
+        """What `totals` counts for a bucket now: measured value × energy, else provisional."""
+        measured = self._measured.get(key)
+        return bucket[0] * measured[0] if measured is not None else bucket[1]
 
     def totals(self, pue: float) -> CarbonTotals:
         energy_j = weighted = measured_j = 0.0

@@ -135,11 +135,11 @@ def read_series(path: str | Path, max_points: int = MAX_POINTS) -> RunSeries | N
 
 
 def _take(points: list[tuple[float, dict[str, float], float]], fold: Fold) -> None:
-    s = fold.summary()
+    s, co2e_g = fold.s, fold.co2e_g()  # the fold's running state: no totals per point
     energy = {name: c.energy_j for name, c in s.components.items() if c.energy_j is not None}
-    point = (s.duration_s, energy, s.co2e_g)
+    point = (s.duration_s, energy, co2e_g)
     if not points[-1][0] < s.duration_s:  # time did not advance (a log not as we write it)
-        point = (points[-1][0], energy, s.co2e_g)
+        point = (points[-1][0], energy, co2e_g)
         points.pop()
     points.append(point)
 

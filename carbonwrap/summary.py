@@ -318,6 +318,10 @@ class Fold:
         """The intensity in force after the records so far: value (g/kWh), source, signal."""
         return self._carbon.current
 
+    def co2e_g(self) -> float:
+        """The CO2e so far, as `summary().co2e_g` gives it, without the O(buckets) totals."""
+        return self._carbon.co2e_g(self.s.pue)
+
     def summary(self) -> RunSummary:
         s = self.s
         carbon = self._carbon.totals(s.pue)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from carbonwrap.carbon import BUCKET_S, CarbonLedger
 
@@ -57,3 +59,29 @@ def test_memory_is_per_bucket_not_per_sample() -> None:
         ledger.add_energy(T0 + i, 1.0)
     assert len(ledger._buckets) == week_s / BUCKET_S
     assert ledger.totals(1.0).co2e_g == pytest.approx(week_s / 10 * 100 / KWH)
+
+
+_op = st.one_of(
+    st.tuples(st.just("set"), st.floats(0, 900), st.just(0.0)),
+    st.tuples(st.just("energy"), st.floats(0, 5 * KWH), st.floats(0, 4 * BUCKET_S)),
+    st.tuples(st.just("measured"), st.floats(0, 900), st.floats(0, 10 * BUCKET_S)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops=st.lists(_op, max_size=80), pue=st.floats(1.0, 3.0))
+def test_the_running_co2e_equals_the_totals(
+    ops: list[tuple[str, float, float]], pue: float
+) -> None:
+    """co2e_g is kept current for charts; it must price every bucket as totals does."""
+    ledger = CarbonLedger()
+    t = T0
+    for op, value, extra in ops:
+        if op == "set":
+            ledger.set_intensity(value, "s", "average")
+        elif op == "energy":
+            t += extra
+            ledger.add_energy(t, value)
+        else:  # a measured window ending now, reaching back `extra` seconds
+            ledger.add_measured(t - extra, t, value, "m", "average")
+        assert ledger.co2e_g(pue) == pytest.approx(ledger.totals(pue).co2e_g, rel=1e-9, abs=1e-6)
