@@ -86,10 +86,23 @@ def the_log(directory: Path) -> Path:
     return log
 
 
+def writes_stop(log: Path) -> None:
+    """Until the log stops growing: tmpfs hands out space by the page, so the log's last page
+    still takes a few records after the disk is full (how many depends on where the file ends:
+    a fixed sleep made this test fail now and then)."""
+    deadline = time.monotonic() + 20
+    size, since = log.stat().st_size, time.monotonic()
+    while time.monotonic() - since < 0.3:  # six sample intervals without a byte written
+        assert time.monotonic() < deadline, "the log kept growing on a full disk"
+        time.sleep(0.02)
+        if log.stat().st_size != size:
+            size, since = log.stat().st_size, time.monotonic()
+
+
 def test_disk_full_until_the_end(workdir: Path, small_disk: Path) -> None:
     proc = start(workdir, small_disk)
     fill(small_disk)
-    time.sleep(0.3)  # samples that cannot be written
+    writes_stop(the_log(small_disk))  # samples that cannot be written from here on
     stderr, report = finish(proc, workdir)
     result = read_log(the_log(small_disk))
     assert result.bad_lines == 0  # whole lines only: no half-written record
@@ -102,7 +115,7 @@ def test_disk_full_until_the_end(workdir: Path, small_disk: Path) -> None:
 def test_disk_full_for_a_while(workdir: Path, small_disk: Path) -> None:
     proc = start(workdir, small_disk)
     filler = fill(small_disk)
-    time.sleep(0.3)
+    writes_stop(the_log(small_disk))
     filler.unlink()  # space again
     time.sleep(0.2)
     finish(proc, workdir)
