@@ -13,7 +13,13 @@ from typing import Any, NoReturn
 import click
 
 from carbonwrap import __version__
-from carbonwrap.config import CPU_ACCOUNTING, INTENSITY_SOURCES, check_run_settings, load_config
+from carbonwrap.config import (
+    CPU_ACCOUNTING,
+    INTENSITY_SOURCES,
+    Config,
+    check_run_settings,
+    load_config,
+)
 from carbonwrap.entry import resume_gc
 from carbonwrap.errors import CarbonwrapError, ExitCode, one_line
 from carbonwrap.settings import ON_EXCEED
@@ -108,10 +114,12 @@ _WHERE_OPTIONS = (
 )
 
 
-def _intensity_source(flag: str | None) -> str:
-    """--intensity-source, else $CARBONWRAP_INTENSITY_SOURCE, else the settings files, else auto."""
-    resolved = load_config(os.environ).resolve({"intensity_source": flag}, os.environ)
-    return str(resolved["intensity_source"].value)
+def _intensity_source(flag: str | None) -> tuple[Config, str]:
+    """The settings files, and --intensity-source, else $CARBONWRAP_INTENSITY_SOURCE, else
+    the files, else auto (the files are read once and handed on)."""
+    config = load_config(os.environ)
+    resolved = config.resolve({"intensity_source": flag}, os.environ)
+    return config, str(resolved["intensity_source"].value)
 
 
 def _where_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -364,8 +372,8 @@ def intensity(
     """Print the grid's carbon intensity now (and its forecast), with source and time."""
     from carbonwrap.intensity.now import show
 
-    source = _intensity_source(intensity_source)
-    return show(region, location, cloud, source, forecast, as_json, os.environ, sys.stdout)
+    config, source = _intensity_source(intensity_source)
+    return show(region, location, cloud, source, forecast, as_json, os.environ, sys.stdout, config)
 
 
 @cli.command(
@@ -392,8 +400,10 @@ def doctor(
     must answer within 3 s."""
     from carbonwrap.doctor.command import doctor as run_doctor
 
-    source = _intensity_source(intensity_source)
-    return run_doctor(region, location, cloud, source, as_json, os.environ, sys.stdout)
+    config, source = _intensity_source(intensity_source)
+    return run_doctor(
+        region, location, cloud, source, as_json, os.environ, sys.stdout, config=config
+    )
 
 
 @cli.command("config")

@@ -533,6 +533,16 @@ def test_a_bad_config_file_is_an_error_line(tmp_path: Path) -> None:
     assert check.status == ERROR and "invalid TOML" in check.detail
 
 
+def test_a_region_from_a_settings_file_counts_when_the_provider_cannot_serve(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "carbonwrap").mkdir()
+    (tmp_path / "carbonwrap" / "config.toml").write_text('region = "DE"\n')
+    region, intensity = grid({"XDG_CONFIG_HOME": str(tmp_path)}, source="electricitymaps")
+    assert intensity.status == MISSING and intensity.detail.startswith("--intensity-source")
+    assert region.detail.startswith("DE") and "config.toml:1" in region.detail
+
+
 def test_reachable_provider_answers_in_time() -> None:
     def setup(server: RecordedServer) -> None:
         server.route("/dataset/CO2Emis", json_file="energidataservice_co2emis.json")

@@ -4,6 +4,7 @@ import os
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from carbonwrap.config import Config
 from carbonwrap.doctor import Check, can_measure
 
 CANNOT_MEASURE = 1  # exit status when an essential check fails (see doctor.ESSENTIAL)
@@ -22,6 +23,7 @@ def doctor(
     root: str = "/",
     nvml: Any = None,
     timeout_s: float | None = None,
+    config: Config | None = None,
 ) -> int:
     """Print the report; 0 when carbonwrap can measure something here, else 1.
 
@@ -30,7 +32,7 @@ def doctor(
     from carbonwrap.doctor.grid import TIMEOUT_S, check_grid
 
     timeout_s = TIMEOUT_S if timeout_s is None else timeout_s
-    grid = check_grid(region, location, cloud, intensity_source, environ, timeout_s)
+    grid = check_grid(region, location, cloud, intensity_source, environ, timeout_s, config)
     checks = [*run_checks(environ, proc_root, root, nvml), *grid]
     measurable = can_measure(checks)
     from carbonwrap.render.doctor import render_json, render_text

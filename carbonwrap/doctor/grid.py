@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from carbonwrap.config import Config, load_config
 from carbonwrap.doctor import ERROR, MISSING, OK, WARN, Check
 from carbonwrap.errors import CarbonwrapError
 
@@ -23,22 +24,27 @@ def check_grid(
     source: str,
     environ: Mapping[str, str],
     timeout_s: float = TIMEOUT_S,
+    config: Config | None = None,
 ) -> list[Check]:
     """The region line, then the intensity lines. A bad --region, --location or --cloud raises
-    CarbonwrapError (exit 125), as it does for `run`."""
+    CarbonwrapError (exit 125), as it does for `run`. `config`: the settings files (None: those
+    of the working directory and the user)."""
     from carbonwrap.intensity.plan import plan_intensity
 
     try:
-        plan = plan_intensity(region, location, cloud, source, None, environ)
+        config = load_config(environ) if config is None else config  # a bad file: a line below
+        plan = plan_intensity(region, location, cloud, source, None, environ, config)
     except CarbonwrapError as exc:
         from carbonwrap.intensity.location import resolve_location
 
-        where = resolve_location(region, location, cloud, environ)  # a bad option raises again
+        # a bad option raises again; a region from a settings file counts as it does for a run
+        configured = config.where() if config is not None else None
+        where = resolve_location(region, location, cloud, environ, configured=configured)
         place = {"code": where.region, "kind": where.kind, "source": where.source}
         place["detail"] = where.detail
         status = MISSING if exc.message.startswith("--intensity-source") else ERROR
         return [check_region(place), Check("intensity", status, exc.message)]
-    return [check_region(plan.region), *check_intensity(plan, source, environ, timeout_s)]
+    return [check_region(plan.region), *check_intensity(plan, source, environ, config, timeout_s)]
 
 
 def check_region(place: Mapping[str, str]) -> Check:
@@ -65,18 +71,19 @@ def check_region(place: Mapping[str, str]) -> Check:
 
 
 def check_intensity(
-    plan: Any, source: str, environ: Mapping[str, str], timeout_s: float = TIMEOUT_S
+    plan: Any,
+    source: str,
+    environ: Mapping[str, str],
+    config: Config,
+    timeout_s: float = TIMEOUT_S,
 ) -> list[Check]:
     """Which intensity source the plan gives a run, its credentials, one bounded request to it."""
-    from carbonwrap.secrets import user_config_path, with_secrets
+    from carbonwrap.secrets import user_config_path
 
     static, choice = plan.static, plan.choice
     table = f"{static.source}: {static.intensity_g_per_kwh:.0f} gCO2e/kWh"
     checks: list[Check] = []
-    try:
-        merged, notes = with_secrets(environ)
-    except CarbonwrapError:  # cannot happen once plan_intensity has read the same file
-        merged, notes = dict(environ), []
+    merged, notes = config.credentials(environ), config.notes
     note = choice.note
     for secret_note in reversed(notes):  # the plan appends these to its note: a line each here
         note = (note or "").removesuffix(secret_note).removesuffix("; ") or None

@@ -9,6 +9,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from carbonwrap.config import Config
 from carbonwrap.intensity.oneshot import run_bounded
 from carbonwrap.intensity.points import AVERAGE, IntensityPoint, ProviderError
 
@@ -38,10 +39,11 @@ def show(
     as_json: bool,
     environ: Mapping[str, str],
     stdout: TextIO,
+    config: Config | None = None,
 ) -> int:
     from carbonwrap.intensity.plan import plan_intensity
 
-    plan = plan_intensity(region, location, cloud, source, None, environ)
+    plan = plan_intensity(region, location, cloud, source, None, environ, config)
     choice = plan.choice
     code, detail = plan.region["code"], plan.region["detail"]
     now, fallback = plan.static, choice.note
