@@ -22,8 +22,8 @@ import tempfile
 import atheris
 
 with atheris.instrument_imports():
-    from carbonwrap import events
-    from carbonwrap.report import ReportOptions, fold_every_record, report, summarize_log
+    from carbonwrap.commands.report import ReportOptions, fold_every_record, report, summarize_log
+    from carbonwrap.runlog import records as events
 
 START = json.dumps(
     events.start(run_id="fuzz", time_s=1.79e9, argv=["x"], cwd="/", host="h", pid=1, versions={},

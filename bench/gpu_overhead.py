@@ -22,9 +22,9 @@ sys.path[:0] = [str(HERE.parent), str(HERE.parent / "tests")]
 
 from fake_nvml import FakeGpu, FakeNvml  # noqa: E402
 
-from carbonwrap.meters import Meters  # noqa: E402
-from carbonwrap.proctree import ProcessTreeAccounting  # noqa: E402
-from carbonwrap.sampler import Sampler  # noqa: E402
+from carbonwrap.measure.meters import Meters  # noqa: E402
+from carbonwrap.measure.proctree import ProcessTreeAccounting  # noqa: E402
+from carbonwrap.measure.sampler import Sampler  # noqa: E402
 
 
 class StaticTree(ProcessTreeAccounting):

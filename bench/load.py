@@ -163,7 +163,7 @@ def concurrent_runs(runs: int, workdir: Path) -> dict[str, Any]:
     sys.path.insert(0, str(REPO / "tests"))
     from test_rapl import make_sysfs, zone_file
 
-    from carbonwrap.logread import read_log
+    from carbonwrap.runlog.reader import read_log
 
     sysfs = make_sysfs(workdir / "sys")
     counter = zone_file(sysfs, "intel-rapl:0", "energy_uj")
@@ -245,12 +245,12 @@ def simulated_run(days: float, workdir: Path, gpus: int = 1) -> dict[str, Any]:
     a sample every 10 s, an hourly intensity record; RSS and log size at each day's end."""
     import gc
 
-    from carbonwrap import events
-    from carbonwrap.attribution import EnergyModel, Reading
-    from carbonwrap.eventlog import EventLog
-    from carbonwrap.run import _sample
-    from carbonwrap.sampler import Sampler
-    from carbonwrap.summary import Fold
+    from carbonwrap.measure.attribution import EnergyModel, Reading
+    from carbonwrap.measure.sampler import Sampler
+    from carbonwrap.run.phases import _sample
+    from carbonwrap.runlog import records as events
+    from carbonwrap.runlog.summary import Fold
+    from carbonwrap.runlog.writer import EventLog
 
     class Gpu:
         def __init__(self, energy_j: float) -> None:

@@ -60,7 +60,7 @@ def write_log(
     tags: dict[str, str] | None = None,
 ) -> None:
     """One run's log. `intensity`: static | live | measured (live + measured history)."""
-    from carbonwrap import events
+    from carbonwrap.runlog import records as events
 
     rng = random.Random(run_id)
     out = [
@@ -207,9 +207,9 @@ def make_samples(root: Path, logs: int, samples: int) -> None:
 
 def check_exact(paths: list[Path]) -> list[str]:
     """The fast reading against a fold of every record, per log."""
-    from carbonwrap.logread import RecordReader
-    from carbonwrap.report import summarize_log
-    from carbonwrap.summary import Fold
+    from carbonwrap.commands.report import summarize_log
+    from carbonwrap.runlog.reader import RecordReader
+    from carbonwrap.runlog.summary import Fold
 
     lines = []
     for path in paths:
@@ -234,7 +234,7 @@ def check_exact(paths: list[Path]) -> list[str]:
 
 
 def in_process(label: str, directory: Path) -> str:
-    from carbonwrap.report import read_runs
+    from carbonwrap.commands.report import read_runs
 
     found = []
     for workers in (1, len(os.sched_getaffinity(0))):

@@ -99,7 +99,7 @@ def breakdown(interp: _bench.Interpreter, true: str, runs: int) -> None:
                     "-c",
                     start
                     + "import "
-                    + ", ".join(["carbonwrap.cli", "carbonwrap.run", *modules])
+                    + ", ".join(["carbonwrap.cli.definition", "carbonwrap.run.phases", *modules])
                     + leave,
                 ],
             ),

@@ -12,7 +12,7 @@ import gc
 def main() -> None:
     gc.disable()
     try:
-        from carbonwrap.cli import main as cli_main
+        from carbonwrap.cli.definition import main as cli_main
 
         cli_main()
     except KeyboardInterrupt:  # Ctrl-C while still importing: no command yet, no traceback

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from carbonwrap.attribution import (
+from carbonwrap.measure.attribution import (
     EnergyModel,
     Reading,
     busy_share,

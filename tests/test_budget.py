@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from carbonwrap import events
-from carbonwrap.budget import Budget, BudgetWatch, Stopper, confident, parse_budget
-from carbonwrap.settings import BY_KEY
+from carbonwrap.run.budget import Budget, BudgetWatch, Stopper, confident, parse_budget
+from carbonwrap.runlog import records as events
+from carbonwrap.settings.catalog import BY_KEY
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from carbonwrap.carbon import BUCKET_S, CarbonLedger
+from carbonwrap.runlog.ledger import BUCKET_S, CarbonLedger
 
 KWH = 3.6e6
 T0 = 1_764_000_000.0 - 1_764_000_000.0 % BUCKET_S  # a bucket boundary

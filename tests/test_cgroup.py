@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import WORKLOADS, cw_env, is_root, logs_in, records, run_cw
 
-from carbonwrap.cgroup import (
+from carbonwrap.measure.cgroup import (
     CgroupLeaf,
     own_cgroup_dir,
     parse_mountinfo,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, cw_env
 
-from carbonwrap.clidocs import generated_files
+from carbonwrap.cli.docs import generated_files
 
 
 def test_committed_files_are_current() -> None:
@@ -19,7 +19,7 @@ def test_committed_files_are_current() -> None:
         for relative, content in generated_files().items()
         if not (REPO / relative).exists() or (REPO / relative).read_text() != content
     ]
-    assert not stale, f"stale generated files {stale}: run python -m carbonwrap.clidocs"
+    assert not stale, f"stale generated files {stale}: run python -m carbonwrap.cli.docs"
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="no bash")

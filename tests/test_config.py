@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from conftest import cw_env, logs_in, records, run_cw
 
-from carbonwrap.config import load_config
 from carbonwrap.errors import CarbonwrapError
 from carbonwrap.intensity.location import resolve_location
+from carbonwrap.settings.resolve import load_config
 
 TOKEN = "tok-SECRET-1234567890"
 

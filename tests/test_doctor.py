@@ -23,7 +23,7 @@ from fake_nvml import FakeGpu, FakeHandle, FakeNvml
 from intensity_server import RecordedServer, probe_while_serving, serve
 from test_rapl import make_sysfs, zone_file
 
-from carbonwrap.doctor import ERROR, MISSING, OK, STATUSES, WARN, Check, can_measure
+from carbonwrap.doctor.checks import ERROR, MISSING, OK, STATUSES, WARN, Check, can_measure
 from carbonwrap.doctor.gpu import check_gpus
 from carbonwrap.doctor.grid import check_grid
 from carbonwrap.doctor.host import (

@@ -31,7 +31,9 @@ def test_resume_gc_turns_the_collector_back_on_and_leaves_an_enabled_one_alone()
 # handler (carbonwrap leaves through os._exit, after running atexit handlers).
 PROBE = """\
 import atexit, gc, json, sys
-from carbonwrap import cli, entry, run
+from carbonwrap import entry
+from carbonwrap.cli import definition as cli
+from carbonwrap.run import phases as run
 out, args = sys.argv[1], sys.argv[2:]
 seen = {"resumed_with": []}
 def probe():

@@ -21,10 +21,10 @@ import pytest
 from conftest import logs_in, records
 from test_report_fast import assert_same, fold_all
 
-from carbonwrap.accounting import open_accounting
-from carbonwrap.events import parse_utc
-from carbonwrap.report import ReportOptions, report, summarize_log
-from carbonwrap.run import RunOptions, run
+from carbonwrap.commands.report import ReportOptions, report, summarize_log
+from carbonwrap.measure.accounting import open_accounting
+from carbonwrap.run.phases import RunOptions, run
+from carbonwrap.runlog.records import parse_utc
 
 DAY_S = 86_400.0
 REAL_TIME = time.time

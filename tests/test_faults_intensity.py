@@ -9,9 +9,9 @@ import asyncio
 import pytest
 from test_poller import NOW, Clock, FakeProvider, make, point
 
-from carbonwrap import events
 from carbonwrap.intensity.points import ProviderError
-from carbonwrap.summary import Fold
+from carbonwrap.runlog import records as events
+from carbonwrap.runlog.summary import Fold
 
 WEEK_S = 7 * 86_400
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import cw_argv, cw_env, is_root, records
 
-from carbonwrap.logread import read_log
+from carbonwrap.runlog.reader import read_log
 
 BURN = """
 import os, sys, time

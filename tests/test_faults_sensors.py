@@ -24,11 +24,11 @@ from conftest import cw_argv, cw_env, logs_in, records
 from fake_nvml import FakeGpu, FakeNvml
 from test_rapl import MAX_RANGE_UJ, make_sysfs, zone_file
 
-from carbonwrap import meters as meters_module
-from carbonwrap.cgroup import own_cgroup_dir
-from carbonwrap.logread import read_log
-from carbonwrap.meters import Meters
-from carbonwrap.sampler import Sampler
+from carbonwrap.measure import meters as meters_module
+from carbonwrap.measure.cgroup import own_cgroup_dir
+from carbonwrap.measure.meters import Meters
+from carbonwrap.measure.sampler import Sampler
+from carbonwrap.runlog.reader import read_log
 
 
 class FakeTree:

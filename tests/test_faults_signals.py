@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from conftest import cw_argv, cw_env
 
-from carbonwrap.logread import read_log
+from carbonwrap.runlog.reader import read_log
 
 CHILD = "echo started >> {marker}; sleep 0.3; echo done >> {marker}"
 SEED = 20261127

@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 from fake_nvml import FakeGpu, FakeNvml
 
-from carbonwrap import events
-from carbonwrap.accounting import TreeAccounting, open_accounting
-from carbonwrap.child import Child
-from carbonwrap.meters import Meters
+from carbonwrap.measure.accounting import TreeAccounting, open_accounting
+from carbonwrap.measure.meters import Meters
+from carbonwrap.measure.sampler import Sampler
 from carbonwrap.render.final import render_text, report_view
 from carbonwrap.render.json import run_document
-from carbonwrap.run import _gpus
-from carbonwrap.sampler import Sampler
-from carbonwrap.summary import Fold
+from carbonwrap.run.child import Child
+from carbonwrap.run.phases import _gpus
+from carbonwrap.runlog import records as events
+from carbonwrap.runlog.summary import Fold
 
 FOREIGN_PID = 4_000_000  # above pid_max: can never be one of ours
 GB = 1_000_000_000

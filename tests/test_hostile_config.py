@@ -15,10 +15,10 @@ from conftest import cw_argv, cw_env, logs_in, run_cw
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from carbonwrap.cli import _status
-from carbonwrap.config import check_run_settings, describe, load_config
+from carbonwrap.cli.definition import _status
 from carbonwrap.errors import CarbonwrapError
-from carbonwrap.settings import SETTINGS
+from carbonwrap.settings.catalog import SETTINGS
+from carbonwrap.settings.resolve import check_run_settings, describe, load_config
 
 SECRET = "s3cr3t-TOKEN-value-77"
 KEYS = [s.key for s in SETTINGS] + ["tags.team", "pue.x", "unknown", "tool", "log-dir", ""]

@@ -22,9 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_report_fast import assert_same, fold_all, sample_record, start_record
 
-from carbonwrap import logread
-from carbonwrap.report import ReportOptions, fold_every_record, report, summarize_log
-from carbonwrap.summary import Fold
+from carbonwrap.commands.report import ReportOptions, fold_every_record, report, summarize_log
+from carbonwrap.runlog import reader as logread
+from carbonwrap.runlog.summary import Fold
 
 RENDERINGS = [
     {"output_format": "table"},
@@ -192,7 +192,7 @@ def test_energies_that_add_up_beyond_a_float_still_give_strict_json(tmp_path: Pa
 
 _REPORT_WITH_PEAK = """
 import sys
-from carbonwrap.cli import _status
+from carbonwrap.cli.definition import _status
 code = _status(sys.argv[1:])
 sys.stdout.flush()
 with open("/proc/self/status") as f:  # VmHWM: this program's own peak, not its parent's at fork

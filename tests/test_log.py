@@ -16,9 +16,9 @@ from pathlib import Path
 from conftest import cw_argv, cw_env, logs_in, records, run_cw
 from test_rapl import make_sysfs, zone_file
 
-from carbonwrap.cgroup import own_cgroup_dir
-from carbonwrap.logread import read_log
-from carbonwrap.summary import Fold
+from carbonwrap.measure.cgroup import own_cgroup_dir
+from carbonwrap.runlog.reader import read_log
+from carbonwrap.runlog.summary import Fold
 
 
 def test_log_records_and_json_report_agree(workdir: Path) -> None:

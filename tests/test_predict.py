@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from carbonwrap.predict import (
+from carbonwrap.predict.estimate import (
     Point,
     basis,
     co2e_g,

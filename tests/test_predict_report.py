@@ -9,9 +9,9 @@ from conftest import run_cw
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from carbonwrap import events
-from carbonwrap.eventlog import EventLog
-from carbonwrap.report import fold_every_record, summarize_log
+from carbonwrap.commands.report import fold_every_record, summarize_log
+from carbonwrap.runlog import records as events
+from carbonwrap.runlog.writer import EventLog
 
 T0 = 1_790_000_000.0
 

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
-from carbonwrap import events, predictor
-from carbonwrap.eventlog import EventLog
-from carbonwrap.predictor import Predictor
-from carbonwrap.run import Recorder
-from carbonwrap.summary import Fold
+from carbonwrap.predict import predictor
+from carbonwrap.predict.predictor import Predictor
+from carbonwrap.run.phases import Recorder
+from carbonwrap.runlog import records as events
+from carbonwrap.runlog.summary import Fold
+from carbonwrap.runlog.writer import EventLog
 
 T0 = 1_790_000_000.0
 
@@ -390,8 +391,8 @@ def test_the_poller_fetches_the_forecast_once_predictions_want_it(fails: bool) -
 
 
 def test_the_live_feed_shows_the_latest_logged_prediction_and_the_budget(tmp_path: Path) -> None:
-    from carbonwrap.livefeed import LiveFeed
-    from carbonwrap.sampler import Totals
+    from carbonwrap.live.feed import LiveFeed
+    from carbonwrap.measure.sampler import Totals
 
     run = Run(tmp_path)
     feed = LiveFeed(

@@ -20,8 +20,8 @@ import pytest
 from conftest import cw_argv, cw_env, logs_in, records, run_cw
 
 from carbonwrap import report_progress
-from carbonwrap.progresschannel import ProgressChannel, RateLimiter, open_channel
-from carbonwrap.progressparse import Report, parse_message
+from carbonwrap.predict.channel import ProgressChannel, RateLimiter, open_channel
+from carbonwrap.predict.messages import Report, parse_message
 
 PY = sys.executable
 

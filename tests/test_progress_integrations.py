@@ -22,7 +22,7 @@ import pytest
 from conftest import logs_in, records, run_cw
 
 from carbonwrap import report_progress
-from carbonwrap.progresschannel import ProgressChannel
+from carbonwrap.predict.channel import ProgressChannel
 
 PY = sys.executable
 

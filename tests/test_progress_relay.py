@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from conftest import cw_argv, cw_env, logs_in, records
 
-from carbonwrap.outputscan import CARRY_MAX, OutputScanner
-from carbonwrap.progressparse import Report
+from carbonwrap.predict.messages import Report
+from carbonwrap.predict.outputscan import CARRY_MAX, OutputScanner
 
 PY = sys.executable
 

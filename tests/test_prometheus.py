@@ -21,8 +21,8 @@ import pytest
 from conftest import logs_in, records, run_cw
 from prometheus_client.parser import text_string_to_metric_families
 
-from carbonwrap import events
 from carbonwrap.errors import CarbonwrapError
+from carbonwrap.live.textfile import TextfileExporter, check_target
 from carbonwrap.render.prometheus import (
     ComponentPoint,
     PromSnapshot,
@@ -30,8 +30,8 @@ from carbonwrap.render.prometheus import (
     format_value,
     render_prometheus,
 )
-from carbonwrap.summary import Fold
-from carbonwrap.textfile import TextfileExporter, check_target
+from carbonwrap.runlog import records as events
+from carbonwrap.runlog.summary import Fold
 
 HOSTILE = 'a"b\\c\nd\\n"e\\"} x{y="z"} 1\n# EOF é ☃'
 
@@ -492,7 +492,7 @@ def test_a_bad_path_is_one_line_and_exit_125_before_the_command_runs(
 def test_the_run_path_does_not_import_the_exporter_without_the_option() -> None:
     code = (
         "import sys, carbonwrap.cli, carbonwrap.run; "
-        "assert not {'carbonwrap.textfile', 'carbonwrap.render.prometheus'} & set(sys.modules)"
+        "assert not {'carbonwrap.live.textfile', 'carbonwrap.render.prometheus'} & set(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent.parent)
 

@@ -289,7 +289,7 @@ def test_many_packages_sort_numerically(tmp_path: Path) -> None:
 
 def test_counter_wrap_through_the_sensor_and_attribution(sysfs: Path) -> None:
     """The sensor's raw counters and its max range feed the pure arithmetic across a wrap."""
-    from carbonwrap.attribution import EnergyModel, Reading, interval_energy
+    from carbonwrap.measure.attribution import EnergyModel, Reading, interval_energy
 
     with RaplSensor(sysfs) as sensor:
         model = EnergyModel(

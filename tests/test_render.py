@@ -8,11 +8,11 @@ import pytest
 from rich.console import Console
 
 from carbonwrap.intensity.table import defaults
-from carbonwrap.outputs import equivalents
 from carbonwrap.render import units
 from carbonwrap.render.final import render_rich, render_text, report_view
 from carbonwrap.render.json import run_document
-from carbonwrap.summary import ComponentSummary, RunSummary
+from carbonwrap.run.outputs import equivalents
+from carbonwrap.runlog.summary import ComponentSummary, RunSummary
 
 
 @pytest.mark.parametrize(

@@ -20,12 +20,12 @@ from typing import Any
 import pytest
 from conftest import cw_argv, cw_env, logs_in, run_cw
 
-from carbonwrap.cgroup import own_cgroup_dir
-from carbonwrap.logread import RecordReader
+from carbonwrap.commands.report import job_key, summarize_log
+from carbonwrap.measure.cgroup import own_cgroup_dir
 from carbonwrap.render.exports import CODECARBON_COLUMNS
 from carbonwrap.render.json import run_document
-from carbonwrap.report import job_key, summarize_log
-from carbonwrap.summary import Fold
+from carbonwrap.runlog.reader import RecordReader
+from carbonwrap.runlog.summary import Fold
 
 # CodeCarbon 3.3.0's emissions.csv header, as a real run of it writes the file.
 CODECARBON_3_3_HEADER = (

@@ -13,12 +13,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from carbonwrap import events, logread
-from carbonwrap.carbon import BUCKET_S
-from carbonwrap.eventlog import EventLog
-from carbonwrap.logread import RecordReader, ScanCounts, essential_records
-from carbonwrap.report import _pack, _unpack, fold_every_record, read_runs, summarize_log
-from carbonwrap.summary import ComponentSummary, Fold, GpuSummary, RunSummary
+from carbonwrap.commands.report import _pack, _unpack, fold_every_record, read_runs, summarize_log
+from carbonwrap.runlog import reader as logread
+from carbonwrap.runlog import records as events
+from carbonwrap.runlog.ledger import BUCKET_S
+from carbonwrap.runlog.reader import RecordReader, ScanCounts, essential_records
+from carbonwrap.runlog.summary import ComponentSummary, Fold, GpuSummary, RunSummary
+from carbonwrap.runlog.writer import EventLog
 
 T0 = 1_790_000_000.0  # 2026-09-21T14:13:20Z
 

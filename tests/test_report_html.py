@@ -20,12 +20,12 @@ from typing import Any
 import pytest
 from conftest import cw_argv, cw_env, logs_in, records, run_cw
 
-from carbonwrap import events
-from carbonwrap.eventlog import EventLog
+from carbonwrap.commands.report import ReportOptions, report, summarize_log
 from carbonwrap.render import units
-from carbonwrap.report import ReportOptions, report, summarize_log
-from carbonwrap.series import MAX_CHARTS, MAX_POINTS, read_series
-from carbonwrap.summary import Fold
+from carbonwrap.report.series import MAX_CHARTS, MAX_POINTS, read_series
+from carbonwrap.runlog import records as events
+from carbonwrap.runlog.summary import Fold
+from carbonwrap.runlog.writer import EventLog
 
 T0 = 1_790_000_000.0  # 2026-09-21T14:13:20Z
 HOSTILE = "<script>alert(1)</script>"

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from carbonwrap.attribution import EnergyModel, Reading
-from carbonwrap.sampler import Sampler, Totals
+from carbonwrap.measure.attribution import EnergyModel, Reading
+from carbonwrap.measure.sampler import Sampler, Totals
 
 MODEL = EnergyModel(cpu_method="estimate", dram_method="estimate", cpu_w_per_cpu=10.0)
 

@@ -16,15 +16,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from intensity_server import FIXTURES, RecordedServer, probe_while_serving
 
-from carbonwrap.durations import format_duration, parse_duration_s
 from carbonwrap.intensity.points import AVERAGE, FORECAST, IntensityPoint, ProviderError
 from carbonwrap.intensity.providers.electricitymaps import ElectricityMaps
 from carbonwrap.intensity.providers.electricitymaps import parse_forecast as em_forecast
 from carbonwrap.intensity.providers.energidataservice import EnergiDataService, parse_records
 from carbonwrap.intensity.providers.ukgrid import UkGrid, parse_national, parse_regional
 from carbonwrap.intensity.window import best_window, steps
+from carbonwrap.quantities import format_duration, parse_duration_s
 from carbonwrap.render.schedule import announce, report_line
-from carbonwrap.schedule import Forecast, decide, fetch_forecast, wait_until
+from carbonwrap.run.schedule import Forecast, decide, fetch_forecast, wait_until
 
 H = 3600.0
 M = 60.0

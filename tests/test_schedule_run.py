@@ -20,7 +20,7 @@ import pytest
 from conftest import cw_argv, cw_env, logs_in, records, run_cw
 from intensity_server import RecordedServer, serve
 
-from carbonwrap.events import parse_utc
+from carbonwrap.runlog.records import parse_utc
 
 SLOT_S = 2
 
@@ -333,9 +333,9 @@ def test_nothing_of_the_schedule_is_imported_without_it(tmp_path: Path) -> None:
         cwd=tmp_path, env=cw_env(), capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert out.returncode == 0
-    assert "carbonwrap.run" in out.stderr  # the trace is there
-    for module in ("carbonwrap.schedule", "carbonwrap.durations", "carbonwrap.intensity.window",
-                   "carbonwrap.render.schedule"):  # fmt: skip
+    assert "carbonwrap.run.phases" in out.stderr  # the trace is there
+    for module in ("carbonwrap.run.schedule", "carbonwrap.quantities",
+                   "carbonwrap.intensity.window", "carbonwrap.render.schedule"):  # fmt: skip
         assert module not in out.stderr
 
 

@@ -10,7 +10,7 @@ from conftest import cw_env, run_cw
 from carbonwrap.errors import CarbonwrapError
 from carbonwrap.intensity.location import resolve_location
 from carbonwrap.intensity.select import choose
-from carbonwrap.secrets import with_secrets
+from carbonwrap.run.redact import with_secrets
 
 
 def config(tmp_path: Path, text: str, mode: int = 0o600) -> dict[str, str]:

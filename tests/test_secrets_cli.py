@@ -16,7 +16,7 @@ import pytest
 from conftest import cw_argv, cw_env, logs_in, records, run_cw
 from intensity_server import RecordedServer, serve
 
-from carbonwrap.secrets import REDACTED, redact_argv
+from carbonwrap.run.redact import REDACTED, redact_argv
 
 TOKEN = "em-SECRET-token-314159"
 PASSWORD = "wt-SECRET-pass-271828"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from carbonwrap.events import utc_iso
-from carbonwrap.summary import Fold
+from carbonwrap.runlog.records import utc_iso
+from carbonwrap.runlog.summary import Fold
 
 T0 = 1_764_000_000.0
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from carbonwrap.doctor import ERROR, MISSING, OK, WARN, Check
+from carbonwrap.doctor.checks import ERROR, MISSING, OK, WARN, Check
 from carbonwrap.sensors import SensorUnavailable
 
 _NVML_SUCCESS = 0

@@ -9,9 +9,9 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from carbonwrap.config import Config, load_config
-from carbonwrap.doctor import ERROR, MISSING, OK, WARN, Check
+from carbonwrap.doctor.checks import ERROR, MISSING, OK, WARN, Check
 from carbonwrap.errors import CarbonwrapError
+from carbonwrap.settings.resolve import Config, load_config
 
 TIMEOUT_S = 3.0  # the provider's whole answer, retries included: doctor never waits longer
 _TABLE_KINDS = ("country", "us-state", "world")
@@ -78,7 +78,7 @@ def check_intensity(
     timeout_s: float = TIMEOUT_S,
 ) -> list[Check]:
     """Which intensity source the plan gives a run, its credentials, one bounded request to it."""
-    from carbonwrap.secrets import user_config_path
+    from carbonwrap.run.redact import user_config_path
 
     static, choice = plan.static, plan.choice
     table = f"{static.source}: {static.intensity_g_per_kwh:.0f} gCO2e/kWh"
@@ -109,7 +109,7 @@ def check_intensity(
 
 def _live_fix(merged: Mapping[str, str], environ: Mapping[str, str]) -> str:
     from carbonwrap.intensity.select import EM_TOKEN
-    from carbonwrap.secrets import user_config_path
+    from carbonwrap.run.redact import user_config_path
 
     if not merged.get(EM_TOKEN):
         return (
@@ -122,7 +122,7 @@ def _live_fix(merged: Mapping[str, str], environ: Mapping[str, str]) -> str:
 def _credentials(name: str | None, environ: Mapping[str, str]) -> str:
     """Where the provider's credentials come from; never their values."""
     from carbonwrap.intensity.select import EM_TOKEN, WT_PASSWORD, WT_USER
-    from carbonwrap.secrets import user_config_path
+    from carbonwrap.run.redact import user_config_path
 
     needed = {"electricitymaps": (EM_TOKEN,), "watttime": (WT_USER, WT_PASSWORD)}.get(name or "")
     if not needed:

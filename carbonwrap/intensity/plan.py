@@ -5,10 +5,10 @@ import math
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from carbonwrap.config import Config, load_config
 from carbonwrap.errors import CarbonwrapError
 from carbonwrap.intensity.points import AVERAGE, STATIC, IntensityPoint
 from carbonwrap.intensity.select import Choice
+from carbonwrap.settings.resolve import Config, load_config
 
 
 class IntensityPlan(NamedTuple):

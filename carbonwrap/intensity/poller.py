@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from carbonwrap import events
 from carbonwrap.intensity.points import MEASURED, IntensityPoint, ProviderError
 from carbonwrap.intensity.providers import Provider
+from carbonwrap.runlog import records
 
 MIN_POLL_S = 60.0  # never ask more often than once a minute, whatever a provider publishes
 AFTER_SLOT_S = 30.0  # ask this long after a slot ends, when its successor is likely published
@@ -254,7 +254,7 @@ class IntensityPoller:
     def _emit_point(self, point: IntensityPoint, reason: str | None) -> None:
         windowed = math.isfinite(point.start_s) and math.isfinite(point.end_s) and point.start_s > 0
         self._emit(
-            events.intensity(
+            records.intensity(
                 time_s=self._clock(),
                 elapsed_s=time.monotonic() - self._mono_start_s,
                 intensity_g_per_kwh=point.intensity_g_per_kwh,

@@ -3,7 +3,7 @@
 import json
 from collections.abc import Sequence
 
-from carbonwrap.doctor import ESSENTIAL, OK, WARN, Check
+from carbonwrap.doctor.checks import ESSENTIAL, OK, WARN, Check
 
 DOCTOR_SCHEMA = "carbonwrap.doctor/1"
 

@@ -11,10 +11,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from carbonwrap.attribution import J_PER_KWH
+from carbonwrap.commands.report import Group, ReadStats, Report, Totals, job_key
+from carbonwrap.measure.attribution import J_PER_KWH
 from carbonwrap.render.json import run_document
-from carbonwrap.report import Group, ReadStats, Report, Totals, job_key
-from carbonwrap.summary import RunSummary
+from carbonwrap.runlog.summary import RunSummary
 
 REPORT_SCHEMA = "carbonwrap.report/1"
 

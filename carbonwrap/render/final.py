@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from carbonwrap.render import units
-from carbonwrap.summary import COMPONENTS, RunSummary
+from carbonwrap.runlog.summary import COMPONENTS, RunSummary
 
 _LABELS = {"cpu": "CPU", "dram": "DRAM", "gpu": "GPU"}
 

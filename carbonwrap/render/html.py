@@ -8,12 +8,12 @@ import shlex
 from collections.abc import Sequence
 from html import escape
 
-from carbonwrap.events import parse_utc, utc_iso
+from carbonwrap.commands.report import Report
 from carbonwrap.render import units
 from carbonwrap.render.runs import RunsView, runs_view, status
-from carbonwrap.report import Report
-from carbonwrap.series import RunChart, RunSeries
-from carbonwrap.summary import RunSummary
+from carbonwrap.report.series import RunChart, RunSeries
+from carbonwrap.runlog.records import parse_utc, utc_iso
+from carbonwrap.runlog.summary import RunSummary
 
 # Everything is inline; the policy forbids the page to load or run anything, whatever a log holds.
 _HEAD = """<!DOCTYPE html>

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from carbonwrap.attribution import J_PER_KWH
-from carbonwrap.summary import COMPONENTS, RunSummary
+from carbonwrap.measure.attribution import J_PER_KWH
+from carbonwrap.runlog.summary import COMPONENTS, RunSummary
 
 RUN_SCHEMA = "carbonwrap.run/1"
 

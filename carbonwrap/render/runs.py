@@ -6,10 +6,10 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from carbonwrap.events import parse_utc, utc_iso
+from carbonwrap.commands.report import ReadStats, Report, Totals
 from carbonwrap.render import units
-from carbonwrap.report import ReadStats, Report, Totals
-from carbonwrap.summary import RunSummary
+from carbonwrap.runlog.records import parse_utc, utc_iso
+from carbonwrap.runlog.summary import RunSummary
 
 COMMAND_WIDTH = 40
 

@@ -7,9 +7,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from carbonwrap.durations import format_duration
-from carbonwrap.events import parse_utc
+from carbonwrap.quantities import format_duration
 from carbonwrap.render import units
+from carbonwrap.runlog.records import parse_utc
 
 # What a provider's forecast is called, by the name before ":" in a point's source.
 FORECAST_NAMES = {

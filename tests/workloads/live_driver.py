@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from carbonwrap.child import Child
-from carbonwrap.liveview import LiveView
+from carbonwrap.live.view import LiveView
 from carbonwrap.render.live import LiveState
+from carbonwrap.run.child import Child
 
 
 def main() -> int:

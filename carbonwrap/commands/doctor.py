@@ -1,0 +1,56 @@
+"""The `doctor` command: resolve the options, run every check, print text or JSON, exit 0 or 1."""
+
+import os
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+from carbonwrap.doctor.checks import Check, can_measure
+from carbonwrap.settings.resolve import Config
+
+CANNOT_MEASURE = 1  # exit status when an essential check fails (see doctor.ESSENTIAL)
+
+
+def doctor(
+    region: str | None,
+    location: str | None,
+    cloud: str | None,
+    intensity_source: str,
+    as_json: bool,
+    environ: Mapping[str, str],
+    stdout: TextIO,
+    *,
+    proc_root: str = "/proc",
+    root: str = "/",
+    nvml: Any = None,
+    timeout_s: float | None = None,
+    config: Config | None = None,
+) -> int:
+    """Print the report; 0 when carbonwrap can measure something here, else 1.
+
+    A bad --region/--location/--cloud raises CarbonwrapError (exit 125) before any probe runs.
+    """
+    from carbonwrap.doctor.grid import TIMEOUT_S, check_grid
+
+    timeout_s = TIMEOUT_S if timeout_s is None else timeout_s
+    grid = check_grid(region, location, cloud, intensity_source, environ, timeout_s, config)
+    checks = [*run_checks(environ, proc_root, root, nvml), *grid]
+    measurable = can_measure(checks)
+    from carbonwrap.render.doctor import render_json, render_text
+
+    stdout.write(render_json(checks, measurable) if as_json else render_text(checks, measurable))
+    stdout.flush()
+    return 0 if measurable else CANNOT_MEASURE
+
+
+def run_checks(environ: Mapping[str, str], proc_root: str, root: str, nvml: Any) -> list[Check]:
+    """The host and GPU checks, in the order a run opens them."""
+    from carbonwrap.doctor.gpu import check_gpus
+    from carbonwrap.doctor.host import check_cgroups, check_proc, check_rapl
+    from carbonwrap.sensors.rapl import sysfs_root_from_env
+
+    return [
+        check_proc(proc_root),
+        *check_cgroups(proc_root, environ, os.geteuid()),
+        *check_rapl(sysfs_root_from_env(environ), proc_root),
+        *check_gpus(nvml, environ, proc_root, root),
+    ]

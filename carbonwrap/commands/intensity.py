@@ -1,0 +1,106 @@
+"""The `intensity` command: the current value (and forecast) for a location, with its source."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+from carbonwrap.intensity.oneshot import run_bounded
+from carbonwrap.intensity.points import AVERAGE, IntensityPoint, ProviderError
+from carbonwrap.settings.resolve import Config
+
+TIMEOUT_S = 15.0  # the whole command, whatever the network does
+
+
+def _hhmm(epoch_s: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(epoch_s)) if math.isfinite(epoch_s) else ""
+
+
+async def _fetch(make: Any, forecast: bool) -> tuple[IntensityPoint, list[IntensityPoint]]:
+    import aiohttp
+
+    provider = make()
+    async with aiohttp.ClientSession(headers={"Accept": "application/json"}) as session:
+        now = await provider.latest(session)
+        ahead = await provider.forecast(session) if forecast else []
+    return now, ahead
+
+
+def show(
+    region: str | None,
+    location: str | None,
+    cloud: str | None,
+    source: str,
+    forecast: bool,
+    as_json: bool,
+    environ: Mapping[str, str],
+    stdout: TextIO,
+    config: Config | None = None,
+) -> int:
+    from carbonwrap.intensity.plan import plan_intensity
+
+    plan = plan_intensity(region, location, cloud, source, None, environ, config)
+    choice = plan.choice
+    code, detail = plan.region["code"], plan.region["detail"]
+    now, fallback = plan.static, choice.note
+    ahead: list[IntensityPoint] = []
+    if choice.make is not None:
+        try:
+            now, ahead = run_bounded(_fetch(choice.make, forecast), TIMEOUT_S)
+        except (ProviderError, asyncio.TimeoutError, ValueError) as exc:
+            reason = exc.reason if isinstance(exc, ProviderError) else str(exc) or "timed out"
+            fallback = f"{choice.name}: {reason}; showing the static table"
+    if as_json:
+        doc = {
+            "schema": "carbonwrap.intensity/1",
+            "region": code,
+            "region_detail": detail,
+            "now": _point_doc(now),
+            "forecast": [_point_doc(p) for p in ahead],
+            "fallback_reason": fallback,
+        }
+        stdout.write(json.dumps(doc, indent=2) + "\n")
+        return 0
+    window = f" {_hhmm(now.start_s)}–{_hhmm(now.end_s)[-5:]} UTC" if now.start_s > 0 else ""
+    signal = " (MARGINAL emissions rate, not average intensity)" if now.signal != AVERAGE else ""
+    lines = [
+        f"{code}: {now.intensity_g_per_kwh:.0f} gCO2e/kWh{signal}, {now.kind}{window}",
+        f"  source  {now.source}",
+        f"  region  {detail}",
+    ]
+    if fallback:
+        lines.append(f"  note    {fallback}")
+    if ahead:
+        best = min(ahead, key=lambda p: p.intensity_g_per_kwh)
+        worst = max(ahead, key=lambda p: p.intensity_g_per_kwh)
+        lines.append(
+            f"  forecast {len(ahead)} values to {_hhmm(ahead[-1].end_s)} UTC: lowest "
+            f"{best.intensity_g_per_kwh:.0f} at {_hhmm(best.start_s)}, highest "
+            f"{worst.intensity_g_per_kwh:.0f} at {_hhmm(worst.start_s)}"
+        )
+    elif forecast:
+        lines.append("  forecast none from this source")
+    stdout.write("\n".join(lines) + "\n")
+    return 0
+
+
+def _point_doc(point: IntensityPoint) -> dict[str, Any]:
+    finite = point.start_s > 0 and math.isfinite(point.end_s)
+    return {
+        "intensity_g_per_kwh": point.intensity_g_per_kwh,
+        "kind": point.kind,
+        "signal": point.signal,
+        "source": point.source,
+        "start": _iso(point.start_s) if finite else None,
+        "end": _iso(point.end_s) if finite else None,
+    }
+
+
+def _iso(epoch_s: float) -> str:
+    from carbonwrap.runlog.records import utc_iso
+
+    return utc_iso(epoch_s)

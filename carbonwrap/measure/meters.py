@@ -1,0 +1,230 @@
+"""Which sensor measures each component (CPU, DRAM, GPU), how it is labelled, one reading of all."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from carbonwrap.measure.accounting import TreeAccounting
+from carbonwrap.measure.attribution import MAX_ZONE_POWER_W, EnergyModel, Reading, is_wrap
+from carbonwrap.sensors import SensorUnavailable
+from carbonwrap.sensors.meminfo import MemInfo
+from carbonwrap.sensors.procstat import ProcStat
+
+T = TypeVar("T")
+_NO_PIDS: list[int] = []
+RAPL_STUCK_S = 10.0  # a live counter moves every millisecond: unchanged this long is stuck
+
+# What a failing read means for the numbers, said once per source in the log.
+_CONSEQUENCE = {
+    "tree CPU time": "the tree's CPU time is counted up to the last good reading",
+    "/proc/stat": "until it reads again the tree is charged the whole CPU energy (an upper bound)",
+    "RAPL": "the interval is counted when a counter reads again (cumulative); if none does, "
+    "CPU and DRAM energy stop at the last good reading",
+    "/proc/meminfo": "the last good value stands in",
+    "the tree's memory": "the last good value stands in",
+    "the tree's processes": "the last good list stands in",
+    "NVML": "GPU energy is counted when it reads again",
+}
+
+
+def proc_root_from_env(environ: Mapping[str, str]) -> str:
+    """The /proc root for /proc/stat and /proc/meminfo: $CARBONWRAP_PROC_ROOT (for tests and
+    containers, as $CARBONWRAP_SYSFS_ROOT is for RAPL), else /proc."""
+    return environ.get("CARBONWRAP_PROC_ROOT", "") or "/proc"
+
+
+GPU_BASES = {
+    "sm-share": "share of SM-utilisation samples among all processes on the GPU",
+    "sole-user": "the tree held every context: whole device, idle included",
+    "memory-share": "no utilisation samples: share of GPU memory held",
+    "equal-split": "no samples or memory figures: equal split per process",
+    "device-level": "PIDs cannot be matched (PID namespace): whole device",
+}
+
+
+class Meters:
+    """The run's sensors: RAPL or the rated-power estimate for CPU, RAPL or resident memory for
+    DRAM, NVML for GPUs. `components` and `notes` say what is used and why."""
+
+    def __init__(
+        self, environ: Mapping[str, str], child_env: Mapping[str, str], nvml: Any = None
+    ) -> None:
+        self.notes: list[str] = []
+        self.components: dict[str, dict[str, Any]] = {}
+        proc_root = proc_root_from_env(environ)
+        self._procstat = ProcStat(proc_root)
+        self._rapl = self._open_rapl(environ)
+        self._meminfo = None if self.model_dram == "rapl" else MemInfo(proc_root)
+        self._last: dict[str, Any] = {}  # each source's last good value
+        self._failing: set[str] = set()  # sources whose failure has been said
+        self._fresh: list[str] = []  # notes found while sampling, for new_notes()
+        self._rapl_moved: dict[str, tuple[float, float]] = {}  # zone -> (value J, since mono s)
+        self._gpu = self._open_gpu(child_env, nvml)
+        self._gpu_notes_seen = len(self._gpu.notes) if self._gpu else 0
+        rapl = self._rapl
+        self.model = EnergyModel(
+            cpu_method="rapl" if rapl else "estimate",
+            dram_method=self.model_dram,
+            zone_kind={z.zone_id: z.kind for z in rapl.zones} if rapl else {},
+            zone_max_j={z.zone_id: z.max_energy_range_j for z in rapl.zones} if rapl else {},
+            cpu_w_per_cpu=self._cpu_w,
+            dram_w_per_gb=self._dram_w_per_gb,
+            gpu=self._gpu is not None,
+            gpu_device_level=bool(self._gpu and self._gpu.pid_namespace_mismatch),
+        )
+
+    def _open_rapl(self, environ: Mapping[str, str]) -> Any:
+        from carbonwrap.sensors.cpu_estimate import (
+            DRAM_BASIS,
+            DRAM_W_PER_GB,
+            cpu_model_name,
+            estimate_cpu_power,
+        )
+        from carbonwrap.sensors.rapl import RaplSensor, sysfs_root_from_env
+
+        self._cpu_w = 0.0
+        self._dram_w_per_gb = 0.0
+        try:
+            rapl: RaplSensor | None = RaplSensor(sysfs_root_from_env(environ))
+        except SensorUnavailable as exc:
+            rapl = None
+            self.notes.append(f"RAPL unavailable, CPU energy estimated: {exc.reason}")
+        kinds = [z.kind for z in rapl.zones] if rapl else []
+        if rapl is not None:
+            self.notes.extend(f"RAPL zone skipped: {reason}" for reason in rapl.skipped)
+            self.components["cpu"] = {
+                "method": "rapl",
+                "basis": f"{kinds.count('package')} package zone(s); "
+                "share = tree CPU time / all CPUs' busy time",
+            }
+        else:
+            estimate = estimate_cpu_power(cpu_model_name(), os.cpu_count() or 1)
+            self._cpu_w = estimate.watts_per_cpu
+            self.components["cpu"] = {"method": "estimate", "basis": estimate.basis}
+        if "dram" in kinds:
+            self.model_dram = "rapl"
+            self.components["dram"] = {
+                "method": "rapl",
+                "basis": "dram zone(s); same CPU-time share",
+            }
+        else:
+            self.model_dram = "estimate"
+            self._dram_w_per_gb = DRAM_W_PER_GB
+            self.components["dram"] = {
+                "method": "estimate",
+                "basis": f"{DRAM_BASIS}, of the tree's resident memory sampled every interval",
+            }
+            if rapl is not None:
+                self.notes.append("RAPL has no dram zone here; DRAM estimated from resident memory")
+        return rapl
+
+    def _open_gpu(self, child_env: Mapping[str, str], nvml: Any) -> Any:
+        from carbonwrap.sensors.nvidia_driver import driver_present, no_driver_reason
+
+        if nvml is None and not driver_present():
+            # No driver: say so without importing pynvml and the 480-line sensor (~45 ms here).
+            self.components["gpu"] = {"method": f"unavailable: {no_driver_reason()}"}
+            return None
+        from carbonwrap.sensors.nvml import NvmlSensor, load_nvml
+
+        try:
+            sensor = NvmlSensor(load_nvml() if nvml is None else nvml, child_env)
+        except SensorUnavailable as exc:
+            self.components["gpu"] = {"method": f"unavailable: {exc.reason}"}
+            return None
+        methods = sorted({d.energy_method for d in sensor.devices})
+        self.components["gpu"] = {
+            "method": "+".join(methods),
+            "basis": "per GPU and interval: "
+            + "; else ".join(
+                GPU_BASES[m] for m in ("sole-user", "sm-share", "memory-share", "equal-split")
+            ),
+            "devices": [
+                {
+                    "index": d.index,
+                    "name": d.name,
+                    "uuid": d.uuid,
+                    "energy_method": d.energy_method,
+                    "mig": d.mig,
+                }
+                for d in sensor.devices
+            ],
+        }
+        self.notes.extend(sensor.notes)
+        return sensor
+
+    def read(self, acct: TreeAccounting) -> Reading:
+        """One reading of every counter, for the sampler thread. Never raises: a source that
+        fails gives its last good value (counters are cumulative, so an interval it missed is
+        counted when it reads again) and the failure is noted once (`new_notes`); the other
+        sources are read as usual, so one broken sensor costs only its own numbers."""
+        rapl, gpu, meminfo = self._rapl, self._gpu, self._meminfo
+        mono_s = time.monotonic()
+        rapl_j: dict[str, float] = self._guard("RAPL", rapl.read, {}) if rapl else {}
+        if rapl_j:
+            self._check_rapl(rapl_j, mono_s)
+        return Reading(
+            mono_s=mono_s,
+            tree_cpu_s=self._guard("tree CPU time", acct.cpu_s, 0.0),
+            busy_all_s=self._guard("/proc/stat", self._procstat.busy_s, 0.0),
+            rapl_j=rapl_j,
+            tree_rss_bytes=self._guard("the tree's memory", acct.rss_bytes, 0) if meminfo else 0,
+            used_memory_bytes=self._guard("/proc/meminfo", meminfo.used_bytes, 0) if meminfo else 0,
+            tree_pids=frozenset(self._guard("the tree's processes", acct.pids, _NO_PIDS))
+            if gpu
+            else frozenset(),
+            gpu=self._guard("NVML", gpu.read, {}) if gpu else {},
+        )
+
+    def _guard(self, source: str, read: Callable[[], T], default: T) -> T:
+        try:
+            value = read()
+        except Exception as exc:
+            if source not in self._failing:
+                self._failing.add(source)
+                self._fresh.append(f"{source} could not be read ({exc}): {_CONSEQUENCE[source]}")
+            return self._last.get(source, default)  # type: ignore[no-any-return]
+        if source in self._failing:
+            self._failing.discard(source)
+            self._fresh.append(f"{source} reads again")
+        self._last[source] = value
+        return value
+
+    def _check_rapl(self, rapl_j: Mapping[str, float], mono_s: float) -> None:
+        """Say when a counter goes backwards by less than a wrap (that interval counts 0:
+        `attribution.counter_delta`) or stops moving (no energy is counted while it does)."""
+        ranges = {z.zone_id: z.max_energy_range_j for z in self._rapl.zones}
+        for zone, value in rapl_j.items():
+            before = self._rapl_moved.get(zone)
+            if before is None or value != before[0]:
+                if before is not None and value < before[0]:
+                    most = (mono_s - before[1]) * MAX_ZONE_POWER_W
+                    if not is_wrap(before[0], value, ranges.get(zone, 0.0), most):
+                        self._fresh.append(
+                            f"RAPL counter {zone} went back from {before[0]:.6f} J to "
+                            f"{value:.6f} J without wrapping: that interval counts no energy"
+                        )
+                self._rapl_moved[zone] = (value, mono_s)
+                self._failing.discard(f"stuck {zone}")
+            elif mono_s - before[1] >= RAPL_STUCK_S and f"stuck {zone}" not in self._failing:
+                self._failing.add(f"stuck {zone}")
+                self._fresh.append(
+                    f"RAPL counter {zone} has not changed for {mono_s - before[1]:.0f} s: "
+                    "no energy is counted while it is stuck (an underestimate)"
+                )
+
+    def new_notes(self) -> list[str]:
+        """Notes since the last call: failures found while sampling (and recoveries)."""
+        fresh, self._fresh = self._fresh, []
+        if self._gpu is not None and len(self._gpu.notes) > self._gpu_notes_seen:
+            fresh += self._gpu.notes[self._gpu_notes_seen :]
+            self._gpu_notes_seen = len(self._gpu.notes)
+        return fresh
+
+    def close(self) -> None:
+        for sensor in (self._rapl, self._meminfo, self._gpu, self._procstat):
+            if sensor is not None:
+                sensor.close()

@@ -1,0 +1,229 @@
+"""The run's predictions: at each progress record, the estimate (`predict.py`) priced with the
+intensity forecast, logged as a `prediction` record (at most one per log interval, but always
+the first, those crossing 25/50/75 % of the work and the last) and handed to listeners (the
+budget). Created at the first progress record; a Recorder observer from then on. It follows
+the unit of the first report with a total (epochs, say): reports in other units (an
+evaluation's batches, steps without a total) are not mixed in."""
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from carbonwrap.predict.estimate import (
+    Point,
+    basis,
+    co2e_g,
+    energy_at,
+    estimate,
+    mean_intensity,
+    usable,
+)
+from carbonwrap.runlog import records
+
+MAX_POINTS = 4096  # more reports than this: thinned (every other one, the first two kept)
+COMPUTE_EVERY_S = 1.0  # reports come as fast as a training loop likes: estimate at most this often
+MILESTONES = (0.25, 0.5, 0.75)
+READINGS_KEPT = 16  # (elapsed, energy) readings around the latest reports
+
+Record = dict[str, Any]
+Listener = Callable[[Record], None]
+
+
+class Predictor:
+    """Thread-safe: records arrive from the sampler's, the poller's and the progress channel's
+    threads. Never raises into them: a failure is warned about once and predictions stop."""
+
+    def __init__(
+        self,
+        record: Callable[[Record], None],
+        reading: Callable[[], tuple[float, float]],
+        fold_now: Callable[[], tuple[float, float, float | None]],
+        pue: float,
+        started_wall_s: float,
+        log_interval_s: float,
+        elapsed_s: Callable[[], float],
+        forecast: Callable[[], Sequence[tuple[float, float, float]]] | None = None,
+        warn: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        """`reading`: the sampler's latest (elapsed s, attributed energy J); `fold_now`: the
+        logged energy (J), its CO2e (g) and the intensity in force (g/kWh, None: unknown);
+        `forecast`: the provider's forecast windows (start s, end s, g/kWh), epoch seconds."""
+        self._record = record
+        self._reading = reading
+        self._fold_now = fold_now
+        self._pue = pue
+        self._started_wall_s = started_wall_s
+        self._log_interval_s = log_interval_s
+        self._elapsed_s = elapsed_s
+        self._forecast = forecast
+        self._warn = warn
+        self._clock = clock
+        self._wall = wall
+        self.listeners: list[Listener] = []
+        self._lock = threading.Lock()
+        self._points: list[Point] = []
+        self._unit: str | None = None  # the unit followed: the first reported with a total
+        self._readings: list[tuple[float, float]] = []
+        self._computed_at: float | None = None
+        self._dirty = False  # reports since the last estimate
+        self._pending: Record | None = None  # computed, not logged yet
+        self._logged_at: float | None = None
+        self._logged_fraction = 0.0
+        self._failed = False
+
+    def observe(self, record: Record) -> None:
+        """A Recorder observer."""
+        kind = record.get("type")
+        if kind not in ("sample", "progress") or self._failed:
+            return
+        try:
+            if kind == "sample":
+                self._sample(record)
+            elif self._progress(record):
+                self._publish(*self._step(force=False))
+        except Exception as exc:  # a bug here must not end the sampler's or the channel's thread
+            self._fail(exc)
+
+    def flush(self) -> None:
+        """Before the end record: estimate from every report so far, log it if not yet logged."""
+        if self._failed:
+            return
+        try:
+            self._publish(*self._step(force=True))
+        except Exception as exc:
+            self._fail(exc)
+
+    def _fail(self, exc: Exception) -> None:
+        self._failed = True
+        if self._warn is not None:
+            self._warn(f"predictions stopped: {exc!r}")
+
+    def _sample(self, r: Record) -> None:
+        energy, elapsed = r.get("energy_j"), r.get("elapsed_s")
+        if isinstance(energy, dict) and isinstance(elapsed, (int, float)):
+            with self._lock:
+                self._add_reading(float(elapsed), float(sum(energy.values())))
+
+    def _add_reading(self, elapsed_s: float, energy_j: float) -> None:
+        if self._readings and elapsed_s <= self._readings[-1][0]:
+            return
+        self._readings.append((elapsed_s, energy_j))
+        del self._readings[:-READINGS_KEPT]
+
+    def _progress(self, r: Record) -> bool:
+        """Add the report; True when it is a usable one."""
+        done, total, elapsed = (
+            _number(r.get("done")),
+            _number(r.get("total")),
+            _number(r.get("elapsed_s")),
+        )
+        unit = r.get("unit") if isinstance(r.get("unit"), str) else ""
+        if done is None or elapsed is None:
+            return False
+        if total is None and unit == "fraction":
+            total = 1.0
+        reading = self._reading()
+        with self._lock:
+            if self._unit is None and total is not None:
+                self._unit = unit
+            if unit != self._unit:
+                return False  # another stream (an evaluation's batches): not mixed in
+            self._add_reading(*reading)
+            point = Point(elapsed, done, total, energy_at(self._readings, elapsed))
+            self._points.append(point)
+            if len(self._points) > MAX_POINTS:
+                self._points = _thinned(self._points)
+            self._dirty = True
+        return True
+
+    def _step(self, force: bool) -> tuple[Record | None, bool]:
+        """Estimate if due (or `force`d); the record to publish and whether to log it."""
+        with self._lock:
+            now = self._clock()
+            due = self._computed_at is None or now - self._computed_at >= COMPUTE_EVERY_S
+            if self._dirty and (due or force):
+                self._dirty = False
+                self._pending = self._predict(list(self._points), self._unit or "")
+                # Too few reports yet: try again at the next one, not a second later.
+                self._computed_at = now if self._pending is not None else None
+                computed = True
+            else:
+                computed = False
+            pending = self._pending
+            if pending is None:
+                return None, False
+            fraction = pending.get("fraction") or 0.0
+            log = (
+                force
+                or self._logged_at is None
+                or now - self._logged_at >= self._log_interval_s
+                or any(self._logged_fraction < m <= fraction for m in MILESTONES)
+            )
+            if log:
+                self._pending = None
+                self._logged_at = now
+                self._logged_fraction = fraction
+            return (pending if computed or log else None), log
+
+    def _publish(self, prediction: Record | None, log: bool) -> None:
+        if prediction is None:
+            return
+        if log:
+            self._record(prediction)
+        for listener in self.listeners:
+            listener(prediction)
+
+    def _predict(self, points: list[Point], unit: str) -> Record | None:
+        e = estimate(points)
+        if e is None:
+            return None
+        logged_j, logged_g, current = self._fold_now()
+        current_g = current if current is not None else 0.0
+        co2e_now_g = max(0.0, logged_g + co2e_g(e.energy_now_j - logged_j, self._pue, current_g))
+        start_s = self._started_wall_s + e.elapsed_s
+        windows = self._forecast() if self._forecast is not None else ()
+        intensity, covered = mean_intensity(windows, start_s, start_s + e.remaining_s, current_g)
+        if covered >= 0.999:
+            intensity_basis = "forecast"
+        else:
+            intensity_basis = "forecast+current" if covered > 0 else "current"
+        margin = e.energy_margin_j
+        return records.prediction(
+            time_s=self._wall(),
+            elapsed_s=self._elapsed_s(),
+            done=e.done,
+            total=e.total,
+            unit=unit,
+            duration_s=e.duration_s,
+            energy_j=e.energy_j,
+            co2e_g=co2e_now_g + co2e_g(e.remaining_j, self._pue, intensity),
+            duration_margin_s=e.duration_margin_s,
+            energy_margin_j=margin,
+            co2e_margin_g=None if margin is None else co2e_g(margin, self._pue, intensity),
+            intensity_g_per_kwh=intensity,
+            intensity_basis=intensity_basis,
+            basis=basis(e, unit),
+            report_elapsed_s=e.elapsed_s,
+            intervals=e.intervals,
+        )
+
+
+def _number(value: Any) -> float | None:
+    """A JSON number as a float; None for anything else (bool included)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def _thinned(points: list[Point]) -> list[Point]:
+    """Half the reports the estimate uses (the first two kept: the warm-up rule reads them),
+    and the latest report (its total is the one in force)."""
+    kept = usable(points)
+    if len(kept) > 4:
+        kept = [*kept[:2], *kept[2:-1:2], kept[-1]]
+    if kept[-1:] != points[-1:]:
+        kept.append(points[-1])
+    return kept

@@ -1,0 +1,226 @@
+"""--progress-from-output: the command's stdout and stderr go through pipes that carbonwrap copies,
+byte for byte and in order, to where they were going, while a copy is scanned for progress
+(outputscan.py). Only streams that are not terminals: a pipe in place of a terminal would change
+what the command sees (isatty, the terminal's size, colours), so a terminal is left alone."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import threading
+import time
+from collections.abc import Callable
+
+from carbonwrap.predict.channel import OnProgress, RateLimiter, observer
+from carbonwrap.predict.messages import Report
+from carbonwrap.predict.outputscan import OutputScanner
+
+CHUNK = 1 << 16
+PIPE_SIZE = 1 << 20  # fewer wake-ups, and the command blocks less often than with 64 KiB
+_F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ (Linux; the constant is in fcntl from 3.10 only)
+_NAMES = {1: "stdout", 2: "stderr"}
+
+
+class _Pipe:
+    """One pipe: the command writes into `write_fd` (as `child_fds`); a thread copies what
+    arrives to carbonwrap's own `dest_fd` and shows each chunk to a scanner."""
+
+    def __init__(self, dest_fd: int, child_fds: tuple[int, ...], offer: Callable[[Report], None]):
+        self.dest_fd, self.child_fds = dest_fd, child_fds
+        self.name = "+".join(_NAMES[fd] for fd in child_fds)
+        self._offer = offer
+        self.read_fd, self.write_fd = os.pipe2(os.O_CLOEXEC)
+        self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        with contextlib.suppress(OSError, ImportError):
+            import fcntl
+
+            fcntl.fcntl(self.write_fd, _F_SETPIPE_SZ, PIPE_SIZE)
+        self.failed: str | None = None  # the first failed write to the destination
+        self.due: Callable[[], float | None] = lambda: None
+        self.flush_due: Callable[[float], None] = lambda now_s: None
+        self._thread = threading.Thread(target=self._copy, name=f"carbonwrap-{self.name}")
+        self._thread.daemon = True
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _copy(self) -> None:
+        poller = select.poll()
+        poller.register(self.read_fd, select.POLLIN)
+        poller.register(self._wake_r, select.POLLIN)
+        scanner = OutputScanner()
+        buffer = bytearray(CHUNK)
+        view = memoryview(buffer)
+        while True:
+            due = self.due()
+            timeout_ms = None if due is None else max(0.0, (due - time.monotonic()) * 1000)
+            ready = poller.poll(timeout_ms)
+            if not ready:
+                self.flush_due(time.monotonic())
+                continue
+            if any(fd == self._wake_r for fd, _ in ready):
+                return  # handed over (leftover processes still write): see `finish`
+            size = os.readv(self.read_fd, [buffer])
+            if size == 0:
+                return  # every writer has closed it: the command and its tree are done
+            if not self._write(view, size):
+                return
+            report = scanner.feed(buffer, size)
+            if report is not None:
+                self._offer(report)
+
+    def _write(self, view: memoryview, size: int) -> bool:
+        """All of view[:size] to the destination; False once the destination is a pipe nobody
+        reads any more."""
+        done = 0
+        while done < size:
+            try:
+                done += os.write(self.dest_fd, view[done:size])
+            except BlockingIOError:  # a destination left non-blocking by whoever opened it
+                select.select([], [self.dest_fd], [])
+            except BrokenPipeError:
+                # Its reader has gone: without carbonwrap the command would get EPIPE (and
+                # SIGPIPE) now. Closing our end gives it exactly that on its next write.
+                os.close(self.read_fd)
+                self.read_fd = -1
+                return False
+            except OSError as exc:  # a full disk: the command would have seen the error
+                if self.failed is None:
+                    self.failed = f"writing the command's {self.name} failed: {exc.strerror}"
+                return True  # drop this chunk, keep the command from blocking
+        return True
+
+    def finish(self, grace_s: float) -> str | None:
+        """Wait for the end of the output; if processes left running still hold the pipe after
+        `grace_s`, stop copying and hand the pipe to `cat`, which goes on copying to the same
+        destination after carbonwrap exits. A note about what happened, or None."""
+        self._thread.join(grace_s)
+        note = None
+        if self._thread.is_alive():
+            os.write(self._wake_w, b"x")
+            self._thread.join()
+            note = self._hand_over()
+        for fd in (self.read_fd, self._wake_r, self._wake_w):
+            if fd >= 0:
+                os.close(fd)
+        self.read_fd = -1
+        return note
+
+    def _hand_over(self) -> str:
+        actions = [
+            (os.POSIX_SPAWN_DUP2, self.read_fd, 0),
+            (os.POSIX_SPAWN_DUP2, self.dest_fd, 1),
+        ]
+        try:
+            os.posix_spawnp("cat", ["cat"], dict(os.environ), file_actions=actions)
+        except OSError as exc:
+            return (
+                f"processes left running still write to {self.name}, which went through "
+                f"carbonwrap (--progress-from-output); cat could not take it over "
+                f"({exc.strerror}): their writes fail once carbonwrap has exited"
+            )
+        return (
+            f"processes left running still write to {self.name}; a cat process copies it on "
+            "(--progress-from-output)"
+        )
+
+
+class OutputRelay:
+    """The pipes for stdout and stderr, where they are not terminals (one pipe for both when
+    they go to the same file or pipe, keeping their order). `file_actions` for posix_spawn;
+    reports go through a RateLimiter to `on_progress` with source "output" (and each one to
+    `on_report`, if given)."""
+
+    def __init__(
+        self,
+        on_progress: OnProgress,
+        interval_s: float,
+        notes: list[str],
+        on_report: OnProgress | None = None,
+    ) -> None:
+        self._on_progress = on_progress
+        self.limiter = RateLimiter(interval_s, self._log, observer(on_report, "output"))
+        self._epochs_seen = False
+        targets: dict[int, tuple[int, int]] = {}
+        terminals = []
+        for fd in (1, 2):
+            try:
+                status = os.fstat(fd)
+            except OSError:
+                continue  # closed: nothing to relay
+            if os.isatty(fd):
+                terminals.append(_NAMES[fd])
+            else:
+                targets[fd] = (status.st_dev, status.st_ino)
+        if terminals:
+            notes.append(
+                f"--progress-from-output: {' and '.join(terminals)} "
+                f"{'is a terminal' if len(terminals) == 1 else 'are terminals'}, and carbonwrap "
+                "does not put a pipe between a command and its terminal (isatty, the terminal "
+                "size and colours would change); progress is read there only from "
+                "CARBONWRAP_PROGRESS"
+            )
+        groups: list[tuple[int, tuple[int, ...]]]
+        if len(targets) == 2 and targets[1] == targets[2]:
+            groups = [(1, (1, 2))]  # 2>&1: one pipe, so that their order is kept
+        else:
+            groups = [(fd, (fd,)) for fd in targets]
+        self.pipes: list[_Pipe] = []
+        try:
+            for dest, child_fds in groups:
+                pipe = _Pipe(dest, child_fds, self._offer)
+                pipe.due, pipe.flush_due = self.limiter.due, self.limiter.flush_due
+                self.pipes.append(pipe)
+        except BaseException:
+            self.discard()
+            raise
+
+    @property
+    def file_actions(self) -> list[tuple[int, int, int]]:
+        return [
+            (os.POSIX_SPAWN_DUP2, pipe.write_fd, fd) for pipe in self.pipes for fd in pipe.child_fds
+        ]
+
+    def spawned(self) -> None:
+        """Close carbonwrap's copies of the write ends: the end of the output is then the
+        moment the command's tree has closed them all."""
+        for pipe in self.pipes:
+            if pipe.write_fd >= 0:
+                os.close(pipe.write_fd)
+                pipe.write_fd = -1
+
+    def start(self) -> None:
+        for pipe in self.pipes:
+            pipe.start()
+
+    def finish(self, warn: Callable[[str], None], grace_s: float = 0.5) -> None:
+        """After the command has exited: copy the rest, log the last report, say what failed."""
+        for pipe in self.pipes:
+            note = pipe.finish(grace_s)
+            if note is not None:
+                warn(note)
+            if pipe.failed is not None:
+                warn(pipe.failed)
+        self.limiter.finish()
+
+    def discard(self) -> None:
+        """Close every descriptor of a relay whose command never started."""
+        self.spawned()
+        for pipe in self.pipes:
+            for fd in (pipe.read_fd, pipe._wake_r, pipe._wake_w):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self.pipes = []
+
+    def _offer(self, report: Report) -> None:
+        # Across stdout and stderr as within each: once epochs are seen, other bars are the
+        # bars of one epoch.
+        if report.unit == "epoch":
+            self._epochs_seen = True
+        elif self._epochs_seen:
+            return
+        self.limiter.offer(report, time.monotonic())
+
+    def _log(self, report: Report, at_s: float) -> None:
+        self._on_progress(report.done, report.total, report.unit, "output", at_s)

@@ -1,0 +1,316 @@
+"""--budget: a CO2e or energy limit for a run. Checked on every logged sample (the actual
+total) and every prediction; on exceeding it, warn once or stop the command: SIGTERM to every
+process of its tree, SIGKILL to what is left after a grace period. Imported only with --budget.
+"""
+
+import contextlib
+import os
+import re
+import signal
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from carbonwrap.render import units
+from carbonwrap.runlog import records
+from carbonwrap.settings.catalog import BY_KEY, ON_EXCEED
+
+__all__ = ["ON_EXCEED", "Budget", "BudgetWatch", "Stopper", "parse_budget"]
+
+DEFAULT_GRACE_S: float = BY_KEY["budget_grace"].default
+# Never act on a prediction made from too little: at least this many report intervals after
+# the warm-up, this much of the work done, and the low end of its ~95 % range over the limit.
+MIN_INTERVALS = 3
+MIN_FRACTION = 0.10
+KILLED_WAIT_S = 2.0  # after SIGKILL, for the kernel to take the processes down
+
+_UNITS = {  # unit -> quantity, factor to grams or joules
+    "g": ("co2e", 1.0),
+    "kg": ("co2e", 1e3),
+    "t": ("co2e", 1e6),
+    "J": ("energy", 1.0),
+    "kJ": ("energy", 1e3),
+    "MJ": ("energy", 1e6),
+    "Wh": ("energy", 3600.0),
+    "kWh": ("energy", 3.6e6),
+    "MWh": ("energy", 3.6e9),
+}
+# Any case where it is unambiguous: kwh, KWH, Kg; not mj / mwh (milli or mega?).
+_FOLDED = {unit.lower(): unit for unit in _UNITS if unit[0] != "M"}
+_AMOUNT = re.compile(
+    r"\s*((?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)\s*(.*?)\s*\Z", re.DOTALL
+)
+_CO2E = re.compile(r"\s*co2e?\Z", re.IGNORECASE)
+UNITS_HELP = "CO2e: g, kg, t; energy: J, kJ, MJ, Wh, kWh, MWh"
+
+
+class Budget(NamedTuple):
+    """A limit: grams of CO2e (with PUE, as reported) or joules of attributed energy (before
+    PUE, as the report's total)."""
+
+    quantity: str  # "co2e" | "energy"
+    limit: float  # g or J
+    text: str  # normalised, parses to the same: "500 g", "5 kWh"
+
+    def shown(self, value: float) -> str:
+        """A value of this budget's quantity, in human units: "503 g", "5.02 kWh"."""
+        return units.mass(value) if self.quantity == "co2e" else units.energy(value)
+
+    @property
+    def described(self) -> str:
+        return f"{self.text} CO2e" if self.quantity == "co2e" else self.text
+
+
+def parse_budget(value: Any) -> Budget:
+    """ "500g", "2 kg", "1.5t", "500 gCO2e", "5kWh", "3.6 MJ" → a Budget; ValueError(why) for
+    anything else (no unit, an unknown unit, zero or less)."""
+    if not isinstance(value, str):
+        raise ValueError('must be an amount with a unit, e.g. "500 g" or "5 kWh"')
+    found = _AMOUNT.fullmatch(value)
+    if found is None:
+        raise ValueError("is not an amount with a unit (e.g. 500g, 2kg, 5kWh)")
+    amount_text, unit = found.group(1), _CO2E.sub("", found.group(2))
+    if not unit:
+        raise ValueError(f"needs a unit ({UNITS_HELP})")
+    unit = unit if unit in _UNITS else _FOLDED.get(unit.lower(), unit)
+    if unit not in _UNITS:
+        raise ValueError(f"has an unknown unit {unit[:20]!r} ({UNITS_HELP})")
+    quantity, factor = _UNITS[unit]
+    if quantity == "energy" and _CO2E.search(found.group(2)):
+        raise ValueError(f"mixes energy ({unit}) with CO2e")
+    amount = float(amount_text)
+    if not amount * factor < float("inf"):
+        raise ValueError("is too large")
+    if not amount > 0:
+        raise ValueError("must be more than 0")
+    return Budget(quantity, amount * factor, f"{amount:.15g} {unit}")
+
+
+def confident(prediction: dict[str, Any], quantity: str) -> bool:
+    """Whether a prediction rests on enough to act on (see MIN_INTERVALS, MIN_FRACTION)."""
+    intervals = prediction.get("intervals")
+    fraction = prediction.get("fraction")
+    margin = prediction.get("co2e_margin_g" if quantity == "co2e" else "energy_margin_j")
+    return (
+        isinstance(intervals, int)
+        and intervals >= MIN_INTERVALS
+        and isinstance(fraction, (int, float))
+        and fraction >= MIN_FRACTION
+        and isinstance(margin, (int, float))
+    )
+
+
+class Stopper:
+    """Stops the command: SIGTERM to the child and every other process of its tree now,
+    SIGKILL to whatever of the tree is left `grace_s` later."""
+
+    def __init__(
+        self,
+        child_pid: int,
+        send_child: Callable[[int], bool],
+        tree: Callable[[], list[int]],
+        grace_s: float,
+        on_kill: Callable[[list[int]], None],
+    ) -> None:
+        self._child_pid = child_pid
+        self._send_child = send_child  # False once the child has been reaped
+        self._tree = tree
+        self.grace_s = grace_s
+        self._on_kill = on_kill
+        self._lock = threading.Lock()
+        self._deadline_s: float | None = None
+        self._timer: threading.Timer | None = None
+        self._killed = False
+
+    @property
+    def started(self) -> bool:
+        return self._deadline_s is not None
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._deadline_s is not None:
+                return
+            self._deadline_s = time.monotonic() + self.grace_s
+            self._timer = threading.Timer(self.grace_s, self.kill)
+            self._timer.daemon = True
+        self._signal(signal.SIGTERM)
+        self._timer.start()
+
+    def _signal(self, signum: int) -> list[int]:
+        """`signum` to the child (unless reaped) and every other process in the tree."""
+        hit = [self._child_pid] if self._send_child(signum) else []
+        own = os.getpid()
+        for pid in self._tree():
+            if pid <= 1 or pid in (own, self._child_pid):
+                continue
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signum)
+                hit.append(pid)
+        return hit
+
+    def kill(self) -> None:
+        """SIGKILL to what is left of the tree (once); the timer's, or `settle`'s."""
+        with self._lock:
+            if self._killed:
+                return
+            self._killed = True
+        hit = self._signal(signal.SIGKILL)
+        if hit:
+            self._on_kill(hit)
+
+    def settle(self, poll_s: float = 0.05) -> None:
+        """After the child has ended (stopping or not): if a stop began, wait for the rest of
+        the tree until the grace period is over, then SIGKILL what is left. Reaps the orphans
+        that exit meanwhile (carbonwrap is their subreaper)."""
+        if self._deadline_s is None:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._wait_for_tree(self._deadline_s, poll_s):
+            return
+        self.kill()
+        self._wait_for_tree(time.monotonic() + KILLED_WAIT_S, poll_s)  # dying takes a moment
+
+    def _wait_for_tree(self, deadline_s: float, poll_s: float) -> bool:
+        """Until the tree is empty (True) or the deadline (False), reaping as it goes."""
+        while True:
+            _reap()
+            if not [pid for pid in self._tree() if pid != os.getpid()]:
+                return True
+            if time.monotonic() >= deadline_s:
+                return False
+            time.sleep(poll_s)
+
+
+def _reap() -> None:
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+
+
+class BudgetWatch:
+    """Observes the run's records (`Recorder.observers`) and predictions (`on_prediction`):
+    the first time the actual or (confidently) the predicted total exceeds the budget, logs a
+    `budget` record and says so on stderr; with --on-exceed stop, stops the command once."""
+
+    def __init__(
+        self,
+        budget: Budget,
+        on_exceed: str,
+        record: Callable[[dict[str, Any]], None],
+        co2e_now_g: Callable[[], float],
+        say: Callable[[str], None],
+        elapsed_s: Callable[[], float],
+        child: tuple[int, Callable[[int], bool], Callable[[], list[int]]],
+        grace_s: float = DEFAULT_GRACE_S,
+    ) -> None:
+        """`child`: its pid, a function that signals it (False once reaped) and one that lists
+        the tree's processes now."""
+        self.budget = budget
+        self.on_exceed = on_exceed
+        self._record = record
+        self._co2e_now_g = co2e_now_g
+        self._say = say
+        self._elapsed_s = elapsed_s
+        self.stopper = Stopper(*child, grace_s, self.killed)
+        self._lock = threading.Lock()
+        self._fired: set[str] = set()
+        self._finished = False
+        self.stopped: str | None = None  # the end record's `stopped` message
+
+    def set_record(self) -> dict[str, Any]:
+        """The record that starts the log's budget: what the limit is and what happens."""
+        key = "limit_co2e_g" if self.budget.quantity == "co2e" else "limit_energy_j"
+        return records.budget(
+            time_s=time.time(),
+            elapsed_s=self._elapsed_s(),
+            event="set",
+            limit=self.budget.text,
+            quantity=self.budget.quantity,
+            **{key: self.budget.limit},
+            on_exceed=self.on_exceed,
+            grace_s=self.stopper.grace_s,
+        )
+
+    def observe(self, record: dict[str, Any]) -> None:
+        """A Recorder observer: the actual total at every logged sample."""
+        if record.get("type") != "sample":
+            return
+        if self.budget.quantity == "co2e":
+            value = self._co2e_now_g()
+        else:
+            energy = record.get("energy_j")
+            value = sum(energy.values()) if isinstance(energy, dict) else 0.0
+        if value > self.budget.limit:
+            elapsed = record.get("elapsed_s")
+            at = units.duration(elapsed) if isinstance(elapsed, (int, float)) else "now"
+            self._exceeded("actual", value, None, at)
+
+    def on_prediction(self, prediction: dict[str, Any]) -> None:
+        """Each new prediction (`predictor.Predictor` listeners); acted on only when
+        `confident` and the low end of its range is over the limit."""
+        quantity = self.budget.quantity
+        value = prediction.get("co2e_g" if quantity == "co2e" else "energy_j")
+        margin = prediction.get("co2e_margin_g" if quantity == "co2e" else "energy_margin_j")
+        if not isinstance(value, (int, float)) or not confident(prediction, quantity):
+            return
+        assert isinstance(margin, (int, float))
+        if value - margin > self.budget.limit:
+            fraction = float(prediction["fraction"])
+            self._exceeded("predicted", value, fraction, f"{100 * fraction:.0f} %")
+
+    def finish(self) -> None:
+        """Once the child has ended: nothing more to act on (the report compares the totals
+        with the limit); a stop in progress gets the rest of the tree (`Stopper.settle`)."""
+        with self._lock:
+            self._finished = True
+        self.stopper.settle()
+
+    def _exceeded(self, basis: str, value: float, fraction: float | None, at: str) -> None:
+        with self._lock:
+            if basis in self._fired or self.stopped is not None or self._finished:
+                return  # warned once per basis; stopping once is enough
+            self._fired.add(basis)
+            message = (
+                f"budget {self.budget.described} exceeded ({basis} {self.budget.shown(value)} "
+                f"at {at})"
+            )
+            if self.on_exceed == "stop":
+                self.stopped = message
+        key = "co2e_g" if self.budget.quantity == "co2e" else "energy_j"
+        self._record(
+            records.budget(
+                time_s=time.time(),
+                elapsed_s=self._elapsed_s(),
+                event="exceeded",
+                basis=basis,
+                **{key: value},
+                fraction=fraction,
+                action=self.on_exceed,
+                message=message,
+            )
+        )
+        if self.on_exceed == "stop":
+            grace = units.duration(self.stopper.grace_s)
+            self._say(f"{message}: stopping the command (SIGTERM; SIGKILL after {grace})")
+            self.stopper.stop()
+        else:
+            self._say(f"{message}; the command goes on (--on-exceed warn)")
+
+    def killed(self, pids: list[int]) -> None:
+        """The Stopper's `on_kill`: the tree outlived the grace period."""
+        message = (
+            f"the command was still running {units.duration(self.stopper.grace_s)} after "
+            f"SIGTERM: SIGKILL sent"
+        )
+        self._record(
+            records.budget(
+                time_s=time.time(),
+                elapsed_s=self._elapsed_s(),
+                event="kill",
+                pids=pids,
+                message=message,
+            )
+        )
+        self._say(message)

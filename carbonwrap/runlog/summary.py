@@ -1,0 +1,335 @@
+"""Fold a run's records into one summary: the live view, final report, JSON and `report` all
+render this, so they can never disagree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from carbonwrap.runlog.ledger import CarbonLedger
+from carbonwrap.runlog.records import Record, parse_utc
+
+COMPONENTS = ("cpu", "dram", "gpu")
+_PREDICTION_NUMBERS = (
+    "elapsed_s",
+    "report_elapsed_s",
+    "done",
+    "total",
+    "fraction",
+    "duration_s",
+    "energy_j",
+    "co2e_g",
+    "duration_margin_s",
+    "energy_margin_j",
+    "co2e_margin_g",
+    "intensity_g_per_kwh",
+)
+
+
+@dataclass
+class ComponentSummary:
+    """One component's energy. `None` energies mean not measured (see `method`)."""
+
+    method: str
+    basis: str = ""
+    energy_j: float | None = None
+    device_energy_j: float | None = None
+
+
+@dataclass
+class GpuSummary:
+    """One GPU the run could use. Energies in J; `methods`: attribution method -> intervals."""
+
+    index: int
+    name: str = ""
+    uuid: str = ""
+    energy_method: str = ""
+    mig: bool = False
+    energy_j: float = 0.0
+    device_energy_j: float = 0.0
+    methods: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def used(self) -> bool:
+        return any(method != "not-in-use" for method in self.methods)
+
+
+@dataclass
+class RunSummary:
+    """One run as every renderer sees it (a docstring also spares dataclass computing one)."""
+
+    run_id: str = ""
+    command: list[str] | None = None
+    host: str = ""
+    cwd: str = ""
+    started_at: str = ""
+    ended_at: str | None = None
+    duration_s: float = 0.0
+    cpu_s: float = 0.0
+    cpu_accounting: str = ""
+    exit_code: int | None = None
+    signal: str | None = None
+    complete: bool = False
+    components: dict[str, ComponentSummary] = field(default_factory=dict)
+    gpus: dict[int, GpuSummary] = field(default_factory=dict)
+    pue: float = 1.0
+    region: dict[str, str] = field(default_factory=dict)
+    intensity_mean_g_per_kwh: float | None = None
+    intensity_min_g_per_kwh: float | None = None
+    intensity_max_g_per_kwh: float | None = None
+    intensity_sources: list[str] = field(default_factory=list)
+    intensity_signals: list[str] = field(default_factory=list)
+    intensity_measured_share: float = 0.0  # of the energy, priced with measured history
+    co2e_g: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    leftover_pids: list[int] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+    job: dict[str, str] = field(default_factory=dict)
+    log_path: str | None = None
+    bad_lines: int = 0
+    # Predictions from progress (`prediction` records): "first", "at_50" (the first at or past
+    # half the work), "last"; each {elapsed_s, fraction, duration_s, energy_j, co2e_g, …}.
+    predictions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # --budget (`budget` records): limit, quantity, limit_value (g or J), on_exceed, grace_s,
+    # events [{event, elapsed_s, basis, value, fraction, action, message}]; None: no budget.
+    budget: dict[str, Any] | None = None
+    stopped: str | None = None  # why carbonwrap stopped the command (the end record says)
+    schedule: dict[str, Any] | None = None  # the carbon-aware start (render/schedule.py)
+
+    @property
+    def energy_j(self) -> float:
+        """Attributed energy of all measured components, before PUE."""
+        return sum(c.energy_j or 0.0 for c in self.components.values())
+
+    @property
+    def device_energy_j(self) -> float:
+        return sum(c.device_energy_j or 0.0 for c in self.components.values())
+
+    @property
+    def status(self) -> str:
+        return "complete" if self.complete else "incomplete"
+
+
+# No measurement carbonwrap logs comes near this (the world uses ~6e20 J a year); a larger value
+# is damage, and sums of many such values must stay finite (strict JSON has no Infinity).
+_LARGEST = 1e30
+
+
+def _number(value: Any) -> float | None:
+    """A finite JSON number of a sane size, else None (logs are input: never trust a type)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        value = float(value)
+    except OverflowError:  # an integer beyond any float (json reads 400 digits as an int)
+        return None
+    return value if -_LARGEST <= value <= _LARGEST else None
+
+
+def _index(key: str) -> bool:
+    """A GPU index as `events.sample` writes it ("0".."99…"), not any str.isdigit() ("²")."""
+    return 0 < len(key) < 10 and key.isascii() and key.isdigit()
+
+
+def _number_or(value: Any, default: float) -> float:
+    number = _number(value)
+    return default if number is None else number
+
+
+class Fold:
+    """Feed records in log order with `add`; `summary` is valid after any prefix."""
+
+    def __init__(self) -> None:
+        self.s = RunSummary()
+        self._carbon = CarbonLedger()
+        self._last_energy_j = 0.0
+
+    def add(self, record: Record) -> None:
+        kind = record.get("type")
+        if kind == "start":
+            self._start(record)
+        elif kind == "intensity":
+            self._intensity(record)
+        elif kind == "warning":
+            self.s.notes.append(str(record.get("message", "")))
+        elif kind == "prediction":
+            self._prediction(record)
+        elif kind == "budget":
+            self._budget(record)
+        elif kind in ("sample", "end"):
+            self._sample(record)
+            if kind == "end":
+                self._end(record)
+
+    def _start(self, r: Record) -> None:
+        s = self.s
+        s.run_id = str(r.get("run_id", ""))
+        argv = r.get("argv")
+        s.command = [str(a) for a in argv] if isinstance(argv, list) else None
+        s.host = str(r.get("host", ""))
+        s.cwd = str(r.get("cwd", ""))
+        s.started_at = str(r.get("time", ""))
+        s.cpu_accounting = str(r.get("cpu_accounting", ""))
+        s.pue = _number(r.get("pue")) or 1.0
+        region = r.get("region")
+        if isinstance(region, dict):
+            s.region = {str(k): str(v) for k, v in region.items()}
+        schedule = r.get("schedule")
+        if isinstance(schedule, dict):  # a carbon-aware start: its plain values only
+            s.schedule = {
+                str(k): v
+                for k, v in schedule.items()
+                if v is None or isinstance(v, (str, bool)) or _number(v) is not None
+            }
+        for name, key in (("tags", "tags"), ("job", "job")):
+            value = r.get(key)
+            if isinstance(value, dict):
+                setattr(s, name, {str(k): str(v) for k, v in value.items()})
+        components = r.get("components")
+        if isinstance(components, dict):
+            for name, info in components.items():
+                if isinstance(info, dict):
+                    s.components[str(name)] = ComponentSummary(
+                        method=str(info.get("method", "")), basis=str(info.get("basis", ""))
+                    )
+            gpu = components.get("gpu")
+            devices = gpu.get("devices") if isinstance(gpu, dict) else None
+            for device in devices if isinstance(devices, list) else []:
+                if isinstance(device, dict) and isinstance(device.get("index"), int):
+                    s.gpus[device["index"]] = GpuSummary(
+                        index=device["index"],
+                        name=str(device.get("name", "")),
+                        uuid=str(device.get("uuid", "")),
+                        energy_method=str(device.get("energy_method", "")),
+                        mig=device.get("mig") is True,
+                    )
+
+    def _sample(self, r: Record) -> None:
+        s = self.s
+        s.duration_s = _number_or(r.get("elapsed_s"), s.duration_s)
+        s.cpu_s = _number_or(r.get("cpu_s"), s.cpu_s)
+        s.ended_at = str(r.get("time", s.ended_at))
+        energy = r.get("energy_j")
+        device = r.get("device_energy_j")
+        energy = energy if isinstance(energy, dict) else {}
+        device = device if isinstance(device, dict) else {}
+        for name in sorted(set(energy) | set(device)):
+            component = s.components.setdefault(str(name), ComponentSummary(method="unknown"))
+            component.energy_j = _number_or(energy.get(name), component.energy_j or 0.0)
+            component.device_energy_j = _number_or(
+                device.get(name), component.device_energy_j or 0.0
+            )
+        gpus = r.get("gpus")
+        for key, info in gpus.items() if isinstance(gpus, dict) else ():
+            if not (isinstance(key, str) and _index(key) and isinstance(info, dict)):
+                continue
+            g = s.gpus.setdefault(int(key), GpuSummary(index=int(key)))
+            g.energy_j = _number_or(info.get("energy_j"), g.energy_j)
+            g.device_energy_j = _number_or(info.get("device_energy_j"), g.device_energy_j)
+            methods = info.get("methods")
+            if isinstance(methods, dict):
+                g.methods = {
+                    str(m): int(n)
+                    for m, n in methods.items()
+                    if isinstance(n, int) and not isinstance(n, bool)
+                }
+        total_j = s.energy_j
+        delta_j = max(0.0, total_j - self._last_energy_j)
+        self._last_energy_j = max(self._last_energy_j, total_j)
+        time_s = parse_utc(r.get("time"))
+        if time_s is not None:
+            self._carbon.add_energy(time_s, delta_j)
+
+    def _intensity(self, r: Record) -> None:
+        value = _number(r.get("intensity_g_per_kwh"))
+        if value is None or value < 0:
+            return
+        source = str(r.get("source", ""))
+        signal = str(r.get("signal", "average"))
+        if r.get("kind") == "measured":
+            start_s, end_s = parse_utc(r.get("valid_from")), parse_utc(r.get("valid_to"))
+            if start_s is not None and end_s is not None and end_s > start_s:
+                self._carbon.add_measured(start_s, end_s, value, source, signal)
+        else:
+            self._carbon.set_intensity(value, source, signal)
+        if "region" in r:
+            self.s.region.setdefault("code", str(r["region"]))
+
+    def _end(self, r: Record) -> None:
+        s = self.s
+        s.complete = True
+        code = r.get("exit_code")
+        s.exit_code = code if isinstance(code, int) and not isinstance(code, bool) else None
+        sig = r.get("signal")
+        s.signal = sig if isinstance(sig, str) else None
+        pids = r.get("leftover_pids")
+        if isinstance(pids, list):
+            s.leftover_pids = [p for p in pids if isinstance(p, int)]
+        stopped = r.get("stopped")
+        s.stopped = stopped if isinstance(stopped, str) else None
+
+    def _prediction(self, r: Record) -> None:
+        """Kept: the first prediction, the first at or past half the work, the last."""
+        entry: dict[str, Any] = {key: _number(r.get(key)) for key in _PREDICTION_NUMBERS}
+        if entry["duration_s"] is None or entry["energy_j"] is None or entry["co2e_g"] is None:
+            return
+        for key in ("unit", "intensity_basis", "basis"):
+            entry[key] = str(r.get(key, ""))
+        intervals = r.get("intervals")
+        entry["intervals"] = intervals if type(intervals) is int else None
+        kept = self.s.predictions
+        kept.setdefault("first", entry)
+        if "at_50" not in kept and (entry["fraction"] or 0.0) >= 0.5:
+            kept["at_50"] = entry
+        kept["last"] = entry
+
+    def _budget(self, r: Record) -> None:
+        event = r.get("event")
+        if event == "set":
+            quantity = r.get("quantity")
+            key = "limit_co2e_g" if quantity == "co2e" else "limit_energy_j"
+            limit = _number(r.get(key))
+            if quantity in ("co2e", "energy") and limit is not None:
+                self.s.budget = {
+                    "limit": str(r.get("limit", "")),
+                    "quantity": quantity,
+                    "limit_value": limit,
+                    "on_exceed": str(r.get("on_exceed", "")),
+                    "grace_s": _number(r.get("grace_s")),
+                    "events": [],
+                }
+        elif event in ("exceeded", "kill") and self.s.budget is not None:
+            found = self.s.budget["events"]
+            if len(found) < 8:  # warned once per basis, stopped once: more is not ours
+                value = r.get("co2e_g" if self.s.budget["quantity"] == "co2e" else "energy_j")
+                found.append(
+                    {
+                        "event": event,
+                        "elapsed_s": _number(r.get("elapsed_s")),
+                        "basis": str(r.get("basis", "")),
+                        "value": _number(value),
+                        "fraction": _number(r.get("fraction")),
+                        "action": str(r.get("action", "")),
+                        "message": str(r.get("message", "")),
+                    }
+                )
+
+    def current_intensity(self) -> tuple[float, str, str] | None:
+        """The intensity in force after the records so far: value (g/kWh), source, signal."""
+        return self._carbon.current
+
+    def co2e_g(self) -> float:
+        """The CO2e so far, as `summary().co2e_g` gives it, without the O(buckets) totals."""
+        return self._carbon.co2e_g(self.s.pue)
+
+    def summary(self) -> RunSummary:
+        s = self.s
+        carbon = self._carbon.totals(s.pue)
+        s.co2e_g = carbon.co2e_g
+        s.intensity_mean_g_per_kwh = carbon.mean_g_per_kwh
+        s.intensity_min_g_per_kwh = carbon.min_g_per_kwh
+        s.intensity_max_g_per_kwh = carbon.max_g_per_kwh
+        s.intensity_sources = carbon.sources
+        s.intensity_signals = carbon.signals
+        s.intensity_measured_share = carbon.measured_share
+        return s

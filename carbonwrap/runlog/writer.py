@@ -1,0 +1,138 @@
+"""Append records to a run's JSON-lines log, one write(2) per line (reading back: logread.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+
+from carbonwrap.errors import CarbonwrapError
+from carbonwrap.runlog.records import Record, utc_iso
+
+
+def _warning_line(message: str) -> bytes:
+    record = {"type": "warning", "time": utc_iso(time.time()), "message": message}
+    return (json.dumps(record, separators=(",", ":")) + "\n").encode()
+
+
+def log_name(stamp: str, host: str, run_id: str) -> str:
+    """carbonwrap-<UTC stamp>-<host>-<run_id>.jsonl, with path separators kept out of `host`."""
+    safe_host = "".join(c if c.isalnum() or c in "-_." else "_" for c in host) or "host"
+    return f"carbonwrap-{stamp}-{safe_host}-{run_id}.jsonl"
+
+
+class EventLog:
+    """A new log file, private to the user (0600). Each record is a single write(2) of one
+    line, so a SIGKILL leaves a valid prefix and concurrent runs never interleave lines.
+
+    Storage that fails during the run never reaches the child: a line only partly written (a
+    full disk) is cut off again, so the log stays whole lines; records that could not be written
+    are counted and, once writing works again, a warning says how many and why (sample records
+    hold totals since the start, so the next one carries what the lost ones measured). A log
+    removed during the run (its directory deleted) is written again from the open file."""
+
+    def __init__(self, directory: str, name: str, mode: int = 0o600) -> None:
+        self.path = os.path.join(directory, name)
+        self._mode = mode
+        try:
+            self._fd, self._identity = self._create()
+        except OSError as exc:
+            raise CarbonwrapError(
+                f"cannot write the log in {directory}: {exc.strerror}; "
+                "choose another directory with --log-dir"
+            ) from exc
+        self._lock = threading.Lock()
+        self._size = 0  # bytes of whole lines written: where the next line starts
+        self._lost = 0  # records not written since writing last worked
+        self._lost_why = ""
+        self.failed: str | None = None
+
+    def _create(self) -> tuple[int, tuple[int, int]]:
+        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
+        fd = os.open(self.path, flags, self._mode)
+        if self._mode != 0o600:  # a configured mode is meant as given, whatever the umask
+            os.fchmod(fd, self._mode)
+        st = os.fstat(fd)
+        return fd, (st.st_dev, st.st_ino)
+
+    def write(self, record: Record) -> None:
+        """Append one record. A failing disk is remembered, not raised: the child comes first."""
+        try:
+            line = (json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n").encode()
+        except (TypeError, ValueError) as exc:  # a bug upstream must not end the run either
+            self.failed = f"a {record.get('type')} record could not be written: {exc}"
+            return
+        with self._lock:
+            if self._fd < 0:
+                return
+            notes = self._write_again_if_removed()
+            if self._lost:
+                notes.append(
+                    f"{self._lost} record(s) could not be written ({self._lost_why}); each "
+                    "sample holds the totals since the start, so nothing measured is lost"
+                )
+            if notes:
+                warnings = b"".join(_warning_line(n) for n in notes)
+                if not self._append(warnings):
+                    self._lost += 1
+                    return
+                self._lost = 0
+            if not self._append(line):
+                self._lost += 1
+
+    def _append(self, data: bytes) -> bool:
+        written = 0
+        try:
+            while written < len(data):
+                written += os.write(self._fd, data[written:])
+        except OSError as exc:
+            if written:  # part of a line: take it back, so the log stays whole lines
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, self._size)
+            self.failed = f"writing {self.path} failed: {exc.strerror}"
+            self._lost_why = exc.strerror or str(exc)
+            return False
+        self._size += written
+        return True
+
+    def _write_again_if_removed(self) -> list[str]:
+        """If the log's name no longer leads to our file, write it again there from the open
+        file (one stat per record); a note for the log, or nothing."""
+        try:
+            st = os.stat(self.path)
+            if (st.st_dev, st.st_ino) == self._identity:
+                return []
+        except OSError:
+            pass
+        try:
+            fd, identity = self._create()
+        except OSError as exc:
+            self.failed = f"{self.path} was removed during the run and cannot be written again: "
+            self.failed += exc.strerror or str(exc)
+            return []
+        copied = 0
+        with contextlib.suppress(OSError):
+            while copied < self._size:
+                data = os.pread(self._fd, min(1 << 20, self._size - copied), copied)
+                if not data:
+                    break
+                copied += os.write(fd, data)
+        os.close(self._fd)
+        self._fd, self._identity, self._size = fd, identity, copied
+        return [f"the log was removed during the run (its directory deleted?): written again "
+                f"at {self.path} from what carbonwrap had written"]  # fmt: skip
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
+
+    def discard(self) -> None:
+        """Remove a log of a run that never started."""
+        self.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
