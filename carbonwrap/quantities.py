@@ -1,7 +1,9 @@
-"""Durations as people write them (8h, 90m, 1h30m, 3600s, 2d, 1.5h) -> seconds, and back."""
+"""Amounts as people write them — durations (8h, 90m, 1h30m, 3600s, 2d) and budgets (500g,
+2kg, 5kWh) — to numbers and back. Imported only when an option needs one (start-up)."""
 
 import math
 import re
+from typing import Any, NamedTuple
 
 _UNITS_S = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
 _NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)"
@@ -59,3 +61,61 @@ def format_duration(seconds: float) -> str:
             parts.append(f"{count:g}{unit}")
             rest = round(rest - count * size, 3)
     return "".join(parts) or "0s"
+
+
+_UNITS = {  # unit -> quantity, factor to grams or joules
+    "g": ("co2e", 1.0),
+    "kg": ("co2e", 1e3),
+    "t": ("co2e", 1e6),
+    "J": ("energy", 1.0),
+    "kJ": ("energy", 1e3),
+    "MJ": ("energy", 1e6),
+    "Wh": ("energy", 3600.0),
+    "kWh": ("energy", 3.6e6),
+    "MWh": ("energy", 3.6e9),
+}
+# Any case where it is unambiguous: kwh, KWH, Kg; not mj / mwh (milli or mega?).
+_FOLDED = {unit.lower(): unit for unit in _UNITS if unit[0] != "M"}
+_AMOUNT = re.compile(
+    r"\s*((?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)\s*(.*?)\s*\Z", re.DOTALL
+)
+_CO2E = re.compile(r"\s*co2e?\Z", re.IGNORECASE)
+UNITS_HELP = "CO2e: g, kg, t; energy: J, kJ, MJ, Wh, kWh, MWh"
+
+
+class Budget(NamedTuple):
+    """A limit: grams of CO2e (with PUE, as reported) or joules of attributed energy (before
+    PUE, as the report's total)."""
+
+    quantity: str  # "co2e" | "energy"
+    limit: float  # g or J
+    text: str  # normalised, parses to the same: "500 g", "5 kWh"
+
+    @property
+    def described(self) -> str:
+        return f"{self.text} CO2e" if self.quantity == "co2e" else self.text
+
+
+def parse_budget(value: Any) -> Budget:
+    """ "500g", "2 kg", "1.5t", "500 gCO2e", "5kWh", "3.6 MJ" → a Budget; ValueError(why) for
+    anything else (no unit, an unknown unit, zero or less)."""
+    if not isinstance(value, str):
+        raise ValueError('must be an amount with a unit, e.g. "500 g" or "5 kWh"')
+    found = _AMOUNT.fullmatch(value)
+    if found is None:
+        raise ValueError("is not an amount with a unit (e.g. 500g, 2kg, 5kWh)")
+    amount_text, unit = found.group(1), _CO2E.sub("", found.group(2))
+    if not unit:
+        raise ValueError(f"needs a unit ({UNITS_HELP})")
+    unit = unit if unit in _UNITS else _FOLDED.get(unit.lower(), unit)
+    if unit not in _UNITS:
+        raise ValueError(f"has an unknown unit {unit[:20]!r} ({UNITS_HELP})")
+    quantity, factor = _UNITS[unit]
+    if quantity == "energy" and _CO2E.search(found.group(2)):
+        raise ValueError(f"mixes energy ({unit}) with CO2e")
+    amount = float(amount_text)
+    if not amount * factor < float("inf"):
+        raise ValueError("is too large")
+    if not amount > 0:
+        raise ValueError("must be more than 0")
+    return Budget(quantity, amount * factor, f"{amount:.15g} {unit}")

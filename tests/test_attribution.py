@@ -8,12 +8,12 @@ from carbonwrap.measure.attribution import (
     EnergyModel,
     Reading,
     busy_share,
-    co2e_g,
     counter_delta,
     gpu_device_energy_j,
     gpu_share,
     interval_energy,
 )
+from carbonwrap.runlog.ledger import co2e_g
 
 
 def test_counter_delta_without_wrap() -> None:

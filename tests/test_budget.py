@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from carbonwrap.run.budget import Budget, BudgetWatch, Stopper, confident, parse_budget
+from carbonwrap.quantities import Budget, parse_budget
+from carbonwrap.run.budget import BudgetWatch, Stopper, confident
 from carbonwrap.runlog import records as events
 from carbonwrap.settings.catalog import BY_KEY
 

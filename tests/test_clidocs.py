@@ -10,16 +10,17 @@ from pathlib import Path
 import pytest
 from conftest import REPO, cw_env
 
+from carbonwrap.cli.definition import cli
 from carbonwrap.cli.docs import generated_files
 
 
 def test_committed_files_are_current() -> None:
     stale = [
         relative
-        for relative, content in generated_files().items()
+        for relative, content in generated_files(cli).items()
         if not (REPO / relative).exists() or (REPO / relative).read_text() != content
     ]
-    assert not stale, f"stale generated files {stale}: run python -m carbonwrap.cli.docs"
+    assert not stale, f"stale generated files {stale}: run python -m carbonwrap.cli.regenerate"
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="no bash")
@@ -49,7 +50,7 @@ def test_bash_loads_the_script_and_completes_a_subcommand(tmp_path: Path) -> Non
 
 
 @pytest.mark.skipif(shutil.which("groff") is None, reason="no groff")
-@pytest.mark.parametrize("page", sorted(p for p in generated_files() if p.startswith("man/")))
+@pytest.mark.parametrize("page", sorted(p for p in generated_files(cli) if p.startswith("man/")))
 def test_man_page_renders_without_groff_warnings(page: str) -> None:
     result = subprocess.run(
         ["groff", "-man", "-Tutf8", "-ww", "-z", str(REPO / page)],

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import cw_env
 
-from carbonwrap.entry import resume_gc
+from carbonwrap.gcpause import resume as resume_gc
 
 
 def test_resume_gc_turns_the_collector_back_on_and_leaves_an_enabled_one_alone() -> None:
@@ -31,15 +31,13 @@ def test_resume_gc_turns_the_collector_back_on_and_leaves_an_enabled_one_alone()
 # handler (carbonwrap leaves through os._exit, after running atexit handlers).
 PROBE = """\
 import atexit, gc, json, sys
-from carbonwrap import entry
-from carbonwrap.cli import definition as cli
-from carbonwrap.run import phases as run
+from carbonwrap import entry, gcpause
 out, args = sys.argv[1], sys.argv[2:]
 seen = {"resumed_with": []}
 def probe():
     seen["resumed_with"].append(gc.isenabled())
-    entry.resume_gc()
-cli.resume_gc = run.resume_gc = probe
+    resume()
+resume, gcpause.resume = gcpause.resume, probe
 atexit.register(lambda: open(out, "w").write(json.dumps({**seen, "at_exit": gc.isenabled()})))
 gc.enable()  # as a fresh interpreter has it; entry.main turns it off first
 sys.argv[1:] = args

@@ -23,7 +23,8 @@ from test_report_fast import assert_same, fold_all
 
 from carbonwrap.commands.report import ReportOptions, report, summarize_log
 from carbonwrap.measure.accounting import open_accounting
-from carbonwrap.run.phases import RunOptions, run
+from carbonwrap.run.options import RunOptions
+from carbonwrap.run.phases import run
 from carbonwrap.runlog.records import parse_utc
 
 DAY_S = 86_400.0

@@ -15,7 +15,7 @@ from conftest import cw_argv, cw_env, logs_in, run_cw
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from carbonwrap.cli.definition import _status
+from carbonwrap.cli.main import _status
 from carbonwrap.errors import CarbonwrapError
 from carbonwrap.settings.catalog import SETTINGS
 from carbonwrap.settings.resolve import check_run_settings, describe, load_config

@@ -192,7 +192,7 @@ def test_energies_that_add_up_beyond_a_float_still_give_strict_json(tmp_path: Pa
 
 _REPORT_WITH_PEAK = """
 import sys
-from carbonwrap.cli.definition import _status
+from carbonwrap.cli.main import _status
 code = _status(sys.argv[1:])
 sys.stdout.flush()
 with open("/proc/self/status") as f:  # VmHWM: this program's own peak, not its parent's at fork

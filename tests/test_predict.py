@@ -8,12 +8,12 @@ import pytest
 from carbonwrap.predict.estimate import (
     Point,
     basis,
-    co2e_g,
     energy_at,
     estimate,
     mean_intensity,
     usable,
 )
+from carbonwrap.runlog.ledger import co2e_g
 
 
 def series(

@@ -1,22 +1,16 @@
-"""Shell completions and man pages, generated from the click definitions (never by hand).
-
-    python -m carbonwrap.cli.docs          # rewrite completions/ and man/ in the checkout
-    python -m carbonwrap.cli.docs --check  # exit 1 if what is committed is stale
-
-`carbonwrap completion SHELL` prints the same completion script.
-"""
+"""Shell completions and man pages, generated from the click group it is handed (never by
+hand, and never by importing the CLI back: `cli/regenerate.py` and `carbonwrap completion` pass
+the group in). `carbonwrap completion SHELL` prints the same completion script."""
 
 from __future__ import annotations
 
 import datetime as dt
-import sys
-from pathlib import Path
 
 import click
 
 from carbonwrap import __version__
+from carbonwrap.choices import SHELLS
 
-SHELLS = ("bash", "zsh", "fish")
 PROG = "carbonwrap"
 COMPLETE_VAR = "_CARBONWRAP_COMPLETE"
 # A fixed date, so regenerating changes nothing unless the CLI changed; bump with the version.
@@ -42,11 +36,9 @@ ENVIRONMENT = (
 )
 
 
-def completion_script(shell: str) -> str:
+def completion_script(cli: click.Command, shell: str) -> str:
     """The completion script for `shell`; completions are computed by carbonwrap itself."""
     from click.shell_completion import get_completion_class
-
-    from carbonwrap.cli.definition import cli
 
     cls = get_completion_class(shell)
     if cls is None:
@@ -114,36 +106,10 @@ def man_page(command: click.Command, path: list[str]) -> str:
     return "\n".join(out) + "\n"
 
 
-def generated_files() -> dict[str, str]:
+def generated_files(cli: click.Group) -> dict[str, str]:
     """Relative path -> content of every generated file."""
-    from carbonwrap.cli.definition import cli
-
-    files = {f"completions/{PROG}.{shell}": completion_script(shell) for shell in SHELLS}
+    files = {f"completions/{PROG}.{shell}": completion_script(cli, shell) for shell in SHELLS}
     files[f"man/{PROG}.1"] = man_page(cli, [PROG])
     for sub_name, sub in sorted(cli.commands.items()):
         files[f"man/{PROG}-{sub_name}.1"] = man_page(sub, [PROG, sub_name])
     return files
-
-
-def main(argv: list[str]) -> int:
-    root = Path(__file__).resolve().parent.parent
-    stale = []
-    for relative, content in generated_files().items():
-        target = root / relative
-        current = target.read_text() if target.exists() else None
-        if current == content:
-            continue
-        stale.append(relative)
-        if "--check" not in argv:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(content)
-    if "--check" in argv and stale:
-        print(f"stale: {', '.join(stale)}; run: python -m carbonwrap.cli.docs", file=sys.stderr)
-        return 1
-    for relative in stale:
-        print(f"wrote {relative}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

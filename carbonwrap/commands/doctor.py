@@ -5,7 +5,7 @@ from collections.abc import Mapping
 from typing import Any, TextIO
 
 from carbonwrap.doctor.checks import Check, can_measure
-from carbonwrap.settings.resolve import Config
+from carbonwrap.settings.resolve import intensity_source as resolved_source
 
 CANNOT_MEASURE = 1  # exit status when an essential check fails (see doctor.ESSENTIAL)
 
@@ -14,7 +14,7 @@ def doctor(
     region: str | None,
     location: str | None,
     cloud: str | None,
-    intensity_source: str,
+    source_flag: str | None,
     as_json: bool,
     environ: Mapping[str, str],
     stdout: TextIO,
@@ -23,14 +23,15 @@ def doctor(
     root: str = "/",
     nvml: Any = None,
     timeout_s: float | None = None,
-    config: Config | None = None,
 ) -> int:
     """Print the report; 0 when carbonwrap can measure something here, else 1.
 
-    A bad --region/--location/--cloud raises CarbonwrapError (exit 125) before any probe runs.
+    A bad --region/--location/--cloud or settings file raises CarbonwrapError (exit 125) before
+    any probe runs. `source_flag`: --intensity-source (None: the settings').
     """
     from carbonwrap.doctor.grid import TIMEOUT_S, check_grid
 
+    config, intensity_source = resolved_source(source_flag, environ)
     timeout_s = TIMEOUT_S if timeout_s is None else timeout_s
     grid = check_grid(region, location, cloud, intensity_source, environ, timeout_s, config)
     checks = [*run_checks(environ, proc_root, root, nvml), *grid]

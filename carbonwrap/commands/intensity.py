@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 from carbonwrap.intensity.oneshot import run_bounded
 from carbonwrap.intensity.points import AVERAGE, IntensityPoint, ProviderError
-from carbonwrap.settings.resolve import Config
+from carbonwrap.settings.resolve import Config, intensity_source
 
 TIMEOUT_S = 15.0  # the whole command, whatever the network does
 
@@ -28,6 +28,21 @@ async def _fetch(make: Any, forecast: bool) -> tuple[IntensityPoint, list[Intens
         now = await provider.latest(session)
         ahead = await provider.forecast(session) if forecast else []
     return now, ahead
+
+
+def intensity(
+    region: str | None,
+    location: str | None,
+    cloud: str | None,
+    source_flag: str | None,
+    forecast: bool,
+    as_json: bool,
+    environ: Mapping[str, str],
+    stdout: TextIO,
+) -> int:
+    """`carbonwrap intensity`: `source_flag` is --intensity-source (None: the settings')."""
+    config, source = intensity_source(source_flag, environ)
+    return show(region, location, cloud, source, forecast, as_json, environ, stdout, config)
 
 
 def show(

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from carbonwrap.choices import REPORT_FORMATS, REPORT_GROUPS
 from carbonwrap.errors import CarbonwrapError
 from carbonwrap.runlog.ledger import BUCKET_S
 from carbonwrap.runlog.reader import (
@@ -33,8 +34,6 @@ if TYPE_CHECKING:
     from carbonwrap.intensity.table import IntensityTable
     from carbonwrap.render.exports import Place
 
-FORMATS = ("table", "json", "csv", "codecarbon")
-GROUPS = ("command", "host", "day", "job", "tag:KEY")
 NO_JOB = "(no job id)"
 
 
@@ -330,8 +329,10 @@ def parse_time(text: str, option: str, *, end_of_day: bool = False) -> float:
 def choose_format(output_format: str | None, as_json: bool, as_csv: bool) -> str:
     wanted = {f for f, on in (("json", as_json), ("csv", as_csv)) if on}
     if output_format is not None:
-        if output_format not in FORMATS:
-            raise CarbonwrapError(f"--format {output_format}: expected one of {', '.join(FORMATS)}")
+        if output_format not in REPORT_FORMATS:
+            raise CarbonwrapError(
+                f"--format {output_format}: expected one of {', '.join(REPORT_FORMATS)}"
+            )
         wanted.add(output_format)
     if len(wanted) > 1:
         raise CarbonwrapError(f"choose one output format, not {' and '.join(sorted(wanted))}")
@@ -339,11 +340,11 @@ def choose_format(output_format: str | None, as_json: bool, as_csv: bool) -> str
 
 
 def check_group_by(group_by: str | None) -> None:
-    if group_by is None or group_by in GROUPS[:4]:
+    if group_by is None or group_by in REPORT_GROUPS[:4]:
         return
     if group_by.startswith("tag:") and group_by[4:].strip():
         return
-    raise CarbonwrapError(f"--group-by {group_by}: expected one of {', '.join(GROUPS)}")
+    raise CarbonwrapError(f"--group-by {group_by}: expected one of {', '.join(REPORT_GROUPS)}")
 
 
 # ── filters and groups (pure) ────────────────────────────────────────────────────────────────
@@ -459,7 +460,7 @@ def report(
         raise CarbonwrapError("--format codecarbon has one row per run: leave out --group-by")
     since_s = parse_time(options.since, "--since") if options.since else None
     until_s = parse_time(options.until, "--until", end_of_day=True) if options.until else None
-    paths = options.paths or [Path("logs")]
+    paths = options.paths or [Path(_log_dir(environ))]
     for path in paths:
         if not path.exists():
             raise CarbonwrapError(f"{path}: no such file or directory")
@@ -483,6 +484,13 @@ def report(
         with contextlib.suppress(OSError, ValueError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), stdout.fileno())
     return 0
+
+
+def _log_dir(environ: Mapping[str, str]) -> str:
+    """The runs' log directory: $CARBONWRAP_LOG_DIR, else the settings files, else ./logs."""
+    from carbonwrap.settings.resolve import load_config
+
+    return str(load_config(environ).resolve({}, environ)["log_dir"].value)
 
 
 def check_html_target(options: ReportOptions, output: str) -> None:

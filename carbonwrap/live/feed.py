@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from carbonwrap.measure.attribution import J_PER_KWH
 from carbonwrap.measure.sampler import Totals
 from carbonwrap.render.live import LiveState
+from carbonwrap.runlog.ledger import co2e_g
 from carbonwrap.runlog.summary import Fold
 
 _LABELS = {"cpu": "CPU", "dram": "DRAM"}
@@ -65,9 +65,11 @@ class LiveFeed:
             rows.append(("GPU", 0.0, None, self._methods["gpu"]))
         value, source = (current[0], current[1]) if current else (None, "")
         newer_j = max(0.0, sum(totals.energy_j.values()) - logged_j)
-        co2e_g = logged_g + (newer_j / J_PER_KWH * self._pue * value if value else 0.0)
+        co2e_now_g = logged_g + (co2e_g(newer_j, self._pue, value) if value else 0.0)
         prediction = self._fold_locked(_prediction)
-        return LiveState(totals.elapsed_s, totals.cpu_s, rows, value, source, co2e_g, prediction)
+        return LiveState(
+            totals.elapsed_s, totals.cpu_s, rows, value, source, co2e_now_g, prediction
+        )
 
 
 def _logged(fold: Fold) -> tuple[float, float, tuple[float, str, str] | None]:

@@ -5,8 +5,6 @@ from collections.abc import Set as AbstractSet
 from types import MappingProxyType
 from typing import Any, NamedTuple, Protocol
 
-J_PER_KWH = 3.6e6
-
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})  # shared, read-only default
 
 
@@ -74,11 +72,6 @@ def attribute_by_share(device_energy_j: float, share: float) -> float:
 def estimated_energy_j(power_w: float, duration_s: float) -> float:
     """Energy of a constant power over a duration."""
     return max(0.0, power_w) * max(0.0, duration_s)
-
-
-def co2e_g(energy_j: float, pue: float, intensity_g_per_kwh: float) -> float:
-    """Grams CO2e of energy drawn at the facility (times PUE) from a grid of given intensity."""
-    return energy_j / J_PER_KWH * pue * intensity_g_per_kwh
 
 
 class GpuSampleLike(Protocol):

@@ -30,8 +30,6 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
-from carbonwrap.measure.attribution import J_PER_KWH
-
 MIN_MARGIN_INTERVALS = 3  # fewer intervals give no spread worth stating
 
 
@@ -189,11 +187,6 @@ def mean_intensity(
     span = end_s - start_s
     weighted += (span - covered) * current_g_per_kwh
     return weighted / span, covered / span
-
-
-def co2e_g(energy_j: float, pue: float, intensity_g_per_kwh: float) -> float:
-    """CO2e of attributed energy: × PUE × intensity."""
-    return energy_j / J_PER_KWH * pue * intensity_g_per_kwh
 
 
 def basis(e: Estimate, unit: str) -> str:

@@ -13,13 +13,13 @@ from typing import Any
 from carbonwrap.predict.estimate import (
     Point,
     basis,
-    co2e_g,
     energy_at,
     estimate,
     mean_intensity,
     usable,
 )
 from carbonwrap.runlog import records
+from carbonwrap.runlog.ledger import co2e_g
 
 MAX_POINTS = 4096  # more reports than this: thinned (every other one, the first two kept)
 COMPUTE_EVERY_S = 1.0  # reports come as fast as a training loop likes: estimate at most this often

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from carbonwrap.commands.report import Group, ReadStats, Report, Totals, job_key
-from carbonwrap.measure.attribution import J_PER_KWH
 from carbonwrap.render.json import run_document
+from carbonwrap.runlog.ledger import J_PER_KWH
 from carbonwrap.runlog.summary import RunSummary
 
 REPORT_SCHEMA = "carbonwrap.report/1"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from carbonwrap.measure.attribution import J_PER_KWH
+from carbonwrap.runlog.ledger import J_PER_KWH
 from carbonwrap.runlog.summary import COMPONENTS, RunSummary
 
 RUN_SCHEMA = "carbonwrap.run/1"

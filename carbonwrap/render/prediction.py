@@ -4,8 +4,8 @@ lines, the --json objects. Pure functions of a summary's plain values."""
 from typing import Any
 
 from carbonwrap.errors import ExitCode
-from carbonwrap.measure.attribution import J_PER_KWH
 from carbonwrap.render import units
+from carbonwrap.runlog.ledger import J_PER_KWH
 from carbonwrap.runlog.summary import RunSummary
 
 _ORDER = (("first", "first"), ("at_50", "at 50 %"), ("last", "last"))

@@ -5,18 +5,18 @@ process of its tree, SIGKILL to what is left after a grace period. Imported only
 
 import contextlib
 import os
-import re
 import signal
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
+from carbonwrap.quantities import Budget
 from carbonwrap.render import units
 from carbonwrap.runlog import records
-from carbonwrap.settings.catalog import BY_KEY, ON_EXCEED
+from carbonwrap.settings.catalog import BY_KEY
 
-__all__ = ["ON_EXCEED", "Budget", "BudgetWatch", "Stopper", "parse_budget"]
+__all__ = ["BudgetWatch", "Stopper"]
 
 DEFAULT_GRACE_S: float = BY_KEY["budget_grace"].default
 # Never act on a prediction made from too little: at least this many report intervals after
@@ -24,67 +24,6 @@ DEFAULT_GRACE_S: float = BY_KEY["budget_grace"].default
 MIN_INTERVALS = 3
 MIN_FRACTION = 0.10
 KILLED_WAIT_S = 2.0  # after SIGKILL, for the kernel to take the processes down
-
-_UNITS = {  # unit -> quantity, factor to grams or joules
-    "g": ("co2e", 1.0),
-    "kg": ("co2e", 1e3),
-    "t": ("co2e", 1e6),
-    "J": ("energy", 1.0),
-    "kJ": ("energy", 1e3),
-    "MJ": ("energy", 1e6),
-    "Wh": ("energy", 3600.0),
-    "kWh": ("energy", 3.6e6),
-    "MWh": ("energy", 3.6e9),
-}
-# Any case where it is unambiguous: kwh, KWH, Kg; not mj / mwh (milli or mega?).
-_FOLDED = {unit.lower(): unit for unit in _UNITS if unit[0] != "M"}
-_AMOUNT = re.compile(
-    r"\s*((?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)\s*(.*?)\s*\Z", re.DOTALL
-)
-_CO2E = re.compile(r"\s*co2e?\Z", re.IGNORECASE)
-UNITS_HELP = "CO2e: g, kg, t; energy: J, kJ, MJ, Wh, kWh, MWh"
-
-
-class Budget(NamedTuple):
-    """A limit: grams of CO2e (with PUE, as reported) or joules of attributed energy (before
-    PUE, as the report's total)."""
-
-    quantity: str  # "co2e" | "energy"
-    limit: float  # g or J
-    text: str  # normalised, parses to the same: "500 g", "5 kWh"
-
-    def shown(self, value: float) -> str:
-        """A value of this budget's quantity, in human units: "503 g", "5.02 kWh"."""
-        return units.mass(value) if self.quantity == "co2e" else units.energy(value)
-
-    @property
-    def described(self) -> str:
-        return f"{self.text} CO2e" if self.quantity == "co2e" else self.text
-
-
-def parse_budget(value: Any) -> Budget:
-    """ "500g", "2 kg", "1.5t", "500 gCO2e", "5kWh", "3.6 MJ" → a Budget; ValueError(why) for
-    anything else (no unit, an unknown unit, zero or less)."""
-    if not isinstance(value, str):
-        raise ValueError('must be an amount with a unit, e.g. "500 g" or "5 kWh"')
-    found = _AMOUNT.fullmatch(value)
-    if found is None:
-        raise ValueError("is not an amount with a unit (e.g. 500g, 2kg, 5kWh)")
-    amount_text, unit = found.group(1), _CO2E.sub("", found.group(2))
-    if not unit:
-        raise ValueError(f"needs a unit ({UNITS_HELP})")
-    unit = unit if unit in _UNITS else _FOLDED.get(unit.lower(), unit)
-    if unit not in _UNITS:
-        raise ValueError(f"has an unknown unit {unit[:20]!r} ({UNITS_HELP})")
-    quantity, factor = _UNITS[unit]
-    if quantity == "energy" and _CO2E.search(found.group(2)):
-        raise ValueError(f"mixes energy ({unit}) with CO2e")
-    amount = float(amount_text)
-    if not amount * factor < float("inf"):
-        raise ValueError("is too large")
-    if not amount > 0:
-        raise ValueError("must be more than 0")
-    return Budget(quantity, amount * factor, f"{amount:.15g} {unit}")
 
 
 def confident(prediction: dict[str, Any], quantity: str) -> bool:
@@ -273,7 +212,7 @@ class BudgetWatch:
                 return  # warned once per basis; stopping once is enough
             self._fired.add(basis)
             message = (
-                f"budget {self.budget.described} exceeded ({basis} {self.budget.shown(value)} "
+                f"budget {self.budget.described} exceeded ({basis} {_shown(self.budget, value)} "
                 f"at {at})"
             )
             if self.on_exceed == "stop":
@@ -314,3 +253,8 @@ class BudgetWatch:
             )
         )
         self._say(message)
+
+
+def _shown(budget: Budget, value: float) -> str:
+    """A value of the budget's quantity, in human units: "503 g", "5.02 kWh"."""
+    return units.mass(value) if budget.quantity == "co2e" else units.energy(value)

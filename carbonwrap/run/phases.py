@@ -6,11 +6,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from carbonwrap import __version__
-from carbonwrap.entry import resume_gc
+from carbonwrap import __version__, gcpause
 from carbonwrap.errors import CarbonwrapError, ExitCode
 from carbonwrap.intensity.plan import plan_intensity
 from carbonwrap.measure.accounting import TreeAccounting, new_run_id, open_accounting
@@ -19,50 +17,21 @@ from carbonwrap.measure.meters import Meters
 from carbonwrap.measure.proctree import ProcessTreeAccounting
 from carbonwrap.measure.sampler import Sampler, Totals
 from carbonwrap.run.child import Child, become_subreaper
+from carbonwrap.run.options import RunOptions
 from carbonwrap.run.outputs import check_json_target, write_outputs
 from carbonwrap.run.redact import redact_argv
 from carbonwrap.runlog import records
 from carbonwrap.runlog.summary import Fold
 from carbonwrap.runlog.writer import EventLog, log_name
 from carbonwrap.sensors import SensorUnavailable
-from carbonwrap.settings.resolve import Config
 
 if TYPE_CHECKING:
     from carbonwrap.intensity.poller import IntensityPoller as Poller
     from carbonwrap.live.textfile import TextfileExporter
     from carbonwrap.predict.predictor import Predictor
     from carbonwrap.predict.relay import OutputRelay
-    from carbonwrap.run.budget import Budget, BudgetWatch
-
-_EMPTY: Mapping[Any, Any] = MappingProxyType({})  # shared, read-only default
-
-
-class RunOptions(NamedTuple):
-    command: tuple[str, ...]
-    interval_s: float = 1.0
-    log_interval_s: float = 10.0
-    log_dir: str = "logs"
-    region: str | None = None
-    location: str | None = None
-    cloud: str | None = None
-    intensity_source: str = "auto"
-    intensity_g_per_kwh: float | None = None
-    pue: float = 1.0
-    tags: Mapping[str, str] = _EMPTY
-    json_path: str | None = None
-    quiet: bool = False
-    no_live: bool = False
-    cpu_accounting: str = "auto"
-    run_id: str = ""  # empty: a new one
-    config: Config | None = None  # settings files (region, credentials); None: cwd's and user's
-    prometheus_textfile: str | None = None  # a .prom file kept current for node_exporter
-    schedule: Mapping[str, Any] | None = None  # the carbon-aware start (schedule.py), if any
-    budget: str | None = None  # "500 g", "5 kWh" (budget.parse_budget); None: no budget
-    on_exceed: str = "warn"  # or "stop"
-    budget_grace_s: float = 10.0  # from SIGTERM to SIGKILL when the budget stops the command
-    progress_from_output: bool = False  # relay stdout/stderr that are not terminals (relay.py)
-    log_argv: bool = True  # the command line in the start record (redacted); False: None
-    log_mode: int = 0o600  # permissions of the new log file
+    from carbonwrap.quantities import Budget
+    from carbonwrap.run.budget import BudgetWatch
 
 
 class Recorder:
@@ -141,7 +110,7 @@ def run(
 
         budget: Budget | None = None
         if options.budget is not None:
-            from carbonwrap.run.budget import parse_budget  # only with --budget (start-up time)
+            from carbonwrap.quantities import parse_budget  # only with --budget (start-up time)
 
             try:
                 budget = parse_budget(options.budget)
@@ -217,7 +186,7 @@ def run(
             with contextlib.suppress(Exception):
                 step()
         raise
-    resume_gc()  # start-up is over (carbonwrap/entry.py); the wrapper now lives as long as the job
+    gcpause.resume()  # start-up is over; the wrapper now lives as long as the job
     record(
         records.start(
             run_id=run_id,

@@ -1,12 +1,19 @@
-"""Time-resolved CO2e: energy per 5-minute bucket at the intensity in force, measured values
-replacing provisional ones where a provider publishes them later."""
+"""Time-resolved CO2e: the formula (energy × PUE × intensity), and energy per 5-minute bucket at
+the intensity in force, measured values replacing provisional ones where a provider publishes
+them later."""
 
 import math
 from typing import NamedTuple
 
-from carbonwrap.measure.attribution import J_PER_KWH
-
+J_PER_KWH = 3.6e6
 BUCKET_S = 300.0  # the finest provider resolution (Energinet, WattTime: 5 minutes)
+
+
+def co2e_g(energy_j: float, pue: float, intensity_g_per_kwh: float) -> float:
+    """Grams CO2e of attributed energy drawn at the facility (× PUE) from a grid of the given
+    intensity: the one formula every total, prediction and live figure uses. (A sum of
+    energy × intensity products is priced as `co2e_g(weighted, pue, 1.0)`.)"""
+    return energy_j / J_PER_KWH * pue * intensity_g_per_kwh
 
 
 class CarbonTotals(NamedTuple):
@@ -87,7 +94,7 @@ class CarbonLedger:
 
     def co2e_g(self, pue: float) -> float:
         """The CO2e so far, as `totals(pue).co2e_g` gives it (to rounding), in O(1)."""
-        return self._weighted / J_PER_KWH * pue
+        return co2e_g(self._weighted, pue, 1.0)  # weighted: Σ energy × intensity
 
     def _price(self, key: int, bucket: list[float]) -> float:
         """What `totals` counts for a bucket now: measured value × energy, else provisional."""
@@ -119,7 +126,7 @@ class CarbonLedger:
                 signals.setdefault(self._current[2], None)
             return CarbonTotals(0.0, current, current, current, 0.0, list(sources), list(signals))
         return CarbonTotals(
-            co2e_g=weighted / J_PER_KWH * pue,
+            co2e_g=co2e_g(weighted, pue, 1.0),
             mean_g_per_kwh=weighted / energy_j,
             min_g_per_kwh=low,
             max_g_per_kwh=high,

@@ -5,6 +5,8 @@ import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from carbonwrap.choices import CPU_ACCOUNTING, INTENSITY_SOURCES, ON_EXCEED
+
 
 class Setting(NamedTuple):
     """One setting: its key in files (`log_interval`), variable, parser and default."""
@@ -102,7 +104,7 @@ def _duration(low_s: float, high_s: float) -> Callable[[Any], float]:
 
 def _budget(value: Any) -> str:
     """A CO2e or energy amount with its unit ("500 g", "5 kWh"), normalised."""
-    from carbonwrap.run.budget import parse_budget  # only when one is set (start-up)
+    from carbonwrap.quantities import parse_budget  # only when one is set (start-up)
 
     return parse_budget(value).text
 
@@ -122,10 +124,6 @@ def _tags(value: Any) -> dict[str, str]:
         raise ValueError('must be a table of strings, e.g. [tags] team = "nlp"')
     return dict(value)
 
-
-INTENSITY_SOURCES = ("auto", "static", "electricitymaps", "ukgrid", "energidataservice", "watttime")
-CPU_ACCOUNTING = ("auto", "cgroup2", "cgroup1", "process-tree")
-ON_EXCEED = ("warn", "stop")  # budget.ON_EXCEED, without importing it at start-up
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("interval", "CARBONWRAP_INTERVAL", _number(0.05, 3600), 1.0,

@@ -17,8 +17,6 @@ from typing import Any
 from carbonwrap.errors import CarbonwrapError, one_line
 from carbonwrap.settings.catalog import (
     BY_KEY,
-    CPU_ACCOUNTING,
-    INTENSITY_SOURCES,
     SETTINGS,
     WHERE,
     Setting,
@@ -26,8 +24,7 @@ from carbonwrap.settings.catalog import (
 )
 from carbonwrap.settings.files import ConfigFile, find_project_file, read_file, user_config_path
 
-__all__ = ["BY_KEY", "CPU_ACCOUNTING", "INTENSITY_SOURCES", "Config", "load_config",
-           "user_config_path"]  # fmt: skip
+__all__ = ["BY_KEY", "Config", "load_config", "user_config_path"]
 
 
 class Config:
@@ -163,6 +160,14 @@ def named(key: str, value: Value) -> str:
     if value.source == "default":
         return f"the default {key}"
     return f"{key} ({value.origin})"
+
+
+def intensity_source(flag: str | None, environ: Mapping[str, str]) -> tuple[Config, str]:
+    """The settings files, and --intensity-source (`flag`), else $CARBONWRAP_INTENSITY_SOURCE,
+    else the files, else auto (`intensity` and `doctor` hand the files on: read once)."""
+    config = load_config(environ)
+    resolved = config.resolve({"intensity_source": flag}, environ)
+    return config, str(resolved["intensity_source"].value)
 
 
 def check_run_settings(resolved: Mapping[str, Value]) -> None:

@@ -1,0 +1,9 @@
+"""Every closed list of words a user may give carbonwrap, written once: the options' choices,
+the settings' parsers, the completions and the error messages all read them from here."""
+
+INTENSITY_SOURCES = ("auto", "static", "electricitymaps", "ukgrid", "energidataservice", "watttime")
+CPU_ACCOUNTING = ("auto", "cgroup2", "cgroup1", "process-tree")
+ON_EXCEED = ("warn", "stop")  # what --budget does when exceeded
+REPORT_FORMATS = ("table", "json", "csv", "codecarbon")
+REPORT_GROUPS = ("command", "host", "day", "job", "tag:KEY")  # --group-by
+SHELLS = ("bash", "zsh", "fish")  # completion scripts
