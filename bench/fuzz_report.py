@@ -22,7 +22,8 @@ import tempfile
 import atheris
 
 with atheris.instrument_imports():
-    from carbonwrap.commands.report import ReportOptions, fold_every_record, report, summarize_log
+    from carbonwrap.commands.report import ReportOptions, report
+    from carbonwrap.report.read import fold_every_record, summarize_log
     from carbonwrap.runlog import records as events
 
 START = json.dumps(

@@ -207,7 +207,7 @@ def make_samples(root: Path, logs: int, samples: int) -> None:
 
 def check_exact(paths: list[Path]) -> list[str]:
     """The fast reading against a fold of every record, per log."""
-    from carbonwrap.commands.report import summarize_log
+    from carbonwrap.report.read import summarize_log
     from carbonwrap.runlog.reader import RecordReader
     from carbonwrap.runlog.summary import Fold
 
@@ -234,7 +234,7 @@ def check_exact(paths: list[Path]) -> list[str]:
 
 
 def in_process(label: str, directory: Path) -> str:
-    from carbonwrap.commands.report import read_runs
+    from carbonwrap.report.read import read_runs
 
     found = []
     for workers in (1, len(os.sched_getaffinity(0))):

@@ -21,8 +21,9 @@ import pytest
 from conftest import logs_in, records
 from test_report_fast import assert_same, fold_all
 
-from carbonwrap.commands.report import ReportOptions, report, summarize_log
+from carbonwrap.commands.report import ReportOptions, report
 from carbonwrap.measure.accounting import open_accounting
+from carbonwrap.report.read import summarize_log
 from carbonwrap.run.options import RunOptions
 from carbonwrap.run.phases import run
 from carbonwrap.runlog.records import parse_utc

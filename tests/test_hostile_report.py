@@ -22,7 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_report_fast import assert_same, fold_all, sample_record, start_record
 
-from carbonwrap.commands.report import ReportOptions, fold_every_record, report, summarize_log
+from carbonwrap.commands.report import ReportOptions, report
+from carbonwrap.report.read import fold_every_record, summarize_log
 from carbonwrap.runlog import reader as logread
 from carbonwrap.runlog.summary import Fold
 

@@ -9,7 +9,7 @@ from conftest import run_cw
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from carbonwrap.commands.report import fold_every_record, summarize_log
+from carbonwrap.report.read import fold_every_record, summarize_log
 from carbonwrap.runlog import records as events
 from carbonwrap.runlog.writer import EventLog
 

@@ -20,11 +20,12 @@ from typing import Any
 import pytest
 from conftest import cw_argv, cw_env, logs_in, run_cw
 
-from carbonwrap.commands.report import job_key, summarize_log
 from carbonwrap.measure.cgroup import own_cgroup_dir
 from carbonwrap.render.exports import CODECARBON_COLUMNS
 from carbonwrap.render.json import run_document
+from carbonwrap.report.read import summarize_log
 from carbonwrap.runlog.reader import RecordReader
+from carbonwrap.runlog.records import job_key
 from carbonwrap.runlog.summary import Fold
 
 # CodeCarbon 3.3.0's emissions.csv header, as a real run of it writes the file.

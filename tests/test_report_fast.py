@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from carbonwrap.commands.report import _pack, _unpack, fold_every_record, read_runs, summarize_log
+from carbonwrap.report.read import _pack, _unpack, fold_every_record, read_runs, summarize_log
 from carbonwrap.runlog import reader as logread
 from carbonwrap.runlog import records as events
 from carbonwrap.runlog.ledger import BUCKET_S

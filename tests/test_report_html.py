@@ -20,8 +20,9 @@ from typing import Any
 import pytest
 from conftest import cw_argv, cw_env, logs_in, records, run_cw
 
-from carbonwrap.commands.report import ReportOptions, report, summarize_log
+from carbonwrap.commands.report import ReportOptions, report
 from carbonwrap.render import units
+from carbonwrap.report.read import summarize_log
 from carbonwrap.report.series import MAX_CHARTS, MAX_POINTS, read_series
 from carbonwrap.runlog import records as events
 from carbonwrap.runlog.summary import Fold

@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from carbonwrap.commands.report import ReadStats, Report, ReportOptions, build_report, parse_time
+from carbonwrap.commands.report import ReportOptions
 from carbonwrap.commands.report import report as report_command
-from carbonwrap.render.exports import Place, codecarbon_csv, report_document, runs_csv
+from carbonwrap.render.exports import codecarbon_csv, report_document, runs_csv
 from carbonwrap.render.runs import render_rich, render_text, runs_view
+from carbonwrap.report.model import Place, ReadStats, Report
+from carbonwrap.report.select import build_report, parse_time
 from carbonwrap.runlog.summary import ComponentSummary, GpuSummary, RunSummary
 
 GOLDEN = Path(__file__).resolve().parent / "golden"

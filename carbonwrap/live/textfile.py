@@ -8,7 +8,7 @@ sees the final values, and the series stay until the file is replaced (the next 
 same PATH) or removed (`carbonwrap run ... ; rm -f PATH` for a one-off job). Removing it at the
 end would lose whatever happened since the last scrape.
 
-Each write goes to a hidden temporary file in the same directory (`.NAME.tmp-PID`: no `.prom`
+Each write goes to a new hidden temporary file in the same directory (`.NAME.XXXX.tmp`: no `.prom`
 ending, so node_exporter never reads it) and is renamed over PATH: a reader sees the old file or
 the new one, never part of one. No fsync: it would stall the sampling thread on a busy disk, and
 after a crash the file is stale anyway; what must survive is in the log.
@@ -19,13 +19,12 @@ is kept, one warning goes to the log, later writes try again.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 from collections.abc import Callable
 from typing import Any
 
-from carbonwrap import __version__
+from carbonwrap import __version__, outfiles
 from carbonwrap.errors import CarbonwrapError
 from carbonwrap.render.prometheus import ComponentPoint, PromSnapshot, render_prometheus
 from carbonwrap.runlog.records import parse_utc
@@ -41,13 +40,7 @@ def check_target(path: str) -> None:
             f"{OPTION} {path}: node_exporter's textfile collector reads only *.prom files; "
             "give the name a .prom ending"
         )
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory) or not os.access(directory, os.W_OK | os.X_OK):
-        raise CarbonwrapError(
-            f"{OPTION} {path}: directory {directory} does not exist or is not writable"
-        )
-    if os.path.isdir(path):
-        raise CarbonwrapError(f"{OPTION} {path}: is a directory; name a file in it")
+    outfiles.check_target(OPTION, path)
 
 
 class TextfileExporter:
@@ -61,8 +54,6 @@ class TextfileExporter:
     ) -> None:
         self.path = path  # as given, for messages
         self._target = os.path.abspath(path)
-        directory, name = os.path.split(self._target)
-        self._tmp = os.path.join(directory, f".{name}.tmp-{os.getpid()}")
         self._fold_locked = fold_locked
         self._warn = warn
         self._lock = threading.Lock()
@@ -132,23 +123,4 @@ class TextfileExporter:
 
     def _replace(self, data: bytes) -> None:
         # 0644 (less the umask): node_exporter runs as another user; nothing in it is secret
-        fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        except BaseException:
-            os.close(fd)
-            _unlink(self._tmp)
-            raise
-        os.close(fd)
-        try:
-            os.replace(self._tmp, self._target)  # a symlink at PATH is replaced, not followed
-        except BaseException:
-            _unlink(self._tmp)
-            raise
-
-
-def _unlink(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)
+        outfiles.replace_whole(self._target, data, mode=0o644)

@@ -8,12 +8,12 @@ import io
 import shlex
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from carbonwrap.commands.report import Group, ReadStats, Report, Totals, job_key
 from carbonwrap.render.json import run_document
+from carbonwrap.report.model import Group, Place, ReadStats, Report, Totals
 from carbonwrap.runlog.ledger import J_PER_KWH
+from carbonwrap.runlog.records import job_key
 from carbonwrap.runlog.summary import RunSummary
 
 REPORT_SCHEMA = "carbonwrap.report/1"
@@ -87,20 +87,6 @@ RUN_COLUMNS = (
     "corrupt_lines",
     "log_path",
 )
-
-
-@dataclass(frozen=True)
-class Place:
-    """Where a grid region is, in CodeCarbon's terms; empty where carbonwrap does not know."""
-
-    country_name: str = ""
-    country_iso_code: str = ""  # ISO 3166 alpha-3, as CodeCarbon writes it
-    region: str = ""
-    cloud_provider: str = ""
-    cloud_region: str = ""
-    latitude: str = ""
-    longitude: str = ""
-    on_cloud: str = ""
 
 
 def totals_document(t: Totals) -> dict[str, Any]:

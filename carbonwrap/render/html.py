@@ -8,10 +8,9 @@ import shlex
 from collections.abc import Sequence
 from html import escape
 
-from carbonwrap.commands.report import Report
 from carbonwrap.render import units
 from carbonwrap.render.runs import RunsView, runs_view, status
-from carbonwrap.report.series import RunChart, RunSeries
+from carbonwrap.report.model import Report, RunChart, RunSeries
 from carbonwrap.runlog.records import parse_utc, utc_iso
 from carbonwrap.runlog.summary import RunSummary
 

@@ -6,8 +6,8 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from carbonwrap.commands.report import ReadStats, Report, Totals
 from carbonwrap.render import units
+from carbonwrap.report.model import ReadStats, Report, Totals
 from carbonwrap.runlog.records import parse_utc, utc_iso
 from carbonwrap.runlog.summary import RunSummary
 

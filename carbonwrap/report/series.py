@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from carbonwrap.report.model import RunChart, RunSeries
 from carbonwrap.runlog.ledger import BUCKET_S
 from carbonwrap.runlog.reader import bounded_lines, is_log_start, parse_line
 from carbonwrap.runlog.records import Record
@@ -20,24 +21,6 @@ MAX_CHARTS = 50  # runs charted in one report: the most recent ones
 _SAMPLE = b'{"type":"sample",'  # how every sample line EventLog writes begins
 _SAMPLE_TIME = re.compile(rb'\{"type":"sample","time":"(\d{4}-\d\d-\d\dT\d\d:)(\d\d):')
 _BUCKET_MIN = int(BUCKET_S) // 60
-
-
-@dataclass
-class RunSeries:
-    """Points in time since the run's start, the first at 0 s with nothing used yet.
-
-    `power_w[name][i]`: the component's mean attributed power (W, before PUE) between
-    `elapsed_s[i]` and `elapsed_s[i + 1]` (one value fewer than points). `co2e_g[i]`: CO2e (g,
-    PUE included) of the energy used up to `elapsed_s[i]`, priced as the run's total is (with
-    the measured history the log holds, where it has any): the last point is the run's CO2e.
-    `methods`: how each component was measured, from the start record (`estimate`, `rapl`,
-    `nvml-counter`, `unavailable: <reason>` …). `samples`: sample records in the log."""
-
-    elapsed_s: list[float] = field(default_factory=lambda: [0.0])
-    power_w: dict[str, list[float]] = field(default_factory=dict)
-    co2e_g: list[float] = field(default_factory=lambda: [0.0])
-    methods: dict[str, str] = field(default_factory=dict)
-    samples: int = 0
 
 
 @dataclass
@@ -163,15 +146,6 @@ def _series(
         methods={name: c.method for name, c in s.components.items()},
         samples=samples,
     )
-
-
-@dataclass
-class RunChart:
-    """A run to chart: its summary, and its series or why there is none."""
-
-    summary: RunSummary
-    series: RunSeries | None
-    problem: str = ""
 
 
 def charts_for(runs: Sequence[RunSummary], max_charts: int = MAX_CHARTS) -> list[RunChart]:

@@ -4,12 +4,11 @@ and the JSON document."""
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
-from carbonwrap.errors import CarbonwrapError
+from carbonwrap.outfiles import check_target
 from carbonwrap.runlog.summary import RunSummary
 
 if TYPE_CHECKING:
@@ -17,13 +16,8 @@ if TYPE_CHECKING:
 
 
 def check_json_target(path: str | None) -> None:
-    if path is None or path == "-":
-        return
-    directory = os.path.dirname(os.path.realpath(path))
-    if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
-        raise CarbonwrapError(
-            f"--json {path}: directory {directory} does not exist or is not writable"
-        )
+    if path is not None and path != "-":
+        check_target("--json", path)
 
 
 def write_outputs(

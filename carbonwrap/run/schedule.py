@@ -190,6 +190,7 @@ def check_before_waiting(
 ) -> None:
     """What would fail once the wait is over, checked now: a mistake found after hours is
     hours lost. Same one-line errors as the run gives."""
+    from carbonwrap.outfiles import check_log_directory
     from carbonwrap.run.child import exec_error
     from carbonwrap.run.outputs import check_json_target
 
@@ -203,14 +204,7 @@ def check_before_waiting(
         from carbonwrap.live.textfile import check_target
 
         check_target(prometheus_textfile)
-    existing = os.path.abspath(log_dir)
-    while not os.path.exists(existing) and os.path.dirname(existing) != existing:
-        existing = os.path.dirname(existing)
-    if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
-        raise CarbonwrapError(
-            f"cannot write the log in {log_dir}: {existing} is not a writable directory; "
-            "choose another directory with --log-dir"
-        )
+    check_log_directory(log_dir)
 
 
 def start_when_greenest(

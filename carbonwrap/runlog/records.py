@@ -56,6 +56,27 @@ def job_metadata(environ: Mapping[str, str]) -> dict[str, str]:
     return {name: environ[name] for name in JOB_VARIABLES if name in environ}
 
 
+def job_key(job: Mapping[str, str]) -> str | None:
+    """The job a run belongs to, so that the ranks of one multi-node job add up."""
+    if job.get("SLURM_JOB_ID"):
+        cluster = job.get("SLURM_CLUSTER_NAME")
+        array, task = job.get("SLURM_ARRAY_JOB_ID"), job.get("SLURM_ARRAY_TASK_ID")
+        number = f"{array}_{task}" if array and task else job["SLURM_JOB_ID"]
+        return f"slurm {cluster}:{number}" if cluster else f"slurm {number}"
+    # torchrun's --rdzv-id defaults to "none": that ties nothing together.
+    if job.get("TORCHELASTIC_RUN_ID") and job["TORCHELASTIC_RUN_ID"] != "none":
+        return f"torchrun {job['TORCHELASTIC_RUN_ID']}"
+    for name, label in (
+        ("PBS_JOBID", "pbs"),
+        ("LSB_JOBID", "lsf"),
+        ("PMIX_NAMESPACE", "mpi"),  # Open MPI 5 / PMIx launchers: one namespace per job
+        ("OMPI_MCA_ess_base_jobid", "mpi"),
+    ):
+        if job.get(name):
+            return f"{label} {job[name]}"
+    return None
+
+
 def start(
     *,
     run_id: str,

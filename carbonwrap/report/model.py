@@ -1,0 +1,104 @@
+"""What `carbonwrap report` shows, as data: the runs read, their totals and groups, how reading
+went, where each grid region is, and each charted run's course. Renderers are pure functions of
+these (`render/runs.py`, `render/exports.py`, `render/html.py`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from carbonwrap.runlog.summary import RunSummary
+
+
+@dataclass
+class ReadStats:
+    """What reading the logs found, for the report's last lines."""
+
+    logs: int = 0
+    incomplete: int = 0
+    bad_lines: int = 0
+    not_logs: int = 0  # *.jsonl files (or files named) that are not carbonwrap logs
+    duplicates: int = 0  # further copies of a run already read (same run_id)
+    unreadable: list[str] = field(default_factory=list)  # "path: reason"
+    filtered_out: int = 0
+
+
+@dataclass
+class Totals:
+    """Sums over runs. Energies in J (attributed, before PUE); CO2e in g (PUE included)."""
+
+    runs: int = 0
+    incomplete: int = 0
+    duration_s: float = 0.0
+    cpu_s: float = 0.0
+    energy_j: float = 0.0
+    device_energy_j: float = 0.0
+    co2e_g: float = 0.0
+
+    def add(self, s: RunSummary) -> None:
+        self.runs += 1
+        self.incomplete += not s.complete
+        self.duration_s += s.duration_s
+        self.cpu_s += s.cpu_s
+        self.energy_j += s.energy_j
+        self.device_energy_j += s.device_energy_j
+        self.co2e_g += s.co2e_g
+
+
+@dataclass
+class Group:
+    key: str
+    totals: Totals
+    run_ids: list[str]
+
+
+@dataclass
+class Report:
+    """Everything a renderer needs; renderers are pure functions of this."""
+
+    runs: list[RunSummary]  # sorted by start time
+    totals: Totals
+    stats: ReadStats
+    group_by: str | None = None
+    groups: list[Group] | None = None
+    filters: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a grid region is, in CodeCarbon's terms; empty where carbonwrap does not know."""
+
+    country_name: str = ""
+    country_iso_code: str = ""  # ISO 3166 alpha-3, as CodeCarbon writes it
+    region: str = ""
+    cloud_provider: str = ""
+    cloud_region: str = ""
+    latitude: str = ""
+    longitude: str = ""
+    on_cloud: str = ""
+
+
+@dataclass
+class RunSeries:
+    """Points in time since the run's start, the first at 0 s with nothing used yet.
+
+    `power_w[name][i]`: the component's mean attributed power (W, before PUE) between
+    `elapsed_s[i]` and `elapsed_s[i + 1]` (one value fewer than points). `co2e_g[i]`: CO2e (g,
+    PUE included) of the energy used up to `elapsed_s[i]`, priced as the run's total is (with
+    the measured history the log holds, where it has any): the last point is the run's CO2e.
+    `methods`: how each component was measured, from the start record (`estimate`, `rapl`,
+    `nvml-counter`, `unavailable: <reason>` …). `samples`: sample records in the log."""
+
+    elapsed_s: list[float] = field(default_factory=lambda: [0.0])
+    power_w: dict[str, list[float]] = field(default_factory=dict)
+    co2e_g: list[float] = field(default_factory=lambda: [0.0])
+    methods: dict[str, str] = field(default_factory=dict)
+    samples: int = 0
+
+
+@dataclass
+class RunChart:
+    """A run to chart: its summary, and its series or why there is none."""
+
+    summary: RunSummary
+    series: RunSeries | None
+    problem: str = ""
