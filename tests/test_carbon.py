@@ -85,3 +85,15 @@ def test_the_running_co2e_equals_the_totals(
         else:  # a measured window ending now, reaching back `extra` seconds
             ledger.add_measured(t - extra, t, value, "m", "average")
         assert ledger.co2e_g(pue) == pytest.approx(ledger.totals(pue).co2e_g, rel=1e-9, abs=1e-6)
+
+
+def test_so_far_prices_energy_beyond_the_log_at_the_intensity_in_force() -> None:
+    """`SoFar.co2e_at_g`, what the live view and the predictor both add to the logged CO2e."""
+    from carbonwrap.runlog.ledger import SoFar, co2e_g
+
+    so_far = SoFar(energy_j=3.6e6, co2e_g=100.0, pue=1.5, intensity=(200.0, "table", "average"))
+    assert so_far.co2e_at_g(3.6e6) == 100.0
+    assert so_far.co2e_at_g(7.2e6) == pytest.approx(100.0 + co2e_g(3.6e6, 1.5, 200.0))
+    assert so_far.co2e_at_g(7.2e6) == pytest.approx(400.0)  # 1 kWh × 1.5 × 200 g/kWh more
+    assert so_far.co2e_at_g(0.0) == 0.0  # an earlier energy prices back, never below 0
+    assert SoFar(1.0, 5.0, 1.0, None).co2e_at_g(1e9) == 5.0  # no intensity yet: nothing to add

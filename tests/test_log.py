@@ -17,7 +17,8 @@ from conftest import cw_argv, cw_env, logs_in, records, run_cw
 from test_rapl import make_sysfs, zone_file
 
 from carbonwrap.measure.cgroup import own_cgroup_dir
-from carbonwrap.runlog.reader import read_log
+from carbonwrap.runlog import records as events
+from carbonwrap.runlog.reader import RecordReader
 from carbonwrap.runlog.summary import Fold
 
 
@@ -92,12 +93,13 @@ def test_sigkilled_wrapper_leaves_a_valid_prefix(workdir: Path) -> None:
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     (log,) = logs_in(workdir)
-    result = read_log(log)
-    assert result.bad_lines == 0  # every line complete: a prefix, never half a record
-    kinds = [r["type"] for r in result.records]
+    reader = RecordReader(log)
+    recs = list(reader)
+    assert reader.bad_lines == 0  # every line complete: a prefix, never half a record
+    kinds = [r["type"] for r in recs]
     assert kinds[0] == "start" and "end" not in kinds and kinds.count("sample") >= 2
     fold = Fold()
-    for r in result.records:
+    for r in recs:
         fold.add(r)
     summary = fold.summary()
     assert summary.status == "incomplete" and summary.cpu_s > 0.3
@@ -179,3 +181,27 @@ def test_report_goes_to_stderr_and_quiet_silences_it(workdir: Path) -> None:
     assert "CO2e" in loud.stderr and "Log" in loud.stderr
     quiet = run_cw("run", "-q", "--", "echo", "hello", cwd=workdir)
     assert quiet.stdout == "hello\n" and quiet.stderr == ""
+
+
+def test_the_sample_line_layout_the_fast_readers_rely_on_is_what_the_log_writes() -> None:
+    """`records.SAMPLE_START` / `SAMPLE_TIME` are the one statement of how a sample line
+    begins; the reader and the series skip lines by them, so the writer must agree."""
+    import re
+
+    from carbonwrap.runlog.records import SAMPLE_START, SAMPLE_TIME, encode
+
+    for time_s in (0.0, 1_764_000_000.0, 1_764_000_299.999_9):
+        line = encode(
+            events.sample(
+                time_s=time_s, elapsed_s=1.0, cpu_s=0.5, energy_j={"cpu": 2.0},
+                device_energy_j={"cpu": 3.0},
+            )
+        )  # fmt: skip
+        assert line.startswith(SAMPLE_START) and line.endswith(b"}\n")
+        found = re.match(SAMPLE_TIME, line)
+        assert found is not None
+        stamp = events.utc_iso(time_s)
+        assert (found[1] + found[2]).decode() == stamp[:16]
+    assert not encode(events.warning(time_s=0.0, elapsed_s=0.0, message="x")).startswith(
+        SAMPLE_START
+    )

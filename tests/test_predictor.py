@@ -51,7 +51,7 @@ class Run:
         self.predictor = Predictor(
             self.recorder,
             lambda: (self.clock.now, self.power_w * self.clock.now),
-            lambda: self.recorder.locked(_fold_now),
+            lambda: self.recorder.locked(Fold.so_far),
             pue,
             T0,
             log_interval_s,
@@ -108,12 +108,6 @@ class Run:
         self.recorder.log.close()
         lines = (Path(self.recorder.log.path)).read_text().splitlines()
         return [r for r in map(json.loads, lines) if r["type"] == "prediction"]
-
-
-def _fold_now(fold: Fold) -> tuple[float, float, float | None]:
-    summary = fold.summary()
-    current = fold.current_intensity()
-    return summary.energy_j, summary.co2e_g, current[0] if current else None
 
 
 def test_epochs_give_predictions_priced_at_the_current_intensity(tmp_path: Path) -> None:
@@ -399,7 +393,6 @@ def test_the_live_feed_shows_the_latest_logged_prediction_and_the_budget(tmp_pat
         lambda: Totals(1.0, 1.0, {"cpu": 100.0}, {"cpu": 100.0}),
         run.recorder.locked,
         {"cpu": {"method": "rapl"}},
-        1.5,
     )
     assert feed().prediction is None
     run.recorder(

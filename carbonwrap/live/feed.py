@@ -8,7 +8,6 @@ from typing import Any
 
 from carbonwrap.measure.sampler import Totals
 from carbonwrap.render.live import LiveState
-from carbonwrap.runlog.ledger import co2e_g
 from carbonwrap.runlog.summary import Fold
 
 _LABELS = {"cpu": "CPU", "dram": "DRAM"}
@@ -22,17 +21,15 @@ class LiveFeed:
         snapshot: Callable[[], Totals],
         fold_locked: Callable[[Callable[[Fold], Any]], Any],
         components: Mapping[str, Mapping[str, Any]],
-        pue: float,
     ) -> None:
         self._snapshot = snapshot
         self._fold_locked = fold_locked
         self._methods = {name: str(info.get("method", "")) for name, info in components.items()}
-        self._pue = pue
         self._previous: Totals | None = None
 
     def __call__(self) -> LiveState:
         totals = self._snapshot()
-        logged_j, logged_g, current = self._fold_locked(_logged)
+        so_far = self._fold_locked(Fold.so_far)
         previous, self._previous = self._previous, totals
         span_s = totals.elapsed_s - previous.elapsed_s if previous else totals.elapsed_s
 
@@ -63,19 +60,13 @@ class LiveFeed:
             )
         if not totals.gpus and self._methods.get("gpu", "").startswith("unavailable"):
             rows.append(("GPU", 0.0, None, self._methods["gpu"]))
+        current = so_far.intensity
         value, source = (current[0], current[1]) if current else (None, "")
-        newer_j = max(0.0, sum(totals.energy_j.values()) - logged_j)
-        co2e_now_g = logged_g + (co2e_g(newer_j, self._pue, value) if value else 0.0)
+        co2e_now_g = so_far.co2e_at_g(sum(totals.energy_j.values()))
         prediction = self._fold_locked(_prediction)
         return LiveState(
             totals.elapsed_s, totals.cpu_s, rows, value, source, co2e_now_g, prediction
         )
-
-
-def _logged(fold: Fold) -> tuple[float, float, tuple[float, str, str] | None]:
-    """Energy and CO2e of the samples logged so far, and the intensity in force."""
-    summary = fold.summary()
-    return summary.energy_j, summary.co2e_g, fold.current_intensity()
 
 
 def _prediction(fold: Fold) -> str | None:

@@ -19,7 +19,7 @@ from carbonwrap.predict.estimate import (
     usable,
 )
 from carbonwrap.runlog import records
-from carbonwrap.runlog.ledger import co2e_g
+from carbonwrap.runlog.ledger import SoFar, co2e_g
 
 MAX_POINTS = 4096  # more reports than this: thinned (every other one, the first two kept)
 COMPUTE_EVERY_S = 1.0  # reports come as fast as a training loop likes: estimate at most this often
@@ -38,7 +38,7 @@ class Predictor:
         self,
         record: Callable[[Record], None],
         reading: Callable[[], tuple[float, float]],
-        fold_now: Callable[[], tuple[float, float, float | None]],
+        so_far: Callable[[], SoFar],
         pue: float,
         started_wall_s: float,
         log_interval_s: float,
@@ -48,12 +48,12 @@ class Predictor:
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
-        """`reading`: the sampler's latest (elapsed s, attributed energy J); `fold_now`: the
-        logged energy (J), its CO2e (g) and the intensity in force (g/kWh, None: unknown);
+        """`reading`: the sampler's latest (elapsed s, attributed energy J); `so_far`: the
+        fold's energy, CO2e and intensity in force (`Fold.so_far`, read under its lock);
         `forecast`: the provider's forecast windows (start s, end s, g/kWh), epoch seconds."""
         self._record = record
         self._reading = reading
-        self._fold_now = fold_now
+        self._so_far = so_far
         self._pue = pue
         self._started_wall_s = started_wall_s
         self._log_interval_s = log_interval_s
@@ -180,9 +180,9 @@ class Predictor:
         e = estimate(points)
         if e is None:
             return None
-        logged_j, logged_g, current = self._fold_now()
-        current_g = current if current is not None else 0.0
-        co2e_now_g = max(0.0, logged_g + co2e_g(e.energy_now_j - logged_j, self._pue, current_g))
+        so_far = self._so_far()
+        current_g = so_far.intensity[0] if so_far.intensity is not None else 0.0
+        co2e_now_g = so_far.co2e_at_g(e.energy_now_j)
         start_s = self._started_wall_s + e.elapsed_s
         windows = self._forecast() if self._forecast is not None else ()
         intensity, covered = mean_intensity(windows, start_s, start_s + e.remaining_s, current_g)

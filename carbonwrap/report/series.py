@@ -13,13 +13,12 @@ from pathlib import Path
 from carbonwrap.report.model import RunChart, RunSeries
 from carbonwrap.runlog.ledger import BUCKET_S
 from carbonwrap.runlog.reader import bounded_lines, is_log_start, parse_line
-from carbonwrap.runlog.records import Record
+from carbonwrap.runlog.records import SAMPLE_START, SAMPLE_TIME, Record
 from carbonwrap.runlog.summary import COMPONENTS, Fold, RunSummary
 
 MAX_POINTS = 300  # per run: samples beyond this are thinned (power: the mean over longer spans)
 MAX_CHARTS = 50  # runs charted in one report: the most recent ones
-_SAMPLE = b'{"type":"sample",'  # how every sample line EventLog writes begins
-_SAMPLE_TIME = re.compile(rb'\{"type":"sample","time":"(\d{4}-\d\d-\d\dT\d\d:)(\d\d):')
+_SAMPLE_TIME = re.compile(SAMPLE_TIME)
 _BUCKET_MIN = int(BUCKET_S) // 60
 
 
@@ -49,7 +48,7 @@ def _scan(path: str | Path) -> _Scan | None:
             return None
         for raw in lines:
             scan.lines += 1
-            if raw.startswith(_SAMPLE):
+            if raw.startswith(SAMPLE_START):
                 time = _SAMPLE_TIME.match(raw)
                 here = (time[1], int(time[2]) // _BUCKET_MIN) if time else None
                 if here != bucket or here is None:
@@ -98,7 +97,7 @@ def read_series(path: str | Path, max_points: int = MAX_POINTS) -> RunSeries | N
         for revision in scan.measured:
             fold.add(revision)
         for raw in itertools.islice(lines, scan.lines):  # what was there at the scan
-            sample = raw.startswith(_SAMPLE)
+            sample = raw.startswith(SAMPLE_START)
             if sample:
                 number += 1
                 if not (number % every == every - 1 or number == last or number in scan.needed):

@@ -244,7 +244,7 @@ def run(
         predictor = Predictor(
             record,
             lambda: _energy_now(sampler),
-            lambda: record.locked(_fold_now),
+            lambda: record.locked(Fold.so_far),
             options.pue,
             started_wall,
             options.log_interval_s,
@@ -378,13 +378,6 @@ def _energy_now(sampler: Sampler) -> tuple[float, float]:
     return totals.elapsed_s, sum(totals.energy_j.values())
 
 
-def _fold_now(fold: Fold) -> tuple[float, float, float | None]:
-    """Energy (J) and CO2e (g) of the samples logged so far, and the intensity in force."""
-    summary = fold.summary()
-    current = fold.current_intensity()
-    return summary.energy_j, summary.co2e_g, current[0] if current is not None else None
-
-
 def _watch_budget(
     budget: "Budget",
     options: RunOptions,
@@ -407,7 +400,7 @@ def _watch_budget(
         budget,
         options.on_exceed,
         record,
-        lambda: float(record.locked(lambda fold: fold.summary().co2e_g)),
+        lambda: float(record.locked(Fold.co2e_g)),
         say,
         lambda: time.monotonic() - t0,
         (child.pid, child.send, acct.pids),
@@ -460,7 +453,7 @@ def _start_live_view(
         return None
     from carbonwrap.live.feed import LiveFeed
 
-    feed = LiveFeed(sampler.snapshot, record.locked, meters.components, options.pue)
+    feed = LiveFeed(sampler.snapshot, record.locked, meters.components)
     view = LiveView(stderr, feed, environ)
     view.start()
     return view

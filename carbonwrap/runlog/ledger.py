@@ -16,6 +16,24 @@ def co2e_g(energy_j: float, pue: float, intensity_g_per_kwh: float) -> float:
     return energy_j / J_PER_KWH * pue * intensity_g_per_kwh
 
 
+class SoFar(NamedTuple):
+    """A run's footprint as far as its log goes: the attributed energy of the samples folded
+    (J, before PUE), its CO2e (g), and the intensity in force (g/kWh, source, signal; None
+    before the first). The live view, the predictor and the budget read it."""
+
+    energy_j: float
+    co2e_g: float
+    pue: float
+    intensity: tuple[float, str, str] | None
+
+    def co2e_at_g(self, energy_j: float) -> float:
+        """The CO2e once `energy_j` is attributed in all (the sampler's latest reading, or a
+        progress report's): the logged CO2e plus the difference priced at the intensity in
+        force (an energy from before the last logged sample prices back); never below 0."""
+        value = self.intensity[0] if self.intensity is not None else 0.0
+        return max(0.0, self.co2e_g + co2e_g(energy_j - self.energy_j, self.pue, value))
+
+
 class CarbonTotals(NamedTuple):
     co2e_g: float
     mean_g_per_kwh: float | None  # energy-weighted

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from carbonwrap.runlog.records import Record
+from carbonwrap.runlog.records import SAMPLE_START, SAMPLE_TIME, Record
 
 # Reading. Logs are input: never trust them. A file is a carbonwrap log when its first line is a
 # start record of our schema; other lines that are not JSON objects with a `type` are counted.
@@ -22,11 +22,9 @@ LOG_SCHEMA_FAMILY = "carbonwrap.log/"
 _MAX_LINE = 4 << 20
 TOO_LONG = b"\x00\n"  # what a line over _MAX_LINE reads as: not JSON, so a counted bad line
 _BLOCK = 4 << 20
-_SAMPLE = b'\n{"type":"sample",'  # how events.sample + EventLog.write begin every sample line
-_NOT_SAMPLE = re.compile(rb'\n(?!\{"type":"sample",)')
-_SAMPLE_MINUTE = re.compile(
-    rb'\n\{"type":"sample","time":"(\d{4}-\d\d-\d\dT\d\d:)(\d\d):\d\d(?:\.\d+)?Z"'
-)
+_SAMPLE = b"\n" + SAMPLE_START  # a sample line, after the newline that ends the line before
+_NOT_SAMPLE = re.compile(rb"\n(?!" + re.escape(SAMPLE_START) + rb")")
+_SAMPLE_MINUTE = re.compile(rb"\n" + SAMPLE_TIME)
 
 
 _RAW_DECODE = json.JSONDecoder().raw_decode

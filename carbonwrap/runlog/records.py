@@ -4,6 +4,7 @@ Units are in the key names."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -31,6 +32,20 @@ JOB_VARIABLES = (
     "PMIX_NAMESPACE",  # Open MPI 5: one per job
     "OMPI_MCA_ess_base_jobid",  # Open MPI 4
 )
+
+
+def encode(record: Record) -> bytes:
+    """One log line: compact JSON, keys in the order the record was built, no NaN or Infinity
+    (not JSON); ValueError or TypeError for a record that cannot be one."""
+    return (json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n").encode()
+
+
+# How every sample line begins, as `encode(sample(...))` writes it: the fast readers
+# (runlog/reader.py, report/series.py) recognise sample lines by these bytes and skip most
+# unparsed; a line that begins otherwise is parsed. SAMPLE_TIME's groups: up to the hour, the
+# minute (the 5-minute bucket a sample falls in, without parsing it).
+SAMPLE_START = b'{"type":"sample",'
+SAMPLE_TIME = rb'\{"type":"sample","time":"(\d{4}-\d\d-\d\dT\d\d:)(\d\d):\d\d(?:\.\d+)?Z"'
 
 
 def utc_iso(timestamp_s: float) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from carbonwrap.runlog.ledger import CarbonLedger
+from carbonwrap.runlog.ledger import CarbonLedger, SoFar
 from carbonwrap.runlog.records import Record, parse_utc
 
 COMPONENTS = ("cpu", "dram", "gpu")
@@ -321,6 +321,11 @@ class Fold:
     def co2e_g(self) -> float:
         """The CO2e so far, as `summary().co2e_g` gives it, without the O(buckets) totals."""
         return self._carbon.co2e_g(self.s.pue)
+
+    def so_far(self) -> SoFar:
+        """Energy, CO2e and the intensity in force after the records so far, in O(1)."""
+        s = self.s
+        return SoFar(s.energy_j, self._carbon.co2e_g(s.pue), s.pue, self._carbon.current)
 
     def summary(self) -> RunSummary:
         s = self.s

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import threading
 import time
 
 from carbonwrap.errors import CarbonwrapError
-from carbonwrap.runlog.records import Record, utc_iso
+from carbonwrap.runlog.records import Record, encode, utc_iso
 
 
 def _warning_line(message: str) -> bytes:
-    record = {"type": "warning", "time": utc_iso(time.time()), "message": message}
-    return (json.dumps(record, separators=(",", ":")) + "\n").encode()
+    return encode({"type": "warning", "time": utc_iso(time.time()), "message": message})
 
 
 def log_name(stamp: str, host: str, run_id: str) -> str:
@@ -61,7 +59,7 @@ class EventLog:
     def write(self, record: Record) -> None:
         """Append one record. A failing disk is remembered, not raised: the child comes first."""
         try:
-            line = (json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n").encode()
+            line = encode(record)
         except (TypeError, ValueError) as exc:  # a bug upstream must not end the run either
             self.failed = f"a {record.get('type')} record could not be written: {exc}"
             return
