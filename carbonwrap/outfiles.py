@@ -20,8 +20,8 @@ def check_target(option: str, path: str) -> None:
     directory = os.path.dirname(os.path.realpath(path))
     if not writable_directory(directory):
         raise CarbonwrapError(
-            f"{option} {path}: name a file in an existing directory ({directory} does not "
-            "exist or is not writable)"
+            f"{option} {path}: directory {directory} does not exist or is not writable; "
+            "name a file in an existing directory"
         )
 
 

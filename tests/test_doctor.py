@@ -439,6 +439,42 @@ def test_gpu_hidden_or_refused(tmp_path: Path) -> None:
     assert checks["gpu 2"].detail.startswith("no permission to open it")
 
 
+def test_gpu_lines_are_the_sensors_probe_answers_asked_once(tmp_path: Path) -> None:
+    """Doctor reads the sensor's GpuProbe answers: NVML is asked each question once per GPU."""
+    broken = FakeGpu(A100, "GPU-1111")
+    broken.fail["nvmlDeviceGetTotalEnergyConsumption"] = pynvml.NVMLError_Unknown()
+    broken.fail["nvmlDeviceGetAccountingMode"] = pynvml.NVMLError_NotSupported()
+    nvml = DoctorNvml([FakeGpu(A100, "GPU-0000"), broken])
+    checks = by_name(gpus(nvml, tmp_path))
+    assert checks["nvml"] == Check("nvml", OK, "2 of 2 GPU(s) measured")
+    assert checks["gpu 1"] == Check(
+        "gpu 1",
+        WARN,
+        f"{A100} GPU-1111: energy counter unreadable (Unknown Error): power sampled and "
+        "integrated; per-process utilisation; accounting mode unknown (Not Supported)",
+    )
+    assert nvml.calls["nvmlDeviceGetCount"] == 1
+    for call in (
+        "nvmlDeviceGetHandleByIndex",
+        "nvmlDeviceGetName",
+        "nvmlDeviceGetUUID",
+        "nvmlDeviceGetMigMode",
+        "nvmlDeviceGetTotalEnergyConsumption",
+        "nvmlDeviceGetProcessUtilization",
+        "nvmlDeviceGetAccountingMode",
+    ):
+        assert nvml.calls[call] == 2, call
+
+
+def test_gpu_lost_once_opened_is_the_lost_error(tmp_path: Path) -> None:
+    gpu = FakeGpu(A100, "GPU-0000")
+    gpu.fail["nvmlDeviceGetAccountingMode"] = pynvml.NVMLError_GpuIsLost()  # asked by doctor only
+    check = gpus(DoctorNvml([gpu]), tmp_path)[1]
+    assert check.status == ERROR
+    assert check.detail.startswith("GPU is lost (fell off the bus or needs a reset)")
+    assert check.fix == "reset it as root (`nvidia-smi --gpu-reset -i 0`) or reboot"
+
+
 def test_nvml_init_failure_is_one_line_with_the_sensor_reason(tmp_path: Path) -> None:
     nvml = DoctorNvml([], init_error=pynvml.NVMLError_LibraryNotFound())
     (check,) = check_gpus(nvml, {}, host_proc(tmp_path))

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from intensity_server import FIXTURES, RecordedServer, Route, serve
 
-from carbonwrap.intensity.http import Timeouts, base_url
+from carbonwrap.intensity.http import Timeouts
 from carbonwrap.intensity.points import (
     AVERAGE,
     FORECAST,
@@ -21,7 +21,6 @@ from carbonwrap.intensity.points import (
 )
 from carbonwrap.intensity.providers import Provider
 from carbonwrap.intensity.providers.energidataservice import (
-    DEFAULT_BASE,
     EnergiDataService,
     parse_forecast,
     parse_history,
@@ -287,7 +286,6 @@ def test_price_area_must_be_dk1_or_dk2() -> None:
 
 
 def test_is_a_provider_with_an_overridable_base() -> None:
-    env = {"CARBONWRAP_ENERGIDATASERVICE_URL": "http://127.0.0.1:9/eds/"}
-    p: Provider = EnergiDataService("DK2", base_url(env, "energidataservice", DEFAULT_BASE))
+    p: Provider = EnergiDataService("DK2", "http://127.0.0.1:9/eds")
     assert (p.name, p.resolution_s, p.signal) == ("energidataservice", 300.0, AVERAGE)
     assert repr(p) == "EnergiDataService('energidataservice:DK2', base='http://127.0.0.1:9/eds')"

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import cw_argv, cw_env, is_root, records
 
-from carbonwrap.runlog.reader import read_log
+from carbonwrap.runlog.reader import RecordReader
 
 BURN = """
 import os, sys, time
@@ -104,9 +104,10 @@ def test_disk_full_until_the_end(workdir: Path, small_disk: Path) -> None:
     fill(small_disk)
     writes_stop(the_log(small_disk))  # samples that cannot be written from here on
     stderr, report = finish(proc, workdir)
-    result = read_log(the_log(small_disk))
-    assert result.bad_lines == 0  # whole lines only: no half-written record
-    kinds = [r["type"] for r in result.records]
+    reader = RecordReader(the_log(small_disk))
+    recs = list(reader)
+    assert reader.bad_lines == 0  # whole lines only: no half-written record
+    kinds = [r["type"] for r in recs]
     assert kinds[0] == "start" and kinds.count("sample") >= 1
     assert "No space left on device" in stderr and stderr.count("\n") == 1
     assert any("No space left on device" in n for n in report["notes"])  # type: ignore[union-attr]
@@ -119,10 +120,11 @@ def test_disk_full_for_a_while(workdir: Path, small_disk: Path) -> None:
     filler.unlink()  # space again
     time.sleep(0.2)
     finish(proc, workdir)
-    result = read_log(the_log(small_disk))
-    assert result.bad_lines == 0
-    assert result.records[-1]["type"] == "end" and result.records[-1]["exit_code"] == 5
-    warnings = [r["message"] for r in result.records if r["type"] == "warning"]
+    reader = RecordReader(the_log(small_disk))
+    recs = list(reader)
+    assert reader.bad_lines == 0
+    assert recs[-1]["type"] == "end" and recs[-1]["exit_code"] == 5
+    warnings = [r["message"] for r in recs if r["type"] == "warning"]
     assert any("could not be written (No space left on device)" in w for w in warnings), warnings
 
 

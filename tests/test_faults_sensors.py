@@ -28,7 +28,7 @@ from carbonwrap.measure import meters as meters_module
 from carbonwrap.measure.cgroup import own_cgroup_dir
 from carbonwrap.measure.meters import Meters
 from carbonwrap.measure.sampler import Sampler
-from carbonwrap.runlog.reader import read_log
+from carbonwrap.runlog.reader import RecordReader
 
 
 class FakeTree:
@@ -232,7 +232,8 @@ def _finish(proc: subprocess.Popen[str], workdir: Path) -> tuple[list[dict[str, 
     assert "Traceback" not in stderr, stderr
     assert proc.returncode == 3, stderr  # the child's own status
     (log,) = logs_in(workdir)
-    assert read_log(log).bad_lines == 0
+    reader = RecordReader(log)
+    assert list(reader) and reader.bad_lines == 0
     recs = records(log)
     assert recs[-1]["type"] == "end" and recs[-1]["exit_code"] == 3
     return recs, stderr

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from conftest import cw_argv, cw_env
 
-from carbonwrap.runlog.reader import read_log
+from carbonwrap.runlog.reader import RecordReader
 
 CHILD = "echo started >> {marker}; sleep 0.3; echo done >> {marker}"
 SEED = 20261127
@@ -73,13 +73,14 @@ def one_run(workdir: Path, variant: str, delay_s: float, n: int) -> str:
     else:
         assert forwarded and code == 128 + sig, where  # it died of the signal: 128 + N
     for log in logs.glob("*.jsonl") if logs.exists() else ():
-        result = read_log(log)
-        assert result.bad_lines == 0, where  # whole lines, whatever the moment
-        ends = [r for r in result.records if r["type"] == "end"]
+        reader = RecordReader(log)
+        found = list(reader)
+        assert reader.bad_lines == 0, where  # whole lines, whatever the moment
+        ends = [r for r in found if r["type"] == "end"]
         if ends:
             assert ends[0]["exit_code"] == code, where
-        if result.records:
-            assert result.records[0]["type"] == "start", where
+        if found:
+            assert found[0]["type"] == "start", where
     if variant != "KILL" and started:
         assert list(logs.glob("*.jsonl")), where  # a command that ran has its log
     return "before" if not started else ("after" if finished else "during")

@@ -16,9 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from carbonwrap.cli.main import _status
+from carbonwrap.commands.config import describe
 from carbonwrap.errors import CarbonwrapError
 from carbonwrap.settings.catalog import SETTINGS
-from carbonwrap.settings.resolve import check_run_settings, describe, load_config
+from carbonwrap.settings.resolve import check_run_settings, load_config
 
 SECRET = "s3cr3t-TOKEN-value-77"
 KEYS = [s.key for s in SETTINGS] + ["tags.team", "pue.x", "unknown", "tool", "log-dir", ""]

@@ -15,12 +15,13 @@ from intensity_server import RecordedServer, Route, serve
 from carbonwrap.intensity.http import (
     HttpError,
     Timeouts,
-    base_url,
     get_json,
     parse_retry_after,
     where,
 )
+from carbonwrap.intensity.location import resolve_location
 from carbonwrap.intensity.points import ProviderError
+from carbonwrap.intensity.select import choose
 
 FAST = Timeouts(connect_s=0.3, total_s=0.3)
 TOKEN = "tok-3f9a-SECRET-HEADER"
@@ -353,10 +354,20 @@ def test_where_names_host_and_path_only() -> None:
     )
 
 
+def _base(source: str, region: str, environ: dict[str, str]) -> str:
+    """The base URL of the provider a run would get (select.choose) for `region`."""
+    where = resolve_location(region, None, None, {}, "Etc/UTC")
+    make = choose(source, where, environ).make
+    assert make is not None
+    provider: Any = make()
+    return str(provider.base)
+
+
 def test_base_url_from_the_environment() -> None:
     default = "https://api.energidataservice.dk"
-    assert base_url({}, "energidataservice", default) == default
+    assert _base("energidataservice", "DK", {}) == default
     env = {"CARBONWRAP_ENERGIDATASERVICE_URL": "http://127.0.0.1:9/mirror/"}
-    assert base_url(env, "energidataservice", default) == "http://127.0.0.1:9/mirror"
-    assert base_url({"CARBONWRAP_ELECTRICITYMAPS_URL": ""}, "electricitymaps", default) == default
-    assert base_url({"CARBONWRAP_UKGRID_URL": "http://x/"}, "ukgrid", default + "/") == "http://x"
+    assert _base("energidataservice", "DK", env) == "http://127.0.0.1:9/mirror"
+    env = {"CARBONWRAP_ELECTRICITYMAPS_URL": "", "CARBONWRAP_ELECTRICITYMAPS_TOKEN": "t"}
+    assert _base("electricitymaps", "DE", env) == "https://api.electricitymaps.com/v3"
+    assert _base("ukgrid", "GB", {"CARBONWRAP_UKGRID_URL": "http://x/"}) == "http://x"

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 
 import pytest
 
@@ -143,18 +141,3 @@ def test_attribution_names_the_cc_by_sources() -> None:
     assert "Our World in Data based on Ember (2025) and Energy Institute" in text
     assert "Ember Yearly Electricity Data — CC BY 4.0" in text
     assert "https://creativecommons.org/licenses/by/4.0/" in text
-
-
-def test_start_up_path_imports_nothing_heavy() -> None:
-    # Resolving a region from the time zone and reading its entry is on every run's start-up
-    # path (150 ms budget): no importlib.resources (~18 ms), no difflib, no json.
-    code = (
-        "import sys; before = set(sys.modules)\n"
-        "from carbonwrap.intensity.region import resolve_region\n"
-        "from carbonwrap.intensity.table import load_table\n"
-        "r = resolve_region(None, {}, 'Europe/Copenhagen'); load_table().lookup(r.code)\n"
-        "print(' '.join(sorted(set(sys.modules) - before)))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    loaded = set(out.stdout.split())
-    assert not loaded & {"importlib.resources", "difflib", "json", "zipfile", "tempfile"}

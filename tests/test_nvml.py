@@ -11,7 +11,7 @@ import pytest
 from fake_nvml import FakeGpu, FakeNvml
 
 from carbonwrap.sensors import SensorUnavailable
-from carbonwrap.sensors.nvml import GpuInfo, GpuSample, NvmlSensor, load_nvml
+from carbonwrap.sensors.nvml import GpuInfo, GpuProbe, GpuSample, NvmlSensor, load_nvml
 
 A100 = "NVIDIA A100-SXM4-80GB"
 UUID0 = "GPU-8d5f0c3e-7a21-4b3c-9d1e-0f2a3b4c5d6e"
@@ -230,6 +230,67 @@ def test_no_accessible_device_is_unavailable_with_the_notes(proc: Path) -> None:
         "no usable NVIDIA GPU (GPU 0 cannot be opened (Insufficient Permissions): left out)"
     )
     assert fake.calls["nvmlShutdown"] == 1
+
+
+# -- the capability probe, which doctor reads too --
+
+
+def test_probe_asks_each_question_of_nvml_once() -> None:
+    gpu = FakeGpu(A100, UUID0, energy_mj=None, instant_power_mw=250_000, mig=True)
+    gpu.add_util(FOREIGN, 1_000, 50)
+    gpu.add_util(OURS, 2_000, 40)
+    fake = FakeNvml([gpu])
+    probe = GpuProbe(fake, 0)
+    assert (probe.index, probe.name, probe.uuid) == (0, A100, UUID0)
+    for _ in range(2):
+        assert probe.supports_total_energy() is False
+        assert probe.total_energy_error() is None  # before Volta: no counter, and no fault
+        assert probe.instant_power_readable() is True
+        assert probe.mig_enabled() is True
+        assert probe.process_utilisation_error() is None
+        assert probe.newest_utilisation_us() == 2_000
+    for call in (
+        "nvmlDeviceGetTotalEnergyConsumption",
+        "nvmlDeviceGetFieldValues",
+        "nvmlDeviceGetMigMode",
+        "nvmlDeviceGetProcessUtilization",
+    ):
+        assert fake.calls[call] == 1, call
+
+
+def test_probe_keeps_refusals_as_answers_and_raises_a_lost_gpu() -> None:
+    gpu = FakeGpu(A100, UUID0, util=None, field_values=False)
+    gpu.fail["nvmlDeviceGetTotalEnergyConsumption"] = pynvml.NVMLError_NoPermission()
+    gpu.fail["nvmlDeviceGetMigMode"] = pynvml.NVMLError_GpuIsLost()
+    probe = GpuProbe(FakeNvml([gpu]), 0)
+    assert probe.supports_total_energy() is False
+    assert isinstance(probe.total_energy_error(), pynvml.NVMLError_NoPermission)
+    assert probe.instant_power_readable() is False
+    assert isinstance(probe.process_utilisation_error(), pynvml.NVMLError_NotSupported)
+    assert probe.newest_utilisation_us() == 0
+    with pytest.raises(pynvml.NVMLError_GpuIsLost):
+        probe.mig_enabled()
+
+
+@pytest.mark.parametrize("success_error", [False, True])
+def test_probe_reads_no_buffered_samples_as_utilisation_readable(success_error: bool) -> None:
+    gpu = FakeGpu(A100, UUID0)  # empty buffer: NotFound
+    if success_error:  # pynvml's NVMLError(SUCCESS) for the same
+        gpu.fail["nvmlDeviceGetProcessUtilization"] = pynvml.NVMLError(pynvml.NVML_SUCCESS)
+    probe = GpuProbe(FakeNvml([gpu]), 0)
+    assert probe.process_utilisation_error() is None
+    assert probe.newest_utilisation_us() == 0
+
+
+def test_sensor_keeps_a_probe_or_the_open_error_of_every_gpu(proc: Path) -> None:
+    gpus = three_gpus()
+    gpus[1].accessible = False
+    with visible("2", proc, gpus) as sensor:
+        probes = sensor.probes
+        assert list(probes) == [0, 1, 2]
+        assert isinstance(probes[1], pynvml.NVMLError_NoPermission)
+        assert isinstance(probes[0], GpuProbe) and probes[0].uuid == UUID0  # hidden, yet opened
+        assert [d.index for d in sensor.devices] == [2]
 
 
 # -- processes --

@@ -489,14 +489,6 @@ def test_a_bad_path_is_one_line_and_exit_125_before_the_command_runs(
     assert not logs_in(workdir)  # nothing left behind
 
 
-def test_the_run_path_does_not_import_the_exporter_without_the_option() -> None:
-    code = (
-        "import sys, carbonwrap.cli, carbonwrap.run; "
-        "assert not {'carbonwrap.live.textfile', 'carbonwrap.render.prometheus'} & set(sys.modules)"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent.parent)
-
-
 # --- a real node_exporter, where one is installed (Debian: prometheus-node-exporter) --------
 
 NODE_EXPORTER = shutil.which("prometheus-node-exporter") or shutil.which("node_exporter")

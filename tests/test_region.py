@@ -1,4 +1,8 @@
-"""Region resolution: --region > CARBONWRAP_REGION > time zone > WORLD, each source recorded."""
+"""Region resolution: --region > CARBONWRAP_REGION > time zone > WORLD, each source recorded.
+
+Resolved as a run resolves it (location.resolve_location); region.py gives it the table codes,
+names, near matches and the time zone's country.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,12 @@ from pathlib import Path
 import pytest
 
 from carbonwrap.errors import CarbonwrapError, ExitCode
+from carbonwrap.intensity.location import resolve_location
 from carbonwrap.intensity.region import (
     Region,
     match_region,
     region_from_timezone,
-    resolve_region,
+    suggest,
     system_timezone,
     timezone_country,
 )
@@ -21,49 +26,56 @@ from carbonwrap.intensity.table import load_table
 ENV = {"CARBONWRAP_REGION": "US-CA"}
 
 
+def _resolved(flag: str | None, environ: dict[str, str], tz_name: str | None = None) -> Region:
+    """The region a run resolves (--region `flag`): code, source and where it came from (the
+    detail up to the notes resolve_location adds after "; ", such as the price area)."""
+    loc = resolve_location(flag, None, None, environ, tz_name)
+    return Region(loc.region, loc.source, loc.detail.split("; ")[0])
+
+
 # --- precedence ------------------------------------------------------------------------------
 
 
 def test_flag_beats_env_and_timezone() -> None:
-    assert resolve_region("dk", ENV, "America/New_York") == Region("DK", "flag", "--region dk")
+    assert _resolved("dk", ENV, "America/New_York") == Region("DK", "flag", "--region dk")
 
 
 def test_env_beats_timezone() -> None:
-    region = resolve_region(None, ENV, "Europe/Copenhagen")
+    region = _resolved(None, ENV, "Europe/Copenhagen")
     assert region == Region("US-CA", "env", "CARBONWRAP_REGION=US-CA")
 
 
 def test_timezone_when_no_flag_or_env() -> None:
-    region = resolve_region(None, {}, "Europe/Copenhagen")
+    region = _resolved(None, {}, "Europe/Copenhagen")
     assert region == Region("DK", "timezone", "time zone Europe/Copenhagen")
 
 
 def test_default_world_when_timezone_has_no_country() -> None:
-    region = resolve_region(None, {}, "Etc/UTC")
+    region = _resolved(None, {}, "Etc/UTC")
     assert region == Region(
         "WORLD", "default", "no region given and time zone Etc/UTC has no country"
     )
 
 
 def test_default_world_when_country_has_no_data() -> None:
-    region = resolve_region(None, {}, "Antarctica/Troll")  # AQ: no grid data
+    region = _resolved(None, {}, "Antarctica/Troll")  # AQ: no grid data
     assert (region.code, region.source) == ("WORLD", "default")
     assert "Antarctica/Troll is in AQ" in region.detail
 
 
 def test_default_world_when_no_timezone_found() -> None:
-    region = resolve_region(None, {}, "")
+    region = _resolved(None, {}, "")
     assert region == Region("WORLD", "default", "no region given and no system time zone found")
 
 
 def test_timezone_read_from_environ_when_not_given() -> None:
-    region = resolve_region(None, {"TZ": ":Europe/Copenhagen"})
+    region = _resolved(None, {"TZ": ":Europe/Copenhagen"})
     assert region == Region("DK", "timezone", "time zone Europe/Copenhagen")
 
 
 @pytest.mark.parametrize("blank", ["", "  "])
 def test_blank_env_counts_as_unset(blank: str) -> None:
-    region = resolve_region(None, {"CARBONWRAP_REGION": blank}, "Europe/Copenhagen")
+    region = _resolved(None, {"CARBONWRAP_REGION": blank}, "Europe/Copenhagen")
     assert region.source == "timezone"
 
 
@@ -86,11 +98,11 @@ def test_blank_env_counts_as_unset(blank: str) -> None:
     ],
 )
 def test_accepted_spellings(text: str, code: str) -> None:
-    assert resolve_region(text, {}, "Etc/UTC").code == code
+    assert _resolved(text, {}, "Etc/UTC").code == code
 
 
 def test_env_value_canonicalised_and_detail_keeps_what_was_typed() -> None:
-    region = resolve_region(None, {"CARBONWRAP_REGION": "us-tx"}, "Etc/UTC")
+    region = _resolved(None, {"CARBONWRAP_REGION": "us-tx"}, "Etc/UTC")
     assert region == Region("US-TX", "env", "CARBONWRAP_REGION=us-tx")
 
 
@@ -99,7 +111,7 @@ def test_env_value_canonicalised_and_detail_keeps_what_was_typed() -> None:
 
 def _error(flag: str | None, environ: dict[str, str] | None = None) -> CarbonwrapError:
     with pytest.raises(CarbonwrapError) as info:
-        resolve_region(flag, environ or {}, "Etc/UTC")
+        _resolved(flag, environ or {}, "Etc/UTC")
     assert "\n" not in info.value.message
     assert info.value.code == ExitCode.USAGE
     return info.value
@@ -107,8 +119,8 @@ def _error(flag: str | None, environ: dict[str, str] | None = None) -> Carbonwra
 
 def test_alpha3_code_suggests_alpha2() -> None:
     assert _error("DNK").message == (
-        "unknown region 'DNK': use an ISO 3166 alpha-2 country code (DK) or a US state (US-CA); "
-        "did you mean DK (Denmark)?"
+        "unknown region 'DNK': use a country (DK), a US state (US-CA), "
+        "an Electricity Maps zone (DK-DK1) or gb-postcode:RG10; did you mean DK (Denmark)?"
     )
 
 
@@ -132,10 +144,12 @@ def test_unknown_region_suggests_near_matches(text: str, hint: str) -> None:
 
 
 def test_wrong_us_state_suggests_only_states() -> None:
-    message = _error("US-CF").message
-    suggestions = message.split("did you mean ")[1]
+    # The table's near matches are states only; resolve_location lists them first, then zones.
+    suggestions = suggest("US-CF", load_table())
     assert "US-CA (California)" in suggestions
-    assert all(part.startswith("US-") for part in suggestions.rstrip("?").split(" or "))
+    assert all(part.startswith("US-") for part in suggestions)
+    message = _error("US-CF").message
+    assert message.split("did you mean ")[1].startswith(" or ".join(suggestions))
 
 
 def test_no_suggestion_when_nothing_is_close() -> None:
@@ -253,7 +267,7 @@ def test_fake_etc_root_end_to_end(tmp_path: Path) -> None:
     etc.mkdir()
     (etc / "localtime").symlink_to(_fake_zoneinfo(tmp_path, "Europe/Copenhagen"))
     tz = system_timezone({}, etc_root=etc)
-    assert resolve_region(None, {}, tz) == Region("DK", "timezone", "time zone Europe/Copenhagen")
+    assert _resolved(None, {}, tz) == Region("DK", "timezone", "time zone Europe/Copenhagen")
 
 
 # --- time zone → country ---------------------------------------------------------------------

@@ -324,7 +324,7 @@ def test_html_to_stdout(logs: Path) -> None:
     [
         (["--html", "x.html", "--json"], "choose one output format, not html and json"),
         (["--html", "x.html", "--format", "csv"], "choose one output format, not html and csv"),
-        (["--html", "no/such/dir/x.html"], "--html no/such/dir/x.html: name a file in an existing"),
+        (["--html", "no/such/dir/x.html"], "--html no/such/dir/x.html: directory "),
         (["--html", "."], "is a directory"),
     ],
 )

@@ -327,18 +327,6 @@ def test_mistakes_are_found_before_waiting(tmp_path: Path) -> None:
     assert "forecast" not in out.stderr  # nothing was fetched, nothing waited for
 
 
-def test_nothing_of_the_schedule_is_imported_without_it(tmp_path: Path) -> None:
-    out = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "carbonwrap", "run", "-q", "--", "true"],
-        cwd=tmp_path, env=cw_env(), capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert out.returncode == 0
-    assert "carbonwrap.run.phases" in out.stderr  # the trace is there
-    for module in ("carbonwrap.run.schedule", "carbonwrap.quantities",
-                   "carbonwrap.intensity.window", "carbonwrap.render.schedule"):  # fmt: skip
-        assert module not in out.stderr
-
-
 def test_a_signal_during_the_forecast_fetch_cancels_too(tmp_path: Path) -> None:
     marker = tmp_path / "started"
     result: list[Any] = []

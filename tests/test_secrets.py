@@ -10,7 +10,7 @@ from conftest import cw_env, run_cw
 from carbonwrap.errors import CarbonwrapError
 from carbonwrap.intensity.location import resolve_location
 from carbonwrap.intensity.select import choose
-from carbonwrap.run.redact import with_secrets
+from carbonwrap.settings.resolve import load_config
 
 
 def config(tmp_path: Path, text: str, mode: int = 0o600) -> dict[str, str]:
@@ -23,18 +23,21 @@ def config(tmp_path: Path, text: str, mode: int = 0o600) -> dict[str, str]:
 
 def test_file_supplies_what_the_environment_lacks_and_environment_wins(tmp_path: Path) -> None:
     env = config(tmp_path, '[electricitymaps]\ntoken = "from-file"\n[watttime]\nusername = "u"\n')
-    merged, notes = with_secrets(env)
+    files = load_config(env)
+    merged = files.credentials(env)
     assert merged["CARBONWRAP_ELECTRICITYMAPS_TOKEN"] == "from-file"
-    assert merged["CARBONWRAP_WATTTIME_USERNAME"] == "u" and notes == []
-    merged, _ = with_secrets({**env, "CARBONWRAP_ELECTRICITYMAPS_TOKEN": "from-env"})
-    assert merged["CARBONWRAP_ELECTRICITYMAPS_TOKEN"] == "from-env"
+    assert merged["CARBONWRAP_WATTTIME_USERNAME"] == "u" and files.notes == []
+    with_env = {**env, "CARBONWRAP_ELECTRICITYMAPS_TOKEN": "from-env"}
+    assert load_config(with_env).credentials(with_env)["CARBONWRAP_ELECTRICITYMAPS_TOKEN"] == (
+        "from-env"
+    )
     where = resolve_location("DE", None, None, {}, tz_name="Etc/UTC")
-    assert choose("auto", where, with_secrets(env)[0]).name == "electricitymaps"
+    assert choose("auto", where, files.credentials(env)).name == "electricitymaps"
 
 
 def test_a_secret_file_others_can_read_gets_a_warning(tmp_path: Path) -> None:
     env = config(tmp_path, '[electricitymaps]\ntoken = "x"\n', mode=0o644)
-    _, notes = with_secrets(env)
+    notes = load_config(env).notes
     assert notes and "others can read it: chmod 600" in notes[0]
 
 
@@ -52,7 +55,7 @@ def test_bad_files_are_one_clear_error_naming_the_file(
 ) -> None:
     env = config(tmp_path, text)
     with pytest.raises(CarbonwrapError, match=message) as info:
-        with_secrets(env)
+        load_config(env)
     assert "config.toml" in info.value.message and "\n" not in info.value.message
 
 

@@ -78,7 +78,7 @@ def check_intensity(
     timeout_s: float = TIMEOUT_S,
 ) -> list[Check]:
     """Which intensity source the plan gives a run, its credentials, one bounded request to it."""
-    from carbonwrap.run.redact import user_config_path
+    from carbonwrap.settings.files import user_config_path
 
     static, choice = plan.static, plan.choice
     table = f"{static.source}: {static.intensity_g_per_kwh:.0f} gCO2e/kWh"
@@ -109,7 +109,7 @@ def check_intensity(
 
 def _live_fix(merged: Mapping[str, str], environ: Mapping[str, str]) -> str:
     from carbonwrap.intensity.select import EM_TOKEN
-    from carbonwrap.run.redact import user_config_path
+    from carbonwrap.settings.files import user_config_path
 
     if not merged.get(EM_TOKEN):
         return (
@@ -122,7 +122,7 @@ def _live_fix(merged: Mapping[str, str], environ: Mapping[str, str]) -> str:
 def _credentials(name: str | None, environ: Mapping[str, str]) -> str:
     """Where the provider's credentials come from; never their values."""
     from carbonwrap.intensity.select import EM_TOKEN, WT_PASSWORD, WT_USER
-    from carbonwrap.run.redact import user_config_path
+    from carbonwrap.settings.files import user_config_path
 
     needed = {"electricitymaps": (EM_TOKEN,), "watttime": (WT_USER, WT_PASSWORD)}.get(name or "")
     if not needed:

@@ -49,12 +49,6 @@ class _Retryable(Exception):
         self.retry_after_s = retry_after_s
 
 
-def base_url(environ: Mapping[str, str], provider: str, default: str) -> str:
-    """$CARBONWRAP_<PROVIDER>_URL if set (a proxy or mirror), else `default`; no trailing "/"."""
-    value = environ.get(f"CARBONWRAP_{provider.upper()}_URL", "").strip()
-    return (value or default).rstrip("/")
-
-
 def parse_retry_after(value: str | None, now_s: float) -> float | None:
     """Seconds to wait from a Retry-After header (delay-seconds or HTTP-date); None if unusable."""
     if value is None:

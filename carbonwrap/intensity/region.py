@@ -1,4 +1,5 @@
-"""Which grid region a run is in: --region, CARBONWRAP_REGION, the system time zone, or WORLD."""
+"""Grid regions of the embedded table: a name or code matched, near matches for a typo, and the
+system time zone's country (the default when no region is given; `location.py` decides)."""
 
 import contextlib
 import functools
@@ -7,12 +8,11 @@ from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 from carbonwrap.errors import CarbonwrapError
-from carbonwrap.intensity.table import WORLD, IntensityTable, load_table
+from carbonwrap.intensity.table import WORLD, IntensityTable
 from carbonwrap.packagedata import read_data
 
 ENV_VAR = "CARBONWRAP_REGION"
 ZONEINFO = "/usr/share/zoneinfo"
-_HINT = "use an ISO 3166 alpha-2 country code (DK) or a US state (US-CA)"
 
 
 class Region(NamedTuple):
@@ -21,27 +21,6 @@ class Region(NamedTuple):
     code: str  # canonical table code, or "WORLD"
     source: str  # "flag" | "env" | "timezone" | "default"
     detail: str  # "--region dk", "CARBONWRAP_REGION=US-CA", "time zone Europe/Copenhagen", ...
-
-
-def resolve_region(
-    flag: str | None,
-    environ: Mapping[str, str],
-    tz_name: str | None = None,
-    table: IntensityTable | None = None,
-) -> Region:
-    """Pick the region: the --region flag, else $CARBONWRAP_REGION, else the time zone's country.
-
-    Falls back to WORLD (source "default") when the time zone names no country in the table.
-    `tz_name` None means: read the system's (`system_timezone`). An unknown flag or environment
-    value raises CarbonwrapError with near matches; a guess from the time zone never does.
-    """
-    table = load_table() if table is None else table
-    if flag is not None:
-        return Region(parse_region(flag, table), "flag", f"--region {flag}")
-    env = environ.get(ENV_VAR, "").strip()
-    if env:
-        return Region(parse_region(env, table, where=f" in {ENV_VAR}"), "env", f"{ENV_VAR}={env}")
-    return region_from_timezone(environ, tz_name, table)
 
 
 def region_from_timezone(
@@ -81,19 +60,6 @@ def _by_name(text: str, table: IntensityTable) -> str | None:
 
 
 _PARSERS: tuple[_Parser, ...] = (_by_code, _by_name)
-
-
-def parse_region(text: str, table: IntensityTable, where: str = "") -> str:
-    """The canonical code for `text`, or CarbonwrapError (one line, with near matches)."""
-    value = text.strip()
-    if not value:
-        raise CarbonwrapError(f"empty region{where}: {_HINT}")
-    code = match_region(text, table, where)
-    if code is not None:
-        return code
-    hints = suggest(value, table)
-    tail = f"; did you mean {' or '.join(hints)}?" if hints else ""
-    raise CarbonwrapError(f"unknown region {text!r}{where}: {_HINT}{tail}")
 
 
 def match_region(text: str, table: IntensityTable, where: str = "") -> str | None:

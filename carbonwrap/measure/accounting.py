@@ -10,8 +10,6 @@ from carbonwrap.errors import CarbonwrapError
 from carbonwrap.measure.cgroup import CgroupLeaf
 from carbonwrap.sensors import SensorUnavailable
 
-METHODS = ("auto", "cgroup2", "cgroup1", "process-tree")
-
 
 class TreeAccounting(Protocol):
     """What the run needs from a CPU accounting backend."""

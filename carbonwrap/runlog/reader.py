@@ -59,19 +59,6 @@ def is_log_start(record: Record | None) -> bool:
     )
 
 
-@dataclass
-class ReadResult:
-    records: list[Record]
-    bad_lines: int
-
-
-def read_log(path: Path) -> ReadResult:
-    """Records of one log; lines that are not JSON objects with a `type` are counted, skipped."""
-    reader = RecordReader(path)
-    records = list(reader)
-    return ReadResult(records, reader.bad_lines)
-
-
 class RecordReader:
     """Every record of one log, streamed in order (memory does not grow with the log);
     `bad_lines` counts the lines skipped so far."""

@@ -67,6 +67,126 @@ def load_nvml(root: Path = Path("/")) -> Any:
     return pynvml
 
 
+class GpuProbe:
+    """One GPU opened by NVML index, answering the capability questions that the monitor and
+    doctor both ask, as zeus's GPUs answer `supports_get_total_energy_consumption`.
+
+    Each question costs one NVML call, the first time it is asked; the answer is kept, so doctor
+    reads what the sensor found instead of asking again. A refusal is an answer; a lost GPU
+    (NVMLError_GpuIsLost) is not: it propagates, since nothing more can be read from it.
+    """
+
+    __slots__ = (
+        "_accounting",
+        "_instant_power",
+        "_mig",
+        "_nvml",
+        "_total_energy",
+        "_utilisation",
+        "handle",
+        "index",
+        "name",
+        "uuid",
+    )
+
+    def __init__(self, nvml: Any, index: int) -> None:
+        """Open GPU `index`: its handle, name and UUID; NVMLError where NVML refuses one."""
+        self._nvml = nvml
+        self.index = index
+        self.handle = nvml.nvmlDeviceGetHandleByIndex(index)
+        self.name = _text(nvml.nvmlDeviceGetName(self.handle))
+        self.uuid = _text(nvml.nvmlDeviceGetUUID(self.handle))
+        self._mig: bool | None = None
+        self._total_energy: tuple[bool, Exception | None] | None = None
+        self._instant_power: bool | None = None
+        self._utilisation: tuple[Exception | None, int] | None = None
+        self._accounting: tuple[bool, Exception | None] | None = None
+
+    def mig_enabled(self) -> bool:
+        """MIG mode is on: energy and process lists are the whole board's."""
+        if self._mig is None:
+            modes, error = self._ask(self._nvml.nvmlDeviceGetMigMode)
+            # NotSupported, or any other refusal: not a MIG-capable GPU, or none NVML can tell of
+            self._mig = error is None and bool(modes[0] == self._nvml.NVML_DEVICE_MIG_ENABLE)
+        return self._mig
+
+    def supports_total_energy(self) -> bool:
+        """nvmlDeviceGetTotalEnergyConsumption answers (Volta and newer): the counter method."""
+        return self._total_energy_answer()[0]
+
+    def total_energy_error(self) -> Exception | None:
+        """Why a counter the GPU has could not be read; None where it reads or there is none."""
+        return self._total_energy_answer()[1]
+
+    def instant_power_readable(self) -> bool:
+        """NVML_FI_DEV_POWER_INSTANT is readable (GetPowerUsage: a 1 s mean on Ampere and newer)."""
+        if self._instant_power is None:
+            field = self._nvml.NVML_FI_DEV_POWER_INSTANT
+            values, error = self._ask(self._nvml.nvmlDeviceGetFieldValues, [field])
+            self._instant_power = error is None and _field_value(values[0]) is not None
+        return self._instant_power
+
+    def process_utilisation_error(self) -> Exception | None:
+        """Why per-process utilisation samples are refused; None where they are readable."""
+        return self._utilisation_answer()[0]
+
+    def newest_utilisation_us(self) -> int:
+        """The newest buffered utilisation sample's timeStamp (µs, NVML's own clock); 0 if none."""
+        return self._utilisation_answer()[1]
+
+    def accounting_enabled(self) -> bool:
+        """Accounting mode is on: NVML keeps statistics of processes that have exited."""
+        return self._accounting_answer()[0]
+
+    def accounting_error(self) -> Exception | None:
+        """Why NVML could not say whether accounting mode is on; None where it could."""
+        return self._accounting_answer()[1]
+
+    # -- each question asked of NVML once --
+
+    def _ask(self, call: Callable[..., Any], *args: Any) -> tuple[Any, Exception | None]:
+        """`call` on this GPU: (its result, None), or (None, NVML's refusal); a lost GPU raises."""
+        nvml = self._nvml
+        try:
+            return call(self.handle, *args), None
+        except nvml.NVMLError_GpuIsLost:
+            raise
+        except nvml.NVMLError as exc:
+            return None, exc
+
+    def _total_energy_answer(self) -> tuple[bool, Exception | None]:
+        if self._total_energy is None:
+            _, error = self._ask(self._nvml.nvmlDeviceGetTotalEnergyConsumption)
+            # NotSupported: before Volta the GPU has no counter, which is no fault
+            lacks = isinstance(error, self._nvml.NVMLError_NotSupported)
+            self._total_energy = (error is None, None if lacks else error)
+        return self._total_energy
+
+    def _utilisation_answer(self) -> tuple[Exception | None, int]:
+        if self._utilisation is None:
+            self._utilisation = self._ask_utilisation()
+        return self._utilisation
+
+    def _ask_utilisation(self) -> tuple[Exception | None, int]:
+        nvml = self._nvml
+        try:
+            samples = nvml.nvmlDeviceGetProcessUtilization(self.handle, 0)
+        except nvml.NVMLError_NotFound:
+            return None, 0  # readable; no sample buffered
+        except nvml.NVMLError_GpuIsLost:
+            raise
+        except nvml.NVMLError as exc:
+            # pynvml raises NVMLError(SUCCESS) when the driver has no samples: readable too
+            return (None if exc.value == _NVML_SUCCESS else exc), 0
+        return None, max((s.timeStamp for s in samples), default=0)
+
+    def _accounting_answer(self) -> tuple[bool, Exception | None]:
+        if self._accounting is None:
+            mode, error = self._ask(self._nvml.nvmlDeviceGetAccountingMode)
+            self._accounting = (error is None and mode == self._nvml.NVML_FEATURE_ENABLED, error)
+        return self._accounting
+
+
 class _Device:
     """A selected GPU: its handle (fetched once) and what can be read from it."""
 
@@ -93,6 +213,8 @@ class NvmlSensor:
         self._nvml = nvml
         self.notes: list[str] = []
         self._noted: set[tuple[int, str, str]] = set()
+        # Every GPU NVML counts, by index: its probe, or the error that kept it from opening.
+        self.probes: dict[int, GpuProbe | Exception] = {}
         visible = environ.get("CUDA_VISIBLE_DEVICES")
         if visible is not None and not visible.strip():
             raise SensorUnavailable("CUDA_VISIBLE_DEVICES is empty: the command sees no GPU")
@@ -260,24 +382,14 @@ class NvmlSensor:
             raise SensorUnavailable(f"NVML cannot count the GPUs: {exc}") from exc
         if count == 0:
             raise SensorUnavailable("no NVIDIA GPU: the driver is loaded but reports no device")
-        handles: dict[int, tuple[Any, str, str]] = {}  # index -> (handle, name, uuid)
-        for index in range(count):
-            try:
-                handle = nvml.nvmlDeviceGetHandleByIndex(index)
-                handles[index] = (
-                    handle,
-                    _text(nvml.nvmlDeviceGetName(handle)),
-                    _text(nvml.nvmlDeviceGetUUID(handle)),
-                )
-            except nvml.NVMLError as exc:
-                # e.g. NoPermission for GPUs a Slurm or container cgroup does not grant
-                self.notes.append(f"GPU {index} cannot be opened ({exc}): left out")
+        self.probes = self._probe_all(count)
+        opened = {i: p for i, p in self.probes.items() if isinstance(p, GpuProbe)}
         if visible is None:
-            chosen = list(handles)
+            chosen = list(opened)
         else:
-            uuids = {index: uuid for index, (_, _, uuid) in handles.items()}
+            uuids = {index: probe.uuid for index, probe in opened.items()}
             chosen = visible_indices(visible, uuids, self._mig_parent_uuid, self.notes)
-            names = {name for _, name, _ in handles.values()}
+            names = {probe.name for probe in opened.values()}
             uses_index = any(e.strip().isdigit() for e in visible.split(","))
             if uses_index and len(names) > 1 and device_order != "PCI_BUS_ID":
                 self.notes.append(
@@ -285,7 +397,7 @@ class NvmlSensor:
                     "CUDA numbers them fastest first unless CUDA_DEVICE_ORDER=PCI_BUS_ID, NVML "
                     "by PCI bus, so the indices may name other GPUs; use UUIDs to be sure"
                 )
-        devices = [d for d in (self._open_device(i, *handles[i]) for i in chosen) if d is not None]
+        devices = [d for d in (self._open_device(opened[i]) for i in chosen) if d is not None]
         if not devices:
             what = "no usable NVIDIA GPU"
             if visible is not None:
@@ -304,23 +416,33 @@ class NvmlSensor:
         except nvml.NVMLError:
             return None
 
-    def _open_device(self, index: int, handle: Any, name: str, uuid: str) -> _Device | None:
-        """Probe the energy method, MIG mode and utilisation start of one GPU; None if unusable."""
+    def _probe_all(self, count: int) -> dict[int, GpuProbe | Exception]:
+        """Open GPUs 0 to `count` - 1, noting each that NVML will not open."""
         nvml = self._nvml
-        try:
-            mig = mig_enabled(nvml, handle)
+        probes: dict[int, GpuProbe | Exception] = {}
+        for index in range(count):
             try:
-                nvml.nvmlDeviceGetTotalEnergyConsumption(handle)
-                method = METHOD_COUNTER
-            except nvml.NVMLError_NotSupported:
-                method = METHOD_POWER  # before Volta
+                probes[index] = GpuProbe(nvml, index)
             except nvml.NVMLError as exc:
-                if isinstance(exc, nvml.NVMLError_GpuIsLost):
-                    raise
-                method = METHOD_POWER
-                self.notes.append(f"GPU {index} ({name}): energy counter unreadable ({exc})")
-            power_field = method == METHOD_POWER and _instant_power_readable(nvml, handle)
-            device = _Device(GpuInfo(index, name, uuid, method, mig), handle, power_field)
+                # e.g. NoPermission for GPUs a Slurm or container cgroup does not grant
+                probes[index] = exc
+                self.notes.append(f"GPU {index} cannot be opened ({exc}): left out")
+        return probes
+
+    def _open_device(self, probe: GpuProbe) -> _Device | None:
+        """Ask one GPU its energy method, MIG mode and utilisation start; None if unusable."""
+        index, name = probe.index, probe.name
+        try:
+            mig = probe.mig_enabled()
+            method = METHOD_COUNTER if probe.supports_total_energy() else METHOD_POWER
+            counter_error = probe.total_energy_error()
+            if counter_error is not None:
+                self.notes.append(
+                    f"GPU {index} ({name}): energy counter unreadable ({counter_error})"
+                )
+            power_field = method == METHOD_POWER and probe.instant_power_readable()
+            info = GpuInfo(index, name, probe.uuid, method, mig)
+            device = _Device(info, probe.handle, power_field)
             if mig:
                 self.notes.append(
                     f"GPU {index} ({name}) is in MIG mode: its energy is the whole board's, "
@@ -329,29 +451,23 @@ class NvmlSensor:
                     "callers, so per-process attribution within the board is not possible: "
                     "take the board's energy as an upper bound for the run"
                 )
-            self._prime_utilisation(device)
-        except nvml.NVMLError as exc:
+            self._prime_utilisation(device, probe)
+        except self._nvml.NVMLError as exc:
             self.notes.append(f"GPU {index} ({name}) cannot be read ({exc}): left out")
             return None
         return device
 
-    def _prime_utilisation(self, device: _Device) -> None:
+    def _prime_utilisation(self, device: _Device, probe: GpuProbe) -> None:
         """Start the utilisation window now, in NVML's own clock: drop the samples buffered so far.
 
         Passing 0 on the first read would charge the first interval with every sample still in
         the driver's buffer, from before the run; passing our time.time() would assume a clock
         the documentation does not name. The newest buffered timeStamp is "now" on NVML's clock.
         """
-        nvml = self._nvml
-        try:
-            samples = nvml.nvmlDeviceGetProcessUtilization(device.handle, 0)
-        except nvml.NVMLError_NotFound:
-            return  # empty buffer: every later sample is newer than init
-        except nvml.NVMLError as exc:
-            if exc.value != _NVML_SUCCESS:
-                self._util_failed(device, exc)
-            return
-        device.last_seen_us = max((s.timeStamp for s in samples), default=0)
+        error = probe.process_utilisation_error()
+        if error is not None:
+            self._util_failed(device, error)
+        device.last_seen_us = probe.newest_utilisation_us()
 
     def _resolve_process_calls(self) -> None:
         """The running-process calls this driver has.
@@ -396,27 +512,6 @@ def _init(nvml: Any) -> None:
         ) from exc
     except nvml.NVMLError as exc:
         raise SensorUnavailable(f"NVML initialisation failed: {exc}") from exc
-
-
-def mig_enabled(nvml: Any, handle: Any) -> bool:
-    try:
-        current, _pending = nvml.nvmlDeviceGetMigMode(handle)
-    except nvml.NVMLError as exc:
-        if isinstance(exc, nvml.NVMLError_GpuIsLost):
-            raise
-        return False  # NotSupported: not a MIG-capable GPU
-    return bool(current == nvml.NVML_DEVICE_MIG_ENABLE)
-
-
-def _instant_power_readable(nvml: Any, handle: Any) -> bool:
-    """NVML_FI_DEV_POWER_INSTANT is readable (GetPowerUsage is a 1 s mean on Ampere and newer)."""
-    try:
-        value = nvml.nvmlDeviceGetFieldValues(handle, [nvml.NVML_FI_DEV_POWER_INSTANT])[0]
-    except nvml.NVMLError as exc:
-        if isinstance(exc, nvml.NVMLError_GpuIsLost):
-            raise
-        return False
-    return _field_value(value) is not None
 
 
 def _field_value(value: Any) -> float | None:

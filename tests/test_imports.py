@@ -1,0 +1,169 @@
+"""What carbonwrap imports, in one place (as click's tests/test_imports.py does): every module a
+plain `carbonwrap run -- true` may load, checked against one allow-list in a fresh interpreter.
+Start-up is carbonwrap's first promise (0.1 s against 3-6 s for its peers); a module that slips
+onto this path costs every run. Modules for an option (--budget, --start-within,
+--prometheus-textfile, --progress-from-output, the live view) load only with it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import cw_env, logs_in, records
+
+# Every carbonwrap module `run -q -- true` loads on a host with a cgroup leaf and no GPU.
+RUN_PATH = {
+    "carbonwrap",
+    "carbonwrap.choices",
+    "carbonwrap.cli",
+    "carbonwrap.cli.definition",
+    "carbonwrap.cli.main",
+    "carbonwrap.cli.options",
+    "carbonwrap.commands",
+    "carbonwrap.commands.run",
+    "carbonwrap.entry",
+    "carbonwrap.errors",
+    "carbonwrap.gcpause",
+    "carbonwrap.intensity",
+    "carbonwrap.intensity.location",
+    "carbonwrap.intensity.plan",
+    "carbonwrap.intensity.points",
+    "carbonwrap.intensity.region",
+    "carbonwrap.intensity.select",
+    "carbonwrap.intensity.table",
+    "carbonwrap.measure",
+    "carbonwrap.measure.accounting",
+    "carbonwrap.measure.attribution",
+    "carbonwrap.measure.cgroup",
+    "carbonwrap.measure.meters",
+    "carbonwrap.measure.proctree",
+    "carbonwrap.measure.sampler",
+    "carbonwrap.outfiles",
+    "carbonwrap.packagedata",
+    "carbonwrap.predict",
+    "carbonwrap.predict.channel",
+    "carbonwrap.render",
+    "carbonwrap.render.json",
+    "carbonwrap.run",
+    "carbonwrap.run.child",
+    "carbonwrap.run.options",
+    "carbonwrap.run.outputs",
+    "carbonwrap.run.phases",
+    "carbonwrap.run.redact",
+    "carbonwrap.runlog",
+    "carbonwrap.runlog.ledger",
+    "carbonwrap.runlog.records",
+    "carbonwrap.runlog.summary",
+    "carbonwrap.runlog.writer",
+    "carbonwrap.sensors",
+    "carbonwrap.sensors.cpu_estimate",
+    "carbonwrap.sensors.meminfo",
+    "carbonwrap.sensors.nvidia_driver",
+    "carbonwrap.sensors.procstat",
+    "carbonwrap.sensors.rapl",
+    "carbonwrap.settings",
+    "carbonwrap.settings.catalog",
+    "carbonwrap.settings.files",
+    "carbonwrap.settings.resolve",
+}
+# Loaded only where the host needs them: NVML where an NVIDIA driver is installed, psutil where
+# no cgroup leaf can be had (process-tree accounting).
+HOST_DEPENDENT = {"carbonwrap.sensors.nvml", "pynvml", "psutil"}
+# Never on the plain run path, whatever the host: each costs milliseconds or more.
+NEVER = {
+    "rich",  # ~90 ms: the report on a pipe or with -q is plain text
+    "aiohttp",  # only when a live intensity provider is polled
+    "asyncio",
+    "importlib.resources",  # ~18 ms: data files come through the package loader
+    "multiprocessing",  # report's parallel reading only
+    "tempfile",  # outfiles imports it only to replace a file
+    "tomllib",  # only when a settings file exists
+    "carbonwrap.quantities",  # durations and budgets: only with the options that take them
+}
+
+PROBE = """\
+import atexit, json, sys
+out = sys.argv[1]
+atexit.register(lambda: open(out, "w").write(json.dumps(sorted(sys.modules))))
+sys.argv[1:] = sys.argv[2:]
+from carbonwrap.entry import main
+main()
+"""
+
+
+def imported_by(tmp_path: Path, *args: str) -> set[str]:
+    """The modules loaded by `carbonwrap ARGS` in a fresh interpreter, as the console script
+    starts it; carbonwrap leaves through os._exit after running atexit handlers."""
+    out = tmp_path / "modules.json"
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, str(out), *args],
+        cwd=tmp_path, env=cw_env(), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return set(json.loads(out.read_text()))
+
+
+def top(name: str) -> str:
+    return name if name.startswith("carbonwrap") else name.split(".")[0]
+
+
+def test_run_true_loads_only_the_allow_list(tmp_path: Path) -> None:
+    loaded = imported_by(tmp_path, "run", "-q", "--log-dir", str(tmp_path), "--", "true")
+    ours = {m for m in loaded if m.split(".")[0] == "carbonwrap"}
+    unexpected = ours - RUN_PATH - HOST_DEPENDENT
+    assert not unexpected, f"new on the run path (start-up cost): {sorted(unexpected)}"
+    missing = RUN_PATH - ours
+    assert not missing, f"no longer loaded: {sorted(missing)}; take them off RUN_PATH"
+    never = {m for m in loaded if m in NEVER or m.split(".")[0] in NEVER}
+    assert not never, f"loaded on the plain run path: {sorted(never)}"
+    (log,) = logs_in(tmp_path)
+    if records(log)[0]["cpu_accounting"].startswith("cgroup"):
+        assert "psutil" not in loaded  # process polling only without a leaf
+
+
+@pytest.mark.parametrize(
+    ("option", "modules"),
+    [
+        (["--budget", "5kWh"], {"carbonwrap.quantities", "carbonwrap.run.budget"}),
+        (["--prometheus-textfile", "{tmp}/run.prom"],
+         {"carbonwrap.live.textfile", "carbonwrap.render.prometheus"}),
+        (["--progress-from-output"], {"carbonwrap.predict.relay"}),
+        (["--start-within", "0"], {"carbonwrap.quantities"}),
+    ],
+)  # fmt: skip
+def test_an_option_loads_its_own_modules_only_with_it(
+    tmp_path: Path, option: list[str], modules: set[str]
+) -> None:
+    given = [part.replace("{tmp}", str(tmp_path)) for part in option]
+    loaded = imported_by(tmp_path, "run", "-q", "--log-dir", str(tmp_path), *given, "--", "true")
+    assert modules <= loaded
+    assert not modules & RUN_PATH  # and so (test above) never without the option
+
+
+def test_the_schedule_is_not_loaded_without_start_within(tmp_path: Path) -> None:
+    loaded = imported_by(tmp_path, "run", "-q", "--log-dir", str(tmp_path), "--", "true")
+    schedule = {"carbonwrap.run.schedule", "carbonwrap.intensity.window"}
+    schedule |= {"carbonwrap.render.schedule", "carbonwrap.quantities"}
+    assert not schedule & loaded
+
+
+def test_import_carbonwrap_loads_nothing_else() -> None:
+    """`import carbonwrap` in a training script: no integration, framework, helper or socket
+    module; the helper is loaded on first use."""
+    code = (
+        "import json, sys\n"
+        "before = set(sys.modules)\n"
+        "import carbonwrap\n"
+        "loaded = sorted(set(sys.modules) - before)\n"
+        "carbonwrap.progress(1, 2, 'epoch')\n"  # no CARBONWRAP_PROGRESS: a no-op
+        "print(json.dumps([loaded, sorted(set(sys.modules) - before)]))\n"
+    )
+    env = {k: v for k, v in cw_env().items() if k != "CARBONWRAP_PROGRESS"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    at_import, after_use = json.loads(out.stdout)
+    assert at_import == ["carbonwrap"]
+    assert set(after_use) - set(at_import) == {"carbonwrap.report_progress"}
