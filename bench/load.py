@@ -247,7 +247,7 @@ def simulated_run(days: float, workdir: Path, gpus: int = 1) -> dict[str, Any]:
 
     from carbonwrap.measure.attribution import EnergyModel, Reading
     from carbonwrap.measure.sampler import Sampler
-    from carbonwrap.run.phases import _sample
+    from carbonwrap.run.context import sample_record as _sample
     from carbonwrap.runlog import records as events
     from carbonwrap.runlog.summary import Fold
     from carbonwrap.runlog.writer import EventLog

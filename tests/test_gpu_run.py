@@ -16,7 +16,7 @@ from carbonwrap.measure.sampler import Sampler
 from carbonwrap.render.final import render_text, report_view
 from carbonwrap.render.json import run_document
 from carbonwrap.run.child import Child
-from carbonwrap.run.phases import _gpus
+from carbonwrap.run.context import gpu_totals as _gpus
 from carbonwrap.runlog import records as events
 from carbonwrap.runlog.summary import Fold
 

@@ -10,8 +10,8 @@ import pytest
 
 from carbonwrap.predict import predictor
 from carbonwrap.predict.predictor import Predictor
-from carbonwrap.run.phases import Recorder
 from carbonwrap.runlog import records as events
+from carbonwrap.runlog.recorder import Recorder
 from carbonwrap.runlog.summary import Fold
 from carbonwrap.runlog.writer import EventLog
 
