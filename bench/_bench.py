@@ -58,6 +58,12 @@ def apply_common_args(args: argparse.Namespace) -> Interpreter:
 def use_revision(rev: str) -> None:
     """Extract carbonwrap/ at `rev` into a temporary directory and test that."""
     global SOURCE, SOURCE_NOTE
+    SOURCE, SOURCE_NOTE = snapshot(rev)
+
+
+def snapshot(rev: str) -> tuple[Path, str]:
+    """carbonwrap/ at commit `rev`, extracted into a temporary directory (removed at exit):
+    the directory for PYTHONPATH, and a line saying which commit it is."""
     try:
         sha = subprocess.run(
             ["git", "-C", str(REPO), "rev-parse", "--verify", f"{rev}^{{commit}}"],
@@ -75,8 +81,7 @@ def use_revision(rev: str) -> None:
         check=True,
     ).stdout
     subprocess.run(["tar", "-x", "-C", snap], input=archive, check=True)
-    SOURCE = Path(snap)
-    SOURCE_NOTE = f"commit {sha[:12]} ({rev}), snapshot in {snap}"
+    return Path(snap), f"commit {sha[:12]} ({rev}), snapshot in {snap}"
 
 
 def cpu_model() -> str:
@@ -163,19 +168,22 @@ def pick_interpreter(requested: str | None) -> Interpreter:
     return usable[0]
 
 
-def carbonwrap_env(pycache: str | None, extra: dict[str, str] | None = None) -> dict[str, str]:
+def carbonwrap_env(
+    pycache: str | None, extra: dict[str, str] | None = None, source: Path | None = None
+) -> dict[str, str]:
     """Environment for a carbonwrap run; `pycache` = a directory for cached bytecode, or None for
     carbonwrap's modules compiled from source at every start (the standard library and click
-    keep their installed bytecode, as they would)."""
+    keep their installed bytecode, as they would); `source`: another tree than SOURCE."""
+    source = SOURCE if source is None else source
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(SOURCE)
+    env["PYTHONPATH"] = str(source)
     if pycache is None:
         # A copy of the package without __pycache__ (the checkout's may hold fresh .pyc files),
         # and nothing written.
         copy = tempfile.mkdtemp(prefix="cw-bench-nopyc-")
         atexit.register(shutil.rmtree, copy, True)
         shutil.copytree(
-            SOURCE / "carbonwrap",
+            source / "carbonwrap",
             os.path.join(copy, "carbonwrap"),
             ignore=shutil.ignore_patterns("__pycache__"),
         )

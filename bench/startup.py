@@ -127,6 +127,12 @@ def main() -> None:
     ap.add_argument(
         "--breakdown", action="store_true", help="also show where the start-up CPU goes"
     )
+    ap.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="also time `run -- true` and `run -q -- true` of the carbonwrap/ of commit REV, "
+        "interleaved with the rest (before and after a change, in one run)",
+    )
     _bench.add_common_args(ap)
     args = ap.parse_args()
     interp = _bench.apply_common_args(args)
@@ -167,6 +173,22 @@ def main() -> None:
                 no_pyc,
             ),
         ]
+        if args.baseline:
+            source, note = _bench.snapshot(args.baseline)
+            print(f"baseline: {note}\n")
+            base_env = _bench.carbonwrap_env(os.path.join(tmp, "pycache-base"), source=source)
+            variants += [
+                (
+                    f"{args.baseline}: carbonwrap run -- true (text report -> /dev/null)",
+                    cw(interp, "run", "--log-dir", logs, "--", true),
+                    base_env,
+                ),
+                (
+                    f"{args.baseline}: carbonwrap run -q -- true",
+                    cw(interp, "run", "-q", "--log-dir", logs, "--", true),
+                    base_env,
+                ),
+            ]
         times: dict[str, list[float]] = {v[0]: [] for v in variants}
         cpu: dict[str, list[float]] = {v[0]: [] for v in variants}
         for _, argv, e in variants:  # warm-up: page cache, .pyc files
