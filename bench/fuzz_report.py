@@ -6,8 +6,8 @@
 
 Each input is the body of a log after a valid start record (so the fuzzer spends its time past
 the first line): both readings (the fast one and a fold of every record) and every rendering
-must succeed, and agree on the totals. tests/test_hostile_report.py runs the same properties
-with hypothesis in CI.
+must succeed, and agree on the totals. tests/unit/report/test_hostile_report.py runs the same
+properties with hypothesis in CI.
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
     python3 bench/load.py [--quick] [--only NAME,...]
 
 Full sizes (the issue's): 2,000 processes, 5,000 threads, 1 GB of stdout, 20 runs at once in
-one log directory, a simulated week. `--quick` uses the sizes tests/test_load.py runs in CI
-(200 processes, 500 threads, 50 MB, 20 runs, a simulated day). Each scenario prints its numbers;
-the tests assert on the same functions' results.
+one log directory, a simulated week. `--quick` uses the sizes tests/e2e/test_load.py and
+tests/unit/runlog/test_load_simulated.py run in CI (200 processes, 500 threads, 50 MB, 20 runs, a
+simulated day). Each scenario prints its numbers; the tests assert on the same functions' results.
 
 How each number is got:
 - CPU of the tree, the truth: the wrapped workload reports its own RUSAGE_SELF + RUSAGE_CHILDREN
@@ -161,7 +161,7 @@ def concurrent_runs(runs: int, workdir: Path) -> dict[str, Any]:
     """`runs` carbonwraps at once in one log directory, on a fake RAPL counter that advances
     at 50 W: files, lines, and the sum of attributed CPU energy against the device energy."""
     sys.path.insert(0, str(REPO / "tests"))
-    from test_rapl import make_sysfs, zone_file
+    from sysfs_tree import make_sysfs, zone_file
 
     from carbonwrap.runlog.reader import RecordReader
 

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-WORKLOADS = Path(__file__).resolve().parent / "workloads"
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+WORKLOADS = TESTS / "workloads"
 
 
 def cw_env(**extra: str) -> dict[str, str]:
