@@ -82,7 +82,7 @@ NEVER = {
     "asyncio",
     "importlib.resources",  # ~18 ms: data files come through the package loader
     "multiprocessing",  # report's parallel reading only
-    "tempfile",  # outfiles imports it only to replace a file
+    "tempfile",  # outfiles names its temporary files itself (O_EXCL, relative to the directory)
     "tomllib",  # only when a settings file exists
     "carbonwrap.quantities",  # durations and budgets: only with the options that take them
 }

@@ -59,7 +59,7 @@ def report(
         where = ", ".join(str(p) for p in paths)
         stderr.write(f"carbonwrap: no carbonwrap logs found in {where}\n")
     if options.html is not None and options.html != "-":
-        try:  # the mode of the file replaced: the user chose who may read their reports
+        try:  # the mode of the user's file replaced: they chose who may read their reports
             replace_whole(options.html, html_page(result).encode("utf-8"), mode=None)
         except OSError as exc:
             raise CarbonwrapError(

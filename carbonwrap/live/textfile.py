@@ -10,8 +10,11 @@ end would lose whatever happened since the last scrape.
 
 Each write goes to a new hidden temporary file in the same directory (`.NAME.XXXX.tmp`: no `.prom`
 ending, so node_exporter never reads it) and is renamed over PATH: a reader sees the old file or
-the new one, never part of one. No fsync: it would stall the sampling thread on a busy disk, and
-after a crash the file is stale anyway; what must survive is in the log.
+the new one, never part of one. The directory is reached and the file replaced by outfiles'
+rules (often a directory every job on the node shares): no other user's symlink is followed or
+replaced, a directory anyone may write without the sticky bit is refused. No fsync: it would
+stall the sampling thread on a busy disk, and after a crash the file is stale anyway; what must
+survive is in the log.
 
 A write that fails (disk full, directory removed) never reaches the child or the run: the reason
 is kept, one warning goes to the log, later writes try again.
@@ -34,7 +37,8 @@ OPTION = "--prometheus-textfile"
 
 
 def check_target(path: str) -> None:
-    """Before the child starts: a .prom name in a writable directory, else one line, exit 125."""
+    """Before the child starts: a .prom name in a directory carbonwrap may write to by outfiles'
+    rules, else one line, exit 125."""
     if not os.path.basename(path).endswith(".prom"):
         raise CarbonwrapError(
             f"{OPTION} {path}: node_exporter's textfile collector reads only *.prom files; "

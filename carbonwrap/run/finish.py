@@ -41,7 +41,9 @@ def finish(run: RunContext) -> int:
     summary = run.record.fold.summary()
     summary.log_path = str(run.log.path)
     options = run.options
-    write_outputs(summary, options.json_path, options.quiet, run.environ, run.stderr)
+    write_outputs(
+        summary, options.json_path, options.quiet, run.environ, run.stderr, options.log_mode
+    )
     if run.watch is not None and run.watch.stopped is not None:
         return ExitCode.BUDGET_STOPPED  # documented; the command's own status is in the log
     return run.ending.exit_code

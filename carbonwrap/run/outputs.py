@@ -8,15 +8,28 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
-from carbonwrap.outfiles import check_target
+from carbonwrap.outfiles import check_target, replace_whole
 from carbonwrap.runlog.summary import RunSummary
 
 if TYPE_CHECKING:
     from carbonwrap.render.final import Equivalent
 
 
+# Names of carbonwrap's own standard streams, written as streams (as the shell's `>` would),
+# not replaced as files: `--json /dev/stdout` is a common way to say `--json -`.
+_STREAMS = {
+    "-": 1,
+    "/dev/stdout": 1,
+    "/dev/fd/1": 1,
+    "/proc/self/fd/1": 1,
+    "/dev/stderr": 2,
+    "/dev/fd/2": 2,
+    "/proc/self/fd/2": 2,
+}
+
+
 def check_json_target(path: str | None) -> None:
-    if path is not None and path != "-":
+    if path is not None and path not in _STREAMS:
         check_target("--json", path)
 
 
@@ -26,8 +39,11 @@ def write_outputs(
     quiet: bool,
     environ: Mapping[str, str],
     stderr: TextIO,
+    json_mode: int = 0o600,
 ) -> None:
-    """The human report on stderr and the JSON document, after the child has exited."""
+    """The human report on stderr and the JSON document, after the child has exited. The JSON
+    file is replaced whole by outfiles' rules (never written through a symlink) with the log's
+    mode, `json_mode` exactly (the `log_mode` setting): it holds what the log holds."""
     from carbonwrap.render.json import run_document
 
     if not quiet:
@@ -36,12 +52,13 @@ def write_outputs(
         return
     text = json.dumps(run_document(summary), indent=2) + "\n"
     try:
-        if json_path == "-":
-            sys.stdout.write(text)
-            sys.stdout.flush()
+        stream = _STREAMS.get(json_path)
+        if stream is not None:
+            out = sys.stdout if stream == 1 else stderr
+            out.write(text)
+            out.flush()
         else:
-            with open(json_path, "w", encoding="utf-8") as f:
-                f.write(text)
+            replace_whole(json_path, text.encode("utf-8"), json_mode, exact=True)
     except OSError as exc:
         stderr.write(
             f"carbonwrap: could not write --json {json_path}: {exc.strerror} "

@@ -8,6 +8,7 @@ import threading
 import time
 
 from carbonwrap.errors import CarbonwrapError
+from carbonwrap.outfiles import create_new, open_directory
 from carbonwrap.runlog.records import Record, encode, utc_iso
 
 
@@ -22,8 +23,9 @@ def log_name(stamp: str, host: str, run_id: str) -> str:
 
 
 class EventLog:
-    """A new log file, private to the user (0600). Each record is a single write(2) of one
-    line, so a SIGKILL leaves a valid prefix and concurrent runs never interleave lines.
+    """A new log file, private to the user (0600), created where no other user can steer it
+    (`outfiles`). Each record is a single write(2) of one line, so a SIGKILL leaves a valid
+    prefix and concurrent runs never interleave lines.
 
     Storage that fails during the run never reaches the child: a line only partly written (a
     full disk) is cut off again, so the log stays whole lines; records that could not be written
@@ -33,6 +35,7 @@ class EventLog:
 
     def __init__(self, directory: str, name: str, mode: int = 0o600) -> None:
         self.path = os.path.join(directory, name)
+        self._directory, self._name = directory or ".", name
         self._mode = mode
         try:
             self._fd, self._identity = self._create()
@@ -48,11 +51,14 @@ class EventLog:
         self.failed: str | None = None
 
     def _create(self) -> tuple[int, tuple[int, int]]:
-        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
-        fd = os.open(self.path, flags, self._mode)
-        if self._mode != 0o600:  # a configured mode is meant as given, whatever the umask
-            os.fchmod(fd, self._mode)
+        """The log file, new, in its directory (made if missing) reached and checked by
+        outfiles' rules: no other user's symlink on the way, not a directory everyone may write
+        to without the sticky bit; its mode exactly the one configured, whatever the umask."""
+        dir_fd = open_directory(self._directory, create=True)
+        try:
+            fd = create_new(dir_fd, self._name, os.O_RDWR | os.O_APPEND, self._mode)
+        finally:
+            os.close(dir_fd)
         st = os.fstat(fd)
         return fd, (st.st_dev, st.st_ino)
 
@@ -100,7 +106,7 @@ class EventLog:
         """If the log's name no longer leads to our file, write it again there from the open
         file (one stat per record); a note for the log, or nothing."""
         try:
-            st = os.stat(self.path)
+            st = os.stat(self.path, follow_symlinks=False)
             if (st.st_dev, st.st_ino) == self._identity:
                 return []
         except OSError:
@@ -132,5 +138,9 @@ class EventLog:
     def discard(self) -> None:
         """Remove a log of a run that never started."""
         self.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
+        with contextlib.suppress(OSError):  # relative to the directory the log was made in
+            dir_fd = open_directory(self._directory)
+            try:
+                os.unlink(self._name, dir_fd=dir_fd)
+            finally:
+                os.close(dir_fd)
