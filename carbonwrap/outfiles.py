@@ -53,10 +53,11 @@ def _trusted(st: os.stat_result, shown: str) -> None:
         )
 
 
-def open_directory(path: str, create: bool = False) -> int:
+def open_directory(path: "str | os.PathLike[str]", create: bool = False) -> int:
     """An O_PATH descriptor of directory `path`, to create files in with the *at calls, reached
     by the rules above; with `create`, missing directories are made. The caller closes it.
     UnsafePath where a rule refuses, else the OSError of the component that failed."""
+    path = os.fspath(path)
     fd = _walk(path, create)
     try:
         mode = os.fstat(fd).st_mode

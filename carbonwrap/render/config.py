@@ -2,6 +2,8 @@
 
 from typing import Any
 
+from carbonwrap.render.text import shown, shown_row
+
 
 def config_text(document: dict[str, Any]) -> str:
     files = document["files"]
@@ -11,12 +13,14 @@ def config_text(document: dict[str, Any]) -> str:
     user = files["user"] or f"{files['user_path']} (not found)"
     lines = [
         "settings files (flag > environment > project file > user file > default):",
-        f"  project  {project}",
-        f"  user     {user}",
+        f"  project  {shown(project)}",
+        f"  user     {shown(user)}",
         "",
     ]
-    rows = [
-        (key, _shown(entry["value"], entry.get("unit")), entry["source"], entry["origin"])
+    rows = [  # values, paths and origins are the user's text: escaped, as everything shown
+        shown_row(
+            (key, _value(entry["value"], entry.get("unit")), entry["source"], entry["origin"])
+        )
         for key, entry in document["settings"].items()
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
@@ -24,11 +28,11 @@ def config_text(document: dict[str, Any]) -> str:
         lines.append(
             f"{key:<{widths[0]}}  {value:<{widths[1]}}  {source:<{widths[2]}}  {origin}".rstrip()
         )
-    lines += [f"note: {note}" for note in document["notes"]]
+    lines += [f"note: {shown(note)}" for note in document["notes"]]
     return "\n".join(lines) + "\n"
 
 
-def _shown(value: Any, unit: str | None = None) -> str:
+def _value(value: Any, unit: str | None = None) -> str:
     if value is None:
         return "-"
     if unit == "s":

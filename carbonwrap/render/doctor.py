@@ -4,12 +4,18 @@ import json
 from collections.abc import Sequence
 
 from carbonwrap.doctor.checks import ESSENTIAL, OK, WARN, Check
+from carbonwrap.render.text import shown
 
 DOCTOR_SCHEMA = "carbonwrap.doctor/1"
 
 
 def render_text(checks: Sequence[Check], can_measure: bool) -> str:
-    """One line per check, `fix:` on the line below where there is one, then the verdict."""
+    """One line per check, `fix:` on the line below where there is one, then the verdict. The
+    host's and the providers' text in them (a CPU or GPU name, an error) escaped."""
+    checks = [
+        Check(shown(c.name), shown(c.status), shown(c.detail), c.fix and shown(c.fix))
+        for c in checks
+    ]
     name_w = max((len(c.name) for c in checks), default=0)
     status_w = max((len(c.status) for c in checks), default=0)
     indent = " " * (name_w + status_w + 4)

@@ -1,5 +1,6 @@
 """The report for scripts: a JSON document (carbonwrap.report/1), a CSV of runs, and CodeCarbon's
-emissions.csv columns. Pure functions of summaries."""
+emissions.csv columns. Pure functions of summaries. The JSON document holds the logs' text
+exactly (json.dumps escapes what must be); every CSV cell passes through `csv_cell`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from carbonwrap.render.json import run_document
+from carbonwrap.render.text import csv_row
 from carbonwrap.report.model import Group, Place, ReadStats, Report, Totals
 from carbonwrap.runlog.ledger import J_PER_KWH
 from carbonwrap.runlog.records import job_key
@@ -140,10 +142,12 @@ def _kwh(joules: float | None, factor: float = 1.0) -> str:
 
 
 def _write(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """The one way out of every CSV: each cell, header included, through `csv_cell` (a cell
+    from a log cannot run as a spreadsheet formula or reach a terminal as a control sequence)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerow(csv_row(header))
+    writer.writerows(map(csv_row, rows))
     return out.getvalue()
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from carbonwrap.render import units
+from carbonwrap.render.text import rich_text, shown, shown_row
 from carbonwrap.runlog.summary import COMPONENTS, RunSummary
 
 _LABELS = {"cpu": "CPU", "dram": "DRAM", "gpu": "GPU"}
@@ -26,12 +27,22 @@ class Equivalent(NamedTuple):
 
 @dataclass
 class ReportView:
-    """The report's content, independent of how it is drawn."""
+    """The report's content, independent of how it is drawn. It holds others' text as it came
+    (argv, paths, provider text, GPU names); both renderers show it through `shown`."""
 
     title: str
     rows: list[tuple[str, str, str, str]]  # component, attributed, whole device, method
     facts: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+    def escaped(self) -> "ReportView":
+        """Every string escaped for a terminal: no control character of others reaches it."""
+        return ReportView(
+            shown(self.title),
+            [shown_row(row) for row in self.rows],
+            [shown_row(fact) for fact in self.facts],
+            [shown(note) for note in self.notes],
+        )
 
 
 def _command(summary: RunSummary) -> str:
@@ -145,6 +156,7 @@ def _intensity(s: RunSummary) -> str:
 
 def render_text(view: ReportView) -> str:
     """Plain text: for pipes, files and terminals without colour."""
+    view = view.escaped()
     lines = [view.title]
     header = ("", "attributed", "whole device", "method")
     table = [header, *view.rows]
@@ -164,20 +176,20 @@ def render_rich(view: ReportView) -> Any:
     """A rich renderable of the same content (rich imported only here)."""
     from rich.console import Group
     from rich.table import Table
-    from rich.text import Text
 
+    view = view.escaped()  # and every string a Text: never read as markup
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
     table.add_column("energy")
     table.add_column("attributed", justify="right")
     table.add_column("whole device", justify="right")
     table.add_column("method", overflow="fold")
     for row in view.rows:
-        table.add_row(*row, style="bold" if row[0] == "Total" else None)
+        table.add_row(*map(rich_text, row), style="bold" if row[0] == "Total" else None)
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
     facts.add_column(overflow="fold")
     for label, value in view.facts:
-        facts.add_row(label, value)
-    parts: list[Any] = [Text(view.title, style="bold"), table, facts]
-    parts.extend(Text(f"note: {note}", style="yellow") for note in view.notes)
+        facts.add_row(rich_text(label), rich_text(value))
+    parts: list[Any] = [rich_text(view.title, style="bold"), table, facts]
+    parts.extend(rich_text(f"note: {note}", style="yellow") for note in view.notes)
     return Group(*parts)

@@ -10,6 +10,7 @@ from html import escape
 
 from carbonwrap.render import units
 from carbonwrap.render.runs import RunsView, runs_view, status
+from carbonwrap.render.text import shown
 from carbonwrap.report.model import Report, RunChart, RunSeries
 from carbonwrap.runlog.records import parse_utc, utc_iso
 from carbonwrap.runlog.summary import RunSummary
@@ -55,7 +56,9 @@ LEFT, RIGHT, TOP, BOTTOM = 60, 18, 30, 40
 
 
 def _e(text: object) -> str:
-    return escape(str(text), quote=True)
+    """Every text of the page, attributes included: control characters and bytes that were not
+    UTF-8 shown as escapes (the page may go to a terminal, and must be UTF-8), then HTML-escaped."""
+    return escape(shown(str(text)), quote=True)
 
 
 def render_html(report: Report, charts: Sequence[RunChart]) -> str:

@@ -4,6 +4,7 @@ import unicodedata
 from typing import NamedTuple
 
 from carbonwrap.render import units
+from carbonwrap.render.text import shown
 
 
 class LiveState(NamedTuple):
@@ -34,6 +35,7 @@ _MIN_TAIL = 12  # a truncated tail shorter than this is dropped instead
 
 def live_lines(state: LiveState, width: int, color: bool) -> list[str]:
     """The status lines, each at most `width` cells; SGR escapes only if `color`."""
+    state = _escaped(state)
     width = max(width, 1)
     components = _fit(_component_variants(state.components), width)
     if width >= TWO_LINE_WIDTH:
@@ -57,11 +59,17 @@ def _char_cells(ch: str) -> int:
     return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
 
 
-def _clean(text: str) -> str:
-    """No control characters from outside (a provider's source string) reach the terminal."""
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() else " " for ch in text)
+def _escaped(state: LiveState) -> LiveState:
+    """Every string of the state escaped (a provider's source, a GPU's method, the prediction):
+    no control character from outside reaches the terminal."""
+    return state._replace(
+        components=[
+            (shown(label), power_w, energy_j, shown(method))
+            for label, power_w, energy_j, method in state.components
+        ],
+        intensity_source=shown(state.intensity_source),
+        prediction=shown(state.prediction) if state.prediction is not None else None,
+    )
 
 
 def _power(watts: float) -> str:
@@ -91,7 +99,7 @@ def _head_variants(state: LiveState, with_intensity: bool) -> list[tuple[list[Sp
     energy: list[Span] = [(units.energy(sum(known)), "")]
     co2e: list[Span] = [(f"{units.mass(state.co2e_g)} CO2e", _CO2E)]
     if state.prediction:
-        co2e.append((" " + _clean(state.prediction), ""))
+        co2e.append((" " + state.prediction, ""))
     cpu: list[Span] = [(f"CPU time {units.duration(state.cpu_s)}", "")]
     variants: list[tuple[list[Span], bool]] = []
     if with_intensity:
@@ -114,14 +122,14 @@ def _intensity(state: LiveState, label: bool) -> list[Span]:
         prefix = "intensity " if label else ""
         spans = [(f"{prefix}{state.intensity_g_per_kwh:.0f} g/kWh", "")]
     if state.intensity_source:
-        spans.append((" " + _clean(state.intensity_source), _DIM))
+        spans.append((" " + state.intensity_source, _DIM))
     return spans
 
 
 def _component(
     label: str, power_w: float | None, energy_j: float | None, method: str
 ) -> list[Span]:
-    spans: list[Span] = [(_clean(label), _LABEL)]
+    spans: list[Span] = [(label, _LABEL)]
     if energy_j is None:
         spans.append((" —", ""))
     else:
@@ -129,7 +137,7 @@ def _component(
             spans.append((f" {_power(power_w)}", ""))
         spans.append((f" {units.energy(energy_j)}", ""))
     if method:
-        spans.append((f" {_clean(method)}", _DIM))
+        spans.append((f" {method}", _DIM))
     return spans
 
 

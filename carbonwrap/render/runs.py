@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from carbonwrap.render import units
+from carbonwrap.render.text import rich_text, shown, shown_row
 from carbonwrap.report.model import ReadStats, Report, Totals
 from carbonwrap.runlog.records import parse_utc, utc_iso
 from carbonwrap.runlog.summary import RunSummary
@@ -16,7 +17,8 @@ COMMAND_WIDTH = 40
 
 @dataclass
 class RunsView:
-    """The table's content, independent of how it is drawn."""
+    """The table's content, independent of how it is drawn. It holds others' text as the logs
+    gave it (argv, host, tags, group keys); each renderer escapes it for its own output."""
 
     header: tuple[str, ...]
     right: frozenset[int]  # right-aligned columns
@@ -24,6 +26,17 @@ class RunsView:
     rows: list[tuple[str, ...]]
     total: tuple[str, ...] | None
     notes: list[str] = field(default_factory=list)
+
+    def escaped(self) -> RunsView:
+        """Every string escaped for a terminal: no control character of others reaches it."""
+        return RunsView(
+            shown_row(self.header),
+            self.right,
+            self.flexible,
+            [shown_row(row) for row in self.rows],
+            shown_row(self.total) if self.total is not None else None,
+            [shown(note) for note in self.notes],
+        )
 
 
 def _shorten(text: str, width: int = COMMAND_WIDTH) -> str:
@@ -114,6 +127,7 @@ def _notes(stats: ReadStats, totals: Totals) -> list[str]:
 
 def render_text(view: RunsView) -> str:
     """Plain text: for pipes, files and terminals without colour."""
+    view = view.escaped()
     if not view.rows:
         return "No runs.\n" + "".join(f"  {note}\n" for note in view.notes)
     table = [view.header, *view.rows, *([view.total] if view.total else [])]
@@ -142,11 +156,11 @@ def render_rich(view: RunsView) -> Any:
     narrow for the table, the flexible column alone is cut, with an ellipsis."""
     from rich.console import Console, ConsoleOptions, Group, RenderResult
     from rich.table import Table
-    from rich.text import Text
 
-    notes = [Text(note, style="dim") for note in view.notes]
+    view = view.escaped()  # and every string a Text: never read as markup
+    notes = [rich_text(note, style="dim") for note in view.notes]
     if not view.rows:
-        return Group(Text("No runs.", style="bold"), *notes)
+        return Group(rich_text("No runs.", style="bold"), *notes)
     cells = [view.header, *view.rows, *([view.total] if view.total else [])]
     widths = [max(len(row[i]) for row in cells) for i in range(len(view.header))]
 
@@ -163,8 +177,8 @@ def render_rich(view: RunsView) -> Any:
             for i, name in enumerate(view.header):
                 flexible = i == view.flexible
                 table.add_column(
-                    name,
-                    footer=view.total[i] if view.total else "",
+                    rich_text(name),
+                    footer=rich_text(view.total[i]) if view.total else "",
                     justify="right" if i in view.right else "left",
                     no_wrap=True,
                     overflow="ellipsis",
@@ -172,7 +186,7 @@ def render_rich(view: RunsView) -> Any:
                     ratio=1 if flexible and too_wide else None,
                 )
             for row in view.rows:
-                table.add_row(*row)
+                table.add_row(*map(rich_text, row))
             yield table
 
     return Group(Fitted(), *notes)

@@ -9,6 +9,7 @@ from typing import Any
 
 from carbonwrap.quantities import format_duration
 from carbonwrap.render import units
+from carbonwrap.render.text import shown
 from carbonwrap.runlog.records import parse_utc
 
 # What a provider's forecast is called, by the name before ":" in a point's source.
@@ -77,7 +78,11 @@ def _cut(record: Mapping[str, Any], since_s: float | None) -> str:
 
 
 def announce(record: Mapping[str, Any]) -> list[str]:
-    """One or two lines for stderr, before the wait."""
+    """One or two lines for stderr, before the wait; the provider's text in them escaped."""
+    return [shown(line) for line in _announce(record)]
+
+
+def _announce(record: Mapping[str, Any]) -> list[str]:
     decided_s = parse_utc(record.get("decided_at"))
     duration = format_duration(_number(record.get("expected_duration_s")) or 0.0)
     within = format_duration(_number(record.get("requested_within_s")) or 0.0)

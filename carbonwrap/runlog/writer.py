@@ -34,6 +34,7 @@ class EventLog:
     removed during the run (its directory deleted) is written again from the open file."""
 
     def __init__(self, directory: str, name: str, mode: int = 0o600) -> None:
+        directory = os.fspath(directory)  # a Path is welcome too
         self.path = os.path.join(directory, name)
         self._directory, self._name = directory or ".", name
         self._mode = mode

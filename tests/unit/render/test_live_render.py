@@ -100,7 +100,7 @@ def test_a_component_not_measured_shows_a_dash() -> None:
 
 def test_outside_text_cannot_move_the_cursor_and_wide_characters_count_double() -> None:
     lines = live_lines(state(intensity_source="evil\x1b[2J\nsource"), 80, False)
-    assert lines[2] == "intensity 231 g/kWh evil [2J source"
+    assert lines[2] == "intensity 231 g/kWh evil\\x1b[2J\\nsource"  # escaped, as everywhere
     assert cells("電力") == 4 and cells("é") == 1 and cells("e\u0301") == 1
     wide = live_lines(state(intensity_source="電力" * 30), 40, False)
     assert all(cells(line) <= 40 for line in wide)
