@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TextIO
 
 from carbonwrap.choices import REPORT_FORMATS
-from carbonwrap.errors import CarbonwrapError
+from carbonwrap.errors import CarbonwrapError, shown
 from carbonwrap.outfiles import check_target, replace_whole
 from carbonwrap.report.model import Report
 from carbonwrap.report.read import read_runs
@@ -52,11 +52,11 @@ def report(
     runs, stats = read_runs(paths)
     result = build_report(runs, stats, options.group_by, since_s, until_s, options.tags)
     for problem in stats.unreadable[:3]:
-        stderr.write(f"carbonwrap: could not read {problem}\n")
+        stderr.write(f"carbonwrap: could not read {shown(problem)}\n")
     if len(stats.unreadable) > 3:
         stderr.write(f"carbonwrap: could not read {len(stats.unreadable) - 3} more files\n")
     if stats.logs == 0:
-        where = ", ".join(str(p) for p in paths)
+        where = ", ".join(shown(str(p)) for p in paths)
         stderr.write(f"carbonwrap: no carbonwrap logs found in {where}\n")
     if options.html is not None and options.html != "-":
         try:  # the mode of the user's file replaced: they chose who may read their reports

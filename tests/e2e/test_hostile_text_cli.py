@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO, cw_argv, cw_env, logs_in, records
+from conftest import REPO, cw_argv, cw_env, logs_in, records, run_cw
 
 # What no byte of others' text may become on a terminal (C0 but line feed, DEL, C1, surrogates).
 UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
@@ -303,3 +303,13 @@ def test_a_providers_region_in_the_live_view_and_the_final_report(terminal: Term
         assert f"watttime:{REGION_SHOWN}" in live  # escaped as everywhere, not blanked
 
     serve(check, timeout_s=60)
+
+
+def test_report_names_unreadable_and_empty_places_escaped(tmp_path: Path) -> None:
+    """The paths `report` names on stderr come from the file system: others chose them."""
+    hostile = tmp_path / "logs\x1b]2;PWNED\x07"
+    hostile.mkdir()
+    result = run_cw("report", str(hostile), cwd=tmp_path)
+    assert result.returncode == 0
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+    assert "\\x1b]2;PWNED\\x07" in result.stderr
