@@ -23,6 +23,10 @@ The estimator (README "Progress and prediction"):
 - CO2e: the CO2e so far + remaining energy × PUE × the mean intensity over the predicted
   remaining window: the provider's forecast where it covers the window, the current value for
   the rest (`mean_intensity`).
+- Every number of a prediction is finite and at most LARGEST, or there is no prediction:
+  reports the protocol allows can still be beyond any float's arithmetic (a total of 1e308
+  steps, 1e-300 of a step done), and a prediction of Infinity is no JSON (the log refuses
+  it) and no prediction anyone can use.
 """
 
 import itertools
@@ -31,6 +35,9 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
 MIN_MARGIN_INTERVALS = 3  # fewer intervals give no spread worth stating
+# The largest number a prediction holds (s, J): beyond any run, and the fold
+# (runlog/summary.py) takes larger values in a log for damage.
+LARGEST = 1e30
 
 
 class Point(NamedTuple):
@@ -66,6 +73,11 @@ class Estimate(NamedTuple):
 
 def _finite(*values: float) -> bool:
     return all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
+
+
+def sane(*values: float | None) -> bool:
+    """Each value None, or a finite number of at most LARGEST either way."""
+    return all(v is None or (_finite(v) and -LARGEST <= v <= LARGEST) for v in values)
 
 
 def usable(points: Iterable[Point]) -> list[Point]:
@@ -113,7 +125,7 @@ def estimate(points: Sequence[Point]) -> Estimate | None:
     if len(used) - 1 >= MIN_MARGIN_INTERVALS:
         time_margin = _margin(used, remaining, units, s_per_unit, lambda p: p.elapsed_s)
         energy_margin = _margin(used, remaining, units, j_per_unit, lambda p: p.energy_j)
-    return Estimate(
+    e = Estimate(
         duration_s=last.elapsed_s + remaining_s,
         energy_j=last.energy_j + remaining_j,
         elapsed_s=last.elapsed_s,
@@ -128,6 +140,12 @@ def estimate(points: Sequence[Point]) -> Estimate | None:
         duration_margin_s=time_margin,
         energy_margin_j=energy_margin,
     )
+    # Inputs of any size (the reports' numbers, the energy counted) give sane outputs or none:
+    # an overflow (Infinity, or Infinity − Infinity = NaN) anywhere shows here.
+    outputs = (e.duration_s, e.energy_j, e.elapsed_s, e.energy_now_j, e.remaining_s)
+    if not sane(*outputs, e.remaining_j, e.duration_margin_s, e.energy_margin_j):
+        return None
+    return e
 
 
 def _margin(
@@ -137,7 +155,8 @@ def _margin(
     squares = 0.0
     for before, after in itertools.pairwise(used):
         dd = after.done - before.done
-        squares += (x(after) - x(before) - rate * dd) ** 2 / dd
+        off = x(after) - x(before) - rate * dd
+        squares += off * off / dd  # not ** 2: that raises OverflowError where * gives inf
     df = len(used) - 2
     sigma = math.sqrt(squares / df)
     return _t95(df) * sigma * math.sqrt(remaining * (1.0 + remaining / units))
@@ -174,19 +193,22 @@ def mean_intensity(
             if a <= start_s < b:
                 return v, 1.0
         return current_g_per_kwh, 0.0
-    weighted = covered = 0.0
+    # Shares of the window, not seconds × g/kWh: a window of 1e30 s and a value of 1e300
+    # (a provider's damage) must not overflow into inf / inf = NaN.
+    mean = covered = 0.0
     cursor = start_s
+    span = end_s - start_s
     for a, b, v in windows:
         lo, hi = max(a, cursor), min(b, end_s)
         if hi > lo:
-            weighted += (hi - lo) * v
-            covered += hi - lo
+            share = (hi - lo) / span
+            mean += share * v
+            covered += share
             cursor = hi
         if cursor >= end_s:
             break
-    span = end_s - start_s
-    weighted += (span - covered) * current_g_per_kwh
-    return weighted / span, covered / span
+    covered = min(1.0, covered)
+    return mean + (1.0 - covered) * current_g_per_kwh, covered
 
 
 def basis(e: Estimate, unit: str) -> str:

@@ -5,6 +5,7 @@ budget). Created at the first progress record; a Recorder observer from then on.
 the unit of the first report with a total (epochs, say): reports in other units (an
 evaluation's batches, steps without a total) are not mixed in."""
 
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -16,6 +17,7 @@ from carbonwrap.predict.estimate import (
     energy_at,
     estimate,
     mean_intensity,
+    sane,
     usable,
 )
 from carbonwrap.runlog import records
@@ -191,7 +193,7 @@ class Predictor:
         else:
             intensity_basis = "forecast+current" if covered > 0 else "current"
         margin = e.energy_margin_j
-        return records.prediction(
+        prediction = records.prediction(
             time_s=self._wall(),
             elapsed_s=self._elapsed_s(),
             done=e.done,
@@ -209,13 +211,22 @@ class Predictor:
             report_elapsed_s=e.elapsed_s,
             intervals=e.intervals,
         )
+        # The estimate is sane; an intensity no float can price it at (a provider's damage)
+        # would still make Infinity, which the log refuses: no prediction then.
+        if not all(sane(v) for v in prediction.values() if isinstance(v, float)):
+            return None
+        return prediction
 
 
 def _number(value: Any) -> float | None:
-    """A JSON number as a float; None for anything else (bool included)."""
+    """A JSON number as a finite float; None for anything else (bool included)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond any float
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _thinned(points: list[Point]) -> list[Point]:

@@ -293,41 +293,58 @@ def iter_logs(paths: list[Path]) -> Iterator[str]:
     name order, following links to directories but never into one already visited), each file
     once. Paths that do not exist, and files that are not regular files, are left out."""
     seen: set[tuple[int, int]] = set()
-
-    def first_time(st_dev: int, st_ino: int) -> bool:
-        if (st_dev, st_ino) in seen:
-            return False
-        seen.add((st_dev, st_ino))
-        return True
-
-    def walk(directory: str, device: int) -> Iterator[str]:
-        try:
-            with os.scandir(directory) as it:
-                entries = sorted(it, key=lambda e: e.name)
-        except OSError:
-            return  # unreadable, or gone: nothing to read there
-        for entry in entries:
-            try:
-                if entry.is_dir():
-                    st = entry.stat()
-                    if first_time(st.st_dev, st.st_ino):
-                        yield from walk(entry.path, st.st_dev)
-                elif entry.name.endswith(".jsonl") and entry.is_file():
-                    # A plain file is on its directory's device; a link may point anywhere.
-                    st_dev = entry.stat().st_dev if entry.is_symlink() else device
-                    st_ino = entry.stat().st_ino if entry.is_symlink() else entry.inode()
-                    if first_time(st_dev, st_ino):
-                        yield entry.path
-            except OSError:
-                continue  # a dangling link, or a file removed while walking
-
     for path in paths:
         try:
             st = path.stat()
         except OSError:
             continue
         if path.is_dir():
-            if first_time(st.st_dev, st.st_ino):
-                yield from walk(str(path), st.st_dev)
-        elif path.is_file() and first_time(st.st_dev, st.st_ino):  # not a FIFO: it could block
-            yield str(path)
+            yield from _walk(str(path), st, seen)
+        elif path.is_file() and _first_time(seen, st.st_dev, st.st_ino):
+            yield str(path)  # a regular file: a FIFO could block
+
+
+def _first_time(seen: set[tuple[int, int]], st_dev: int, st_ino: int) -> bool:
+    if (st_dev, st_ino) in seen:
+        return False
+    seen.add((st_dev, st_ino))
+    return True
+
+
+def _walk(top: str, st: os.stat_result, seen: set[tuple[int, int]]) -> Iterator[str]:
+    """The *.jsonl files under `top`, depth first in name order. An explicit stack, one entry
+    per level (the entries still to visit there): a tree thousands of levels deep costs no
+    Python frames. Directories deeper than PATH_MAX cannot be opened by name and are passed by,
+    as unreadable ones are (their logs could not be opened by name either)."""
+    if not _first_time(seen, st.st_dev, st.st_ino):
+        return
+    stack = [(_entries(top), st.st_dev)]
+    while stack:
+        entries, device = stack[-1]
+        entry = next(entries, None)
+        if entry is None:
+            stack.pop()
+            continue
+        try:
+            if entry.is_dir():
+                found = entry.stat()
+                if _first_time(seen, found.st_dev, found.st_ino):
+                    stack.append((_entries(entry.path), found.st_dev))
+            elif entry.name.endswith(".jsonl") and entry.is_file():
+                # A plain file is on its directory's device; a link may point anywhere.
+                st_dev = entry.stat().st_dev if entry.is_symlink() else device
+                st_ino = entry.stat().st_ino if entry.is_symlink() else entry.inode()
+                if _first_time(seen, st_dev, st_ino):
+                    yield entry.path
+        except OSError:
+            continue  # a dangling link, or a file removed while walking
+
+
+def _entries(directory: str) -> Iterator[os.DirEntry[str]]:
+    """A directory's entries in name order (read whole and closed: no descriptor stays open
+    per level); none when it cannot be read (unreadable, gone, or its path too long)."""
+    try:
+        with os.scandir(directory) as it:
+            return iter(sorted(it, key=lambda e: e.name))
+    except OSError:
+        return iter(())

@@ -4,6 +4,7 @@ Units are in the key names."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -32,6 +33,98 @@ JOB_VARIABLES = (
     "PMIX_NAMESPACE",  # Open MPI 5: one per job
     "OMPI_MCA_ess_base_jobid",  # Open MPI 4
 )
+
+
+# Every record carbonwrap writes must be readable by its own reader, which skips a line over
+# 4 MiB as damage (`reader._MAX_LINE`): whatever can grow is bounded here, at the writer. A
+# command line (up to ARG_MAX, a few MiB, and each control character 6 bytes of JSON) keeps
+# the arguments that fit in ARGV_BYTES of JSON and says how many it left out (`argv_cut`); tags
+# likewise (`tags_cut`); lists (signals received, PIDs) keep their first LIST_ITEMS and a count
+# of the rest (`<key>_cut`); a text (a message, a path, a value from the environment) keeps its
+# first TEXT_CHARS characters and ends in CUT_MARK. The largest record is well under 2 MiB
+# (tests/unit/runlog/test_bounded_records.py builds it).
+ARGV_BYTES = 64 << 10
+TAGS_BYTES = 64 << 10
+TEXT_CHARS = 4096
+PATH_CHARS = 16384  # a working directory may be deeper than PATH_MAX (4096)
+LIST_ITEMS = 1000
+CUT_MARK = "\u2026"  # …
+_JSON_CHAR_BYTES = 12  # the most one character takes in JSON: "\ud83d\ude00" for U+1F600
+
+
+def _text(text: str, limit: int = TEXT_CHARS) -> str:
+    """`text`, or its first characters and CUT_MARK: at most `limit` characters."""
+    if not isinstance(text, str) or len(text) <= limit:
+        return text
+    return text[: limit - 1] + CUT_MARK
+
+
+def _json_size(value: Any) -> int:
+    return len(json.dumps(value))  # ASCII, as `encode` writes it: its length is its bytes
+
+
+def _os_bytes(text: str) -> int:
+    """How many bytes `text` was on the command line (undecodable bytes are surrogates)."""
+    try:
+        return len(text.encode("utf-8", "surrogateescape"))
+    except UnicodeEncodeError:
+        return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _bounded_argv(argv: Sequence[str]) -> tuple[list[str], dict[str, int] | None]:
+    """The arguments that fit, whole, in ARGV_BYTES of JSON, and what was left out
+    ({"arguments": N, "bytes": B}), or None when all fit. A first argument that alone does not
+    fit is kept cut (ending in CUT_MARK), so the log still says which program ran."""
+    if sum(map(len, argv)) * _JSON_CHAR_BYTES + 3 * len(argv) <= ARGV_BYTES:
+        return list(argv), None  # the usual command line: no measuring
+    kept: list[str] = []
+    size = 2  # []
+    for arg in argv:
+        size += _json_size(arg) + 1  # and a comma
+        if size > ARGV_BYTES:
+            break
+        kept.append(arg)
+    if len(kept) == len(argv):
+        return kept, None
+    left_bytes = sum(_os_bytes(arg) for arg in argv[len(kept) :])
+    if not kept:
+        first = argv[0][: ARGV_BYTES // _JSON_CHAR_BYTES - 1]
+        kept = [first + CUT_MARK]
+        left_bytes -= _os_bytes(first)
+    return kept, {"arguments": len(argv) - len(kept), "bytes": left_bytes}
+
+
+def _bounded_tags(tags: Mapping[str, str]) -> tuple[dict[str, str], dict[str, int] | None]:
+    """The tags that fit in TAGS_BYTES of JSON (keys and values cut to TEXT_CHARS / 4), and
+    what was left out ({"tags": N, "bytes": B}), or None when all fit."""
+    kept: dict[str, str] = {}
+    size = 2
+    left = left_bytes = 0
+    for key, value in tags.items():
+        short_key, short_value = _text(key, TEXT_CHARS // 4), _text(value, TEXT_CHARS // 4)
+        if not left:
+            size += _json_size(short_key) + _json_size(short_value) + 2  # : and ,
+        if left or size > TAGS_BYTES:
+            left += 1
+            left_bytes += _os_bytes(key) + _os_bytes(value)
+            continue
+        kept[short_key] = short_value
+    return kept, {"tags": left, "bytes": left_bytes} if left else None
+
+
+def _bounded_list(record: Record, key: str, items: Sequence[Any]) -> None:
+    """record[key]: the first LIST_ITEMS of `items`; record[key + "_cut"]: how many more."""
+    record[key] = [_text(i) if isinstance(i, str) else i for i in items[:LIST_ITEMS]]
+    if len(items) > LIST_ITEMS:
+        record[f"{key}_cut"] = len(items) - LIST_ITEMS
+
+
+def _texts(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A small table of strings (region, job), each key and string cut to TEXT_CHARS."""
+    return {
+        _text(str(k)): _text(v) if isinstance(v, str) else v
+        for k, v in itertools.islice(values.items(), LIST_ITEMS)
+    }
 
 
 def encode(record: Record) -> bytes:
@@ -111,28 +204,36 @@ def start(
     tags: Mapping[str, str],
     schedule: Mapping[str, Any] | None = None,
 ) -> Record:
-    """`schedule`: the carbon-aware start (`schedule.decide`), only for runs that asked."""
+    """`schedule`: the carbon-aware start (`schedule.decide`), only for runs that asked.
+    `argv_cut`, `tags_cut`: what of a huge command line or set of tags was left out (see
+    ARGV_BYTES), only when something was."""
+    kept_argv, argv_cut = _bounded_argv(argv) if argv is not None else (None, None)
+    kept_tags, tags_cut = _bounded_tags(tags)
     record: Record = {
         "type": "start",
         "schema": LOG_SCHEMA,
         "run_id": run_id,
         "time": utc_iso(time_s),
-        "argv": list(argv) if argv is not None else None,
-        "cwd": cwd,
-        "host": host,
+        "argv": kept_argv,
+        "cwd": _text(cwd, PATH_CHARS),
+        "host": _text(host),
         "pid": pid,
-        "versions": dict(versions),
+        "versions": _texts(versions),
         "cpu_accounting": cpu_accounting,
         "components": {name: dict(info) for name, info in components.items()},
-        "region": dict(region),
+        "region": _texts(region),
         "pue": pue,
         "interval_s": interval_s,
         "log_interval_s": log_interval_s,
-        "job": dict(job),
-        "tags": dict(tags),
+        "job": _texts(job),
+        "tags": kept_tags,
     }
+    if argv_cut is not None:
+        record["argv_cut"] = argv_cut
+    if tags_cut is not None:
+        record["tags_cut"] = tags_cut
     if schedule is not None:
-        record["schedule"] = dict(schedule)
+        record["schedule"] = _texts(schedule)
     return record
 
 
@@ -189,16 +290,16 @@ def intensity(
         "time": utc_iso(time_s),
         "elapsed_s": round(elapsed_s, 3),
         "intensity_g_per_kwh": intensity_g_per_kwh,
-        "region": region,
-        "source": source,
-        "signal": signal,
+        "region": _text(region),
+        "source": _text(source),
+        "signal": _text(signal),
         "kind": kind,
     }
     if valid_from_s is not None and valid_to_s is not None:
         record["valid_from"] = utc_iso(valid_from_s)
         record["valid_to"] = utc_iso(valid_to_s)
     if reason is not None:
-        record["reason"] = reason
+        record["reason"] = _text(reason)
     return record
 
 
@@ -220,7 +321,7 @@ def progress(
         "elapsed_s": round(elapsed_s, 3),
         "done": done,
         "total": total,
-        "unit": unit,
+        "unit": _text(unit),
         "source": source,
     }
 
@@ -257,7 +358,7 @@ def prediction(
         "report_elapsed_s": None if report_elapsed_s is None else round(report_elapsed_s, 3),
         "done": done,
         "total": total,
-        "unit": unit,
+        "unit": _text(unit),
         "fraction": round(min(1.0, done / total), 6) if total > 0 else None,
         "duration_s": round(duration_s, 3),
         "energy_j": round(energy_j, 3),
@@ -267,7 +368,7 @@ def prediction(
         "co2e_margin_g": None if co2e_margin_g is None else round(co2e_margin_g, 6),
         "intensity_g_per_kwh": round(intensity_g_per_kwh, 3),
         "intensity_basis": intensity_basis,
-        "basis": basis,
+        "basis": _text(basis),
         "intervals": intervals,
     }
 
@@ -276,14 +377,20 @@ def budget(*, time_s: float, elapsed_s: float, event: str, **fields: Any) -> Rec
     """A budget event (`budget.py`). "set": limit (as given, "500 g"), quantity ("co2e" or
     "energy"), limit_co2e_g or limit_energy_j, on_exceed ("warn" or "stop"), grace_s.
     "exceeded": basis ("actual" or "predicted"), co2e_g or energy_j, fraction (of the work, for
-    a prediction), action ("warn" or "stop"), message. "kill": pids, message."""
-    return {
+    a prediction), action ("warn" or "stop"), message. "kill": pids, message. Texts and lists
+    are bounded (TEXT_CHARS, LIST_ITEMS: `pids_cut` counts the PIDs left out)."""
+    record: Record = {
         "type": "budget",
         "time": utc_iso(time_s),
         "elapsed_s": round(elapsed_s, 3),
         "event": event,
-        **fields,
     }
+    for key, value in fields.items():
+        if isinstance(value, (list, tuple)):
+            _bounded_list(record, key, value)
+        else:
+            record[key] = _text(value) if isinstance(value, str) else value
+    return record
 
 
 def warning(*, time_s: float, elapsed_s: float, message: str) -> Record:
@@ -291,7 +398,7 @@ def warning(*, time_s: float, elapsed_s: float, message: str) -> Record:
         "type": "warning",
         "time": utc_iso(time_s),
         "elapsed_s": round(elapsed_s, 3),
-        "message": message,
+        "message": _text(message),
     }
 
 
@@ -310,7 +417,8 @@ def end(
     stopped: str | None = None,
 ) -> Record:
     """`stopped`: why carbonwrap stopped the command ("budget 500 g CO2e exceeded (actual …)"),
-    only when it did."""
+    only when it did. `leftover_pids` and `signals_received` keep their first LIST_ITEMS;
+    `leftover_pids_cut`, `signals_received_cut`: how many more, only when there were more."""
     record = sample(
         time_s=time_s,
         elapsed_s=elapsed_s,
@@ -319,13 +427,9 @@ def end(
         device_energy_j=device_energy_j,
         gpus=gpus,
     )
-    record.update(
-        type="end",
-        exit_code=exit_code,
-        signal=signal,
-        leftover_pids=list(leftover_pids),
-        signals_received=list(signals_received),
-    )
+    record.update(type="end", exit_code=exit_code, signal=signal)
+    _bounded_list(record, "leftover_pids", leftover_pids)
+    _bounded_list(record, "signals_received", signals_received)
     if stopped is not None:
-        record["stopped"] = stopped
+        record["stopped"] = _text(stopped)
     return record

@@ -60,6 +60,9 @@ class RunSummary:
 
     run_id: str = ""
     command: list[str] | None = None
+    # A command line too long to log whole (`records.ARGV_BYTES`): `command` holds its first
+    # arguments; {"arguments": N, "bytes": B} left out. None: the command is whole.
+    command_cut: dict[str, int] | None = None
     host: str = ""
     cwd: str = ""
     started_at: str = ""
@@ -109,6 +112,17 @@ class RunSummary:
     def status(self) -> str:
         return "complete" if self.complete else "incomplete"
 
+    @property
+    def command_cut_text(self) -> str:
+        """What follows the command where it is shown, when the log holds only its beginning:
+        " … (+N more arguments)"; "" when the command is whole."""
+        if self.command_cut is None:
+            return ""
+        n = self.command_cut["arguments"]
+        if n == 0:
+            return f" \u2026 (+{self.command_cut['bytes']:,} more bytes)"
+        return f" \u2026 (+{n:,} more argument{'' if n == 1 else 's'})"
+
 
 # No measurement carbonwrap logs comes near this (the world uses ~6e20 J a year); a larger value
 # is damage, and sums of many such values must stay finite (strict JSON has no Infinity).
@@ -129,6 +143,13 @@ def _number(value: Any) -> float | None:
 def _index(key: str) -> bool:
     """A GPU index as `events.sample` writes it ("0".."99…"), not any str.isdigit() ("²")."""
     return 0 < len(key) < 10 and key.isascii() and key.isdigit()
+
+
+def _count(value: Any) -> int | None:
+    """A whole number of things: an int, 0 up to 2**53 (a float holds it exactly)."""
+    if type(value) is int and 0 <= value <= 1 << 53:
+        return value
+    return None
 
 
 def _number_or(value: Any, default: float) -> float:
@@ -166,6 +187,9 @@ class Fold:
         s.run_id = str(r.get("run_id", ""))
         argv = r.get("argv")
         s.command = [str(a) for a in argv] if isinstance(argv, list) else None
+        cut = r.get("argv_cut")
+        if s.command is not None and isinstance(cut, dict):
+            self._command_cut(_count(cut.get("arguments")), _count(cut.get("bytes")))
         s.host = str(r.get("host", ""))
         s.cwd = str(r.get("cwd", ""))
         s.started_at = str(r.get("time", ""))
@@ -203,6 +227,17 @@ class Fold:
                         energy_method=str(device.get("energy_method", "")),
                         mig=device.get("mig") is True,
                     )
+
+    def _command_cut(self, arguments: int | None, size: int | None) -> None:
+        if arguments is None or size is None:
+            return
+        s = self.s
+        s.command_cut = {"arguments": arguments, "bytes": size}
+        if arguments:
+            left = f"{arguments:,} more argument{'' if arguments == 1 else 's'} ({size:,} bytes)"
+        else:
+            left = f"the last {size:,} bytes of its first argument"
+        s.notes.append(f"the command line was too long to log whole: {left} left out")
 
     def _sample(self, r: Record) -> None:
         s = self.s

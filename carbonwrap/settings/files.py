@@ -1,5 +1,11 @@
 """Settings files: find them, parse them (tomllib, imported only when a file exists), check
-every key and value, and keep the line of each for errors that name file, key and line."""
+every key and value, and keep the line of each for errors that name file, key and line.
+
+A settings file is input: a FIFO at its name would block `open` or `read` forever, a device
+(a link to /dev/zero) never ends, a huge file would be held whole. Only a regular file of at
+most MAX_FILE_BYTES is read; anything else is one line and exit 125. A symlinked settings file
+is normal (dotfiles kept in a repository): links are followed and the file they end at checked.
+"""
 
 import os
 import stat
@@ -12,6 +18,8 @@ from carbonwrap.settings.catalog import BY_KEY, PATHS, TABLES, WHERE
 
 PROJECT_FILE = "carbonwrap.toml"
 PYPROJECT = "pyproject.toml"
+MAX_FILE_BYTES = 1 << 20  # settings are a few lines; a pyproject.toml is tens of KiB
+_READ_BLOCK = 1 << 16
 
 
 class ConfigFile(NamedTuple):
@@ -29,14 +37,16 @@ def user_config_path(environ: Mapping[str, str]) -> str:
 
 def find_project_file(cwd: str) -> tuple[str, bool] | None:
     """(path, is_pyproject) of the nearest carbonwrap.toml, or pyproject.toml with a
-    [tool.carbonwrap] table, from `cwd` upward; None if there is none."""
+    [tool.carbonwrap] table, from `cwd` upward; None if there is none. Whatever is at the name
+    carbonwrap.toml (a FIFO, a link to a device) is the project file, refused when read: a
+    file further up must not silently stand in for it."""
     directory = os.path.abspath(cwd)
     while True:
         candidate = os.path.join(directory, PROJECT_FILE)
-        if os.path.isfile(candidate):
+        if _present(candidate):
             return candidate, False
         pyproject = os.path.join(directory, PYPROJECT)
-        if os.path.isfile(pyproject) and _mentions_tool_table(pyproject):
+        if _present(pyproject) and _mentions_tool_table(pyproject):
             return pyproject, True
         parent = os.path.dirname(directory)
         if parent == directory:
@@ -44,12 +54,82 @@ def find_project_file(cwd: str) -> tuple[str, bool] | None:
         directory = parent
 
 
+def _present(path: str) -> bool:
+    """Something other than a directory is at `path` (a dangling link too)."""
+    return os.path.lexists(path) and not os.path.isdir(path)
+
+
 def _mentions_tool_table(path: str) -> bool:
+    """Whether a pyproject.toml has a [tool.carbonwrap] table; one that cannot be read is
+    passed by (it may be anyone's), one that is not a regular file or is huge is refused."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return any(line.strip().startswith("[tool.carbonwrap") for line in f)
+        raw, _ = read_bytes(path)
     except OSError:
         return False
+    text = raw.decode("utf-8", errors="replace")
+    return any(line.strip().startswith("[tool.carbonwrap") for line in text.splitlines())
+
+
+def read_bytes(path: str) -> tuple[bytes, int]:
+    """The bytes of a settings file and its mode, reading at most one block past
+    MAX_FILE_BYTES. OSError if it cannot be opened; CarbonwrapError if it is not a regular
+    file or is too large.
+
+    Checked before opening (opening some devices has effects of its own) and again on the
+    open file (the name may have changed in between). O_NONBLOCK: opening a FIFO does not wait
+    for a writer."""
+    _check_kind(path, os.stat(path))
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        _check_kind(path, st)
+        chunks: list[bytes] = []
+        got = 0
+        # Whole blocks: some files refuse odd sizes (/proc/self/pagemap: multiples of 8).
+        while got <= MAX_FILE_BYTES and (chunk := os.read(fd, _READ_BLOCK)):
+            chunks.append(chunk)
+            got += len(chunk)
+    finally:
+        os.close(fd)
+    if got > MAX_FILE_BYTES:  # it grew after the check, or its size says nothing (/proc)
+        raise _too_large(path, None)
+    return b"".join(chunks), st.st_mode
+
+
+def _check_kind(path: str, st: os.stat_result) -> None:
+    if not stat.S_ISREG(st.st_mode):
+        link = f" (a link to {os.path.realpath(path)})" if os.path.islink(path) else ""
+        raise CarbonwrapError(
+            f"{path}{link}: {_kind(st.st_mode)}, not a regular file (a settings file is read "
+            "whole); replace it with a file or remove it"
+        )
+    if st.st_size > MAX_FILE_BYTES:
+        raise _too_large(path, st.st_size)
+
+
+def _too_large(path: str, size: int | None) -> CarbonwrapError:
+    shown = f"{_size(size)}, " if size is not None else ""
+    return CarbonwrapError(
+        f"{path}: {shown}more than a settings file may hold ({_size(MAX_FILE_BYTES)}); "
+        "fix or remove it"
+    )
+
+
+def _kind(mode: int) -> str:
+    kinds = (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISDIR, "a directory"),
+    )
+    return next((name for test, name in kinds if test(mode)), "a special file")
+
+
+def _size(size: int) -> str:
+    if size >= 1 << 20:
+        return f"{size / (1 << 20):.1f} MiB" if size % (1 << 20) else f"{size >> 20} MiB"
+    return f"{size} bytes"
 
 
 def read_file(path: str, scope: str, pyproject: bool, notes: list[str]) -> ConfigFile:
@@ -59,8 +139,7 @@ def read_file(path: str, scope: str, pyproject: bool, notes: list[str]) -> Confi
         import tomli as tomllib
 
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
+        raw, mode = read_bytes(path)
     except OSError as exc:
         raise CarbonwrapError(f"{path}: cannot read it ({exc.strerror}); fix or remove it") from exc
     try:
@@ -82,7 +161,7 @@ def read_file(path: str, scope: str, pyproject: bool, notes: list[str]) -> Confi
     lines = _key_lines(text, prefix)
     values = _check(document, path, scope, lines)
     secret = any(BY_KEY[k].secret for k in values)
-    if secret and stat.S_IMODE(os.stat(path).st_mode) & 0o077:
+    if secret and stat.S_IMODE(mode) & 0o077:
         notes.append(f"{path} holds a secret and others can read it: chmod 600 {path}")
     return ConfigFile(path, scope, values)
 

@@ -218,6 +218,66 @@ def test_symlink_loops_fifos_directories_and_dangling_links(tmp_path: Path) -> N
     assert document["totals"]["runs"] == 1 and document["logs"]["read"] == 1
 
 
+def _deep_tree(top: Path, depth: int, logs_at: dict[int, bytes]) -> None:
+    """top/d/d/…/d, `depth` levels, made relative to a descriptor (the path soon exceeds
+    PATH_MAX); logs_at: level -> a log's bytes, written there as x.jsonl; at level 1000 a link
+    back to the top (a loop)."""
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for level in range(1, depth + 1):
+            os.mkdir("d", dir_fd=fd)
+            below = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = below
+            if level in logs_at:
+                log = os.open("x.jsonl", os.O_WRONLY | os.O_CREAT, 0o600, dir_fd=fd)
+                os.write(log, logs_at[level])
+                os.close(log)
+            if level == 1000:
+                os.symlink(top, "loop", dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_deep_tree(top: Path) -> None:
+    """What shutil.rmtree cannot (it recurses per level): down to the bottom, then up through
+    "..", each directory emptied and removed from its parent's descriptor."""
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    while "d" in os.listdir(fd):
+        below = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = below
+    while not os.path.samestat(os.fstat(fd), os.stat(top)):
+        for name in os.listdir(fd):
+            if name != "d":
+                os.unlink(name, dir_fd=fd)
+        parent = os.open("..", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        os.rmdir("d", dir_fd=parent)
+        fd = parent
+    os.close(fd)
+    os.rmdir(top)
+
+
+def test_a_tree_5000_levels_deep_is_walked_without_recursion(tmp_path: Path) -> None:
+    """Before: RecursionError (a generator per level). Logs within PATH_MAX are found; deeper
+    directories cannot be opened by name and are passed by, as unreadable ones are."""
+    top = tmp_path / "deep"
+    top.mkdir()
+    log = _log(tmp_path, "template", []).read_bytes()
+    try:
+        _deep_tree(top, 5000, {1: log, 1000: log.replace(b"template", b"level1000"), 4999: log})
+        found = list(logread.iter_logs([top]))
+        depths = [len(Path(p).relative_to(top).parts) for p in found]
+        assert depths == [1001, 2]  # in name order: d/ before x.jsonl
+        stdout, stderr = io.StringIO(), io.StringIO()
+        code = report(ReportOptions(paths=[top], output_format="json"), {}, stdout, stderr)
+        assert code == 0 and stderr.getvalue() == ""
+        assert _strict(stdout.getvalue())["totals"]["runs"] == 2
+    finally:
+        _remove_deep_tree(top)
+
+
 def _report_as_nobody(paths: list[Path]) -> tuple[int, str, str]:
     """`report --json PATHS` in a forked child that dropped to uid nobody (root reads every
     file, so only another user meets a real EACCES): exit status, stdout, stderr."""
