@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import shlex
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -164,7 +163,7 @@ def runs_csv(runs: Sequence[RunSummary]) -> str:
             s.status,
             _number(s.exit_code),
             s.signal or "",
-            shlex.join(s.command) if s.command is not None else "",
+            s.command_line or "",
             s.host,
             s.cwd,
             job_key(s.job) or "",

@@ -1,6 +1,5 @@
 """The final report: one screen for a person, as plain text or a rich renderable."""
 
-import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -46,9 +45,9 @@ class ReportView:
 
 
 def _command(summary: RunSummary) -> str:
-    if summary.command is None:
+    text = summary.command_line
+    if text is None:
         return "(command not logged)"
-    text = shlex.join(summary.command)
     return text if len(text) <= 60 else text[:57] + "..."
 
 

@@ -4,7 +4,6 @@ for the most recent runs inline SVG charts of power by component and cumulative 
 from __future__ import annotations
 
 import math
-import shlex
 from collections.abc import Sequence
 from html import escape
 
@@ -150,7 +149,7 @@ def _charts_intro(runs: int, charted: int) -> str:
 
 
 def _command(s: RunSummary) -> str:
-    return shlex.join(s.command) if s.command is not None else "(command not logged)"
+    return s.command_line or "(command not logged)"
 
 
 def _run_section(index: int, chart: RunChart) -> str:

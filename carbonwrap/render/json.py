@@ -26,7 +26,7 @@ def run_document(s: RunSummary) -> dict[str, Any]:
         methods[name] = component.method if component else "unavailable: not recorded"
     energy["total"] = s.energy_j / J_PER_KWH
     device["total"] = s.device_energy_j / J_PER_KWH
-    document = {
+    document: dict[str, Any] = {
         "schema": RUN_SCHEMA,
         "run_id": s.run_id,
         "command": s.command,
@@ -83,4 +83,6 @@ def run_document(s: RunSummary) -> dict[str, Any]:
         document["budget"] = budget_document(s)
     if s.stopped is not None:
         document["stopped"] = s.stopped
+    if s.command_cut is not None:  # the log holds only the command's beginning
+        document["command_cut"] = s.command_cut  # {arguments, bytes} left out
     return document

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,7 +83,7 @@ def runs_view(report: Report) -> RunsView:
         rows = [
             (
                 _start(s),
-                shlex.join(s.command) if s.command is not None else "(not logged)",
+                s.command_line or "(not logged)",
                 s.host,
                 units.duration(s.duration_s),
                 units.energy(s.energy_j),

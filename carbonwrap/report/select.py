@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import shlex
 from collections.abc import Iterable, Mapping
 
 from carbonwrap.choices import REPORT_GROUPS
@@ -62,7 +61,7 @@ def matches(
 
 def group_key(s: RunSummary, group_by: str) -> str:
     if group_by == "command":
-        return shlex.join(s.command) if s.command is not None else "(command not logged)"
+        return s.command_line or "(command not logged)"
     if group_by == "host":
         return s.host or "(no host)"
     if group_by == "day":

@@ -113,6 +113,16 @@ class RunSummary:
         return "complete" if self.complete else "incomplete"
 
     @property
+    def command_line(self) -> str | None:
+        """The command as a shell would read it, and what the log left out of it (" … (+N more
+        arguments)"); None when it was not logged (--no-argv). Every renderer shows this."""
+        if self.command is None:
+            return None
+        import shlex  # the reports only, not the run's start-up
+
+        return shlex.join(self.command) + self.command_cut_text
+
+    @property
     def command_cut_text(self) -> str:
         """What follows the command where it is shown, when the log holds only its beginning:
         " … (+N more arguments)"; "" when the command is whole."""

@@ -59,5 +59,8 @@ def test_a_huge_command_line_is_logged_cut_and_read_back(tmp_path: Path, args: l
     assert run["command"] == argv
     more = f"{cut['arguments']:,} more arguments ({cut['bytes']:,} bytes) left out"
     assert any(more in note for note in run["notes"]), run["notes"]
+    assert run["command_cut"] == cut  # scripts see the cut beside the command
     table = run_cw("report", "logs", cwd=tmp_path)
     assert table.returncode == 0 and "1 run" in table.stdout + table.stderr, table.stdout
+    csv_text = run_cw("report", "logs", "--csv", cwd=tmp_path).stdout
+    assert f"(+{cut['arguments']:,} more arguments)" in csv_text  # the command column says so
