@@ -8,14 +8,22 @@
 
 Fault modes per route: a status (500, 401, 429 with Retry-After), a raw body (malformed JSON), a
 delay before answering (slow), `hang=True` (accepts and never answers), a slow body trickled
-in chunks. Every request is recorded (method, path, query, headers) so tests can check what was
-asked and that no secret leaked into a URL.
+in chunks, `endless=True` (the body never ends: spaces follow it for ever, trickled or as fast as
+the client reads), `reflect=True` (REFLECT in the body becomes the request line and headers, and
+`<<header:NAME>>` that header's value, as a JSON string's content: a mirror echoing what it was
+sent). Headers are sent as given, so
+`headers={"Content-Encoding": "gzip"}` with a compressed body serves a gzip bomb. Every request
+is recorded (method, path, query, headers) so tests can check what was asked and that no secret
+leaked into a URL.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import struct
+import zlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +32,21 @@ from typing import Any
 from aiohttp import web
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+REFLECT = b"<<request>>"  # in a `reflect=True` body: replaced by the request, JSON-escaped
+
+
+def gzip_bomb(size: int = 1 << 30) -> bytes:
+    """A valid gzip file of `size` zero bytes (a multiple of 1 MiB), about a thousandth of it
+    compressed: each MiB is compressed once and repeated (a full flush resets the compressor)."""
+    mib = bytes(1 << 20)
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = deflate.compress(mib) + deflate.flush(zlib.Z_FULL_FLUSH)
+    crc = 0
+    for _ in range(size >> 20):
+        crc = zlib.crc32(mib, crc)
+    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+    trailer = struct.pack("<II", crc, size & 0xFFFFFFFF)
+    return header + block * (size >> 20) + deflate.flush() + trailer
 
 
 @dataclass
@@ -35,6 +58,8 @@ class Route:
     hang: bool = False  # never answer
     trickle_s: float = 0.0  # send the body one byte per trickle_s (a slow body)
     responses: list[Route] | None = None  # answer these in turn, then repeat the last
+    endless: bool = False  # after the body, spaces for ever (trickled if trickle_s)
+    reflect: bool = False  # REFLECT: the request line and headers; <<header:name>>: its value
 
 
 @dataclass
@@ -64,6 +89,8 @@ class RecordedServer:
         delay_s: float = 0.0,
         hang: bool = False,
         trickle_s: float = 0.0,
+        endless: bool = False,
+        reflect: bool = False,
     ) -> Route:
         """Serve `path` (query strings ignored; a trailing * matches every path below) with a
         recorded file or body."""
@@ -73,7 +100,10 @@ class RecordedServer:
             payload = json.dumps(json_body).encode()
         else:
             payload = body if body is not None else b"{}"
-        route = Route(status, payload, dict(headers or {}), delay_s, hang, trickle_s)
+        route = Route(
+            status, payload, dict(headers or {}), delay_s, hang, trickle_s,
+            endless=endless, reflect=reflect,
+        )  # fmt: skip
         self.routes[path] = route
         return route
 
@@ -104,18 +134,31 @@ class RecordedServer:
             await asyncio.sleep(3600)
         if route.delay_s:
             await asyncio.sleep(route.delay_s)
-        if route.trickle_s:
+        body = route.body
+        if route.reflect:
+            lines = [f"{request.method} {request.path_qs}"]
+            lines += [f"{name}: {value}" for name, value in request.headers.items()]
+            body = body.replace(REFLECT, json.dumps("\r\n".join(lines))[1:-1].encode())
+            for name, value in request.headers.items():
+                echo = json.dumps(value)[1:-1].encode()
+                body = body.replace(b"<<header:" + name.lower().encode() + b">>", echo)
+        if route.trickle_s or route.endless:
             response = web.StreamResponse(status=route.status, headers=route.headers)
             response.content_type = "application/json"
             await response.prepare(request)
-            for i in range(len(route.body)):
-                await response.write(route.body[i : i + 1])
-                await asyncio.sleep(route.trickle_s)
-            await response.write_eof()
+            step = 1 if route.trickle_s else 64 * 1024
+            with contextlib.suppress(ConnectionError):  # the client gave up: the test goes on
+                for i in range(0, len(body), step):
+                    await response.write(body[i : i + step])
+                    await asyncio.sleep(route.trickle_s)
+                while route.endless:
+                    await response.write(b" " * step)
+                    await asyncio.sleep(route.trickle_s)
+                await response.write_eof()
             return response
         return web.Response(
             status=route.status,
-            body=route.body,
+            body=body,
             headers=route.headers,
             content_type="application/json",
         )

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any, TextIO
 
 from carbonwrap.intensity.oneshot import run_bounded
-from carbonwrap.intensity.points import AVERAGE, IntensityPoint, ProviderError
+from carbonwrap.intensity.points import AVERAGE, IntensityPoint, ProviderError, reason_text
 from carbonwrap.settings.resolve import Config, intensity_source
 
 TIMEOUT_S = 15.0  # the whole command, whatever the network does
@@ -20,11 +20,10 @@ def _hhmm(epoch_s: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.gmtime(epoch_s)) if math.isfinite(epoch_s) else ""
 
 
-async def _fetch(make: Any, forecast: bool) -> tuple[IntensityPoint, list[IntensityPoint]]:
-    import aiohttp
+async def _fetch(provider: Any, forecast: bool) -> tuple[IntensityPoint, list[IntensityPoint]]:
+    from carbonwrap.intensity.http import new_session
 
-    provider = make()
-    async with aiohttp.ClientSession(headers={"Accept": "application/json"}) as session:
+    async with new_session({"Accept": "application/json"}) as session:
         now = await provider.latest(session)
         ahead = await provider.forecast(session) if forecast else []
     return now, ahead
@@ -65,10 +64,12 @@ def show(
     ahead: list[IntensityPoint] = []
     if choice.make is not None:
         try:
-            now, ahead = run_bounded(_fetch(choice.make, forecast), TIMEOUT_S)
+            provider = choice.make()  # ValueError: the provider refuses its settings
+            # Whatever the provider answers, a ProviderError (run_bounded) or a timeout.
+            now, ahead = run_bounded(_fetch(provider, forecast), TIMEOUT_S)
         except (ProviderError, asyncio.TimeoutError, ValueError) as exc:
             reason = exc.reason if isinstance(exc, ProviderError) else str(exc) or "timed out"
-            fallback = f"{choice.name}: {reason}; showing the static table"
+            fallback = f"{choice.name}: {reason_text(reason)}; showing the static table"
     if as_json:
         doc = {
             "schema": "carbonwrap.intensity/1",

@@ -147,8 +147,11 @@ def _reach(name: str, make: Callable[[], Any], timeout_s: float) -> Check:
         point = run_bounded(_latest(provider), timeout_s)
     except asyncio.TimeoutError:
         return Check("intensity api", WARN, f"{place}: no answer within {timeout_s:g} s", _ON_FAIL)
-    except ProviderError as exc:
-        return Check("intensity api", WARN, exc.reason, _ON_FAIL)
+    except ProviderError as exc:  # whatever the provider answered (run_bounded)
+        named = place in exc.reason or name in exc.reason
+        return Check(
+            "intensity api", WARN, exc.reason if named else f"{name}: {exc.reason}", _ON_FAIL
+        )
     except Exception as exc:  # the type only: an exception's text may carry a URL with a key
         return Check("intensity api", WARN, f"{place}: failed ({type(exc).__name__})", _ON_FAIL)
     took_s = time.monotonic() - started
@@ -167,9 +170,9 @@ _ON_FAIL = (
 
 
 async def _latest(provider: Any) -> Any:
-    import aiohttp
+    from carbonwrap.intensity.http import new_session
 
-    async with aiohttp.ClientSession() as session:
+    async with new_session() as session:
         return await provider.latest(session)
 
 

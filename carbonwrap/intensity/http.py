@@ -1,11 +1,20 @@
-"""The one place that talks HTTP: hard timeouts, retries, backoff, Retry-After, one-line errors."""
+"""The one place that talks HTTP: hard timeouts, retries, backoff, Retry-After, one-line errors.
+
+Whatever a server sends, `get_json` returns decoded JSON or raises `ProviderError`: bodies are
+capped before and after decompression (a gzip bomb), JSON nested too deep is malformed JSON, an
+error of aiohttp's own is named by its type, and the credentials it sends are kept secret
+(`points.keep_secret`), so a server echoing them back cannot put them into a reason.
+"""
 
 import asyncio
+import base64
 import datetime as dt
 import email.utils
 import json
 import math
+import re
 import time
+import zlib
 from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
 from typing import Any, NamedTuple
@@ -14,10 +23,17 @@ from urllib.parse import quote, urlencode
 import aiohttp
 from yarl import URL
 
-from carbonwrap.intensity.points import ProviderError
+from carbonwrap.intensity.points import ProviderError, keep_secret
 
 # A provider answer is a few hundred kB at most (a month of 5-minute records); more is a wrong URL.
+# The cap holds for the body as sent and again once decompressed.
 MAX_BODY_BYTES = 16 * 1024 * 1024
+# Content codings we decode ourselves (zlib wbits), within MAX_BODY_BYTES: aiohttp before 3.13.3
+# inflated each network chunk whole, so 64 kB of a gzip bomb became 64 MB at once.
+_CODINGS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+_MAX_GZIP_MEMBERS = 16
+# Header and query names whose values are credentials: kept secret from every reason.
+_CREDENTIAL_NAME = re.compile(r"auth|token|key|secret|passw|signature|credential|cookie", re.I)
 # aiohttp >= 3.10 tells a connect timeout apart; with 3.9 it is reported as "no answer".
 _CONNECT_TIMEOUT: Any = getattr(aiohttp, "ConnectionTimeoutError", ())
 
@@ -70,6 +86,12 @@ def parse_retry_after(value: str | None, now_s: float) -> float | None:
     return max(0.0, seconds)
 
 
+def new_session(headers: Mapping[str, str] | None = None) -> aiohttp.ClientSession:
+    """The session every command asks providers through: `get_json` decompresses its answers
+    itself, within MAX_BODY_BYTES, whatever aiohttp's version does."""
+    return aiohttp.ClientSession(headers=dict(headers or {}), auto_decompress=False)
+
+
 def where(url: str | URL) -> str:
     """host[:port]/path of `url`: what error reasons name. Never the query, user or password."""
     u = URL(url) if isinstance(url, str) else url
@@ -107,6 +129,7 @@ async def get_json(
     """
     target = _with_query(url, params)
     place = where(target)
+    _keep_credentials(headers, auth, target)
     attempts = max(0, retries) + 1
     last = _Retryable(f"{place}: not tried")
     for attempt in range(attempts):
@@ -129,6 +152,10 @@ async def get_json(
         except aiohttp.ClientError as exc:
             # str(exc) of aiohttp errors can carry the full URL with its query: name the type only.
             last = _Retryable(f"{place}: connection failed ({type(exc).__name__})")
+        except ProviderError:
+            raise
+        except Exception as exc:  # aiohttp's own, outside ClientError: the type only, as above
+            raise ProviderError(f"{place}: failed ({type(exc).__name__})") from None
         if attempt + 1 < attempts:
             wait_s = last.retry_after_s
             await sleep(wait_s if wait_s is not None else backoff_s * 2**attempt)
@@ -150,7 +177,8 @@ async def _attempt(
     timeout = aiohttp.ClientTimeout(
         total=timeouts.total_s, sock_connect=timeouts.connect_s, sock_read=timeouts.total_s
     )
-    sent = {"Accept": "application/json", **(headers or {})}
+    # Only the codings _decoded knows (aiohttp would offer br and zstd where they are installed).
+    sent = {"Accept": "application/json", "Accept-Encoding": "gzip, deflate", **(headers or {})}
     if auth is not None:  # as a header: aiohttp 3.14 deprecates the `auth=` argument
         sent["Authorization"] = auth.encode()
     # No redirects: aiohttp would resend custom auth headers (auth-token) to whatever host a
@@ -175,10 +203,80 @@ async def _attempt(
             # The phrase comes from our table, not the server: a hostile proxy could echo secrets.
             raise HttpError(f"{place}: HTTP {status} {_phrase(status)}", status)
         body = await _read_capped(response, place)
+        if not getattr(session, "auto_decompress", True):
+            body = _decoded(body, response.headers.get("Content-Encoding", ""), place)
     try:
         return json.loads(body)
     except ValueError:  # JSONDecodeError and UnicodeDecodeError, an empty body included
         raise ProviderError(f"malformed JSON from {place}") from None
+    except RecursionError:  # nested deeper than the interpreter's recursion limit
+        raise ProviderError(f"malformed JSON from {place} (nested too deep)") from None
+
+
+def _keep_credentials(
+    headers: Mapping[str, str] | None, auth: aiohttp.BasicAuth | None, target: URL
+) -> None:
+    """What this request sends that is secret, for `keep_secret`: credential headers (a
+    scheme's credentials, Basic's user and password decoded too), the URL's user and password,
+    query values with credential names."""
+    values: list[str] = []
+    sent = dict(headers or {})
+    if auth is not None:
+        sent["Authorization"] = auth.encode()
+    for name, value in sent.items():
+        if not _CREDENTIAL_NAME.search(name):
+            continue
+        values.append(value)
+        scheme, _, credentials = value.strip().partition(" ")
+        if credentials:
+            values.append(credentials.strip())
+            if scheme.lower() == "basic":
+                try:
+                    decoded = base64.b64decode(credentials.strip(), validate=True).decode()
+                except ValueError:  # binascii.Error, UnicodeDecodeError: not Basic after all
+                    continue
+                values += [decoded, *decoded.split(":", 1)]
+    values += [v for v in (target.user, target.password) if v]
+    values += [v for k, v in target.query.items() if _CREDENTIAL_NAME.search(k)]
+    if values:
+        keep_secret(*values)
+
+
+def _decoded(body: bytes, coding: str, place: str) -> bytes:
+    """`body` decompressed as its Content-Encoding says, never to more than MAX_BODY_BYTES."""
+    coding = coding.strip().lower()
+    if coding in ("", "identity"):
+        return body
+    wbits = _CODINGS.get(coding)
+    if wbits is None:
+        raise ProviderError(f"{place}: answer in an unknown content coding {coding!r}")
+    if (
+        coding == "deflate"
+        and len(body) >= 2
+        and (body[0] & 0x0F != 8 or (body[0] << 8 | body[1]) % 31)
+    ):
+        wbits = -zlib.MAX_WBITS  # raw deflate without the zlib header, as some servers send
+    parts: list[bytes] = []
+    size = 0
+    rest = body
+    try:
+        for _ in range(_MAX_GZIP_MEMBERS):  # gzip allows members one after another
+            inflate = zlib.decompressobj(wbits)
+            part = inflate.decompress(rest, MAX_BODY_BYTES + 1 - size)
+            size += len(part)
+            if size > MAX_BODY_BYTES:
+                raise ProviderError(
+                    f"{place}: answer larger than {MAX_BODY_BYTES} bytes once decompressed"
+                )
+            if not inflate.eof:
+                raise ProviderError(f"{place}: {coding} answer cut short")
+            parts.append(part)
+            rest = inflate.unused_data
+            if not rest or coding == "deflate":
+                return b"".join(parts)
+    except zlib.error:
+        raise ProviderError(f"{place}: malformed {coding} answer") from None
+    raise ProviderError(f"{place}: more than {_MAX_GZIP_MEMBERS} gzip members in the answer")
 
 
 async def _read_capped(response: aiohttp.ClientResponse, place: str) -> bytes:

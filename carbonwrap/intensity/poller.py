@@ -2,6 +2,8 @@
 
 Nothing here can delay the child or the sampler: aiohttp is imported on the poller's thread, every
 request has hard timeouts, and `stop` returns within its budget whatever the network does.
+Nothing a provider answers can end the polling either: any exception from a request or its
+parsing is a failure with a reason (`points.provider_failure`), as a ProviderError is.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from carbonwrap.intensity.points import MEASURED, IntensityPoint, ProviderError
+from carbonwrap.intensity.points import MEASURED, IntensityPoint, provider_failure, reason_text
 from carbonwrap.intensity.providers import Provider
 from carbonwrap.runlog import records
 
@@ -111,9 +113,14 @@ class IntensityPoller:
         deadline = time.monotonic() + budget_s
         if not self._ready.wait(timeout=max(0.0, budget_s / 3)) or self._loop is None:
             return  # still importing aiohttp: nothing fetched yet, nothing to wait for
-        future = asyncio.run_coroutine_threadsafe(self._final(budget_s * 0.8), self._loop)
-        with contextlib.suppress(Exception):
-            future.result(timeout=max(0.0, deadline - time.monotonic()))
+        final = self._final(budget_s * 0.8)
+        try:
+            future = asyncio.run_coroutine_threadsafe(final, self._loop)
+        except RuntimeError:  # the loop has closed: the polling ended on its own
+            final.close()
+        else:
+            with contextlib.suppress(Exception):
+                future.result(timeout=max(0.0, deadline - time.monotonic()))
         self._thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     # -- the poller's thread ------------------------------------------------------------------
@@ -126,25 +133,33 @@ class IntensityPoller:
             loop.run_until_complete(self._main)
         except (asyncio.CancelledError, Exception) as exc:
             if not isinstance(exc, asyncio.CancelledError):
-                self._warn(f"intensity polling stopped: {exc!r}; static value from here on")
+                # Not a provider's answer (those are failures of one poll), a fault of ours.
+                why = reason_text(f"{type(exc).__name__}: {exc}")
+                with contextlib.suppress(Exception):  # the log may be what failed
+                    if self._current is not self._static:
+                        self._record(self._static, reason=f"intensity polling stopped ({why})")
+                    self._warn(f"intensity polling stopped ({why}); static value from here on")
         finally:
             with contextlib.suppress(Exception):
                 loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
+            self._ready.set()  # stop() need not wait for a session that will never come
 
     async def _run(self) -> None:
-        import aiohttp  # here, on this thread: ~0.1–0.3 s that must not delay the child
-
         from carbonwrap import __version__
+
+        # here, on this thread: aiohttp takes ~0.1–0.3 s that must not delay the child
+        from carbonwrap.intensity.http import new_session
 
         self._wake = asyncio.Event()
         try:
             self._provider = self._make_provider()
         except Exception as exc:  # a broken provider must not end the run
-            self._warn(f"{self._name}: cannot start ({exc}); static value in force")
+            why = reason_text(str(exc))
+            self._warn(f"{self._name}: cannot start ({why}); static value in force")
             return
         headers = {"User-Agent": f"carbonwrap/{__version__}", "Accept": "application/json"}
-        async with aiohttp.ClientSession(headers=headers) as session:
+        async with new_session(headers) as session:
             self._session = session
             self._ready.set()
             next_history_s = time.monotonic() + HISTORY_EVERY_S
@@ -168,10 +183,11 @@ class IntensityPoller:
         assert provider is not None
         try:
             point = await provider.latest(session)
-        except ProviderError as exc:
+        except Exception as exc:  # whatever the answer did to the parser: never the thread's end
+            failure = provider_failure(exc)
             self._failures += 1
-            self._fallback(exc.reason)
-            return failure_delay_s(self._failures, exc.retry_after_s, provider.resolution_s)
+            self._fallback(failure.reason)
+            return failure_delay_s(self._failures, failure.retry_after_s, provider.resolution_s)
         self._failures = 0
         self._last_good = point
         self._last_good_at_s = self._clock()
@@ -211,8 +227,8 @@ class IntensityPoller:
             return
         try:
             points = await self._provider.history(session, self._run_start_s, self._clock())
-        except ProviderError as exc:
-            self._warn_once(f"{self._name} history: {exc.reason}")
+        except Exception as exc:
+            self._warn_once(f"{self._name} history: {provider_failure(exc).reason}")
             return
         for point in points:
             if point.kind != MEASURED or point.end_s <= self._run_start_s:
@@ -230,12 +246,12 @@ class IntensityPoller:
             return
         try:
             self._forecast = list(await self._provider.forecast(session))
-        except ProviderError as exc:
+        except Exception as exc:
             if not self._forecast_warned:
                 self._forecast_warned = True
                 self._warn(
-                    f"{self._name} forecast: {exc.reason}; predictions price the remaining "
-                    "energy at the intensity in force"
+                    f"{self._name} forecast: {provider_failure(exc).reason}; predictions price "
+                    "the remaining energy at the intensity in force"
                 )
 
     async def _final(self, budget_s: float) -> None:

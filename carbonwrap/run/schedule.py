@@ -30,8 +30,11 @@ WAIT_STEP_S = 60.0  # re-read the wall clock at least this often (NTP steps, sus
 _WAIT_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-class Interrupted(Exception):
-    """A signal arrived while waiting for the chosen start: the command must not run."""
+class Interrupted(BaseException):
+    """A signal arrived while waiting for the chosen start: the command must not run.
+
+    A BaseException, as KeyboardInterrupt is: it may arrive in the middle of the forecast
+    fetch, where every Exception is taken for the provider's failure (and the command starts)."""
 
     def __init__(self, signum: int) -> None:
         self.name = signal.Signals(signum).name
@@ -57,14 +60,12 @@ def requested(resolved: Mapping[str, Value]) -> tuple[float, float]:
     return float(within.value), float(duration.value)
 
 
-async def _fetch(make: Callable[[], Any], now: Callable[[], float]) -> Forecast:
-    import aiohttp
-
+async def _fetch(provider: Any, now: Callable[[], float]) -> Forecast:
     from carbonwrap import __version__
+    from carbonwrap.intensity.http import new_session
 
-    provider = make()
     headers = {"User-Agent": f"carbonwrap/{__version__}", "Accept": "application/json"}
-    async with aiohttp.ClientSession(headers=headers) as session:
+    async with new_session(headers) as session:
         points: list[IntensityPoint] = await provider.forecast(session)
         if not points:
             raise ProviderError(f"{provider.name}: the forecast is empty")
@@ -76,7 +77,7 @@ async def _fetch(make: Callable[[], Any], now: Callable[[], float]) -> Forecast:
             # Electricity Maps' forecast may begin at the next hour: the current value fills in.
             try:
                 current = await provider.latest(session)
-            except ProviderError:
+            except Exception:  # whatever it answered: the forecast alone still serves
                 current = None
             if current is not None and current.signal == AVERAGE:
                 points = [current._replace(start_s=now_s, end_s=first_s), *points]
@@ -86,17 +87,20 @@ async def _fetch(make: Callable[[], Any], now: Callable[[], float]) -> Forecast:
 def fetch_forecast(
     make: Callable[[], Any], budget_s: float = FETCH_BUDGET_S, now: Callable[[], float] = time.time
 ) -> Forecast:
-    """The provider's forecast within `budget_s`; ProviderError (with its reason) otherwise."""
+    """The provider's forecast within `budget_s`; ProviderError (with its reason) otherwise,
+    whatever the provider answers (run_bounded turns any exception into one)."""
     import asyncio
 
     from carbonwrap.intensity.oneshot import run_bounded
 
     try:
-        return run_bounded(_fetch(make, now), budget_s)
-    except asyncio.TimeoutError:
-        raise ProviderError(f"no forecast within {budget_s:g} s") from None
+        provider = make()
     except ValueError as exc:  # a provider's constructor refusing its settings
         raise ProviderError(str(exc)) from None
+    try:
+        return run_bounded(_fetch(provider, now), budget_s)
+    except asyncio.TimeoutError:
+        raise ProviderError(f"no forecast within {budget_s:g} s") from None
 
 
 def decide(
