@@ -9,6 +9,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from carbonwrap.errors import shown
 from carbonwrap.intensity.oneshot import run_bounded
 from carbonwrap.intensity.points import AVERAGE, IntensityPoint, ProviderError, reason_text
 from carbonwrap.settings.resolve import Config, intensity_source
@@ -100,7 +101,7 @@ def show(
         )
     elif forecast:
         lines.append("  forecast none from this source")
-    stdout.write("\n".join(lines) + "\n")
+    stdout.write("\n".join(shown(line) for line in lines) + "\n")  # provider text among them
     return 0
 
 
