@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
@@ -12,10 +13,19 @@ from carbonwrap.sensors import SensorUnavailable
 
 
 class TreeAccounting(Protocol):
-    """What the run needs from a CPU accounting backend."""
+    """What the run needs from a CPU accounting backend.
+
+    `pids()` lists the tree's processes as they are at the call: every PID it returns belonged
+    to the tree at some moment during the call, never to a process that took a tree process's
+    PID after it ended (the budget stop pins each PID with a pidfd, then lists again).
+    `escaped`: processes noticed to have moved themselves out of the counted tree (a cgroup
+    leaf: their PID written to another cgroup), in the order noticed; their CPU time from then
+    on is not counted (`escape_warning`).
+    """
 
     method: str
     approximate: bool
+    escaped: list[int]
 
     def placement(self) -> AbstractContextManager[None]: ...
     def started(self, pid: int) -> None: ...
@@ -23,6 +33,16 @@ class TreeAccounting(Protocol):
     def pids(self) -> list[int]: ...
     def rss_bytes(self) -> int: ...
     def finish(self) -> list[int]: ...
+
+
+def escape_warning(escaped: Sequence[int]) -> str:
+    """The one warning of a run whose processes left its cgroup: how many, which."""
+    shown = " ".join(str(pid) for pid in escaped[:20]) + (" …" if len(escaped) > 20 else "")
+    return (
+        f"{len(escaped)} process(es) moved out of the run's cgroup while running: {shown}; "
+        "their CPU time from then on, and that of processes they started there, is not "
+        "counted (the CPU time is not the whole tree's)"
+    )
 
 
 def new_run_id() -> str:

@@ -5,6 +5,10 @@ cgroup v2: `cpu.stat` `usage_usec` exists in every cgroup, with or without the c
 `cpuacct` controller's `cpuacct.usage` in nanoseconds
 (https://docs.kernel.org/admin-guide/cgroup-v1/cpuacct.html). The leaf is created below the
 wrapper's own cgroup, which v2's "no internal processes" rule guarantees can hold a child group.
+
+Both counts are hierarchical: a cgroup below the leaf (a nested run's leaf, one a job made for a
+part of itself) is counted in the leaf's, also after it is removed. Its processes are the tree's
+too: listed, stopped by a budget, moved out at the end, and the groups removed bottom-up.
 """
 
 import contextlib
@@ -15,6 +19,7 @@ import time
 from collections.abc import Iterator
 from typing import NamedTuple
 
+from carbonwrap.measure.proctree import process_stat
 from carbonwrap.sensors import SensorUnavailable
 
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
@@ -110,11 +115,32 @@ def remove_stale_leaves(parent: str, now_s: float | None = None) -> list[str]:
         with contextlib.suppress(OSError):
             if now_s - entry.stat(follow_symlinks=False).st_mtime < STALE_AFTER_S:
                 continue
-            if _read(os.path.join(entry.path, "cgroup.procs")).strip():
+            groups = cgroup_dirs(entry.path)  # with the groups a killed run's tree made below
+            if any(_read(os.path.join(g, "cgroup.procs")).strip() for g in groups):
                 continue
-            os.rmdir(entry.path)
+            for group in reversed(groups):
+                os.rmdir(group)
             removed.append(entry.name)
     return removed
+
+
+def cgroup_dirs(top: str) -> list[str]:
+    """`top` and every cgroup below it, parents before children."""
+    found = [top]
+    for group in found:  # grows as it goes: breadth first
+        with contextlib.suppress(OSError), os.scandir(group) as entries:
+            found.extend(e.path for e in entries if e.is_dir(follow_symlinks=False))
+    return found
+
+
+def procs_in(groups: list[str]) -> list[int]:
+    """The processes in these cgroups now, each once (one moving between two of them while
+    they are read may be missed)."""
+    found: dict[int, None] = {}
+    for group in groups:
+        with contextlib.suppress(OSError, ValueError):
+            found.update(dict.fromkeys(int(p) for p in _read(f"{group}/cgroup.procs").split()))
+    return list(found)
 
 
 class CgroupLeaf:
@@ -155,6 +181,12 @@ class CgroupLeaf:
         self._join_error: OSError | None = None
         self._inside = False
         self._placed = False  # the child has been spawned in the leaf
+        self._finished = False
+        # Processes seen in the leaf or below (PID -> start time in clock ticks), and those
+        # that later left for a cgroup outside it (noticed at a reading; said at the end).
+        self._members: dict[int, int] = {}
+        self.escaped: list[int] = []
+        self._proc_path: str | None = None  # the leaf as /proc/PID/cgroup names it
 
     def join_early(self) -> None:
         """Start moving carbonwrap into the leaf now, on a thread, so that the kernel's wait
@@ -213,13 +245,61 @@ class CgroupLeaf:
         """Nothing to do: the child was born in the leaf."""
 
     def cpu_s(self) -> float:
-        """CPU seconds used by every process that ever ran in the leaf, less carbonwrap's own."""
+        """CPU seconds used by every process that ever ran in the leaf or below it, less
+        carbonwrap's own. Each reading also notes processes that have left (`escaped`)."""
         if self._final_cpu_s is not None:
             return self._final_cpu_s
         if not self._placed:
             return 0.0  # before the spawn the leaf holds only carbonwrap, joined early
         self._last_cpu_s = max(self._last_cpu_s, self._usage_s() - self._wrapper_cpu_s)
+        self._note_departures()
         return self._last_cpu_s
+
+    def _note_departures(self) -> None:
+        """Which processes seen in the leaf before are no longer in it or below it, and of
+        those, which still run elsewhere: they moved themselves out (wrote their PID to another
+        cgroup's cgroup.procs), and their CPU from then on, with that of processes they start
+        there, is not counted. Seen at readings: one that leaves and ends between two readings
+        is not noticed."""
+        now = procs_in(cgroup_dirs(self.path))
+        members = self._members
+        for pid in now:
+            if pid not in members and (stat := process_stat(pid)) is not None:
+                members[pid] = stat.start_ticks
+        for pid in members.keys() - set(now):
+            start = members.pop(pid)
+            if self._moved_out(pid, start) and pid not in self.escaped:
+                self.escaped.append(pid)
+
+    def _moved_out(self, pid: int, start_ticks: int) -> bool:
+        """Whether the process is alive in a cgroup outside the leaf; False when it ended
+        (zombies are no longer listed in cgroup.procs, and v1 shows them in the root)."""
+        try:
+            with open(f"/proc/{pid}/cgroup", encoding="utf-8") as f:
+                text = f.read()
+        except OSError:
+            return False
+        stat = process_stat(pid)  # after the read: it ran there then
+        if stat is None or stat.start_ticks != start_ticks or stat.ended:
+            return False
+        path = parse_proc_cgroup(text, None if self.version == 2 else "cpuacct")
+        leaf = self._leaf_proc_path()
+        if path is None or leaf is None:
+            return False
+        return path != leaf and not path.startswith(leaf.rstrip("/") + "/")
+
+    def _leaf_proc_path(self) -> str | None:
+        """The leaf's path as /proc/PID/cgroup shows it: carbonwrap's own (it sits in the
+        parent once the child is spawned) and the leaf's name; read when first needed."""
+        if self._proc_path is None:
+            with contextlib.suppress(OSError):
+                own = parse_proc_cgroup(
+                    _read("/proc/self/cgroup"), None if self.version == 2 else "cpuacct"
+                )
+                if own is not None:
+                    name = os.path.basename(self.path)
+                    self._proc_path = f"{own.rstrip('/')}/{name}"
+        return self._proc_path
 
     def _usage_s(self) -> float:
         """The leaf's CPU count as the kernel keeps it."""
@@ -233,12 +313,8 @@ class CgroupLeaf:
         raise OSError(errno.EINVAL, f"no usage_usec in {self.path}/cpu.stat")
 
     def pids(self) -> list[int]:
-        """Processes currently in the leaf."""
-        try:
-            text = _read(os.path.join(self.path, "cgroup.procs"))
-        except OSError:
-            return []
-        return [int(p) for p in text.split()]
+        """Processes now in the leaf or in a cgroup below it."""
+        return procs_in(cgroup_dirs(self.path))
 
     def rss_bytes(self) -> int:
         """Resident memory of the leaf's processes (sum of RSS; shared pages count per process)."""
@@ -252,34 +328,42 @@ class CgroupLeaf:
         return total_pages * _PAGE_BYTES
 
     def finish(self) -> list[int]:
-        """Freeze the count, move processes still in the leaf out (left running), remove it.
+        """Freeze the count, move processes still in the leaf or below it out (left running),
+        remove the cgroups below it and the leaf, bottom-up.
 
-        Returns the PIDs that were still running.
+        Returns the PIDs that were still running (nothing the second time).
         """
+        if self._finished:
+            return []
+        self._finished = True
         if self._joining is not None:
             self._joining.join()  # setup failed before the spawn: the join may still be running
         with contextlib.suppress(OSError):
             self._leave()
         try:
-            self._final_cpu_s = self.cpu_s()
+            self._final_cpu_s = self.cpu_s()  # notes the last departures before we move any
         except OSError:  # the leaf was removed from outside (ENODEV): its last count stands
             self._final_cpu_s = self._last_cpu_s
-        leftover = self.pids()
-        if leftover:
-            parent_procs = os.path.join(self.parent, "cgroup.procs")
-            for pid in leftover:
-                with contextlib.suppress(OSError), open(parent_procs, "w") as f:
-                    f.write(str(pid))
+        leftover: dict[int, None] = {}
+        for _ in range(10):  # a leftover may start another process while we move them
+            moving = [pid for pid in self.pids() if pid not in leftover]
+            if not moving:
+                break
+            for pid in moving:
+                with contextlib.suppress(OSError):
+                    os.write(self._parent_procs_fd, str(pid).encode())
+            leftover.update(dict.fromkeys(moving))
         for fd in (self._procs_fd, self._parent_procs_fd, self._usage_fd):
             os.close(fd)
-        self._remove_dir()
-        return leftover
+        for group in reversed(cgroup_dirs(self.path)):  # children before parents
+            self._remove_dir(group)
+        return list(leftover)
 
-    def _remove_dir(self) -> None:
+    def _remove_dir(self, path: str | None = None) -> None:
         # A process that has just exited may still be listed for a moment; retry briefly.
         for _ in range(50):
             try:
-                os.rmdir(self.path)
+                os.rmdir(self.path if path is None else path)
                 return
             except FileNotFoundError:
                 return

@@ -1,18 +1,84 @@
-"""Approximate CPU time of a process tree where no cgroup is writable: polling plus rusage.
+"""Approximate CPU time of a process tree where no cgroup is writable: /proc polling plus rusage.
 
-Polling `/proc` misses processes that start and end between two polls and CPU used after the
-last poll; at the end the kernel's RUSAGE_CHILDREN (every descendant that was waited for,
-including orphans this subreaper reaped) is taken where it is larger. Labelled approximate.
+The tree is every descendant of carbonwrap: the child, what it starts, and the orphans
+re-parented to carbonwrap, its subreaper (the descendants of the child alone miss those). Its
+CPU time is the sum of two parts that hold no process twice:
+
+- reaped: RUSAGE_CHILDREN since the start. Every process carbonwrap waited for (the child,
+  orphans it reaped), each with its own children time: the kernel adds a reaped process's CPU
+  and its children time to its reaper's children time, so this holds every process waited for
+  along a chain of parents up to carbonwrap.
+- live: every process of the tree carbonwrap has not reaped (running, or ended and not waited
+  for yet: a zombie), its own CPU and its children time (the children it waited for).
+
+A process is waited for once, by one parent: carbonwrap (reaped), a live process (live), or a
+process reaped since (its children time went up with it). The reaped part is read first and the
+live processes parents first, so a reap between two reads loses a process from that reading
+rather than counting it twice. Neither part holds a process reaped by a parent that ignores
+SIGCHLD (the kernel adds its time nowhere), nor one started and still running since the last
+walk of /proc (every WALK_EVERY_S); the largest own CPU seen of each process is a floor for the
+first. Labelled approximate.
+
+psutil is not needed: one read of /proc/PID/stat gives a process's parent, CPU times and start
+time (its identity: a PID reused by another process has another start time).
 """
 
-from __future__ import annotations
-
 import contextlib
+import os
 import resource
+import threading
 import time
-from typing import Any
+from typing import NamedTuple
 
 WALK_EVERY_S = 5.0  # how often new processes of the tree are looked for
+PIDS_WALK_S = 1.0  # pids() (the budget stop, GPU matching) sees processes at most this old
+_TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
+_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+
+
+class ProcessStat(NamedTuple):
+    """What /proc/PID/stat says of a process. Units: seconds; `start_ticks` in clock ticks
+    since boot (proc(5) field 22, 10 ms), which with the PID names the process: the kernel
+    gives a PID out again only after going through pid_max others, never within a tick."""
+
+    state: str
+    ppid: int
+    cpu_s: float  # its own user + system time, every thread
+    children_cpu_s: float  # of the children it waited for (and theirs)
+    start_ticks: int
+
+    @property
+    def ended(self) -> bool:
+        """A zombie (ended, not waited for yet) or dead."""
+        return self.state in "ZXx"
+
+
+def parse_stat(text: str) -> ProcessStat | None:
+    """proc(5)'s /proc/PID/stat; the command name may hold spaces and parentheses."""
+    _, paren, rest = text.rpartition(")")
+    fields = rest.split()
+    if not paren or len(fields) < 20:
+        return None
+    try:
+        ticks = [int(f) for f in fields[11:15]]  # utime, stime, cutime, cstime
+        return ProcessStat(
+            fields[0],
+            int(fields[1]),
+            (ticks[0] + ticks[1]) * _TICK_S,
+            (ticks[2] + ticks[3]) * _TICK_S,
+            int(fields[19]),
+        )
+    except ValueError:
+        return None
+
+
+def process_stat(pid: int) -> ProcessStat | None:
+    """The process's stat now, or None once it has gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return parse_stat(f.read().decode("utf-8", "replace"))
+    except OSError:
+        return None
 
 
 def _children_cpu_s() -> float:
@@ -21,77 +87,107 @@ def _children_cpu_s() -> float:
 
 
 class ProcessTreeAccounting:
-    """CPU seconds of the child and its descendants by polling, reconciled with rusage."""
+    """CPU seconds of carbonwrap's descendants: what it reaped plus what is still live."""
 
     method = "process-tree"
     approximate = True
 
     def __init__(self) -> None:
-        import psutil  # lazily: only this fallback needs it
-
-        self._psutil: Any = psutil
-        self._root: Any = None
-        self._seen_cpu_s: dict[tuple[int, float], float] = {}
+        self.escaped: list[int] = []  # a process cannot leave carbonwrap's descendants
+        self._started = False
+        self._own_pid = os.getpid()
+        self._tree: list[tuple[int, int]] = []  # (pid, start ticks), parents first
+        self._walked_at_s = -float("inf")
+        self._lock = threading.Lock()  # the sampler reads; the budget stop lists
+        self._seen_cpu_s: dict[tuple[int, int], float] = {}  # own CPU of the live, largest seen
+        self._gone_seen_s = 0.0  # the same of processes gone since
         self._rusage_base_s = _children_cpu_s()
+        self._count_s = 0.0  # the largest count so far: each is a lower bound of the truth
         self._final_cpu_s: float | None = None
-        self._last_tree: list[Any] = []  # the tree as of the latest cpu_s()
-        self._walked_at_s = 0.0
 
     def placement(self) -> contextlib.AbstractContextManager[None]:
         """Nothing to join."""
         return contextlib.nullcontext()
 
     def started(self, pid: int) -> None:
-        with contextlib.suppress(self._psutil.Error):
-            self._root = self._psutil.Process(pid)
+        self._started = True
 
-    def _tree(self) -> list[Any]:
-        if self._root is None:
-            return []
-        try:
-            return [self._root, *self._root.children(recursive=True)]
-        except self._psutil.Error:
-            return []
+    def _walk(self) -> None:
+        """Every descendant of carbonwrap, parents first. Reads each process's stat in /proc
+        (as `ps` does) to find its parent: every WALK_EVERY_S, not every reading."""
+        children: dict[int, list[tuple[int, int]]] = {}
+        with contextlib.suppress(OSError):
+            for name in os.listdir("/proc"):
+                if name.isdigit():
+                    stat = process_stat(int(name))
+                    if stat is not None:
+                        children.setdefault(stat.ppid, []).append((int(name), stat.start_ticks))
+        tree = list(children.get(self._own_pid, []))
+        for pid, _ in tree:  # grows as it goes: breadth first, parents before children
+            tree.extend(children.get(pid, []))
+        self._tree = tree
+        self._walked_at_s = time.monotonic()
 
     def cpu_s(self) -> float:
-        """Sum over every process seen so far of its last observed own CPU time."""
+        """Reaped plus live CPU seconds (see the module's docstring); never less than before."""
         if self._final_cpu_s is not None:
             return self._final_cpu_s
-        # Finding the tree reads every process's /proc entry (psutil builds the parent map):
-        # do that every WALK_EVERY_S; between walks read only the processes already known.
-        now_s = time.monotonic()
-        if not self._last_tree or now_s - self._walked_at_s >= WALK_EVERY_S:
-            self._last_tree = self._tree()
-            self._walked_at_s = now_s
-        alive = []
-        for proc in self._last_tree:
-            with contextlib.suppress(self._psutil.Error):
-                times = proc.cpu_times()
-                key = (proc.pid, proc.create_time())  # psutil caches it: no second read
-                self._seen_cpu_s[key] = max(
-                    self._seen_cpu_s.get(key, 0.0), times.user + times.system
-                )
-                alive.append(proc)
-        self._last_tree = alive
-        return sum(self._seen_cpu_s.values())
+        if not self._started:
+            return 0.0
+        with self._lock:
+            reaped_s = _children_cpu_s() - self._rusage_base_s  # first: see the docstring
+            if time.monotonic() - self._walked_at_s >= WALK_EVERY_S:
+                self._walk()
+            live_s = 0.0
+            alive: list[tuple[int, int]] = []
+            seen = self._seen_cpu_s
+            for pid, start in self._tree:
+                stat = process_stat(pid)
+                if stat is None or stat.start_ticks != start:
+                    continue  # gone (its PID may be another process's by now)
+                seen[(pid, start)] = max(seen.get((pid, start), 0.0), stat.cpu_s)
+                live_s += stat.cpu_s + stat.children_cpu_s
+                alive.append((pid, start))
+            for key in seen.keys() - set(alive):
+                self._gone_seen_s += seen.pop(key)
+            self._tree = alive
+            floor_s = self._gone_seen_s + sum(seen.values())
+            self._count_s = max(self._count_s, reaped_s + live_s, floor_s)
+            return self._count_s
 
     def pids(self) -> list[int]:
-        """The tree as of the latest reading (the sampler calls cpu_s first)."""
-        return [p.pid for p in self._last_tree]
+        """The tree's running processes now: walked again when the last walk is over
+        PIDS_WALK_S old, and each PID checked against the start time the walk saw, so that a
+        PID another process has taken since is never listed (the budget stop signals these)."""
+        with self._lock:
+            if self._started and time.monotonic() - self._walked_at_s >= PIDS_WALK_S:
+                self._walk()
+            tree = self._tree
+        listed = []
+        for pid, start in tree:
+            stat = process_stat(pid)
+            if stat is not None and stat.start_ticks == start and not stat.ended:
+                listed.append(pid)
+        return listed
 
     def rss_bytes(self) -> int:
-        total = 0
-        for proc in self._last_tree:
-            with contextlib.suppress(self._psutil.Error):
-                total += proc.memory_info().rss
-        return int(total)
+        """Resident memory of the tree as of the latest reading (shared pages per process)."""
+        total_pages = 0
+        for pid, _ in self._tree:
+            with (
+                contextlib.suppress(OSError, ValueError, IndexError),
+                open(f"/proc/{pid}/statm", "rb") as f,
+            ):
+                total_pages += int(f.read().split()[1])
+        return total_pages * _PAGE_BYTES
 
     def finish(self) -> list[int]:
-        """After the child was reaped: the larger of polling and rusage; orphans left running."""
-        polled = self.cpu_s()
-        self._final_cpu_s = max(polled, _children_cpu_s() - self._rusage_base_s)
-        leftover: list[int] = []
-        # Orphans re-parented to us (the subreaper) that are still alive.
-        with contextlib.suppress(self._psutil.Error):
-            leftover = [p.pid for p in self._psutil.Process().children(recursive=True)]
+        """After the child was reaped: the count frozen over a fresh walk (leftovers' CPU up to
+        now included); the processes still running (orphans re-parented to carbonwrap)."""
+        if self._final_cpu_s is not None:
+            return []
+        self._walked_at_s = -float("inf")
+        count_s = self.cpu_s()
+        leftover = self.pids()
+        self._final_cpu_s = count_s
         return leftover

@@ -86,9 +86,14 @@ def report_view(summary: RunSummary, equivalents: Sequence[Equivalent] = ()) -> 
         if component.basis:
             bases.append((f"{label} basis", component.basis))
     rows.append(("Total", units.energy(s.energy_j), units.energy(s.device_energy_j), ""))
-    accounting = s.cpu_accounting + (
-        " (approximate)" if s.cpu_accounting == "process-tree" else " (exact, whole tree)"
-    )
+    if s.cpu_accounting == "process-tree":
+        accounting = f"{s.cpu_accounting} (approximate)"
+    elif s.escaped_pids:  # the rest of their CPU, and their new children's, is not counted
+        left = len(s.escaped_pids)
+        noun = "process that" if left == 1 else "processes that"
+        accounting = f"{s.cpu_accounting} (the tree less {left} {noun} left its cgroup)"
+    else:
+        accounting = f"{s.cpu_accounting} (exact, whole tree)"
     facts = [*bases, ("CPU time", f"{s.cpu_s:.2f} s of CPU by the tree, counted by {accounting}")]
     facts.append(("PUE", f"{s.pue:.2f}"))
     if s.schedule is not None:

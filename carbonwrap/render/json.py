@@ -74,6 +74,8 @@ def run_document(s: RunSummary) -> dict[str, Any]:
         "job": s.job,
         "log_path": s.log_path,
     }
+    if s.escaped_pids:  # only runs whose processes left their cgroup
+        document["escaped_pids"] = s.escaped_pids
     if s.schedule is not None:  # only runs that asked for a carbon-aware start
         document["schedule"] = s.schedule
     if s.predictions or s.budget is not None:  # only runs that reported progress or had --budget

@@ -24,6 +24,7 @@ DEFAULT_GRACE_S: float = BY_KEY["budget_grace"].default
 MIN_INTERVALS = 3
 MIN_FRACTION = 0.10
 KILLED_WAIT_S = 2.0  # after SIGKILL, for the kernel to take the processes down
+PIN_AT_ONCE = 256  # pidfds open at a time while signalling (well below the usual 1024 limit)
 
 
 def confident(prediction: dict[str, Any], quantity: str) -> bool:
@@ -42,7 +43,8 @@ def confident(prediction: dict[str, Any], quantity: str) -> bool:
 
 class Stopper:
     """Stops the command: SIGTERM to the child and every other process of its tree now,
-    SIGKILL to whatever of the tree is left `grace_s` later."""
+    SIGKILL to whatever of the tree is left `grace_s` later; never to a PID that has passed to
+    another process since it was listed (`_signal_pinned`)."""
 
     def __init__(
         self,
@@ -80,12 +82,11 @@ class Stopper:
         """`signum` to the child (unless reaped) and every other process in the tree."""
         hit = [self._child_pid] if self._send_child(signum) else []
         own = os.getpid()
-        for pid in self._tree():
-            if pid <= 1 or pid in (own, self._child_pid):
-                continue
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signum)
-                hit.append(pid)
+        listed = [
+            p for p in dict.fromkeys(self._tree()) if p > 1 and p not in (own, self._child_pid)
+        ]
+        for first in range(0, len(listed), PIN_AT_ONCE):
+            hit += _signal_pinned(listed[first : first + PIN_AT_ONCE], signum, self._tree)
         return hit
 
     def kill(self) -> None:
@@ -120,6 +121,45 @@ class Stopper:
             if time.monotonic() >= deadline_s:
                 return False
             time.sleep(poll_s)
+
+
+def _signal_pinned(pids: list[int], signum: int, tree: Callable[[], list[int]]) -> list[int]:
+    """`signum` to each of `pids` that is still the tree's process; the ones it reached.
+
+    The tree's processes are not carbonwrap's children (nothing keeps their PIDs from being
+    reused once they end), and a listed PID may belong to another process by the time a signal
+    goes out. So each PID is pinned first with a pidfd (pidfd_open(2), Linux 5.3), which refers
+    to the process holding the PID then, and the tree is listed again: a PID still listed was
+    the tree's after the pin was taken, so the pidfd is that process, and pidfd_send_signal
+    reaches it or, once it has ended, nothing (ESRCH). A start-time check alone (what the
+    listing does in process-tree mode) leaves a gap between the check and kill(2); a pidfd
+    alone pins whatever holds the PID, a stranger too. Without pidfds (older kernels), kill(2)
+    right after the second listing: the gap is microseconds."""
+    pinned: dict[int, int | None] = {}
+    try:
+        for pid in pids:
+            try:
+                pinned[pid] = os.pidfd_open(pid)
+            except ProcessLookupError:
+                continue  # ended already
+            except OSError:  # ENOSYS before Linux 5.3; EMFILE
+                pinned[pid] = None
+        still = set(tree())
+        hit = []
+        for pid, fd in pinned.items():
+            if pid not in still:
+                continue  # ended, or left the tree, since the first listing
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                if fd is None:
+                    os.kill(pid, signum)
+                else:
+                    signal.pidfd_send_signal(fd, signum)
+                hit.append(pid)
+        return hit
+    finally:
+        for fd in pinned.values():
+            if fd is not None:
+                os.close(fd)
 
 
 def _reap() -> None:

@@ -5,6 +5,7 @@ import time
 from collections.abc import Callable
 
 from carbonwrap.errors import ExitCode
+from carbonwrap.measure.accounting import escape_warning
 from carbonwrap.run.context import RunContext, gpu_totals
 from carbonwrap.run.outputs import write_outputs
 from carbonwrap.runlog import records
@@ -82,6 +83,8 @@ def _final_reading(run: RunContext) -> None:
             f"{len(leftover)} process(es) still running when the command ended were left "
             f"running and are not counted further: {shown}"
         )
+    if run.acct.escaped:  # noticed at readings and at the freeze: said once
+        run.warn(escape_warning(run.acct.escaped))
 
 
 def _stop_poller(run: RunContext) -> None:
@@ -110,6 +113,7 @@ def _record_end(run: RunContext) -> None:
             signals_received=run.child.received,
             gpus=gpu_totals(totals),
             stopped=watch.stopped if watch is not None else None,
+            escaped_pids=run.acct.escaped,
         )
     )
 

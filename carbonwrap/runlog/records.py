@@ -415,10 +415,13 @@ def end(
     signals_received: Sequence[str],
     gpus: Mapping[int, Mapping[str, Any]] | None = None,
     stopped: str | None = None,
+    escaped_pids: Sequence[int] = (),
 ) -> Record:
     """`stopped`: why carbonwrap stopped the command ("budget 500 g CO2e exceeded (actual …)"),
-    only when it did. `leftover_pids` and `signals_received` keep their first LIST_ITEMS;
-    `leftover_pids_cut`, `signals_received_cut`: how many more, only when there were more."""
+    only when it did. `escaped_pids`: processes that moved themselves out of the run's cgroup
+    (their CPU from then on not counted), only when there were any. `leftover_pids`,
+    `signals_received` and `escaped_pids` keep their first LIST_ITEMS; `leftover_pids_cut`,
+    `signals_received_cut`, `escaped_pids_cut`: how many more, only when there were more."""
     record = sample(
         time_s=time_s,
         elapsed_s=elapsed_s,
@@ -432,4 +435,6 @@ def end(
     _bounded_list(record, "signals_received", signals_received)
     if stopped is not None:
         record["stopped"] = _text(stopped)
+    if escaped_pids:
+        _bounded_list(record, "escaped_pids", escaped_pids)
     return record

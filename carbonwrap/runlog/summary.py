@@ -86,6 +86,7 @@ class RunSummary:
     co2e_g: float = 0.0
     notes: list[str] = field(default_factory=list)
     leftover_pids: list[int] = field(default_factory=list)
+    escaped_pids: list[int] = field(default_factory=list)  # left the run's cgroup while running
     tags: dict[str, str] = field(default_factory=dict)
     job: dict[str, str] = field(default_factory=dict)
     log_path: str | None = None
@@ -310,6 +311,9 @@ class Fold:
         pids = r.get("leftover_pids")
         if isinstance(pids, list):
             s.leftover_pids = [p for p in pids if isinstance(p, int)]
+        escaped = r.get("escaped_pids")
+        if isinstance(escaped, list):
+            s.escaped_pids = [p for p in escaped if isinstance(p, int) and not isinstance(p, bool)]
         stopped = r.get("stopped")
         s.stopped = stopped if isinstance(stopped, str) else None
 

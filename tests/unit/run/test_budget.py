@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from carbonwrap.quantities import Budget, parse_budget
-from carbonwrap.run.budget import BudgetWatch, Stopper, confident
+from carbonwrap.run.budget import PIN_AT_ONCE, BudgetWatch, Stopper, confident
 from carbonwrap.runlog import records as events
 from carbonwrap.settings.catalog import BY_KEY
 
@@ -258,3 +258,50 @@ def test_settle_without_a_stop_does_nothing() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_pid_that_left_the_tree_after_it_was_listed_is_not_signalled() -> None:
+    """The tree's PIDs are pinned with pidfds and listed again before any signal goes out: a
+    PID no longer listed then (its process ended and another took the PID, as in
+    tests/unit/measure/test_tree_edges.py) is left alone. Before the fix: SIGTERM to it."""
+    child = start("import time\nprint('ready', flush=True)\ntime.sleep(60)\n")
+    other = start("import time\nprint('ready', flush=True)\ntime.sleep(60)\n")
+    listings = [[child.pid, other.pid]]  # the first listing; then the child while it runs
+
+    def tree() -> list[int]:
+        return listings.pop() if listings else [child.pid] if child.poll() is None else []
+
+    try:
+        killed: list[list[int]] = []
+        stopper = Stopper(
+            child.pid, lambda s: os.kill(child.pid, s) is None, tree, 30, killed.append
+        )
+        stopper.stop()
+        assert child.wait(timeout=20) == -signal.SIGTERM
+        stopper.settle()
+        assert other.poll() is None  # not signalled
+        assert killed == []
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_every_process_of_a_large_tree_gets_sigterm() -> None:
+    """More processes than are pinned at once (PIN_AT_ONCE), each listed twice."""
+    child = start("import time\nprint('ready', flush=True)\ntime.sleep(60)\n")
+    many = [subprocess.Popen(["sleep", "60"]) for _ in range(PIN_AT_ONCE + 5)]
+
+    def tree() -> list[int]:
+        running = [p.pid for p in (child, *many) if p.poll() is None]
+        return running + running
+
+    try:
+        stopper = Stopper(child.pid, lambda s: os.kill(child.pid, s) is None, tree, 30, print)
+        stopper.stop()
+        assert child.wait(timeout=20) == -signal.SIGTERM
+        assert [p.wait(timeout=20) for p in many] == [-signal.SIGTERM] * len(many)
+        stopper.settle()
+    finally:
+        for p in many:
+            p.kill()
+            p.wait()
