@@ -1,10 +1,17 @@
-"""The `carbonwrap` command's entry point (console script and `python -m carbonwrap`): start-up
-without the cyclic garbage collector (`gcpause.py`), then the CLI."""
+"""The `carbonwrap` command's entry point (console script and `python -m carbonwrap`): closed
+standard descriptors held open for carbonwrap alone (`hold_closed_stdio`), start-up without the
+cyclic garbage collector (`gcpause.py`), then the CLI."""
+
+import os
+import sys
 
 from carbonwrap import gcpause
 
+_STREAMS = ("stdin", "stdout", "stderr")
+
 
 def main() -> None:
+    hold_closed_stdio()
     gcpause.pause()
     try:
         from carbonwrap.cli.main import main as cli_main
@@ -12,3 +19,35 @@ def main() -> None:
         cli_main()
     except KeyboardInterrupt:  # Ctrl-C while still importing: no command yet, no traceback
         raise SystemExit(130) from None  # 128 + SIGINT, what the command would have given
+
+
+def hold_closed_stdio() -> None:
+    """Put /dev/null on each of fds 0, 1 and 2 that carbonwrap was started without (a daemon,
+    `cmd 2>&-`), close-on-exec.
+
+    The kernel gives the lowest free number to the next file opened, so a closed fd 1 would make
+    carbonwrap's log, socket or pipe the process's stdout: the relay would copy the command's
+    output into it, and anything written to fd 2 (a library's message, Python's last words)
+    would land in the log. /dev/null holds the number instead, and carbonwrap's own writes to
+    it go nowhere (sys.stdout and friends, None when Python found the fd closed, write there).
+    The command still starts with the fd closed, as a shell runs `cmd 2>&-`: close-on-exec
+    closes the placeholder in the exec, so the command sees exactly the descriptors it would
+    see without carbonwrap (an fd 0-2 that is close-on-exec is one the command does not get).
+    """
+    for fd, name in enumerate(_STREAMS):
+        try:
+            os.fstat(fd)
+            continue
+        except OSError:
+            pass
+        try:
+            held = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        except OSError:  # no /dev/null (a bare chroot): left as it was
+            return
+        if held != fd:  # cannot happen while the lower fds are open; never leave one astray
+            os.dup2(held, fd, inheritable=False)
+            os.close(held)
+        if getattr(sys, name) is None:
+            mode = "r" if fd == 0 else "w"
+            stream = open(fd, mode, errors="backslashreplace", closefd=False)  # noqa: SIM115
+            setattr(sys, name, stream)  # for the life of the process

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
 import os
 import sys
 from typing import NoReturn
@@ -48,7 +49,25 @@ def _status(argv: list[str] | None) -> int:
     except CarbonwrapError as exc:  # user text in it may hold a newline or an escape sequence
         sys.stderr.write(f"carbonwrap: {one_line(exc.message, limit=1000)}\n")
         return exc.code
+    except OSError as exc:
+        if exc.errno not in (errno.EMFILE, errno.ENFILE):
+            raise  # a bug: the traceback shows
+        sys.stderr.write(_too_many_files(exc) + "\n")
+        return ExitCode.USAGE
     return result if isinstance(result, int) else ExitCode.OK
+
+
+def _too_many_files(exc: OSError) -> str:
+    """The line for a limit on open files (`ulimit -n`) too low for carbonwrap to start or to
+    measure. (Parts a run can do without, the progress channel, the relay and the intensity
+    poller, go with a note instead: `run/phases.py`.)"""
+    import resource  # only on this way out
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return (
+        f"carbonwrap: cannot open the files a run needs: {exc.strerror} (ulimit -n is {soft}; "
+        "a run needs a dozen or so, more with GPUs); raise the limit"
+    )
 
 
 def _credential_refused(option: str) -> str | None:
@@ -77,6 +96,8 @@ def _leave(status: int) -> NoReturn:
     """
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
+        if stream is None:  # closed at start and main() called without entry.py
+            continue
         with contextlib.suppress(OSError, ValueError):  # a reader that has gone away
             stream.flush()
     os._exit(status)

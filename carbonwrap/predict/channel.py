@@ -137,6 +137,7 @@ class ProgressChannel:
                 raise OSError(f"socket path longer than {_SUN_PATH_MAX} bytes")
             sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM | _socket.SOCK_CLOEXEC)
             self._sock = sock
+            sock.setblocking(True)  # whatever socket.setdefaulttimeout says: see _read
             sock.bind(self.path)
             # The kernel attaches each sender's pid (SCM_CREDENTIALS): whose report it is.
             with contextlib.suppress(OSError, AttributeError):
@@ -166,11 +167,15 @@ class ProgressChannel:
 
     def close(self, warn: Callable[[str], None]) -> None:
         """Read what is queued, log the last report, warn once about bad messages, remove the
-        socket and its directory. Senders from now on get ECONNREFUSED/ENOENT and drop."""
+        socket and its directory. Senders from now on get ECONNREFUSED/ENOENT and drop.
+
+        The shutdown wakes the reader, and once it has read what is queued its next receive
+        returns nothing: it ends there, at once (the join's timeout only guards against a bug).
+        That holds because the socket stays in blocking mode (`_receive_timeout`)."""
         self._closing = True
         if self._thread.is_alive():
             with contextlib.suppress(OSError):
-                self._sock.shutdown(_socket.SHUT_RD)  # wakes the reader once the queue is empty
+                self._sock.shutdown(_socket.SHUT_RD)
             self._thread.join(2.0)
         self.limiter.finish()
         if self.bad:
@@ -194,15 +199,15 @@ class ProgressChannel:
             while True:
                 due = self.limiter.due()
                 wanted = None if due is None else due - time.monotonic()
-                if wanted is not None and wanted <= 0:  # (a timeout of 0 is non-blocking mode)
+                if wanted is not None and wanted <= 0:  # due already (SO_RCVTIMEO 0: no timeout)
                     self.limiter.flush_due(time.monotonic())
                     continue
                 if wanted != timeout:
-                    sock.settimeout(wanted)
+                    _receive_timeout(sock, wanted)
                     timeout = wanted
                 try:
                     data, ancillary, flags, _ = sock.recvmsg(_DATAGRAM_MAX, cmsg_size)
-                except TimeoutError:
+                except BlockingIOError:  # the receive timeout: a waiting report is due
                     self.limiter.flush_due(time.monotonic())
                     continue
                 if not data and not ancillary and self._closing:
@@ -320,6 +325,25 @@ def _make_private_dir(root: str, name: str) -> str:
     os.mkdir(path, 0o700)
     os.chmod(path, 0o700)  # whatever the umask
     return path
+
+
+def _receive_timeout(sock: _socket.socket, timeout_s: float | None) -> None:
+    """How long a receive may wait (None: for ever), as SO_RCVTIMEO: a receive that times out
+    fails with EAGAIN (BlockingIOError).
+
+    Not `settimeout`: that puts the socket in non-blocking mode and polls, and a non-blocking
+    receive on a shut-down datagram socket with nothing queued fails with EAGAIN instead of
+    returning nothing, while poll calls it readable: the reader would spin until its timeout
+    (up to the log interval) and `close` would wait 2 s for it. A blocking receive on a
+    shut-down socket whose queue is empty returns nothing at once (net/core/datagram.c), and
+    SO_RCVTIMEO bounds the wait without leaving blocking mode (socket(7))."""
+    import struct  # only once a report waits for its time
+
+    if timeout_s is None:
+        seconds, micros = 0, 0  # 0: no timeout
+    else:
+        seconds, micros = divmod(max(1, round(timeout_s * 1e6)), 1_000_000)
+    sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_RCVTIMEO, struct.pack("ll", seconds, micros))
 
 
 def _sender(ancillary: list[tuple[int, int, bytes]]) -> int:

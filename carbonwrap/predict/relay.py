@@ -149,6 +149,8 @@ class OutputRelay:
                 status = os.fstat(fd)
             except OSError:
                 continue  # closed: nothing to relay
+            if not os.get_inheritable(fd):
+                continue  # closed for the command: carbonwrap's /dev/null placeholder (entry.py)
             if os.isatty(fd):
                 terminals.append(_NAMES[fd])
             else:

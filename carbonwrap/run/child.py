@@ -11,12 +11,40 @@ from typing import Any, NamedTuple
 
 from carbonwrap.errors import CarbonwrapError, ExitCode
 
-FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
-# The terminal sends these to the whole foreground process group: the child gets them directly.
-IGNORED = (signal.SIGINT, signal.SIGQUIT)
+# Signals whose default action would end carbonwrap mid-run without an end record, and that only
+# come from outside (carbonwrap sets no timer, owns no O_ASYNC file): the command gets them, as
+# if sent to it, and decides. SIGUSR1/2 and the real-time signals are how batch systems warn a
+# job; SIGPWR comes from a UPS daemon; SIGALRM, SIGVTALRM, SIGPROF and SIGIO from `kill`.
+FORWARDED = tuple(
+    sig
+    for sig in (
+        signal.SIGTERM,
+        signal.SIGHUP,
+        signal.SIGUSR1,
+        signal.SIGUSR2,
+        signal.SIGALRM,
+        signal.SIGVTALRM,
+        signal.SIGPROF,
+        signal.SIGIO,  # = SIGPOLL
+        getattr(signal, "SIGPWR", None),
+        getattr(signal, "SIGSTKFLT", None),  # unused by the kernel; in the signal module from 3.11
+        *range(signal.SIGRTMIN, signal.SIGRTMAX + 1),
+    )
+    if sig is not None
+)
+# The terminal sends SIGINT and SIGQUIT to the whole foreground process group: the child gets
+# them directly. SIGXCPU is the kernel's word about carbonwrap's own CPU limit (RLIMIT_CPU is per
+# process: the command gets its own, and batch systems send theirs to every process of the job):
+# passing it on could end a job for carbonwrap's CPU time, so it is ignored.
+# Left at their default on purpose: SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP and SIGSYS
+# (a fault in carbonwrap itself: a core dump says more than a forwarded signal).
+IGNORED = (signal.SIGINT, signal.SIGQUIT, signal.SIGXCPU)
 # Python itself ignores these; the child gets the default, as subprocess's restore_signals does.
+# SIGXFSZ stays ignored here: the kernel sends it when carbonwrap's log passes RLIMIT_FSIZE, and
+# the write then fails with EFBIG, which the log handles like a full disk.
 PYTHON_IGNORED = (signal.SIGPIPE, signal.SIGXFSZ)
 _PR_SET_CHILD_SUBREAPER = 36
+_SHELL = "/bin/sh"  # what execvp runs a script without #! with (_PATH_BSHELL)
 
 
 def become_subreaper() -> bool:
@@ -39,29 +67,117 @@ def ending_from_status(status: int) -> Ending:
     """Decode a wait status into the shell's convention."""
     code = os.waitstatus_to_exitcode(status)
     if code < 0:
-        return Ending(128 - code, signal.Signals(-code).name)
+        return Ending(128 - code, signal_name(-code))
     return Ending(code, None)
 
 
-def exec_error(argv0: str, exc: OSError) -> CarbonwrapError:
-    """The one-line error and exit code for a command that could not be executed."""
-    if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+def signal_name(signum: int) -> str:
+    """SIGTERM, SIGRTMIN+3 (real-time signals between SIGRTMIN and SIGRTMAX have no name of
+    their own), or SIG35 for a number Python does not know at all."""
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        if signal.SIGRTMIN < signum < signal.SIGRTMAX:
+            return f"SIGRTMIN+{signum - signal.SIGRTMIN}"
+        return f"SIG{signum}"
+
+
+def exec_error(argv0: str, exc: OSError, found: str | None = None) -> CarbonwrapError:
+    """The one-line error and exit code for a command that could not be executed, worded as
+    bash words them; `found`: the file the name led to (`find_command`), if any."""
+    name = argv0 or "''"
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR) and found is None:
         return CarbonwrapError(
-            f"{argv0}: command not found (check the name and PATH)", ExitCode.NOT_FOUND
+            f"{name}: command not found (check the name and PATH)", ExitCode.NOT_FOUND
         )
+    if exc.errno == errno.ENOENT:  # the file is there: what it needs to run is not
+        interpreter = _interpreter(found) if found is not None else None
+        if interpreter is not None:
+            message = f"{found}: {interpreter}: bad interpreter: No such file or directory"
+        else:
+            message = (
+                f"{name}: cannot execute: required file not found (the program loader it "
+                "names is missing)"
+            )
+        return CarbonwrapError(message, ExitCode.NOT_EXECUTABLE)
+    if exc.errno == errno.ENOEXEC:  # a script without #! runs under /bin/sh: this is binary
+        return CarbonwrapError(
+            f"{found or name}: cannot execute binary file: Exec format error",
+            ExitCode.NOT_EXECUTABLE,
+        )
+    if found is not None and os.path.isdir(found):
+        return CarbonwrapError(f"{name}: Is a directory", ExitCode.NOT_EXECUTABLE)
     reason = os.strerror(exc.errno) if exc.errno else str(exc)
     return CarbonwrapError(
-        f"{argv0}: cannot execute: {reason} (check its permissions and interpreter line)",
+        f"{name}: cannot execute: {reason} (check its permissions and interpreter line)",
         ExitCode.NOT_EXECUTABLE,
     )
+
+
+def find_command(argv0: str) -> str | None:
+    """The file that exec would run for `argv0`: the name itself if it holds a slash, else the
+    first executable file of that name along PATH (as posix_spawnp searches it: carbonwrap's
+    own PATH); None when there is none."""
+    if "/" in argv0:
+        return argv0 if os.path.lexists(argv0) else None
+    if not argv0:
+        return None
+    for directory in os.get_exec_path():
+        path = os.path.join(directory or ".", argv0)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    return None
+
+
+def _first_line(path: str) -> bytes:
+    """The file's first line, within its first 256 bytes (what the kernel reads for #!)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(256).partition(b"\n")[0]
+    except OSError:
+        return b""
+
+
+def _interpreter(path: str) -> str | None:
+    """The interpreter a #! line names, or None without one."""
+    line = _first_line(path)
+    if not line.startswith(b"#!"):
+        return None
+    words = line[2:].split()
+    return os.fsdecode(words[0]) if words else ""
+
+
+def _is_binary(path: str) -> bool:
+    """bash's test before running a file without #! as a shell script: a NUL byte before the
+    first newline."""
+    return b"\0" in _first_line(path)
+
+
+def _spawn(argv: Sequence[str], env: Mapping[str, str], **attributes: Any) -> int:
+    """posix_spawnp, then what execvp and shells do that posix_spawnp does not: a text file
+    without #! (ENOEXEC) runs under /bin/sh, with its path as $0. A command that cannot run
+    raises the one-line error a shell would print (`exec_error`)."""
+    if not argv[0]:  # posix_spawnp refuses it with ValueError; a shell says "command not found"
+        raise exec_error("", FileNotFoundError(errno.ENOENT, "empty command name"))
+    try:
+        return os.posix_spawnp(argv[0], list(argv), env, **attributes)
+    except OSError as exc:
+        found = find_command(argv[0])
+        if exc.errno != errno.ENOEXEC or found is None or _is_binary(found):
+            raise exec_error(argv[0], exc, found) from exc
+    try:
+        return os.posix_spawn(_SHELL, [_SHELL, found, *argv[1:]], env, **attributes)
+    except OSError as exc:
+        raise exec_error(argv[0], exc, found) from exc
 
 
 class Child:
     """The wrapped command, started in carbonwrap's process group and session.
 
     The child stays in the terminal's foreground process group, so Ctrl-C and Ctrl-\\ reach it
-    exactly as without carbonwrap; carbonwrap ignores those itself and forwards the signals a
-    terminal does not broadcast (SIGTERM, SIGHUP, SIGUSR1, SIGUSR2). Spawned with posix_spawn
+    exactly as without carbonwrap; carbonwrap ignores those itself and forwards every other
+    signal that would end it (FORWARDED: SIGTERM, SIGHUP, SIGUSR1/2, SIGALRM, the real-time
+    signals …), so it outlives the child and writes the end record. Spawned with posix_spawn
     (vfork + exec, no Python between them) inside `placement` (e.g. the run's cgroup leaf).
     """
 
@@ -84,6 +200,13 @@ class Child:
         inherited_ignore = {sig for sig in handled if self._original[sig] == signal.SIG_IGN}
         to_default = [sig for sig in handled if sig not in inherited_ignore]
         to_default += PYTHON_IGNORED
+        # Started with SIGCHLD ignored (inherited SIG_IGN), the kernel would reap the command
+        # itself and waitpid would fail with ECHILD: its status is what carbonwrap is for, so the
+        # default again, for carbonwrap and so for the command, as `timeout` gives it. (Handing
+        # an ignored SIGCHLD on would need it ignored at the spawn and default after it: a command
+        # that ends in between would be reaped by the kernel, its status lost.)
+        if signal.getsignal(signal.SIGCHLD) == signal.SIG_IGN:
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         # Block the signals across the spawn: one arriving before we know the pid stays pending
         # and is forwarded as soon as the handlers run. The child gets the mask we started with.
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, handled)
@@ -95,17 +218,13 @@ class Child:
                 signal.signal(sig, signal.SIG_IGN)
             try:
                 with placement if placement is not None else contextlib.nullcontext():
-                    self.pid = os.posix_spawnp(
-                        argv[0],
-                        list(argv),
+                    self.pid = _spawn(
+                        argv,
                         env,
                         setsigmask=old_mask,
                         setsigdef=to_default,
                         file_actions=list(file_actions) or None,  # --progress-from-output
                     )
-            except OSError as exc:
-                self.restore_signals()
-                raise exec_error(argv[0], exc) from exc
             except BaseException:
                 self.restore_signals()
                 raise
@@ -113,7 +232,7 @@ class Child:
             signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
 
     def _forward(self, signum: int, frame: Any) -> None:
-        self.received.append(signal.Signals(signum).name)
+        self.received.append(signal_name(signum))
         if self.pid > 0 and not self._reaped:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signum)

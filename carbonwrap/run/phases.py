@@ -4,6 +4,7 @@ threads) → wait (for the child) → finish (`run/finish.py`: each part taken d
 the end record, the reports)."""
 
 import contextlib
+import errno
 import os
 import sys
 import time
@@ -47,10 +48,13 @@ def run(
     try:
         prepare(context)
         spawn(context)
-    except BaseException:  # the command has not run: nothing of the run is left behind
+    except BaseException as exc:  # the command has not run: nothing of the run is left behind
         for step in reversed(context.undo):
             with contextlib.suppress(Exception):
                 step()
+        cause = exc.__cause__ if isinstance(exc, CarbonwrapError) else None
+        if isinstance(cause, OSError) and cause.errno in (errno.EMFILE, errno.ENFILE):
+            raise cause from None  # the fd limit, not the log directory: cli/main says so
         raise
     start(context)
     context.ending = context.child.wait()
@@ -59,14 +63,15 @@ def run(
 
 def prepare(run: RunContext) -> None:
     """Everything that can fail before the command runs: checks, where the run is and its
-    intensity, the log, the budget, the .prom file, the progress channel and relay, the
-    meters and the sampler. Each part that must be undone if a later one fails says how."""
+    intensity, the log, the budget, the .prom file, the meters, the progress channel and
+    relay, and the sampler. Each part that must be undone if a later one fails says how."""
     options = run.options
     if options.log_interval_s < options.interval_s:  # the CLI names the settings' sources
         raise CarbonwrapError(
             f"log interval {options.log_interval_s:g} s is shorter than the sampling "
             f"interval {options.interval_s:g} s"
         )
+    check_relative_paths(options)
     check_json_target(options.json_path)
     run.plan = plan_intensity(
         options.region,
@@ -97,9 +102,11 @@ def prepare(run: RunContext) -> None:
         run.exporter = textfile.TextfileExporter(
             options.prometheus_textfile, run.record.locked, run.warn
         )
-    open_progress(run)
+    # The meters before the channel and the relay: under a low `ulimit -n` those go without
+    # (a note each), the measurement does not.
     run.meters = Meters(run.environ, run.env)
     run.undo.append(run.meters.close)
+    open_progress(run)
     run.notes += run.meters.notes
     run.sampler = Sampler(
         run.read,
@@ -109,6 +116,43 @@ def prepare(run: RunContext) -> None:
         run.emit,
         run.warn,
     )
+
+
+def working_directory() -> tuple[str, bool]:
+    """The working directory, and whether it has been deleted: then getcwd(2) fails, and its
+    name is the one the kernel keeps for it ("/path (deleted)"), or "" if even that fails."""
+    try:
+        return os.getcwd(), False
+    except FileNotFoundError:
+        try:
+            return os.readlink("/proc/self/cwd"), True
+        except OSError:
+            return "", True
+
+
+def check_relative_paths(options: RunOptions) -> None:
+    """Started in a deleted directory, carbonwrap runs the command there as a shell would, but
+    cannot write a file relative to it: one line now, before the command, as for any log
+    directory that cannot be written."""
+    relative = [
+        (what, path, how)
+        for what, path, how in (
+            ("the log directory", options.log_dir, " (--log-dir or CARBONWRAP_LOG_DIR)"),
+            ("--json", options.json_path if options.json_path != "-" else None, ""),
+            ("--prometheus-textfile", options.prometheus_textfile, ""),
+        )
+        if path is not None and not os.path.isabs(path)
+    ]
+    if not relative:
+        return
+    where, deleted = working_directory()
+    if deleted:
+        what, path, how = relative[0]
+        where = where.removesuffix(" (deleted)") or "(its name is unknown)"
+        raise CarbonwrapError(
+            f"the working directory {where} has been deleted, and {what} {path!r} is relative "
+            f"to it: give an absolute path{how}, or cd to a directory that exists"
+        )
 
 
 def open_progress(run: RunContext) -> None:
@@ -127,7 +171,14 @@ def open_progress(run: RunContext) -> None:
     if run.options.progress_from_output:
         from carbonwrap.predict.relay import OutputRelay  # only with the option
 
-        run.relay = OutputRelay(run.on_progress, run.options.log_interval_s, run.notes)
+        try:
+            run.relay = OutputRelay(run.on_progress, run.options.log_interval_s, run.notes)
+        except OSError as exc:  # no pipes (EMFILE under a low `ulimit -n`): not worth the run
+            run.notes.append(
+                f"--progress-from-output: the command's output is not relayed ("
+                f"{exc.strerror or exc}); progress is read only from CARBONWRAP_PROGRESS"
+            )
+            return
         run.undo.append(run.relay.discard)
 
 
@@ -187,20 +238,38 @@ def start(run: RunContext) -> None:
         run.relay.start()
     run.sampler.start()
     if plan.choice.make is not None and plan.choice.name is not None:
-        from carbonwrap.intensity.poller import IntensityPoller  # asyncio: only when polling
+        try:
+            start_poller(run)
+        except OSError as exc:  # the command runs: it must not end carbonwrap now (`ulimit -n`)
+            run.poller = None
+            run.warn(
+                f"intensity polling not started ({exc.strerror or exc}); the static value stays "
+                "in force"
+            )
+    try:
+        start_live_view(run)
+    except OSError as exc:
+        run.live = None
+        run.warn(f"no live view ({exc.strerror or exc})")
 
-        run.poller = IntensityPoller(
-            plan.choice.make,
-            plan.choice.name,
-            plan.static,
-            plan.region["code"],
-            record,
-            run.warn,
-            run.started_wall,
-            run.t0,
-        )
-        run.poller.start()
-    start_live_view(run)
+
+def start_poller(run: RunContext) -> None:
+    """The thread that polls the intensity provider the plan chose."""
+    from carbonwrap.intensity.poller import IntensityPoller  # asyncio: only when polling
+
+    plan = run.plan
+    assert plan.choice.make is not None and plan.choice.name is not None
+    run.poller = IntensityPoller(
+        plan.choice.make,
+        plan.choice.name,
+        plan.static,
+        plan.region["code"],
+        run.record,
+        run.warn,
+        run.started_wall,
+        run.t0,
+    )
+    run.poller.start()
 
 
 def start_record(run: RunContext) -> records.Record:
@@ -210,7 +279,7 @@ def start_record(run: RunContext) -> records.Record:
         run_id=run.run_id,
         time_s=run.started_wall,
         argv=redact_argv(options.command) if options.log_argv else None,
-        cwd=os.getcwd(),
+        cwd=working_directory()[0],
         host=run.host,
         pid=run.child.pid,
         versions={

@@ -104,7 +104,12 @@ def load_config(environ: Mapping[str, str], cwd: str | None = None) -> Config:
     CarbonwrapError (exit 125) for a file that cannot be read, parsed or trusted."""
     files: list[ConfigFile] = []
     notes: list[str] = []
-    found = find_project_file(os.getcwd() if cwd is None else cwd)
+    if cwd is None:
+        try:
+            cwd = os.getcwd()
+        except FileNotFoundError:  # the working directory was deleted: no project file in it
+            cwd = None
+    found = None if cwd is None else find_project_file(cwd)
     if found is not None:
         files.append(read_file(found[0], "project", found[1], notes))
     user = user_config_path(environ)

@@ -49,6 +49,38 @@ def test_not_executable_is_126(workdir: Path) -> None:
     assert result.stderr.count("\n") == 1 and "cannot execute" in result.stderr
 
 
+def test_a_script_without_a_shebang_runs_under_sh(workdir: Path) -> None:
+    """As `env` and shells run it (ENOEXEC: /bin/sh, its path as $0); before, 126."""
+    script = workdir / "plain"
+    script.write_text('echo "ran $0 $1"\nexit 4\n')
+    script.chmod(0o755)
+    result = run_cw("run", "-q", "--", str(script), "x", cwd=workdir)
+    assert (result.returncode, result.stdout) == (4, f"ran {script} x\n"), result.stderr
+
+
+def test_a_missing_interpreter_is_126_with_bashs_line(workdir: Path) -> None:
+    """Before, "command not found" and 127 (execve's ENOENT), for a file that is there."""
+    script = workdir / "script.sh"
+    script.write_text("#!/no/such/sh\necho hi\n")
+    script.chmod(0o755)
+    result = run_cw("run", "--", str(script), cwd=workdir)
+    assert result.returncode == 126
+    assert result.stderr == (
+        f"carbonwrap: {script}: /no/such/sh: bad interpreter: No such file or directory\n"
+    )
+    assert logs_in(workdir) == []
+
+
+def test_death_by_a_real_time_signal(workdir: Path) -> None:
+    """SIGRTMIN+N has no name in Python's enum: before, a traceback (exit 1) after the command
+    ended, no end record."""
+    script = "import os, signal; os.kill(os.getpid(), signal.SIGRTMIN + 2)"
+    result = run_cw("run", "-q", "--json", "-", "--", PY, "-c", script, cwd=workdir)
+    assert result.returncode == 128 + signal.SIGRTMIN + 2, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["signal"], report["exit_code"]) == ("SIGRTMIN+2", result.returncode)
+
+
 @pytest.mark.parametrize(
     "args",
     [

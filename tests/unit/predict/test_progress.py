@@ -424,3 +424,34 @@ def test_forked_child_reports_on_its_own_socket(channel: Channel) -> None:
     time.sleep(0.1)
     channel.close()
     assert [args[0] for args in channel.logged] == [1, 3]
+
+
+def test_close_returns_as_soon_as_the_queue_is_read(
+    short_tmp: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A report waiting for its time (rate-limited) and one still queued in the socket: close
+    reads the queue, logs the last report and returns at once. Before, the reader waited with
+    the socket in non-blocking mode, where a shut-down datagram socket reads as EAGAIN though
+    poll calls it readable: it spun on the CPU until close's 2 s join gave up on it."""
+    logged: list[tuple[Any, ...]] = []
+    channel = ProgressChannel(short_tmp, os.urandom(4).hex(), lambda *a: logged.append(a), 60.0)
+    channel.start()
+    monkeypatch.setenv("CARBONWRAP_PROGRESS", channel.path)
+    report_progress.reset()
+    from carbonwrap import progress
+
+    progress(1, 10, "epoch")  # logged at once
+    progress(2, 10, "epoch")  # waits for its time, 60 s on
+    deadline = time.monotonic() + 20
+    while channel.limiter.reports < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    time.sleep(0.1)  # the reader waits for the next report with a timeout
+    progress(3, 10, "epoch")  # queued as close begins
+    started = time.monotonic()
+    channel.close(lambda message: None)
+    took_s = time.monotonic() - started
+    report_progress.reset()
+    assert took_s < 0.3, f"close took {took_s:.2f} s"
+    assert [args[0] for args in logged] == [1, 3]  # the first, and the last at the end
+    assert not os.path.exists(channel.path)
