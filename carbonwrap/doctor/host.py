@@ -103,15 +103,16 @@ def probe_leaf(version: int, proc_root: str) -> tuple[str | None, str | None]:
 
 
 def probe_process_tree() -> str | None:
-    """None when psutil can read this process and its children (the polling fallback), else why."""
-    try:
-        import psutil
+    """None when the polling fallback can read what it reads (/proc/PID/stat of this process,
+    the list of processes in /proc), else why."""
+    from carbonwrap.measure.proctree import process_stat
 
-        process = psutil.Process()
-        process.cpu_times()
-        process.children(recursive=True)
-    except Exception as exc:  # psutil.Error, OSError, ImportError: say which
-        return f"{type(exc).__name__}: {exc}"
+    try:
+        os.listdir("/proc")
+    except OSError as exc:
+        return f"cannot list /proc: {exc.strerror}"
+    if process_stat(os.getpid()) is None:
+        return "cannot read /proc/self/stat"
     return None
 
 
