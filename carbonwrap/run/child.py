@@ -10,6 +10,7 @@ from contextlib import AbstractContextManager
 from typing import Any, NamedTuple
 
 from carbonwrap.errors import CarbonwrapError, ExitCode
+from carbonwrap.runlog.records import LIST_ITEMS
 
 # Signals whose default action would end carbonwrap mid-run without an end record, and that only
 # come from outside (carbonwrap sets no timer, owns no O_ASYNC file): the command gets them, as
@@ -190,7 +191,8 @@ class Child:
     ) -> None:
         self.pid = -1
         self._reaped = False
-        self.received: list[str] = []
+        self.received: list[str] = []  # the first LIST_ITEMS forwarded, by name
+        self.received_not_kept = 0  # and how many more (a signal storm must not grow memory)
         handled = (*FORWARDED, *IGNORED)
         self._original = {sig: signal.getsignal(sig) for sig in handled}
         # What the child gets: the dispositions carbonwrap itself was started with, so a command
@@ -232,7 +234,10 @@ class Child:
             signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
 
     def _forward(self, signum: int, frame: Any) -> None:
-        self.received.append(signal_name(signum))
+        if len(self.received) < LIST_ITEMS:
+            self.received.append(signal_name(signum))
+        else:
+            self.received_not_kept += 1
         if self.pid > 0 and not self._reaped:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signum)

@@ -111,6 +111,7 @@ def _record_end(run: RunContext) -> None:
             device_energy_j=totals.device_energy_j,
             leftover_pids=run.leftover,
             signals_received=run.child.received,
+            signals_not_kept=run.child.received_not_kept,
             gpus=gpu_totals(totals),
             stopped=watch.stopped if watch is not None else None,
             escaped_pids=run.acct.escaped,

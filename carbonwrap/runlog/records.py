@@ -112,11 +112,13 @@ def _bounded_tags(tags: Mapping[str, str]) -> tuple[dict[str, str], dict[str, in
     return kept, {"tags": left, "bytes": left_bytes} if left else None
 
 
-def _bounded_list(record: Record, key: str, items: Sequence[Any]) -> None:
-    """record[key]: the first LIST_ITEMS of `items`; record[key + "_cut"]: how many more."""
+def _bounded_list(record: Record, key: str, items: Sequence[Any], more: int = 0) -> None:
+    """record[key]: the first LIST_ITEMS of `items`; record[key + "_cut"]: how many more (those
+    beyond them, and `more` the caller never kept)."""
     record[key] = [_text(i) if isinstance(i, str) else i for i in items[:LIST_ITEMS]]
-    if len(items) > LIST_ITEMS:
-        record[f"{key}_cut"] = len(items) - LIST_ITEMS
+    cut = max(0, len(items) - LIST_ITEMS) + max(0, more)
+    if cut:
+        record[f"{key}_cut"] = cut
 
 
 def _texts(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -416,12 +418,14 @@ def end(
     gpus: Mapping[int, Mapping[str, Any]] | None = None,
     stopped: str | None = None,
     escaped_pids: Sequence[int] = (),
+    signals_not_kept: int = 0,
 ) -> Record:
     """`stopped`: why carbonwrap stopped the command ("budget 500 g CO2e exceeded (actual …)"),
     only when it did. `escaped_pids`: processes that moved themselves out of the run's cgroup
     (their CPU from then on not counted), only when there were any. `leftover_pids`,
     `signals_received` and `escaped_pids` keep their first LIST_ITEMS; `leftover_pids_cut`,
-    `signals_received_cut`, `escaped_pids_cut`: how many more, only when there were more."""
+    `signals_received_cut`, `escaped_pids_cut`: how many more, only when there were more
+    (`signals_not_kept`: signals the caller counted without keeping their names)."""
     record = sample(
         time_s=time_s,
         elapsed_s=elapsed_s,
@@ -432,7 +436,7 @@ def end(
     )
     record.update(type="end", exit_code=exit_code, signal=signal)
     _bounded_list(record, "leftover_pids", leftover_pids)
-    _bounded_list(record, "signals_received", signals_received)
+    _bounded_list(record, "signals_received", signals_received, signals_not_kept)
     if stopped is not None:
         record["stopped"] = _text(stopped)
     if escaped_pids:

@@ -48,9 +48,11 @@ def one_run(workdir: Path, variant: str, delay_s: float, n: int) -> str:
             proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=30)
     code = proc.returncode
-    if stderr.startswith("Fatal Python error: init_import_site"):
-        # Ctrl-C within the interpreter's own first ~40 ms (site.py), before any carbonwrap
-        # code: CPython's fatal error, nothing to hand over (a known limit, RELIABILITY.md).
+    if stderr.startswith("Fatal Python error: init_"):
+        # Ctrl-C within the interpreter's own first ~40 ms (its standard streams, site.py),
+        # before any carbonwrap code: CPython's fatal error in that phase of its start
+        # (init_sys_streams, init_import_site), nothing to hand over (a known limit,
+        # RELIABILITY.md).
         assert variant.startswith("INT") and not (marker.exists() or logs.exists()), stderr
         return "before"
     assert "Traceback" not in stderr, (variant, delay_s, stderr)

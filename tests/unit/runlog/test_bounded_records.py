@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -269,3 +270,26 @@ def test_any_command_line_is_a_bounded_prefix_and_an_honest_count(
         assert kept == argv[: len(kept)]
         logged = sum(_os_bytes(a) for a in kept)
     assert logged + cut["bytes"] == sum(_os_bytes(a) for a in argv)
+
+
+def test_a_signal_storm_keeps_the_first_names_and_counts_the_rest() -> None:
+    """The child keeps the names of the first LIST_ITEMS signals it forwards and counts the rest
+    (memory stays flat under a storm); the end record adds both counts."""
+    from carbonwrap.run.child import Child
+
+    child = Child(["sleep", "30"], dict(os.environ))
+    try:
+        for _ in range(records.LIST_ITEMS + 250):
+            child._forward(signal.SIGUSR1, None)
+    finally:
+        child.send(signal.SIGKILL)
+        child.wait()
+        child.restore_signals()
+    assert len(child.received) == records.LIST_ITEMS and child.received_not_kept == 250
+    record = records.end(
+        time_s=0.0, elapsed_s=1.0, exit_code=0, signal=None, cpu_s=0.0, energy_j={},
+        device_energy_j={}, leftover_pids=[], signals_received=child.received,
+        signals_not_kept=child.received_not_kept,
+    )  # fmt: skip
+    assert record["signals_received"] == ["SIGUSR1"] * records.LIST_ITEMS
+    assert record["signals_received_cut"] == 250
