@@ -126,7 +126,15 @@ class IntensityPoller:
     # -- the poller's thread ------------------------------------------------------------------
 
     def _thread_main(self) -> None:
-        loop = asyncio.new_event_loop()
+        try:
+            _can_hold_a_loop()
+            loop = asyncio.new_event_loop()
+        except Exception as exc:  # e.g. no descriptor left for its self-pipe (ulimit -n)
+            why = reason_text(f"{type(exc).__name__}: {exc}")
+            with contextlib.suppress(Exception):
+                self._warn(f"intensity polling not started ({why}); static value in force")
+            self._ready.set()
+            return
         self._loop = loop
         try:
             self._main = loop.create_task(self._run())
@@ -283,3 +291,19 @@ class IntensityPoller:
                 reason=reason,
             )
         )
+
+
+def _can_hold_a_loop() -> None:
+    """Open and close the descriptors an event loop holds (its epoll and its self-pipe's two
+    sockets), raising OSError where they cannot be had: a loop that fails half-made in its
+    constructor prints a traceback when it is collected ("Exception ignored in __del__")."""
+    import select
+    import socket
+
+    poll = select.epoll()
+    try:
+        first, second = socket.socketpair()
+        first.close()
+        second.close()
+    finally:
+        poll.close()

@@ -12,17 +12,22 @@ import base64
 import gc
 import io
 import json
+import os
+import subprocess
+import sys
+import textwrap
 import time
 import tracemalloc
 import warnings
 import zlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 import pytest
-from conftest import cw_env
+from conftest import REPO, cw_env
 from fake_provider import NOW, STATIC_POINT, Clock, FakeProvider, make, point
 from intensity_server import REFLECT, RecordedServer, Route, gzip_bomb, probe_while_serving, serve
 
@@ -458,3 +463,34 @@ def test_doctors_grid_check_is_one_warning_line(case: str) -> None:
     assert reach.name == "intensity api" and reach.status == WARN
     one_line_reason(reach.detail, MAX_WARNING_CHARS)
     assert TOKEN not in reach.detail
+
+
+def test_a_poller_that_cannot_make_its_loop_warns_and_leaves_the_static_value(
+    tmp_path: Path,
+) -> None:
+    """No descriptor left for the event loop's self-pipe (ulimit -n reached): one warning, the
+    static value stays, no thread traceback on stderr, stop() returns at once."""
+    code = textwrap.dedent(
+        """
+        import os, resource, sys, time
+        from fake_provider import Clock, FakeProvider, make
+        poller, records, said = make(FakeProvider(), Clock())
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        used = len(os.listdir("/proc/self/fd"))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (used, hard))  # nothing left to open
+        poller.start()
+        poller._thread.join(5)
+        started = time.monotonic()
+        poller.stop(budget_s=0.3)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        assert time.monotonic() - started < 0.4
+        print(said)
+        """
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "tests")]))
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "intensity polling not started (OSError" in result.stdout, result.stdout
