@@ -139,9 +139,16 @@ class EventLog:
     def discard(self) -> None:
         """Remove a log of a run that never started."""
         self.close()
-        with contextlib.suppress(OSError):  # relative to the directory the log was made in
+        try:  # relative to the directory the log was made in
             dir_fd = open_directory(self._directory)
-            try:
+        except OSError:  # no descriptor to walk with (ulimit -n): the log's own path
+            with contextlib.suppress(OSError):
+                st = os.lstat(self.path)  # the file made, not one planted since
+                if (st.st_dev, st.st_ino) == self._identity:
+                    os.unlink(self.path)
+            return
+        try:
+            with contextlib.suppress(OSError):
                 os.unlink(self._name, dir_fd=dir_fd)
-            finally:
-                os.close(dir_fd)
+        finally:
+            os.close(dir_fd)

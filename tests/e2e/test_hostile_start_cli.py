@@ -255,21 +255,26 @@ def test_a_low_limit_on_open_files(workdir: Path, limit: int, relay: bool) -> No
     assert end_record(logs)["exit_code"] == 3
 
 
-def test_a_limit_too_low_to_measure_is_one_line(workdir: Path) -> None:
+@pytest.mark.parametrize("limit", [7, 8, 9])
+def test_a_limit_too_low_to_measure_is_one_line(workdir: Path, limit: int) -> None:
     """Too few to open the log and the meters: one line and 125, the command not run (as for
-    a log directory that cannot be written), never a traceback."""
+    a log directory that cannot be written), never a traceback, and no empty log left."""
     marker = workdir / "ran"
     result = start(
         workdir,
         ["run", "-q", "--log-dir", str(workdir / "logs"), "--", "touch", str(marker)],
-        fd_limit(7),
+        fd_limit(limit),
         capture_output=True,
         text=True,
     )
-    assert result.returncode == 125
+    if result.returncode == 0:  # enough here after all (the interpreter's own needs vary)
+        assert marker.exists()
+        return
+    assert result.returncode == 125, result.stderr
     assert result.stderr.startswith("carbonwrap: cannot open the files a run needs")
-    assert result.stderr.count("\n") == 1 and "ulimit -n is 7" in result.stderr
+    assert result.stderr.count("\n") == 1 and f"ulimit -n is {limit}" in result.stderr
     assert not marker.exists()
+    assert logs_in(workdir / "logs") == []
 
 
 def test_an_empty_command_name(workdir: Path) -> None:
