@@ -11,7 +11,13 @@ import click
 
 from carbonwrap import __version__, gcpause
 from carbonwrap.choices import CPU_ACCOUNTING, ON_EXCEED, REPORT_FORMATS, SHELLS
-from carbonwrap.cli.options import Finite, parse_tags, parsed_by_setting, where_options
+from carbonwrap.cli.options import (
+    Finite,
+    complete_group_by,
+    parse_tags,
+    parsed_by_setting,
+    where_options,
+)
 
 _EXIT_CODES = """\b
 Exit status: the command's own; 128+N if it died of signal N; 127 command not found;
@@ -31,18 +37,19 @@ def cli(ctx: click.Context) -> None:
 
 
 @cli.command(
+    short_help="Run COMMAND and report the energy and CO2e of its process tree.",
     context_settings={"allow_interspersed_args": False},
     epilog=_EXIT_CODES,
 )
 @click.option(
     "--interval",
-    type=Finite(min=0.05, max=3600),
+    type=Finite(min=0.05, max=3600, unit="of seconds", example="1"),
     metavar="SECONDS",
     help="[default: 1] Time between sensor readings.",
 )
 @click.option(
     "--log-interval",
-    type=Finite(min=0.05),
+    type=Finite(min=0.05, unit="of seconds", example="10"),
     metavar="SECONDS",
     help="[default: 10] At most one sample record per this time in the log.",
 )
@@ -54,13 +61,13 @@ def cli(ctx: click.Context) -> None:
 @where_options
 @click.option(
     "--intensity",
-    type=Finite(min=0, max=5000),
+    type=Finite(min=0, max=5000, unit="in gCO2e/kWh", example="300"),
     metavar="G_PER_KWH",
     help="Fix the grid carbon intensity (gCO2e/kWh) instead of looking it up.",
 )
 @click.option(
     "--pue",
-    type=Finite(min=1.0, max=5.0),
+    type=Finite(min=1.0, max=5.0, example="1.2"),
     metavar="X",
     help="[default: 1] Power usage effectiveness of the facility (energy drawn per unit used "
     "by IT).",
@@ -76,6 +83,13 @@ def cli(ctx: click.Context) -> None:
 )
 @click.option("-q", "--quiet", is_flag=True, help="No live view and no final report on stderr.")
 @click.option("--no-live", is_flag=True, help="No live view (the final report still appears).")
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="The full final report: how each component was measured, sources, energy per "
+    "device, CPU time, PUE, everyday equivalents.",
+)
 @click.option(
     "--no-argv",
     is_flag=True,
@@ -118,7 +132,8 @@ def cli(ctx: click.Context) -> None:
     callback=parsed_by_setting,
     help="A limit for the run: CO2e (500g, 2kg, 1t; with PUE, as reported) or attributed "
     "energy (5kWh, 3MJ, 800Wh; before PUE, as reported). Checked against the actual total at "
-    "every log sample and against predictions from the command's progress reports; see "
+    "every sensor reading (--interval) and against predictions from the command's progress "
+    "reports; see "
     "--on-exceed.",
 )
 @click.option(
@@ -131,7 +146,7 @@ def cli(ctx: click.Context) -> None:
 )
 @click.option(
     "--budget-grace",
-    type=Finite(min=0, max=3600),
+    type=Finite(min=0, max=3600, unit="of seconds", example="30"),
     metavar="SECONDS",
     help="[default: 10] Time from SIGTERM to SIGKILL when --on-exceed stop stops the command.",
 )
@@ -139,9 +154,10 @@ def cli(ctx: click.Context) -> None:
     "--progress-from-output",
     is_flag=True,
     help="Also read progress from the command's output: tqdm bars and 'Epoch N/M' lines. "
-    "Only where stdout or stderr is a pipe or a file (batch jobs, Slurm): it then passes "
-    "through carbonwrap, byte for byte. A terminal is never relayed (the command would see "
-    "a pipe); reports to CARBONWRAP_PROGRESS always count.",
+    "Output passes through carbonwrap byte for byte: a pipe or a file (batch jobs, Slurm) "
+    "through a pipe, a terminal through a pseudo-terminal of the same size and modes (as "
+    "script(1): Ctrl-C, Ctrl-Z and resizes behave as without carbonwrap). Reports to "
+    "CARBONWRAP_PROGRESS always count.",
 )
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run(
@@ -158,6 +174,7 @@ def run(
     json_path: str | None,
     quiet: bool,
     no_live: bool,
+    verbose: bool,
     no_argv: bool,
     cpu_accounting: str | None,
     prometheus_textfile: str | None,
@@ -187,6 +204,7 @@ def run(
         "pue": pue,
         "tags": parse_tags(tags),
         "quiet": quiet or None,
+        "verbose": verbose or None,
         "live": False if no_live else None,
         "log_argv": False if no_argv else None,
         "cpu_accounting": cpu_accounting,
@@ -203,7 +221,10 @@ def run(
     )
 
 
-@cli.command("intensity")
+@cli.command(
+    "intensity",
+    short_help="Print the grid's carbon intensity now (and its forecast), with its source.",
+)
 @where_options
 @click.option("--forecast", is_flag=True, help="Also fetch the forecast (where offered).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON document.")
@@ -224,6 +245,7 @@ def intensity(
 
 @cli.command(
     "doctor",
+    short_help="Check what carbonwrap can measure here, and how to fix what is missing.",
     epilog="""\b
 Exit status: 0 when carbonwrap can measure here: /proc/stat and /proc/meminfo are readable and
 the command's CPU time can be counted (a cgroup leaf, else process polling), so energy comes from
@@ -251,7 +273,7 @@ def doctor(
     )
 
 
-@cli.command("config")
+@cli.command("config", short_help="Show every setting's effective value and where it comes from.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (schema carbonwrap.config/1).")
 def config(as_json: bool) -> int:
     """Show every setting's effective value and where it comes from.
@@ -268,7 +290,7 @@ def config(as_json: bool) -> int:
     return config_command(as_json, os.environ, sys.stdout)
 
 
-@cli.command("completion")
+@cli.command("completion", short_help="Print the completion script for bash, zsh or fish.")
 @click.argument("shell", type=click.Choice(SHELLS))
 def completion(shell: str) -> int:
     """Print the completion script for SHELL, e.g. `source <(carbonwrap completion bash)`.
@@ -281,11 +303,14 @@ def completion(shell: str) -> int:
     return 0
 
 
-@cli.command("report")
+@cli.command(
+    "report", short_help="Add up the runs in carbonwrap logs: a table, JSON, CSV or a web page."
+)
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option(
     "--group-by",
     metavar="KEY",
+    shell_complete=complete_group_by,
     help="One row per command, host, day (UTC), job (Slurm, torchrun, PBS, LSF: the ranks "
     "of one job add up) or tag:KEY, instead of one per run.",
 )
@@ -312,7 +337,7 @@ def completion(shell: str) -> int:
     "output_format",
     type=click.Choice(REPORT_FORMATS),
     help="table (default: runs, or groups with --group-by, and totals); json (schema "
-    "carbonwrap.report/1, runs, groups and totals; one line unless stdout is a terminal); csv "
+    "carbonwrap.report/2, runs, groups and totals; one line unless stdout is a terminal); csv "
     "(one row per run, or per group with --group-by); codecarbon (CodeCarbon 3.3's "
     "emissions.csv columns, one row per run).",
 )

@@ -1,12 +1,23 @@
 """Shell completions and man pages, generated from the click group it is handed (never by
 hand, and never by importing the CLI back: `cli/regenerate.py` and `carbonwrap completion` pass
-the group in). `carbonwrap completion SHELL` prints the same completion script."""
+the group in). `carbonwrap completion SHELL` prints the same completion script; the script asks
+carbonwrap for the completions (`complete`), which after `run`'s options are the command's name
+(the programs on PATH), then files, as for `sudo` or `time`."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import sys
 
 import click
+from click.shell_completion import (
+    BashComplete,
+    CompletionItem,
+    FishComplete,
+    ShellComplete,
+    ZshComplete,
+)
 
 from carbonwrap import __version__
 from carbonwrap.choices import SHELLS
@@ -36,14 +47,213 @@ ENVIRONMENT = (
 )
 
 
+# Commands whose arguments, after their own options, are a command line of its own.
+WRAPPING = ("run",)
+
+# EXAMPLES in the man pages, by page: (command line, what it does). tests/unit/cli checks that
+# each parses.
+EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
+    "carbonwrap": (
+        (
+            "carbonwrap run --region DK -- python train.py",
+            "Measure a training run on the Danish grid: a live view while it runs, a report "
+            "on stderr when it ends, a log in ./logs.",
+        ),
+        ("carbonwrap report", "Add up the runs logged in ./logs."),
+        ("carbonwrap doctor", "See what carbonwrap can measure on this machine."),
+    ),
+    "run": (
+        (
+            "carbonwrap run -- python train.py --epochs 10",
+            "Measure a command; everything after -- is the command's own.",
+        ),
+        (
+            "carbonwrap run --region DK --tag exp=a -- python train.py",
+            "On the Danish grid's intensity, with a tag that carbonwrap report --tag exp=a "
+            "selects.",
+        ),
+        (
+            "carbonwrap run --intensity 300 --pue 1.2 -q --json run.json -- make -j8",
+            "A fixed 300 gCO2e/kWh and a PUE of 1.2, nothing on stderr, the report as JSON.",
+        ),
+        (
+            "carbonwrap run --budget 500g --on-exceed stop -- python train.py",
+            "Stop the command (exit status 124) once it has emitted, or surely will emit, "
+            "more than 500 g CO2e.",
+        ),
+        (
+            "carbonwrap run --region GB --start-within 8h --expected-duration 2h -- "
+            "python train.py",
+            "Wait up to 8 hours for the 2 hours with the lowest forecast intensity, then run.",
+        ),
+        (
+            "carbonwrap run --progress-from-output -- python train.py > train.log",
+            "Read tqdm bars and Epoch N/M lines in the output for progress and predictions.",
+        ),
+    ),
+    "report": (
+        ("carbonwrap report", "The runs in ./logs (or the log_dir setting), with totals."),
+        (
+            "carbonwrap report logs/ --group-by job",
+            "One row per Slurm, torchrun, PBS or LSF job: its ranks add up.",
+        ),
+        (
+            "carbonwrap report --since 2026-11-01 --tag exp=a --json",
+            "The runs since 1 November tagged exp=a, as JSON.",
+        ),
+        (
+            "carbonwrap report --html report.html",
+            "One self-contained page: the table and charts of power and CO2e.",
+        ),
+        (
+            "carbonwrap report --format codecarbon > emissions.csv",
+            "CodeCarbon's emissions.csv columns, one row per run.",
+        ),
+    ),
+    "intensity": (
+        ("carbonwrap intensity --region DK", "The Danish grid's intensity now, and its source."),
+        (
+            "carbonwrap intensity --region GB --forecast --json",
+            "Great Britain's intensity now and its forecast, as JSON.",
+        ),
+    ),
+    "doctor": (
+        ("carbonwrap doctor", "What can be measured here, and how to fix what cannot."),
+        (
+            "carbonwrap doctor --region DK --json",
+            "The same as JSON, with the Danish grid's provider asked once.",
+        ),
+    ),
+    "config": (
+        ("carbonwrap config", "Every setting's value and where it comes from."),
+        (
+            "CARBONWRAP_PUE=1.2 carbonwrap config --json",
+            "As JSON; the environment variable wins over the settings files.",
+        ),
+    ),
+    "completion": (
+        (
+            "source <(carbonwrap completion bash)",
+            "Completion in this bash (put the line in ~/.bashrc to keep it).",
+        ),
+        (
+            "carbonwrap completion zsh > ~/.zfunc/_carbonwrap",
+            "For zsh, with fpath+=~/.zfunc before compinit in ~/.zshrc.",
+        ),
+        (
+            "carbonwrap completion fish > ~/.config/fish/completions/carbonwrap.fish",
+            "For fish.",
+        ),
+    ),
+}
+
+
+class _CommandLine(ShellComplete):
+    """Completes the command line `run` wraps; everything else as click does."""
+
+    def get_completions(self, args: list[str], incomplete: str) -> list[CompletionItem]:
+        items = wrapped_completions(self.cli, args, incomplete)
+        return super().get_completions(args, incomplete) if items is None else items
+
+
+class _Bash(_CommandLine, BashComplete):
+    pass
+
+
+class _Zsh(_CommandLine, ZshComplete):
+    pass
+
+
+class _Fish(_CommandLine, FishComplete):
+    pass
+
+
+_COMPLETERS: dict[str, type[ShellComplete]] = {"bash": _Bash, "zsh": _Zsh, "fish": _Fish}
+
+
 def completion_script(cli: click.Command, shell: str) -> str:
     """The completion script for `shell`; completions are computed by carbonwrap itself."""
-    from click.shell_completion import get_completion_class
-
-    cls = get_completion_class(shell)
+    cls = _COMPLETERS.get(shell)
     if cls is None:
-        raise click.BadParameter(f"{shell!r}: use one of {', '.join(SHELLS)}")
+        raise click.BadParameter(f"{shell!r}: use one of {', '.join(_COMPLETERS)}")
     return cls(cli, {}, PROG, COMPLETE_VAR).source()
+
+
+def complete(cli: click.Command, instruction: str) -> int:
+    """Answer the completion script (`_CARBONWRAP_COMPLETE=bash_complete` and the shell's
+    words in the environment), as click's own `shell_complete` does; the exit status."""
+    shell, _, action = instruction.partition("_")
+    cls = _COMPLETERS.get(shell)
+    if cls is None or action not in ("complete", "source"):
+        return 1
+    completer = cls(cli, {}, PROG, COMPLETE_VAR)
+    sys.stdout.write(completer.complete() + "\n" if action == "complete" else completer.source())
+    return 0
+
+
+def wrapped_completions(
+    cli: click.Command, args: list[str], incomplete: str
+) -> list[CompletionItem] | None:
+    """After `run` and its options (or after --): the command's name among the programs on
+    PATH, then files; None where click completes (an option, its value, another command).
+    `args`: the words before the one being completed, the program's name left out."""
+    if not isinstance(cli, click.Group) or not args or args[0] not in WRAPPING:
+        return None
+    command = cli.commands[args[0]]
+    start, waiting = _command_start(command, args[1:])
+    if waiting:
+        return None  # the value of an option: --region DK-…
+    if start is None:
+        return None if incomplete.startswith("-") else programs(incomplete)
+    if start == len(args) - 1:  # the word being completed is the command's name
+        return programs(incomplete)
+    return [CompletionItem(incomplete, type="file")]
+
+
+def _command_start(command: click.Command, words: list[str]) -> tuple[int | None, bool]:
+    """Where the wrapped command line starts among `words` (None: not yet), and whether the
+    last word is an option still waiting for its value. Parsed as click does with
+    allow_interspersed_args off: the first word that is not an option, or the one after --."""
+    takes_value = {
+        name
+        for param in command.params
+        if isinstance(param, click.Option) and not (param.is_flag or param.count)
+        for name in param.opts
+    }
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if word == "--":
+            return index + 1, False
+        if word == "-" or not word.startswith("-"):
+            return index, False
+        if word in takes_value:
+            if index + 1 == len(words):
+                return None, True
+            index += 1
+        index += 1
+    return None, False
+
+
+def programs(incomplete: str) -> list[CompletionItem]:
+    """The programs on PATH whose names start with `incomplete`, as the run would find them
+    (`run/child.find_command`); a path (a word with a slash) is completed as a file."""
+    if "/" in incomplete:
+        return [CompletionItem(incomplete, type="file")]
+    names: set[str] = set()
+    for directory in os.get_exec_path():
+        try:
+            entries = list(os.scandir(directory or "."))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name.startswith(incomplete) and entry.name not in names:
+                try:
+                    if entry.is_file() and os.access(entry.path, os.X_OK):
+                        names.add(entry.name)
+                except OSError:
+                    continue
+    return [CompletionItem(name) for name in sorted(names)]
 
 
 def _roff(text: str) -> str:
@@ -102,6 +312,11 @@ def man_page(command: click.Command, path: list[str]) -> str:
         see = [f"\\fB{PROG}\\-{_roff(n)}\\fR(1)" for n in sorted(command.commands)]
     else:
         see = [f"\\fB{PROG}\\fR(1)"]
+    examples = EXAMPLES.get(path[-1], ())
+    if examples:
+        out.append(".SH EXAMPLES")
+        for line, meaning in examples:
+            out += [".TP", f"\\fB{_roff(line)}\\fR", _roff(meaning)]
     out += [".SH SEE ALSO", ", ".join(see)]
     return "\n".join(out) + "\n"
 

@@ -31,13 +31,22 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _status(argv: list[str] | None) -> int:
+    if "_CARBONWRAP_COMPLETE" in os.environ:  # the shell asks for completions (cli/docs.py)
+        from carbonwrap.cli.docs import complete
+
+        return complete(cli, os.environ["_CARBONWRAP_COMPLETE"])
     try:
         result = cli.main(args=argv, prog_name="carbonwrap", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as exc:
         click.echo(exc.ctx.get_help() if exc.ctx else "", err=True)
         return ExitCode.USAGE
     except click.NoSuchOption as exc:
-        sys.stderr.write((_credential_refused(exc.option_name) or _one_line(exc)) + "\n")
+        line = (
+            _credential_refused(exc.option_name)
+            or _misplaced(exc, sys.argv[1:] if argv is None else argv)
+            or _one_line(exc)
+        )
+        sys.stderr.write(line + "\n")
         return ExitCode.USAGE
     except click.ClickException as exc:
         sys.stderr.write(_one_line(exc) + "\n")
@@ -83,6 +92,45 @@ def _credential_refused(option: str) -> str | None:
         "CARBONWRAP_WATTTIME_USERNAME/_PASSWORD, or put them in the user config file "
         "(see 'carbonwrap config')"
     )
+
+
+def _misplaced(exc: click.NoSuchOption, argv: list[str]) -> str | None:
+    """The line for a command's option given before the command's name (`carbonwrap --region
+    DK run …`): whose option it is, and where it goes. None for other unknown options."""
+    if exc.ctx is None or exc.ctx.command is not cli:
+        return None
+    option = exc.option_name
+    owners = {
+        name: param
+        for name, command in cli.commands.items()
+        for param in command.params
+        if isinstance(param, click.Option) and option in (*param.opts, *param.secondary_opts)
+    }
+    if not owners:
+        return None
+    named = next((word for word in argv if word in cli.commands), None)  # the user's command
+    name = named if named in owners else next(iter(owners))
+    param = owners[name]
+    words = [name, option]
+    if not (param.is_flag or param.count):
+        words.append(_value_given(option, argv) or param.metavar or "VALUE")
+    import shlex  # only on this way out
+
+    example = f"carbonwrap {shlex.join(words)}{' -- …' if name == 'run' else ''}"
+    whose = [f"`{n}`" for n in ([name] if name == named else owners)]
+    listed = whose[0] if len(whose) == 1 else f"{', '.join(whose[:-1])} and {whose[-1]}"
+    line = f"{option} is an option of {listed} and goes after the command's name: {example}"
+    return f"carbonwrap: {one_line(line, limit=1000)}"
+
+
+def _value_given(option: str, argv: list[str]) -> str | None:
+    """The value the user gave the misplaced option: `--region DK` or `--region=DK`."""
+    for index, word in enumerate(argv):
+        if word.startswith(option + "="):
+            return word[len(option) + 1 :]
+        if word == option and index + 1 < len(argv) and argv[index + 1] not in cli.commands:
+            return argv[index + 1]
+    return None
 
 
 def _leave(status: int) -> NoReturn:

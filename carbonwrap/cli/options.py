@@ -10,22 +10,55 @@ from typing import Any
 
 import click
 
-from carbonwrap.choices import INTENSITY_SOURCES
+from carbonwrap.choices import INTENSITY_SOURCES, REPORT_GROUPS
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing more at start-up
 if TYPE_CHECKING:
     from click.shell_completion import CompletionItem
 
 
+class NotANumber(click.BadParameter):
+    """A word where a number belongs: the message says what the option wants, whole."""
+
+    def format_message(self) -> str:
+        return self.message
+
+
 class Finite(click.FloatRange):
     """click.FloatRange lets "nan" through (every comparison with NaN is false) and "inf" past
-    a range without a maximum; neither is a setting (nor valid in the JSON log)."""
+    a range without a maximum; neither is a setting (nor valid in the JSON log).
+
+    `unit` ("in gCO2e/kWh", "of seconds") and `example` say what a word that is not a number
+    should have been: `--intensity 300g` gets "--intensity wants a number in gCO2e/kWh, e.g.
+    --intensity 300", not click's "is not a valid float range"."""
+
+    def __init__(
+        self,
+        min: float | None = None,
+        max: float | None = None,
+        unit: str = "",
+        example: str = "",
+    ) -> None:
+        super().__init__(min=min, max=max)
+        self.unit = unit
+        self.example = example
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and param is not None:
+            try:
+                float(value)
+            except ValueError:
+                raise NotANumber(self.wants(param.opts[0], value), ctx, param) from None
         number = super().convert(value, param, ctx)
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number.", param, ctx)
         return number
+
+    def wants(self, option: str, given: str) -> str:
+        """The line for a word that is not a number: the unit, an example, what was given."""
+        unit = f" {self.unit}" if self.unit else ""  # "in gCO2e/kWh", "of seconds"
+        example = f", e.g. {option} {self.example}" if self.example else ""
+        return f"{option} wants a number{unit}{example}; {given!r} is not one"
 
 
 def parse_tags(values: tuple[str, ...]) -> dict[str, str]:
@@ -63,6 +96,17 @@ def complete_region(
     values = dict.fromkeys([*load_table().codes(), *em_zones(), "gb-postcode:"])
     prefix = incomplete.upper()
     return [CompletionItem(v) for v in values if v.upper().startswith(prefix)]
+
+
+def complete_group_by(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    """--group-by values for shell completion: command, host, day, job, and tag: (the key is
+    the user's own)."""
+    from click.shell_completion import CompletionItem
+
+    values = [group.partition(":")[0] + ":" if ":" in group else group for group in REPORT_GROUPS]
+    return [CompletionItem(v) for v in values if v.startswith(incomplete)]
 
 
 WHERE_OPTIONS = (

@@ -1,5 +1,6 @@
 """The `doctor` command: resolve the options, run every check, print text or JSON, exit 0 or 1."""
 
+import contextlib
 import os
 from collections.abc import Mapping
 from typing import Any, TextIO
@@ -38,7 +39,12 @@ def doctor(
     measurable = can_measure(checks)
     from carbonwrap.render.doctor import render_json, render_text
 
-    stdout.write(render_json(checks, measurable) if as_json else render_text(checks, measurable))
+    width = None  # a terminal's: details and fixes wrap under their own column
+    if not as_json and stdout.isatty():
+        with contextlib.suppress(OSError, ValueError):
+            width = os.get_terminal_size(stdout.fileno()).columns
+    text = render_json(checks, measurable) if as_json else render_text(checks, measurable, width)
+    stdout.write(text)
     stdout.flush()
     return 0 if measurable else CANNOT_MEASURE
 

@@ -45,17 +45,27 @@ def report(
         raise CarbonwrapError("--format codecarbon has one row per run: leave out --group-by")
     since_s = parse_time(options.since, "--since") if options.since else None
     until_s = parse_time(options.until, "--until", end_of_day=True) if options.until else None
-    paths = options.paths or [Path(_log_dir(environ))]
-    for path in paths:
+    log_dir, log_dir_from = _log_dir(environ)
+    paths = options.paths or [Path(log_dir)]
+    for path in options.paths:
         if not path.exists():
             raise CarbonwrapError(f"{path}: no such file or directory")
-    runs, stats = read_runs(paths)
+    # No PATH, and no log directory here (yet): no runs, said with where they would be.
+    no_runs_here = not options.paths and not paths[0].exists()
+    runs, stats = read_runs([] if no_runs_here else paths)
     result = build_report(runs, stats, options.group_by, since_s, until_s, options.tags)
     for problem in stats.unreadable[:3]:
         stderr.write(f"carbonwrap: could not read {shown(problem)}\n")
     if len(stats.unreadable) > 3:
         stderr.write(f"carbonwrap: could not read {len(stats.unreadable) - 3} more files\n")
-    if stats.logs == 0:
+    if no_runs_here:
+        stderr.write(
+            f"carbonwrap: no runs here: {shown(log_dir.rstrip('/') + '/')} does not exist "
+            f"({log_dir_from}); "
+            "`carbonwrap run -- COMMAND` logs a run there, or point at logs elsewhere: "
+            "carbonwrap report DIR, or set log_dir (see 'carbonwrap config')\n"
+        )
+    elif stats.logs == 0:
         where = ", ".join(shown(str(p)) for p in paths)
         stderr.write(f"carbonwrap: no carbonwrap logs found in {where}\n")
     if options.html is not None and options.html != "-":
@@ -76,11 +86,13 @@ def report(
     return 0
 
 
-def _log_dir(environ: Mapping[str, str]) -> str:
-    """The runs' log directory: $CARBONWRAP_LOG_DIR, else the settings files, else ./logs."""
-    from carbonwrap.settings.resolve import load_config
+def _log_dir(environ: Mapping[str, str]) -> tuple[str, str]:
+    """The runs' log directory: $CARBONWRAP_LOG_DIR, else the settings files, else ./logs;
+    and where that came from, as an error names it."""
+    from carbonwrap.settings.resolve import load_config, named
 
-    return str(load_config(environ).resolve({}, environ)["log_dir"].value)
+    value = load_config(environ).resolve({}, environ)["log_dir"]
+    return str(value.value), named("log_dir", value)
 
 
 def check_html_target(options: ReportOptions, output: str) -> None:
@@ -127,7 +139,7 @@ def _render(result: Report, output: str, environ: Mapping[str, str], stdout: Tex
 
     view = runs_view(result)
     if not terminal or len(view.rows) > RICH_MAX_ROWS:
-        return render_text(view)
+        return render_text(view, _text_width(stdout, environ))
     import io
 
     from rich.console import Console
@@ -136,6 +148,18 @@ def _render(result: Report, output: str, environ: Mapping[str, str], stdout: Tex
     width = Console(file=stdout).width
     Console(file=buffer, width=width, force_terminal=True, highlight=False).print(render_rich(view))
     return buffer.getvalue()
+
+
+def _text_width(stdout: TextIO, environ: Mapping[str, str]) -> int | None:
+    """The plain table's width: $COLUMNS where set, else the terminal's; None for a pipe or a
+    file (every column: a script or a file wants them all)."""
+    columns = environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    try:
+        return os.get_terminal_size(stdout.fileno()).columns if stdout.isatty() else None
+    except (OSError, ValueError):  # no descriptor (a StringIO), or not a terminal after all
+        return None
 
 
 def choose_format(output_format: str | None, as_json: bool, as_csv: bool) -> str:

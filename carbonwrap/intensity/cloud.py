@@ -6,7 +6,7 @@ import re
 from typing import NamedTuple
 
 from carbonwrap.errors import CarbonwrapError
-from carbonwrap.intensity.region import closest
+from carbonwrap.intensity.region import closest, zone_static
 from carbonwrap.intensity.table import IntensityTable, StaticIntensity
 from carbonwrap.packagedata import read_data
 
@@ -23,7 +23,7 @@ class CloudRegion(NamedTuple):
     """A provider's region, its offline value and its Electricity Maps zone."""
 
     code: str  # canonical "aws:eu-west-1"
-    static: StaticIntensity  # cloud_regions.csv row, else the mapped zone's country (see note)
+    static: StaticIntensity  # cloud_regions.csv row, else the mapped zone's state or country
     em_zone: str | None  # from cloud_region_zone_map.csv; None where unmapped or mapped empty
     note: str  # one clause for Location.detail: the region's name and any approximation
 
@@ -33,7 +33,8 @@ def lookup_cloud(text: str, table: IntensityTable, where: str = "") -> CloudRegi
 
     Known regions: every row of cloud_regions.csv, plus the rows of cloud_region_zone_map.csv
     with a zone (Azure's staging and geography names), whose offline value is then the zone's
-    country average. Reads both CSVs on first use (~1 ms); a run without --cloud never does.
+    US state or country average (`region.zone_static`). Reads both CSVs on first use (~1 ms); a
+    run without --cloud never does.
     """
     value = text.strip()
     if not value:
@@ -59,12 +60,8 @@ def lookup_cloud(text: str, table: IntensityTable, where: str = "") -> CloudRegi
         static = _static(code, row)
         note = row[2]
     elif zone is not None:
-        country = zone.split("-")[0]
-        static = table.lookup(country) if country in table else table.world()
-        note = (
-            f"no intensity row for this region; offline fallback {static.region_name} "
-            f"({static.region}), from its Electricity Maps zone"
-        )
+        static, fallback = zone_static(zone, table)
+        note = f"no intensity row for this region; offline fallback {fallback}, from its zone"
     else:
         hints = suggest_cloud(provider, name)
         tail = f"; did you mean {' or '.join(hints)}?" if hints else ""

@@ -14,6 +14,7 @@ from carbonwrap.intensity.region import (
     match_region,
     region_from_timezone,
     suggest,
+    zone_static,
 )
 from carbonwrap.intensity.table import WORLD, IntensityTable, StaticIntensity, load_table
 from carbonwrap.packagedata import read_data
@@ -169,8 +170,9 @@ def _table_location(code: str, table: IntensityTable, source: str, origin: str) 
 
 
 def _zone(zone: str, table: IntensityTable, source: str, origin: str) -> Location:
-    """An Electricity Maps zone the table does not have; offline value: its country's."""
-    static, fallback = _country_of(zone, table)
+    """An Electricity Maps zone the table does not have; offline value: its US state's or
+    country's (`region.zone_static`)."""
+    static, fallback = zone_static(zone, table)
     notes = [f"Electricity Maps zone {em_zones()[zone]}", f"offline fallback {fallback}"]
     dk_area = _DK_AREAS.get(zone)
     if zone == "DK-BHM":
@@ -179,15 +181,6 @@ def _zone(zone: str, table: IntensityTable, source: str, origin: str) -> Locatio
         notes.append(f"Energinet price area {dk_area}")
     detail = "; ".join([origin, *notes])
     return Location(zone, "zone", static, zone, None, dk_area, None, None, source, detail)
-
-
-def _country_of(zone: str, table: IntensityTable) -> tuple[StaticIntensity, str]:
-    """The table row for a zone's country ("US-CAL-CISO" → US), else WORLD; with a phrase."""
-    country = zone.split("-")[0]
-    if country in table:
-        static = table.lookup(country)
-        return static, f"{static.region_name} ({static.region}) country average"
-    return table.world(), f"world average ({country} has no offline data)"
 
 
 def _postcode(
@@ -224,7 +217,7 @@ def _postcode(
 
 
 def _point(text: str, table: IntensityTable, source: str, origin: str, where: str) -> Location:
-    """--location LAT,LON; offline there is no map from a point to a country, so: WORLD."""
+    """--location LAT,LON; offline value: the US state or country the point lies in."""
     value = text.strip()
     if not value:
         raise CarbonwrapError(f"empty location{where}: {_POINT_HINT}")
@@ -240,11 +233,34 @@ def _point(text: str, table: IntensityTable, source: str, origin: str, where: st
             f"longitude {lon:g} in location {text!r}{where} is outside -180..180: {_POINT_HINT}"
         )
         raise CarbonwrapError(message)
-    static = table.world()
-    note = "offline fallback world average (no offline map from a point to a country)"
+    static, note = _point_static(lat, lon, table)
     region = f"{_degrees(lat)},{_degrees(lon)}"
     detail = f"{origin}; {note}"
     return Location(region, "latlon", static, None, None, None, lat, lon, source, detail)
+
+
+# Off the outline by less than this: the outline's own accuracy (1:50m, simplified), not the sea.
+_ON_THE_COAST_KM = 5.0
+
+
+def _point_static(lat: float, lon: float, table: IntensityTable) -> tuple[StaticIntensity, str]:
+    """The table row for the place a point lies in (boundaries.py), and a phrase saying so."""
+    from carbonwrap.intensity.boundaries import COAST_KM, locate  # reads 250 kB: only when asked
+
+    place = locate(lat, lon)
+    if place is None:
+        return table.world(), (
+            f"offline fallback world average (at sea: no coast within {COAST_KM:.0f} km)"
+        )
+    if place.code not in table:
+        return table.world(), f"offline fallback world average ({place.code} has no offline data)"
+    static = table.lookup(place.code)
+    kind = "state" if place.code.startswith("US-") else "country"
+    where = "where the point lies"
+    if place.coast_km >= _ON_THE_COAST_KM:
+        where = f"the nearest coast, {place.coast_km:.0f} km off"
+    name = f"{static.region_name} ({static.region})"
+    return static, f"offline fallback {name} {kind} average, {where}"
 
 
 def _floats(value: str) -> tuple[float, float] | None:

@@ -1,5 +1,6 @@
-"""Grid regions of the embedded table: a name or code matched, near matches for a typo, and the
-system time zone's country (the default when no region is given; `location.py` decides)."""
+"""Grid regions of the embedded table: a name or code matched, near matches for a typo, the
+row an Electricity Maps zone falls back to, and the system time zone's country (the default when
+no region is given; `location.py` decides)."""
 
 import contextlib
 import functools
@@ -8,11 +9,13 @@ from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 from carbonwrap.errors import CarbonwrapError
-from carbonwrap.intensity.table import WORLD, IntensityTable
+from carbonwrap.intensity.table import WORLD, IntensityTable, StaticIntensity
 from carbonwrap.packagedata import read_data
 
 ENV_VAR = "CARBONWRAP_REGION"
 ZONEINFO = "/usr/share/zoneinfo"
+_ZONE_STATES_FILE = "us_zone_states.csv"
+_ZONE_STATES_HEADER = ["zone", "state", "states_served", "why"]
 
 
 class Region(NamedTuple):
@@ -101,6 +104,39 @@ def suggest(text: str, table: IntensityTable, limit: int = 3) -> list[str]:
         for iso3, code in table.iso3_to_code().items():
             keys.setdefault(iso3.casefold(), code)
     return [f"{code} ({names[code]})" for code in closest(folded, keys, limit, cutoff)]
+
+
+def zone_static(zone: str, table: IntensityTable) -> tuple[StaticIntensity, str]:
+    """The table row an Electricity Maps zone falls back to offline, with a phrase naming it:
+    a US balancing area's state (US-CAL-CISO → US-CA, us_zone_states.csv), else the zone's
+    country (DK-DK1 → DK), else the world average."""
+    mapped = _zone_states().get(zone)
+    if mapped is not None and mapped[0]:
+        state, served = mapped
+        static = table.lookup(f"US-{state}")
+        others = [code for code in served if code != state]
+        tail = f" (its balancing area also serves {', '.join(others)})" if others else ""
+        return static, f"{static.region_name} ({static.region}) state average{tail}"
+    country = zone.split("-")[0]
+    if country not in table:
+        return table.world(), f"world average ({country} has no offline data)"
+    static = table.lookup(country)
+    phrase = f"{static.region_name} ({static.region}) country average"
+    if mapped is not None and len(mapped[1]) > 1:  # a balancing area spread over many states
+        phrase += f" (its balancing area spans {len(mapped[1])} states, none with most load)"
+    return static, phrase
+
+
+@functools.cache
+def _zone_states() -> dict[str, tuple[str, list[str]]]:
+    """us_zone_states.csv as {zone: (state or "", [states served])}; read on first use."""
+    import csv
+
+    reader = csv.reader(read_data(_ZONE_STATES_FILE).decode("utf-8").splitlines())
+    found = next(reader)
+    if found != _ZONE_STATES_HEADER:
+        raise RuntimeError(f"carbonwrap/data/{_ZONE_STATES_FILE}: columns {found}")
+    return {row[0]: (row[1], row[2].split()) for row in reader}
 
 
 def closest(text: str, keys: dict[str, str], limit: int, cutoff: float = 0.6) -> list[str]:

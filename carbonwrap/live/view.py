@@ -1,12 +1,15 @@
 """The live view's terminal driver: status lines below a scroll region that the child writes in.
 
-The child keeps the real terminal; its output is never relayed. The bottom rows are reserved with
-DECSTBM, as apt's progress bar does, and redrawn once a second, each frame ONE write(2): save the
-cursor (DECSC), draw, restore it (DECRC). The kernel serialises writes to a tty per call, so a
-frame never lands inside one of the child's writes, and DECRC gives the child back its cursor,
-colours and character set. Resizes are the hard part: frames are anchored to the screen's
-bottom, the old rows are cleared at once with relative moves only, and the area is laid out
-again once the size has held. Why not a pty relay, and what remains: docs/ARCHITECTURE.md.
+The bottom rows are reserved with DECSTBM, as apt's progress bar does, and redrawn once a second,
+each frame ONE write(2): save the cursor (DECSC), draw, restore it (DECRC). The child writes to
+the terminal itself, and the kernel serialises writes to a tty per call, so a frame never lands
+inside one of the child's writes; with --progress-from-output its output comes through
+carbonwrap's pty relay instead, and frames go through the relay's one writer (`write`), which
+also keeps them out of an escape sequence or a character the child wrote in two parts. DECRC
+gives the child back its cursor, colours and character set. Resizes are the hard part: frames
+are anchored to the screen's bottom, the old rows are cleared at once with relative moves only,
+and the area is laid out again once the size has held. Why, and what remains:
+docs/ARCHITECTURE.md.
 """
 
 from __future__ import annotations
@@ -57,11 +60,13 @@ class LiveView:
     """Status lines at the bottom of the terminal on `stream` while the child runs.
 
     `get_state` is called on the view's thread once per `refresh_s` (and possibly once more while
-    `stop` runs; that result is never drawn). `start` must come from the main thread for the
-    SIGWINCH and SIGTSTP handlers (installed only where none is set; without them a resize is
-    seen at the next refresh). `stop` clears the area and resets the region; it is idempotent,
-    safe from any thread and also registered with atexit. Ctrl-Z hands the shell a whole screen
-    and `fg` brings the area back; in the background (`bg`) nothing is written.
+    `stop` runs; that result is never drawn). `write`: how the bytes reach the terminal, when
+    not a plain write(2) (the pty relay's one writer; OSError: the terminal is gone). `start`
+    must come from the main thread for the SIGWINCH and SIGTSTP handlers (installed where none
+    is set, or around a Python handler, the pty relay's, which they call; without them a
+    resize is seen at the next refresh). `stop` clears the area and resets the region; it is
+    idempotent, safe from any thread and also registered with atexit. Ctrl-Z hands the shell a
+    whole screen and `fg` brings the area back; in the background (`bg`) nothing is written.
 
     A SIGKILLed carbonwrap (or os._exit, or a fatal signal) leaves the scroll region set: the
     last status lines stay at the bottom and the shell scrolls above them. `reset`, `tput csr 0
@@ -74,8 +79,10 @@ class LiveView:
         get_state: Callable[[], LiveState],
         environ: Mapping[str, str],
         refresh_s: float = 1.0,
+        write: Callable[[bytes], None] | None = None,
     ) -> None:
         self._fd = stream.fileno()
+        self._write_out = write
         self._encoding = getattr(stream, "encoding", None) or "utf-8"
         self._get_state = get_state
         self._color = not environ.get("NO_COLOR")  # no-color.org: set and not empty
@@ -249,6 +256,12 @@ class LiveView:
     def _write(self, text: str) -> None:
         """One write(2) for the whole sequence; the rest only if the kernel took part of it."""
         data = text.encode(self._encoding, "replace")
+        if self._write_out is not None and not self._dead:
+            try:
+                self._write_out(data)
+            except OSError:
+                self._dead = True
+            return
         while data and not self._dead:
             try:
                 written = os.write(self._fd, data)
@@ -270,24 +283,35 @@ class LiveView:
         if threading.current_thread() is not threading.main_thread():
             return  # resizes are still noticed, at the next refresh
         for sig, handler in ((signal.SIGWINCH, self._on_winch), (signal.SIGTSTP, self._on_tstp)):
-            if signal.getsignal(sig) == signal.SIG_DFL:  # someone else's handler wins
+            current = signal.getsignal(sig)
+            # Around a Python handler (the pty relay's), which ours calls; a handler set outside
+            # Python, or an ignored signal, is left alone.
+            if current == signal.SIG_DFL or callable(current):
                 self._handlers[sig] = signal.signal(sig, handler)
 
     def _on_winch(self, signum: int, frame: Any) -> None:
+        previous = self._handlers.get(signal.SIGWINCH)
+        if callable(previous):
+            previous(signum, frame)  # the pty relay: the pty gets the new size first
         self._resized = True  # the terminal has just reset the region: lay out again
         self._poke()
 
     def _on_tstp(self, signum: int, frame: Any) -> None:
-        """Ctrl-Z: give the shell a whole screen, stop as the default action would, and
-        reserve the area again once continued (in the foreground)."""
+        """Ctrl-Z: give the shell a whole screen, stop as the default action would (or as the
+        handler we were installed around does: the pty relay gives the terminal's modes back
+        and stops), and reserve the area again once continued (in the foreground)."""
         with self._lock:
             self._suspended = True
             if self._area and not self._stopped:
                 self._write(self._release())
             self._area = 0
-        signal.signal(signal.SIGTSTP, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTSTP)  # stops here until SIGCONT
-        signal.signal(signal.SIGTSTP, self._on_tstp)
+        previous = self._handlers.get(signal.SIGTSTP)
+        if callable(previous):
+            previous(signum, frame)  # stops in there until SIGCONT
+        else:
+            mine = signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTSTP)  # stops here until SIGCONT
+            signal.signal(signal.SIGTSTP, mine)
         with self._lock:
             self._suspended = False
         self._poke()

@@ -1,4 +1,5 @@
-"""One thread that reads the sensors every interval and keeps the run's energy totals."""
+"""One thread that reads the sensors every interval and keeps the run's energy totals: every
+reading to `on_reading` (the budget), a logged sample less often (`emit`)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,9 @@ class Totals:
     energy_j: dict[str, float] = field(default_factory=dict)
     device_energy_j: dict[str, float] = field(default_factory=dict)
     gpus: dict[int, GpuTotals] = field(default_factory=dict)
+    # When the latest reading was taken (time.monotonic(); 0: unknown): the live view's clock
+    # ticks on from it between readings.
+    mono_s: float = 0.0
 
     def copy(self) -> Totals:
         return Totals(
@@ -46,6 +50,7 @@ class Totals:
             dict(self.energy_j),
             dict(self.device_energy_j),
             {index: gpu.copy() for index, gpu in self.gpus.items()},
+            self.mono_s,
         )
 
     def add(self, component: str, energy_j: float, device_energy_j: float) -> None:
@@ -54,7 +59,8 @@ class Totals:
 
 
 class Sampler:
-    """Reads every `interval_s`; hands a copy of the totals to `emit` every `log_interval_s`.
+    """Reads every `interval_s`, hands a copy of the totals to `on_reading` after every reading
+    and to `emit` every `log_interval_s` (the logged sample).
 
     A failed read is reported once per distinct message through `warn` and the interval is
     merged into the next one: counters are cumulative, so nothing is lost.
@@ -69,12 +75,16 @@ class Sampler:
         emit: Callable[[Totals], None],
         warn: Callable[[str], None],
         clock: Callable[[], float] = time.monotonic,
+        on_reading: Callable[[Totals], None] | None = None,
     ) -> None:
+        """`on_reading` runs on the sampler's thread after each reading (the budget's check of
+        the actual total): it must be quick and must not raise."""
         self._read = read
         self._model = model
         self._interval_s = interval_s
         self._log_interval_s = log_interval_s
         self._emit = emit
+        self._on_reading = on_reading
         self._warn = warn
         self._clock = clock
         self._lock = threading.Lock()
@@ -84,10 +94,10 @@ class Sampler:
         self._first = read()
         self._last = self._first
         self._last_emit_s = self._first.mono_s
-        self.totals = Totals()
+        self.totals = Totals(mono_s=self._first.mono_s)
 
-    def tick(self) -> None:
-        """Take one reading and add the interval since the previous one."""
+    def tick(self) -> bool:
+        """Take one reading and add the interval since the previous one; False if it failed."""
         try:
             cur = self._read()
         except Exception as exc:
@@ -95,7 +105,7 @@ class Sampler:
             if message not in self._warned:
                 self._warned.add(message)
                 self._warn(message)
-            return
+            return False
         with self._lock:
             t = self.totals
             for component, share in interval_energy(self._last, cur, self._model).items():
@@ -110,25 +120,38 @@ class Sampler:
                     g.methods[gpu.method] = g.methods.get(gpu.method, 0) + 1
             self.totals.elapsed_s = cur.mono_s - self._first.mono_s
             self.totals.cpu_s = cur.tree_cpu_s - self._first.tree_cpu_s
+            self.totals.mono_s = cur.mono_s
             self._last = cur
+        return True
 
     def snapshot(self) -> Totals:
         with self._lock:
             return self.totals.copy()
+
+    def energy_now(self) -> tuple[float, float]:
+        """The latest reading's time (time.monotonic()) and attributed energy so far (J), without
+        copying the totals (the predictor asks at every progress report)."""
+        with self._lock:
+            return self.totals.mono_s, sum(self.totals.energy_j.values())
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval_s):
             self.step()
 
     def step(self) -> None:
-        """One interval of the thread: a reading, and the totals to `emit` when one is due
-        (the week-long simulation in bench/load.py drives this with a fake clock)."""
-        self.tick()
+        """One interval of the thread: a reading, its totals to `on_reading`, and to `emit` when
+        a logged sample is due (the week-long simulation in bench/load.py drives this with a
+        fake clock)."""
+        read = self.tick()
+        totals = None
+        if read and self._on_reading is not None:
+            totals = self.snapshot()
+            self._on_reading(totals)
         now = self._clock()
         every_s = max(self._log_interval_s, self.totals.elapsed_s / SAMPLES_PER_RUN_LENGTH)
         if now - self._last_emit_s >= every_s - 1e-6:
             self._last_emit_s = now
-            self._emit(self.snapshot())
+            self._emit(totals if totals is not None else self.snapshot())
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="carbonwrap-sampler", daemon=True)

@@ -1,6 +1,7 @@
 """The progress channel: a UNIX datagram socket in a private directory that the command reports
-to (its path in CARBONWRAP_PROGRESS), read by one blocking thread; reports reach the log through
-a rate limiter. Message format: progressparse.py; the sending side: report_progress.py."""
+to (its path in CARBONWRAP_PROGRESS), read by one blocking thread; every report reaches the
+limiter's observers (the predictor), the log gets them through a rate limiter. Message format:
+messages.py; the sending side: report_progress.py."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ class RateLimiter:
     phase before it; at most MAX_CHANGES such changes per `interval_s` go at once, so
     interleaved streams (several units at a time) cannot flood the log: they wait, the newest
     of each kind (at most MAX_KINDS), and are logged together. `finish` logs whatever waits.
+    Every report, logged or not, goes first to each of the observers (`watch`): the predictor.
     """
 
     MAX_KINDS = 4
@@ -49,7 +51,8 @@ class RateLimiter:
     ) -> None:
         self.interval_s = interval_s
         self._log = log
-        self._observe = observe  # every report, as it comes (in memory; not the log)
+        # every report, as it comes (in memory; not the log)
+        self._observers = [] if observe is None else [observe]
         self._lock = threading.Lock()
         self.latest: Report | None = None
         self.reports = 0
@@ -60,9 +63,16 @@ class RateLimiter:
         # the newest waiting report of each kind (unit, total), oldest kind first
         self._pending: dict[tuple[str, float | None], tuple[Report, float]] = {}
 
+    def watch(self, observe: Callable[[Report, float], None]) -> None:
+        """Every report from now on also to `observe` (once: an observer equal to one already
+        watching is not added again)."""
+        with self._lock:
+            if observe not in self._observers:
+                self._observers = [*self._observers, observe]
+
     def offer(self, report: Report, now_s: float) -> None:
-        if self._observe is not None:
-            self._observe(report, now_s)
+        for observe in self._observers:
+            observe(report, now_s)
         with self._lock:
             self.latest = report
             self.reports += 1
@@ -309,15 +319,31 @@ def open_channel(
     return None
 
 
-def observer(on_report: OnProgress | None, source: str) -> Callable[[Report, float], None] | None:
-    """A RateLimiter's `observe` that calls `on_report` like `on_progress`."""
-    if on_report is None:
-        return None
+class Observer:
+    """A RateLimiter's observer that calls `on_report` like `on_progress`; two for the same
+    callback and source are equal (`RateLimiter.watch` adds it once)."""
 
-    def observe(report: Report, at_s: float) -> None:
-        on_report(report.done, report.total, report.unit, source, at_s)
+    __slots__ = ("on_report", "source")
 
-    return observe
+    def __init__(self, on_report: OnProgress, source: str) -> None:
+        self.on_report = on_report
+        self.source = source
+
+    def __call__(self, report: Report, at_s: float) -> None:
+        self.on_report(report.done, report.total, report.unit, self.source, at_s)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Observer):
+            return NotImplemented
+        return (self.on_report, self.source) == (other.on_report, other.source)
+
+    def __hash__(self) -> int:
+        return hash((self.on_report, self.source))
+
+
+def observer(on_report: OnProgress | None, source: str) -> Observer | None:
+    """A RateLimiter's `observe` that calls `on_report` like `on_progress`; None without one."""
+    return None if on_report is None else Observer(on_report, source)
 
 
 def _make_private_dir(root: str, name: str) -> str:

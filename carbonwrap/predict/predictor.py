@@ -1,9 +1,10 @@
-"""The run's predictions: at each progress record, the estimate (`predict.py`) priced with the
-intensity forecast, logged as a `prediction` record (at most one per log interval, but always
-the first, those crossing 25/50/75 % of the work and the last) and handed to listeners (the
-budget). Created at the first progress record; a Recorder observer from then on. It follows
-the unit of the first report with a total (epochs, say): reports in other units (an
-evaluation's batches, steps without a total) are not mixed in."""
+"""The run's predictions: at every progress report (`report`: each one the command sends, not
+only those the log keeps), the estimate (`estimate.py`) priced with the intensity forecast,
+made at most once a second and handed to listeners (the budget, the live line), logged as a
+`prediction` record at most once per log interval (but always the first, those crossing
+25/50/75 % of the work and the last). Created at the first report. It follows the unit of the
+first report with a total (epochs, say): reports in other units (an evaluation's batches, steps
+without a total) are not mixed in."""
 
 import math
 import threading
@@ -33,8 +34,8 @@ Listener = Callable[[Record], None]
 
 
 class Predictor:
-    """Thread-safe: records arrive from the sampler's, the poller's and the progress channel's
-    threads. Never raises into them: a failure is warned about once and predictions stop."""
+    """Thread-safe: reports arrive from the progress channel's and the relay's threads. Never
+    raises into them: a failure is warned about once and predictions stop."""
 
     def __init__(
         self,
@@ -50,9 +51,10 @@ class Predictor:
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
-        """`reading`: the sampler's latest (elapsed s, attributed energy J); `so_far`: the
-        fold's energy, CO2e and intensity in force (`Fold.so_far`, read under its lock);
-        `forecast`: the provider's forecast windows (start s, end s, g/kWh), epoch seconds."""
+        """`reading`: the sampler's latest (elapsed s, attributed energy J), on the reports'
+        clock (`elapsed_s`); `so_far`: the fold's energy, CO2e and intensity in force
+        (`Fold.so_far`, read under its lock); `forecast`: the provider's forecast windows
+        (start s, end s, g/kWh), epoch seconds."""
         self._record = record
         self._reading = reading
         self._so_far = so_far
@@ -68,6 +70,7 @@ class Predictor:
         self._lock = threading.Lock()
         self._points: list[Point] = []
         self._unit: str | None = None  # the unit followed: the first reported with a total
+        self._last: tuple[float, float | None, str, str] | None = None  # followed: its source
         self._readings: list[tuple[float, float]] = []
         self._computed_at: float | None = None
         self._dirty = False  # reports since the last estimate
@@ -76,8 +79,22 @@ class Predictor:
         self._logged_fraction = 0.0
         self._failed = False
 
+    def report(
+        self, done: float, total: float | None, unit: str, source: str, elapsed_s: float
+    ) -> None:
+        """A progress report as it comes (every one, logged or not); `elapsed_s`: when it came,
+        on the run's clock; `source`: "channel" or "output"."""
+        if self._failed:
+            return
+        try:
+            if self._add(_number(done), _number(total), unit, source, _number(elapsed_s)):
+                self._publish(*self._step(force=False))
+        except Exception as exc:  # a bug here must not end the channel's or the relay's thread
+            self._fail(exc)
+
     def observe(self, record: Record) -> None:
-        """A Recorder observer."""
+        """A log's records, in order (a replay, the tests): samples give readings, progress
+        records reports. A run hands its reports to `report` instead."""
         kind = record.get("type")
         if kind not in ("sample", "progress") or self._failed:
             return
@@ -89,11 +106,31 @@ class Predictor:
         except Exception as exc:  # a bug here must not end the sampler's or the channel's thread
             self._fail(exc)
 
+    def exit_report(self) -> tuple[float, float, str] | None:
+        """The report a clean exit of the command completes, or None. An `Epoch M/M` line in
+        the command's output reads as M-1 of M epochs done (epoch M starting: outputscan.py);
+        when the command then exits cleanly, epoch M has ended too: (M, M, "epoch")."""
+        with self._lock:
+            last = self._last
+        if last is None:
+            return None
+        done, total, unit, source = last
+        if source == "output" and unit == "epoch" and total is not None and done == total - 1:
+            whole = int(total) if total.is_integer() else total  # as the scanner reports it
+            return whole, whole, unit
+        return None
+
     def flush(self) -> None:
-        """Before the end record: estimate from every report so far, log it if not yet logged."""
+        """Before the end record: estimate from every report so far, their energies from the
+        readings around them (the last one taken after the command ended), log it if not yet
+        logged."""
         if self._failed:
             return
         try:
+            reading = self._reading()
+            with self._lock:
+                if self._points:
+                    self._add_reading(*reading)
             self._publish(*self._step(force=True))
         except Exception as exc:
             self._fail(exc)
@@ -110,19 +147,46 @@ class Predictor:
                 self._add_reading(float(elapsed), float(sum(energy.values())))
 
     def _add_reading(self, elapsed_s: float, energy_j: float) -> None:
+        """A new reading of the sampler (under the lock). The reports since the one before it
+        were counted ahead of it (`energy_at`: the power before carried on); now they lie
+        between two readings and take their energy from them, so that reports many times an
+        interval do not show the readings' steps as noise."""
         if self._readings and elapsed_s <= self._readings[-1][0]:
             return
         self._readings.append((elapsed_s, energy_j))
         del self._readings[:-READINGS_KEPT]
+        if len(self._readings) < 2:
+            return
+        since_s = self._readings[-2][0]
+        points = self._points
+        i = len(points) - 1
+        while i >= 0 and points[i].elapsed_s > since_s:
+            point = points[i]
+            points[i] = point._replace(energy_j=energy_at(self._readings, point.elapsed_s))
+            self._dirty = True
+            i -= 1
 
     def _progress(self, r: Record) -> bool:
-        """Add the report; True when it is a usable one."""
-        done, total, elapsed = (
+        """Add a progress record's report; True when it is a usable one."""
+        unit = r.get("unit")
+        source = r.get("source")
+        return self._add(
             _number(r.get("done")),
             _number(r.get("total")),
+            unit if isinstance(unit, str) else "",
+            source if isinstance(source, str) else "",
             _number(r.get("elapsed_s")),
         )
-        unit = r.get("unit") if isinstance(r.get("unit"), str) else ""
+
+    def _add(
+        self,
+        done: float | None,
+        total: float | None,
+        unit: str,
+        source: str,
+        elapsed: float | None,
+    ) -> bool:
+        """Add the report; True when it is a usable one."""
         if done is None or elapsed is None:
             return False
         if total is None and unit == "fraction":
@@ -133,6 +197,7 @@ class Predictor:
                 self._unit = unit
             if unit != self._unit:
                 return False  # another stream (an evaluation's batches): not mixed in
+            self._last = (done, total, unit, source)
             self._add_reading(*reading)
             point = Point(elapsed, done, total, energy_at(self._readings, elapsed))
             self._points.append(point)
@@ -146,7 +211,8 @@ class Predictor:
         with self._lock:
             now = self._clock()
             due = self._computed_at is None or now - self._computed_at >= COMPUTE_EVERY_S
-            if self._dirty and (due or force):
+            # Before the sampler's first interval is read, no report's energy is known.
+            if self._dirty and (due or force) and len(self._readings) >= 2:
                 self._dirty = False
                 self._pending = self._predict(list(self._points), self._unit or "")
                 # Too few reports yet: try again at the next one, not a second later.

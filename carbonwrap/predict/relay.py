@@ -1,7 +1,8 @@
 """--progress-from-output: the command's stdout and stderr go through pipes that carbonwrap copies,
 byte for byte and in order, to where they were going, while a copy is scanned for progress
-(outputscan.py). Only streams that are not terminals: a pipe in place of a terminal would change
-what the command sees (isatty, the terminal's size, colours), so a terminal is left alone."""
+(outputscan.py). A pipe only where the stream is not a terminal (the command sees no terminal
+there anyway); a terminal gets a pseudo-terminal of its own instead (ptyrelay.py, loaded only
+then), so that isatty, the size, colours, raw mode and job control stay as they were."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import select
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TextIO
 
 from carbonwrap.predict.channel import OnProgress, RateLimiter, observer
 from carbonwrap.predict.messages import Report
@@ -20,6 +22,9 @@ CHUNK = 1 << 16
 PIPE_SIZE = 1 << 20  # fewer wake-ups, and the command blocks less often than with 64 KiB
 _F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ (Linux; the constant is in fcntl from 3.10 only)
 _NAMES = {1: "stdout", 2: "stderr"}
+
+if TYPE_CHECKING:
+    from carbonwrap.predict.ptyrelay import TerminalRelay
 
 
 class _Pipe:
@@ -127,10 +132,11 @@ class _Pipe:
 
 
 class OutputRelay:
-    """The pipes for stdout and stderr, where they are not terminals (one pipe for both when
-    they go to the same file or pipe, keeping their order). `file_actions` for posix_spawn;
-    reports go through a RateLimiter to `on_progress` with source "output" (and each one to
-    `on_report`, if given)."""
+    """The pipes for stdout and stderr where they are not terminals (one pipe for both when
+    they go to the same file or pipe, keeping their order), and a pseudo-terminal for those on
+    a terminal (`terminal`). `file_actions` for posix_spawn; reports go through a RateLimiter
+    to `on_progress` with source "output" (and each one to `on_report`, if given). What cannot
+    be relayed is said in `at_start` (and `notes`): the run says it before the command runs."""
 
     def __init__(
         self,
@@ -142,8 +148,10 @@ class OutputRelay:
         self._on_progress = on_progress
         self.limiter = RateLimiter(interval_s, self._log, observer(on_report, "output"))
         self._epochs_seen = False
+        self.at_start: list[str] = []
+        self.terminal: TerminalRelay | None = None
         targets: dict[int, tuple[int, int]] = {}
-        terminals = []
+        terminals: dict[int, int] = {}  # fd: the terminal's device number
         for fd in (1, 2):
             try:
                 status = os.fstat(fd)
@@ -152,17 +160,9 @@ class OutputRelay:
             if not os.get_inheritable(fd):
                 continue  # closed for the command: carbonwrap's /dev/null placeholder (entry.py)
             if os.isatty(fd):
-                terminals.append(_NAMES[fd])
+                terminals[fd] = status.st_rdev
             else:
                 targets[fd] = (status.st_dev, status.st_ino)
-        if terminals:
-            notes.append(
-                f"--progress-from-output: {' and '.join(terminals)} "
-                f"{'is a terminal' if len(terminals) == 1 else 'are terminals'}, and carbonwrap "
-                "does not put a pipe between a command and its terminal (isatty, the terminal "
-                "size and colours would change); progress is read there only from "
-                "CARBONWRAP_PROGRESS"
-            )
         groups: list[tuple[int, tuple[int, ...]]]
         if len(targets) == 2 and targets[1] == targets[2]:
             groups = [(1, (1, 2))]  # 2>&1: one pipe, so that their order is kept
@@ -174,36 +174,90 @@ class OutputRelay:
                 pipe = _Pipe(dest, child_fds, self._offer)
                 pipe.due, pipe.flush_due = self.limiter.due, self.limiter.flush_due
                 self.pipes.append(pipe)
+            if terminals:
+                self._open_terminal(terminals)
         except BaseException:
             self.discard()
             raise
+        notes += self.at_start
+
+    def _open_terminal(self, terminals: dict[int, int]) -> None:
+        first = min(terminals)
+        on_it = tuple(fd for fd in sorted(terminals) if terminals[fd] == terminals[first])
+        name = "+".join(_NAMES[fd] for fd in on_it)
+        if len(on_it) < len(terminals):
+            self.at_start.append(
+                "--progress-from-output: stdout and stderr are two different terminals; "
+                "stderr is left as it is, its progress not read"
+            )
+        try:
+            from carbonwrap.predict.ptyrelay import TerminalRelay  # only for a terminal
+
+            self.terminal = TerminalRelay(on_it, name, self._offer)
+        except OSError as exc:  # no pseudo-terminal to be had (EMFILE, ptmx limit, no devpts)
+            self.at_start.append(
+                f"--progress-from-output: no pseudo-terminal for the command's {name} "
+                f"({exc.strerror or exc}): it writes to the terminal directly, and progress "
+                "is read there only from CARBONWRAP_PROGRESS"
+            )
+            return
+        self.terminal.due, self.terminal.flush_due = self.limiter.due, self.limiter.flush_due
 
     @property
-    def file_actions(self) -> list[tuple[int, int, int]]:
-        return [
+    def file_actions(self) -> list[tuple[Any, ...]]:
+        actions: list[tuple[Any, ...]] = [
             (os.POSIX_SPAWN_DUP2, pipe.write_fd, fd) for pipe in self.pipes for fd in pipe.child_fds
         ]
+        return actions + (self.terminal.file_actions if self.terminal is not None else [])
 
-    def spawned(self) -> None:
-        """Close carbonwrap's copies of the write ends: the end of the output is then the
-        moment the command's tree has closed them all."""
+    @property
+    def new_session(self) -> bool:
+        """Whether the command leads a session of its own, on the pty (`Child`'s argument)."""
+        return self.terminal is not None and self.terminal.new_session
+
+    def spawned(self, pid: int = -1) -> None:
+        """The command runs as `pid`. Close carbonwrap's copies of the write ends: the end of
+        the output is then the moment the command's tree has closed them all."""
         for pipe in self.pipes:
             if pipe.write_fd >= 0:
                 os.close(pipe.write_fd)
                 pipe.write_fd = -1
+        if self.terminal is not None:
+            self.terminal.spawned(pid)
 
     def start(self) -> None:
+        """From the main thread (the terminal's signal handlers), once the command runs."""
         for pipe in self.pipes:
             pipe.start()
+        if self.terminal is not None:
+            self.terminal.start()
+
+    def beside(self, stream: TextIO) -> Callable[[bytes], None] | None:
+        """How carbonwrap writes to `stream`'s terminal while the command's output is copied
+        there (the live view): through the one writer, or None where the output is not."""
+        if self.terminal is None or _fd_of(stream) not in self.terminal.child_fds:
+            return None
+        return self.terminal.write_beside
+
+    def own_stream(self, stream: TextIO) -> TextIO:
+        """`stream` (carbonwrap's stderr) for carbonwrap's own lines during the run: on a
+        terminal made raw, each newline as CR LF, between the command's writes."""
+        if self.terminal is None or _fd_of(stream) not in self.terminal.child_fds:
+            return stream
+        return self.terminal.own_stream(stream)
 
     def finish(self, warn: Callable[[str], None], grace_s: float = 0.5) -> None:
-        """After the command has exited: copy the rest, log the last report, say what failed."""
-        for pipe in self.pipes:
-            note = pipe.finish(grace_s)
+        """After the command has exited: copy the rest (the terminal as it was again), log the
+        last report, say what failed."""
+        relays: list[_Pipe | TerminalRelay] = [*self.pipes]
+        if self.terminal is not None:  # first: keys typed from now on are the shell's
+            relays.insert(0, self.terminal)
+        for relay in relays:
+            note = relay.finish(grace_s)
             if note is not None:
                 warn(note)
-            if pipe.failed is not None:
-                warn(pipe.failed)
+            if relay.failed is not None:
+                warn(relay.failed)
         self.limiter.finish()
 
     def discard(self) -> None:
@@ -214,6 +268,9 @@ class OutputRelay:
                 with contextlib.suppress(OSError):
                     os.close(fd)
         self.pipes = []
+        if self.terminal is not None:
+            self.terminal.discard()
+            self.terminal = None
 
     def _offer(self, report: Report) -> None:
         # Across stdout and stderr as within each: once epochs are seen, other bars are the
@@ -226,3 +283,10 @@ class OutputRelay:
 
     def _log(self, report: Report, at_s: float) -> None:
         self._on_progress(report.done, report.total, report.unit, "output", at_s)
+
+
+def _fd_of(stream: TextIO) -> int:
+    try:
+        return stream.fileno()
+    except (OSError, ValueError):  # not a file (a test's StringIO), or closed
+        return -1

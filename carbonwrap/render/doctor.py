@@ -9,9 +9,10 @@ from carbonwrap.render.text import shown
 DOCTOR_SCHEMA = "carbonwrap.doctor/1"
 
 
-def render_text(checks: Sequence[Check], can_measure: bool) -> str:
+def render_text(checks: Sequence[Check], can_measure: bool, width: int | None = None) -> str:
     """One line per check, `fix:` on the line below where there is one, then the verdict. The
-    host's and the providers' text in them (a CPU or GPU name, an error) escaped."""
+    host's and the providers' text in them (a CPU or GPU name, an error) escaped. With a
+    `width` (the terminal's), details and fixes wrap under their own column."""
     checks = [
         Check(shown(c.name), shown(c.status), shown(c.detail), c.fix and shown(c.fix))
         for c in checks
@@ -19,11 +20,14 @@ def render_text(checks: Sequence[Check], can_measure: bool) -> str:
     name_w = max((len(c.name) for c in checks), default=0)
     status_w = max((len(c.status) for c in checks), default=0)
     indent = " " * (name_w + status_w + 4)
+    if width is not None and width - len(indent) < 30:  # no room beside the names: below them
+        indent = "    "
     lines: list[str] = []
     for check in checks:
-        lines.append(f"{check.name:<{name_w}}  {check.status:<{status_w}}  {check.detail}")
+        first = f"{check.name:<{name_w}}  {check.status:<{status_w}}  "
+        lines += _wrapped(first, check.detail, indent, width)
         if check.fix:
-            lines.append(f"{indent}fix: {check.fix}")
+            lines += _wrapped(f"{indent}fix: ", check.fix, indent + "     ", width)
     lines.append("")
     if can_measure:
         lines.append("carbonwrap can measure here (exit status 0)")
@@ -33,6 +37,23 @@ def render_text(checks: Sequence[Check], can_measure: bool) -> str:
         )
         lines.append(f"carbonwrap cannot measure here: {failed} (exit status 1)")
     return "\n".join(lines) + "\n"
+
+
+def _wrapped(first: str, text: str, indent: str, width: int | None) -> list[str]:
+    """`first` + `text` within `width` (words kept whole: a path longer than a line stays
+    one), the lines after the first indented by `indent`."""
+    if width is None or len(first) + len(text) <= width:
+        return [(first + text).rstrip()]
+    import textwrap
+
+    return textwrap.wrap(
+        text,
+        max(width, len(first) + 10),
+        initial_indent=first,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
 
 
 def render_json(checks: Sequence[Check], can_measure: bool) -> str:

@@ -1,6 +1,7 @@
-"""The report for scripts: a JSON document (carbonwrap.report/1), a CSV of runs, and CodeCarbon's
+"""The report for scripts: a JSON document (carbonwrap.report/2), a CSV of runs, and CodeCarbon's
 emissions.csv columns. Pure functions of summaries. The JSON document holds the logs' text
-exactly (json.dumps escapes what must be); every CSV cell passes through `csv_cell`."""
+exactly (json.dumps escapes what must be); every CSV cell passes through `csv_cell`. Numbers
+are rounded as `render/json.py` rounds them (to what was measured)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from carbonwrap.render.json import run_document
+from carbonwrap.render.json import INTENSITY_DIGITS, run_document, seconds, sig
 from carbonwrap.render.text import csv_row
 from carbonwrap.report.model import Group, Place, ReadStats, Report, Totals
 from carbonwrap.runlog.ledger import J_PER_KWH
 from carbonwrap.runlog.records import job_key
 from carbonwrap.runlog.summary import RunSummary
 
-REPORT_SCHEMA = "carbonwrap.report/1"
+REPORT_SCHEMA = "carbonwrap.report/2"  # /2: each run is a carbonwrap.run/2 document
 
 # CodeCarbon 3.3's emissions.csv header, in its order (EmissionsData in
 # codecarbon/output_methods/emissions_data.py, as a 3.3.0 run writes it).
@@ -67,6 +68,7 @@ RUN_COLUMNS = (
     "started_at",
     "ended_at",
     "status",
+    "log_complete",
     "exit_code",
     "signal",
     "command",
@@ -94,11 +96,12 @@ def totals_document(t: Totals) -> dict[str, Any]:
     return {
         "runs": t.runs,
         "incomplete_runs": t.incomplete,
-        "duration_s": t.duration_s,
-        "cpu_seconds": t.cpu_s,
-        "energy_kwh": t.energy_j / J_PER_KWH,
-        "device_energy_kwh": t.device_energy_j / J_PER_KWH,
-        "co2e_kg": t.co2e_g / 1000,
+        "failed_runs": t.failed,
+        "duration_s": seconds(t.duration_s),
+        "cpu_seconds": seconds(t.cpu_s, 6),
+        "energy_kwh": sig(t.energy_j / J_PER_KWH),
+        "device_energy_kwh": sig(t.device_energy_j / J_PER_KWH),
+        "co2e_kg": sig(t.co2e_g / 1000),
     }
 
 
@@ -137,7 +140,11 @@ def _number(value: float | int | None) -> str:
 
 
 def _kwh(joules: float | None, factor: float = 1.0) -> str:
-    return "" if joules is None else repr(joules * factor / J_PER_KWH)
+    return "" if joules is None else repr(sig(joules * factor / J_PER_KWH))
+
+
+def _sig(value: float | None, digits: int = 6) -> str:
+    return "" if value is None else repr(sig(value, digits))
 
 
 def _write(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
@@ -161,24 +168,25 @@ def runs_csv(runs: Sequence[RunSummary]) -> str:
             s.started_at,
             s.ended_at or "",
             s.status,
+            "true" if s.complete else "false",
             _number(s.exit_code),
             s.signal or "",
             s.command_line or "",
             s.host,
             s.cwd,
             job_key(s.job) or "",
-            _number(s.duration_s),
-            _number(s.cpu_s),
+            _number(seconds(s.duration_s)),
+            _number(seconds(s.cpu_s, 6)),
             _kwh(s.energy_j),
             _kwh(energy.get("cpu")),
             _kwh(energy.get("dram")),
             _kwh(energy.get("gpu")),
             _kwh(s.device_energy_j),
-            _number(s.pue),
-            _number(s.intensity_mean_g_per_kwh),
+            _sig(s.pue),
+            _sig(s.intensity_mean_g_per_kwh, INTENSITY_DIGITS),
             "; ".join(s.intensity_sources),
             s.region.get("code", ""),
-            _number(s.co2e_g / 1000),
+            _sig(s.co2e_g / 1000),
             str(s.bad_lines),
             s.log_path or "",
             *(s.tags.get(key, "") for key in tag_keys),
@@ -208,7 +216,7 @@ def _codecarbon_row(s: RunSummary, places: Mapping[str, Place]) -> list[str]:
 
     def power(name: str) -> str:
         joules = energy.get(name)
-        return "" if joules is None or duration <= 0 else repr(joules / duration)
+        return "" if joules is None or duration <= 0 else _sig(joules / duration)
 
     names = Counter(g.name for g in s.gpus.values() if g.name)
     values = {
@@ -216,9 +224,9 @@ def _codecarbon_row(s: RunSummary, places: Mapping[str, Place]) -> list[str]:
         "project_name": s.tags.get("project", ""),
         "run_id": s.run_id,
         "experiment_id": s.tags.get("experiment", ""),
-        "duration": repr(duration),
-        "emissions": repr(s.co2e_g / 1000),
-        "emissions_rate": repr(s.co2e_g / 1000 / duration) if duration > 0 else "",
+        "duration": repr(seconds(duration)),
+        "emissions": _sig(s.co2e_g / 1000),
+        "emissions_rate": _sig(s.co2e_g / 1000 / duration) if duration > 0 else "",
         "cpu_power": power("cpu"),
         "gpu_power": power("gpu"),
         "ram_power": power("dram"),
@@ -237,6 +245,6 @@ def _codecarbon_row(s: RunSummary, places: Mapping[str, Place]) -> list[str]:
         "latitude": place.latitude,
         "tracking_mode": "process",  # the command's own process tree, not the machine
         "on_cloud": place.on_cloud,
-        "pue": repr(s.pue),
+        "pue": _sig(s.pue),
     }
     return [values.get(column, "") for column in CODECARBON_COLUMNS]

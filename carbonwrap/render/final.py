@@ -1,6 +1,8 @@
-"""The final report: one screen for a person, as plain text or a rich renderable."""
+"""The final report for a person, as plain text or a rich renderable: compact by default (what
+ran, energy, CO2e, the log, real warnings), whole with --verbose (bases, sources, per-device
+energy, everyday equivalents)."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -19,9 +21,15 @@ class Equivalent(NamedTuple):
     what: str  # "driven by an average new car"
     source: str  # "106.8 g/km, EEA 2024 new cars (WLTP)"
 
-    def amount(self, grams: float) -> str:
+    def amount(self, grams: float) -> str | None:
+        """The amount in a unit a person can picture; None below 1 mm or 0.01 ml, where a
+        comparison says nothing ("0.00113 µl of petrol")."""
         quantity = grams / self.g_per_unit
-        return units.distance(quantity) if self.unit == "km" else units.volume(quantity)
+        if self.unit == "km":
+            return units.distance(quantity) if quantity >= 1e-6 else None
+        if quantity < 1e-5:
+            return None
+        return units.volume(quantity) if quantity >= 1e-3 else f"{quantity * 1000:.2g} ml"
 
 
 @dataclass
@@ -33,6 +41,7 @@ class ReportView:
     rows: list[tuple[str, str, str, str]]  # component, attributed, whole device, method
     facts: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    alarm: bool = False  # the command failed, was killed or stopped: the title stands out
 
     def escaped(self) -> "ReportView":
         """Every string escaped for a terminal: no control character of others reaches it."""
@@ -41,6 +50,7 @@ class ReportView:
             [shown_row(row) for row in self.rows],
             [shown_row(fact) for fact in self.facts],
             [shown(note) for note in self.notes],
+            self.alarm,
         )
 
 
@@ -59,11 +69,24 @@ def _ending(summary: RunSummary) -> str:
     return f"exit {summary.exit_code}"
 
 
-def report_view(summary: RunSummary, equivalents: Sequence[Equivalent] = ()) -> ReportView:
-    s = summary
+def _title(s: RunSummary) -> str:
     ending = ("stopped by --budget, " if s.stopped else "") + _ending(s)
-    title = f"carbonwrap: {_command(s)} · {ending} · {units.duration(s.duration_s)}"
+    return f"carbonwrap: {_command(s)} · {ending} · {units.duration(s.duration_s)}"
+
+
+def _alarm(s: RunSummary) -> bool:
+    return s.complete and (bool(s.stopped or s.signal) or s.exit_code != 0)
+
+
+def report_view(summary: RunSummary, equivalents: Sequence[Equivalent] = ()) -> ReportView:
+    """The whole report (--verbose): each component and device, attributed and whole-device,
+    with its method and basis; CPU time, PUE, intensity, equivalents, every note."""
+    s = summary
+    title = _title(s)
     rows: list[tuple[str, str, str, str]] = []
+    # One unit and the same decimals for every energy of the table: the largest's.
+    devices = [gpu.device_energy_j for gpu in s.gpus.values()]
+    energy = units.energy_format([s.energy_j, s.device_energy_j, *devices])
     bases: list[tuple[str, str]] = []
     for name in (*COMPONENTS, *sorted(set(s.components) - set(COMPONENTS))):
         component = s.components.get(name)
@@ -71,21 +94,21 @@ def report_view(summary: RunSummary, equivalents: Sequence[Equivalent] = ()) -> 
             continue
         label = _LABELS.get(name, name)
         if name == "gpu" and s.gpus:
-            rows.extend(_gpu_rows(s))
+            rows.extend(_gpu_rows(s, energy))
             if component.basis:
                 bases.append(("GPU basis", component.basis))
             continue
         rows.append(
             (
                 label,
-                units.energy(component.energy_j),
-                units.energy(component.device_energy_j),
+                energy(component.energy_j),
+                energy(component.device_energy_j),
                 component.method,
             )
         )
         if component.basis:
             bases.append((f"{label} basis", component.basis))
-    rows.append(("Total", units.energy(s.energy_j), units.energy(s.device_energy_j), ""))
+    rows.append(("Total", energy(s.energy_j), energy(s.device_energy_j), ""))
     if s.cpu_accounting == "process-tree":
         accounting = f"{s.cpu_accounting} (approximate)"
     elif s.escaped_pids:  # the rest of their CPU, and their new children's, is not counted
@@ -105,18 +128,107 @@ def report_view(summary: RunSummary, equivalents: Sequence[Equivalent] = ()) -> 
     if s.co2e_g > 0:
         for equivalent in equivalents:
             amount = equivalent.amount(s.co2e_g)
-            facts.append(("≈", f"{amount} {equivalent.what} ({equivalent.source})"))
+            if amount is not None:
+                facts.append(("≈", f"{amount} {equivalent.what} ({equivalent.source})"))
     if s.predictions or s.budget is not None:
         from carbonwrap.render.prediction import report_facts  # only for runs that have them
 
         facts += report_facts(s)
     if s.log_path:
         facts.append(("Log", s.log_path))
-    return ReportView(title, rows, facts, list(s.notes))
+    return ReportView(title, rows, facts, list(s.notes), _alarm(s))
 
 
-def _gpu_rows(s: RunSummary) -> list[tuple[str, str, str, str]]:
-    """One row per GPU the command used; the unused ones in one row."""
+# Notes that explain rather than warn (the Energy line already says "estimate" or
+# "approximate", or nothing is wrong): the whole report shows them, the compact one does not.
+_EXPLAINING = (
+    "RAPL zone skipped: ",  # psys and the like: not a package, never used
+    "RAPL has no dram zone here;",
+    "CPU time counted by polling the process tree",
+)
+_NO_RAPL = "RAPL unavailable, CPU energy estimated: no RAPL package zones "  # a VM: no fix
+_NO_DRIVER = "unavailable: no NVIDIA driver"  # no GPU here: nothing left unmeasured
+
+
+def _explains(note: str) -> bool:
+    if note.startswith(_NO_RAPL):
+        return "; skipped: " not in note  # zones there but left out: worth a look
+    return note.startswith(_EXPLAINING) or note.endswith("left by killed runs")
+
+
+def warnings_of(notes: Sequence[str]) -> list[str]:
+    """The notes that are warnings: something not measured, measured less well, or failing."""
+    return [note for note in notes if not _explains(note)]
+
+
+def compact_view(summary: RunSummary) -> ReportView:
+    """The default report, about five lines: what ran, how it ended and for how long; the
+    energy with its method; the CO2e with the intensity and its source; what the user asked
+    for (a scheduled start, predictions, a budget); the log; one line per real warning."""
+    s = summary
+    facts = [("Energy", _energy_line(s)), ("CO2e", _co2e_line(s))]
+    if s.schedule is not None:
+        from carbonwrap.render.schedule import report_line  # only for scheduled runs
+
+        facts.append(("Start", report_line(s.schedule)))
+    if s.predictions or s.budget is not None:
+        from carbonwrap.render.prediction import report_facts  # only for runs that have them
+
+        facts += report_facts(s)
+    if s.log_path:
+        facts.append(("Log", s.log_path))
+    return ReportView(_title(s), [], facts, warnings_of(s.notes), _alarm(s))
+
+
+def _energy_line(s: RunSummary) -> str:
+    """The attributed total (before PUE) = each measured component with its method."""
+    measured, missing = [], []
+    energy = units.energy_format([s.energy_j])  # the line in the unit of its total
+    for name in (*COMPONENTS, *sorted(set(s.components) - set(COMPONENTS))):
+        component = s.components.get(name)
+        if component is None or component.method.startswith(_NO_DRIVER):
+            continue
+        label = _LABELS.get(name, name)
+        if component.method.startswith("unavailable"):
+            missing.append(label)
+        else:
+            measured.append(f"{label} {energy(component.energy_j)} ({component.method})")
+    text = energy(s.energy_j)
+    if measured:
+        text += " = " + " + ".join(measured)
+    if missing:
+        text += f"; {' and '.join(missing)} not measured"
+    if s.cpu_accounting == "process-tree":
+        text += "; CPU time by process-tree (approximate)"
+    return text
+
+
+def _co2e_line(s: RunSummary) -> str:
+    """The CO2e (PUE included) at the energy-weighted mean intensity, its region and source."""
+    text = units.mass(s.co2e_g)
+    if s.pue != 1.0:
+        text += f" with PUE {s.pue:.2f}"
+    mean = s.intensity_mean_g_per_kwh
+    if mean is None:
+        return text + ", grid intensity unknown"
+    low, high = s.intensity_min_g_per_kwh, s.intensity_max_g_per_kwh
+    varied = low is not None and high is not None and high - low > 0.05
+    text += f" at {mean:.1f} g/kWh" + (" (mean)" if varied else "")
+    region = s.region.get("code", "")
+    if region:
+        text += f", region {region}"
+    if s.intensity_sources:
+        text += "; " + ", ".join(s.intensity_sources)
+    if "marginal" in s.intensity_signals:
+        text += "; MARGINAL emissions rate (MOER), not average intensity"
+    return text
+
+
+def _gpu_rows(
+    s: RunSummary, energy: Callable[[float | None], str]
+) -> list[tuple[str, str, str, str]]:
+    """One row per GPU the command used, energies written by `energy` (the table's unit);
+    the unused ones in one row."""
     rows = []
     unused = []
     for index in sorted(s.gpus):
@@ -132,7 +244,7 @@ def _gpu_rows(s: RunSummary) -> list[tuple[str, str, str, str]]:
         )
         method = f"{gpu.energy_method}; {shares}" + ("; MIG board level" if gpu.mig else "")
         label = f"GPU {index}" + (f" {gpu.name}" if gpu.name else "")
-        rows.append((label, units.energy(gpu.energy_j), units.energy(gpu.device_energy_j), method))
+        rows.append((label, energy(gpu.energy_j), energy(gpu.device_energy_j), method))
     if unused:
         rows.append((f"GPU {','.join(unused)}", "—", "—", "not used by the command"))
     return rows
@@ -163,8 +275,8 @@ def render_text(view: ReportView) -> str:
     view = view.escaped()
     lines = [view.title]
     header = ("", "attributed", "whole device", "method")
-    table = [header, *view.rows]
-    widths = [max(len(row[i]) for row in table) for i in range(3)]
+    table = [header, *view.rows] if view.rows else []
+    widths = [max((len(row[i]) for row in table), default=0) for i in range(3)]
     for row in table:
         cells = [row[0].ljust(widths[0]), row[1].rjust(widths[1]), row[2].rjust(widths[2])]
         lines.append(("  " + "  ".join(cells) + "  " + row[3]).rstrip())
@@ -194,6 +306,7 @@ def render_rich(view: ReportView) -> Any:
     facts.add_column(overflow="fold")
     for label, value in view.facts:
         facts.add_row(rich_text(label), rich_text(value))
-    parts: list[Any] = [rich_text(view.title, style="bold"), table, facts]
+    title = rich_text(view.title, style="bold red" if view.alarm else "bold")
+    parts: list[Any] = [title, *([table] if view.rows else []), facts]
     parts.extend(rich_text(f"note: {note}", style="yellow") for note in view.notes)
     return Group(*parts)

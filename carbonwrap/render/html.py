@@ -1,5 +1,7 @@
 """The report as one self-contained HTML page: the table of runs (or groups) with totals, and
-for the most recent runs inline SVG charts of power by component and cumulative CO2e."""
+for the most recent runs inline SVG charts of power by component and cumulative CO2e, with their
+predictions and budgets. On a narrow page (a phone, 600 px) the table drops its least telling
+columns and wraps the command."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from collections.abc import Sequence
 from html import escape
 
 from carbonwrap.render import units
-from carbonwrap.render.runs import RunsView, runs_view, status
+from carbonwrap.render.runs import ALARM, INCOMPLETE, RunsView, runs_view, status, tags_text
 from carbonwrap.render.text import shown
 from carbonwrap.report.model import Report, RunChart, RunSeries
 from carbonwrap.runlog.records import parse_utc, utc_iso
@@ -30,18 +32,24 @@ h3{font-size:15px;margin:0 0 2px;overflow-wrap:anywhere}
 h3 code{font-size:14px}.meta,.note,.notes{color:#59636e}.meta{margin:0 0 6px}
 .note{font-size:12.5px;margin:2px 0}.notes{font-size:13px;padding-left:18px}
 table{border-collapse:collapse;font-variant-numeric:tabular-nums;margin-top:8px}
-th,td{padding:3px 10px;text-align:left;white-space:nowrap;border-bottom:1px solid #e4e7eb}
+th,td{padding:3px 8px;text-align:left;white-space:nowrap;border-bottom:1px solid #e4e7eb}
 th{background:#f3f5f7;position:sticky;top:0}td.r,th.r{text-align:right}
-td.cmd{max-width:30em;overflow:hidden;text-overflow:ellipsis;font-family:ui-monospace,monospace;
- font-size:12.5px}
+td.cmd{min-width:12em;max-width:28em;white-space:normal;overflow-wrap:anywhere;
+ font-family:ui-monospace,monospace;font-size:12.5px}
+td.c-tags,td.c-key{white-space:normal;max-width:16em;overflow-wrap:break-word}
 tfoot td{font-weight:600;border-top:2px solid #aeb5bd;border-bottom:none}
-tr.incomplete td{background:#fff7e0}
+.wide{overflow-x:auto}tr.incomplete td{background:#fff7e0}
+tr.alarm td{background:#fdecea}tr.alarm td.c-status{color:#a4161a;font-weight:600}
+ul.facts{margin:4px 0;padding-left:18px;font-size:13px}
 section.run{border-top:1px solid #e4e7eb;padding:14px 0 8px}
 .charts{display:flex;flex-wrap:wrap;gap:8px 24px}
 figure{margin:0}figcaption{font-size:13px;font-weight:600;margin:4px 0 0}
 svg{font:11px system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;overflow:visible}
 .grid{stroke:#e4e7eb}.axis{stroke:#59636e}.tick{fill:#59636e}
-.empty{color:#59636e;font-style:italic}
+.empty{color:#59636e;font-style:italic}svg{max-width:100%;height:auto}
+@media (max-width:1060px){.c-host,.c-region{display:none}}
+@media (max-width:720px){body{margin:12px auto;padding:0 8px}th,td{padding:3px 5px}
+ .c-duration{display:none}td.c-start{white-space:normal}td.cmd{min-width:8em}}
 </style>
 </head>
 <body>
@@ -95,43 +103,62 @@ def _overview(report: Report, charted: int) -> str:
     return f'<p class="meta">{_e(" · ".join(bits))}{jump if charted else ""}</p>\n'
 
 
+# Each column's class: a page under 1060 px hides .c-host and .c-region, under 720 px (a phone,
+# 600 px) .c-duration too, and wraps the start; the command and the tags always wrap.
+_COLUMN_CLASSES = {
+    "start (UTC)": "c-start",
+    "command": "c-command",
+    "tags": "c-tags",
+    "host": "c-host",
+    "region": "c-region",
+    "duration": "c-duration",
+    "run time": "c-duration",
+    "energy": "c-energy",
+    "CO2e": "c-co2e",
+    "status": "c-status",
+}
+_ROW_CLASSES = {ALARM: ' class="alarm"', INCOMPLETE: ' class="incomplete"'}
+
+
 def _table(view: RunsView, report: Report, charted: dict[int, int]) -> str:
     if not view.rows:
         return "<p><strong>No runs.</strong></p>\n"
+    column = [
+        _COLUMN_CLASSES.get(name, "c-key" if i == view.flexible else "")
+        for i, name in enumerate(view.header)
+    ]
+
+    def classes(i: int, command: bool = False) -> str:
+        names = [column[i], "r" if i in view.right else "", "cmd" if command else ""]
+        joined = " ".join(n for n in names if n)
+        return f' class="{joined}"' if joined else ""
 
     def cells(row: tuple[str, ...], command: bool = False, link: str = "") -> str:
         out = []
         for i, cell in enumerate(row):
-            classes = [
-                c
-                for c, on in (("r", i in view.right), ("cmd", command and i == view.flexible))
-                if on
-            ]
-            attrs = f' class="{" ".join(classes)}"' if classes else ""
+            is_command = command and i == view.flexible
+            attrs = classes(i, is_command)
             text = _e(cell)
-            if i == view.flexible and command:
+            if is_command:
                 attrs += f' title="{text}"'  # the whole command where the cell cuts it
                 if link:
                     text = f'<a href="#{link}">{text}</a>'
             out.append(f"<td{attrs}>{text}</td>")
         return "".join(out)
 
-    head = "".join(
-        f"<th{' class=r' if i in view.right else ''}>{_e(h)}</th>"
-        for i, h in enumerate(view.header)
-    )
+    head = "".join(f"<th{classes(i)}>{_e(h)}</th>" for i, h in enumerate(view.header))
     body = []
     for n, row in enumerate(view.rows):
         run = report.runs[n] if report.groups is None else None
         anchor = ""
         if run is not None and id(run) in charted:
             anchor = f"run-{charted[id(run)]}"
-        css = ' class="incomplete"' if run is not None and not run.complete else ""
+        css = _ROW_CLASSES.get(view.marks[n], "")
         body.append(f"<tr{css}>{cells(row, run is not None, anchor)}</tr>\n")
     foot = f"<tfoot><tr>{cells(view.total)}</tr></tfoot>" if view.total else ""
     return (
-        f'<table class="runs"><thead><tr>{head}</tr></thead>\n<tbody>\n{"".join(body)}</tbody>'
-        f"{foot}</table>\n"
+        f'<div class="wide"><table class="runs"><thead><tr>{head}</tr></thead>\n<tbody>\n'
+        f"{''.join(body)}</tbody>{foot}</table></div>\n"
     )
 
 
@@ -159,17 +186,22 @@ def _run_section(index: int, chart: RunChart) -> str:
     meta = [when, s.host or "(no host)", units.duration(s.duration_s), units.energy(s.energy_j)]
     meta.append(f"{units.mass(s.co2e_g)} CO₂e")
     if s.intensity_mean_g_per_kwh is not None:
-        meta.append(f"grid {s.intensity_mean_g_per_kwh:.0f} gCO₂e/kWh (mean)")
+        region = s.region.get("code")
+        grid = f"grid {s.intensity_mean_g_per_kwh:.0f} gCO₂e/kWh (mean)"
+        meta.append(grid + (f", region {region}" if region else ""))
+    if s.tags:
+        meta.append(tags_text(s))
     meta += [status(s), f"run {s.run_id}"]
     out = [
         f'<section class="run" id="run-{index}">\n<h3><code>{_e(_command(s))}</code></h3>\n',
         f'<p class="meta">{_e(" · ".join(meta))}</p>\n',
+        _predictions(s),
     ]
     series = chart.series
     if series is None or len(series.elapsed_s) < 2:
         why = chart.problem or "no samples in the log yet"
         out.append(f'<p class="empty">No chart: {_e(why)}.</p>\n</section>\n')
-        return out[0] + out[1] + out[2]
+        return "".join(out)
     out.append('<div class="charts">\n')
     out.append(_figure("Power by component (attributed, mean per interval)", _power_svg(series)))
     caption = f"Cumulative CO₂e (PUE {s.pue:g}, grid intensity of each interval)"
@@ -183,6 +215,20 @@ def _run_section(index: int, chart: RunChart) -> str:
         out.append(f'<details class="note">{summary}<ul>{items}</ul></details>\n')
     out.append("</section>\n")
     return "".join(out)
+
+
+def _predictions(s: RunSummary) -> str:
+    """What the run's progress reports predicted, against the actual totals, and its budget:
+    the lines of the final report (`render/prediction.py`)."""
+    if not s.predictions and s.budget is None:
+        return ""
+    from carbonwrap.render.prediction import report_facts
+
+    items = []
+    for label, value in report_facts(s):
+        bold = f"<strong>{_e(label)}</strong> " if label else ""
+        items.append(f"<li>{bold}{_e(value)}</li>")
+    return f'<ul class="facts">{"".join(items)}</ul>\n'
 
 
 def _figure(caption: str, svg: str) -> str:

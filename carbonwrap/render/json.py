@@ -1,4 +1,5 @@
-"""The final report as a JSON document for scripts (schema carbonwrap.run/1)."""
+"""The final report as a JSON document for scripts (schema carbonwrap.run/2), its numbers
+rounded to what was measured."""
 
 from __future__ import annotations
 
@@ -7,15 +8,52 @@ from typing import Any
 from carbonwrap.runlog.ledger import J_PER_KWH
 from carbonwrap.runlog.summary import COMPONENTS, RunSummary
 
-RUN_SCHEMA = "carbonwrap.run/1"
+# /2: `status` is how the command ended (ok, failed, killed, stopped, incomplete); whether the
+# log is complete is `log_complete` (/1's status said only that: "complete"/"incomplete").
+RUN_SCHEMA = "carbonwrap.run/2"
+OUTCOMES = ("ok", "failed", "killed", "stopped", "incomplete")
+
+# Significant digits kept. Energy and CO2e: 6, far finer than any sensor's accuracy and the
+# log's µJ counters, yet no float noise (2001.0252001388889 kWh is 2001.03). Intensities: 5
+# (472.94 g/kWh, as tables and providers give them). Times are rounded to the log's
+# resolution instead: elapsed ms, CPU µs.
+DIGITS = 6
+INTENSITY_DIGITS = 5
+
+
+def sig(value: float | None, digits: int = DIGITS) -> float | None:
+    """`value` to `digits` significant digits; None stays None."""
+    if value is None or value == 0:
+        return value
+    return float(f"{value:.{digits}g}")
+
+
+def seconds(value: float | None, places: int = 3) -> float | None:
+    """A time to the log's resolution (elapsed: ms; CPU time: `places` 6, µs)."""
+    return None if value is None else round(value, places)
+
+
+def rounded(value: Any, key: str = "") -> Any:
+    """Every float of a (nested) document rounded by its key: `*_s` to ms, `*_g_per_kwh` to
+    5 significant digits, others to 6; ints, text, booleans and None as they are."""
+    if isinstance(value, float):
+        if key.endswith("_s"):
+            return seconds(value)
+        return sig(value, INTENSITY_DIGITS if key.endswith("_g_per_kwh") else DIGITS)
+    if isinstance(value, dict):
+        return {k: rounded(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rounded(v, key) for v in value]
+    return value
 
 
 def _kwh(joules: float | None) -> float | None:
-    return None if joules is None else joules / J_PER_KWH
+    return None if joules is None else sig(joules / J_PER_KWH)
 
 
 def run_document(s: RunSummary) -> dict[str, Any]:
-    """Energies in kWh before PUE (`null` = not measured, see `methods`); CO2e in kg."""
+    """Energies in kWh before PUE (`null` = not measured, see `methods`); CO2e in kg. Numbers
+    rounded to what was measured (`sig`, `seconds`)."""
     energy: dict[str, float | None] = {}
     device: dict[str, float | None] = {}
     methods: dict[str, str] = {}
@@ -24,8 +62,8 @@ def run_document(s: RunSummary) -> dict[str, Any]:
         energy[name] = _kwh(component.energy_j) if component else None
         device[name] = _kwh(component.device_energy_j) if component else None
         methods[name] = component.method if component else "unavailable: not recorded"
-    energy["total"] = s.energy_j / J_PER_KWH
-    device["total"] = s.device_energy_j / J_PER_KWH
+    energy["total"] = _kwh(s.energy_j)
+    device["total"] = _kwh(s.device_energy_j)
     document: dict[str, Any] = {
         "schema": RUN_SCHEMA,
         "run_id": s.run_id,
@@ -33,11 +71,12 @@ def run_document(s: RunSummary) -> dict[str, Any]:
         "exit_code": s.exit_code,
         "signal": s.signal,
         "status": s.status,
+        "log_complete": s.complete,
         "started_at": s.started_at,
         "ended_at": s.ended_at,
-        "duration_s": s.duration_s,
+        "duration_s": seconds(s.duration_s),
         "host": s.host,
-        "cpu_seconds": s.cpu_s,
+        "cpu_seconds": seconds(s.cpu_s, 6),
         "cpu_accounting": s.cpu_accounting,
         "energy_kwh": energy,
         "device_energy_kwh": device,
@@ -50,24 +89,24 @@ def run_document(s: RunSummary) -> dict[str, Any]:
                 "uuid": g.uuid,
                 "energy_method": g.energy_method,
                 "mig": g.mig,
-                "energy_kwh": g.energy_j / J_PER_KWH,
-                "device_energy_kwh": g.device_energy_j / J_PER_KWH,
+                "energy_kwh": _kwh(g.energy_j),
+                "device_energy_kwh": _kwh(g.device_energy_j),
                 "attribution_methods": g.methods,
             }
             for g in sorted(s.gpus.values(), key=lambda g: g.index)
         ],
-        "pue": s.pue,
+        "pue": sig(s.pue),
         "intensity": {
-            "mean_g_per_kwh": s.intensity_mean_g_per_kwh,
-            "min_g_per_kwh": s.intensity_min_g_per_kwh,
-            "max_g_per_kwh": s.intensity_max_g_per_kwh,
+            "mean_g_per_kwh": sig(s.intensity_mean_g_per_kwh, INTENSITY_DIGITS),
+            "min_g_per_kwh": sig(s.intensity_min_g_per_kwh, INTENSITY_DIGITS),
+            "max_g_per_kwh": sig(s.intensity_max_g_per_kwh, INTENSITY_DIGITS),
             "source": "; ".join(s.intensity_sources),
             "signals": s.intensity_signals,
-            "measured_share": s.intensity_measured_share,
+            "measured_share": sig(s.intensity_measured_share),
             "region": s.region.get("code"),
             "region_source": s.region.get("source"),
         },
-        "co2e_kg": s.co2e_g / 1000,
+        "co2e_kg": sig(s.co2e_g / 1000),
         "leftover_pids": s.leftover_pids,
         "notes": s.notes,
         "tags": s.tags,
@@ -77,12 +116,12 @@ def run_document(s: RunSummary) -> dict[str, Any]:
     if s.escaped_pids:  # only runs whose processes left their cgroup
         document["escaped_pids"] = s.escaped_pids
     if s.schedule is not None:  # only runs that asked for a carbon-aware start
-        document["schedule"] = s.schedule
+        document["schedule"] = rounded(s.schedule)
     if s.predictions or s.budget is not None:  # only runs that reported progress or had --budget
         from carbonwrap.render.prediction import budget_document, prediction_document
 
-        document["prediction"] = prediction_document(s)
-        document["budget"] = budget_document(s)
+        document["prediction"] = rounded(prediction_document(s))
+        document["budget"] = rounded(budget_document(s))
     if s.stopped is not None:
         document["stopped"] = s.stopped
     if s.command_cut is not None:  # the log holds only the command's beginning

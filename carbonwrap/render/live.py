@@ -12,13 +12,15 @@ class LiveState(NamedTuple):
 
     elapsed_s: float
     cpu_s: float
-    # label ("CPU", "DRAM", "GPU 0"), power over the last refresh, energy so far (None: not
-    # measured), method
-    components: list[tuple[str, float, float | None, str]]
+    # label ("CPU", "DRAM", "GPU 0"), power over the latest readings (None: not known yet),
+    # energy so far (None: not measured), method
+    components: list[tuple[str, float | None, float | None, str]]
     intensity_g_per_kwh: float | None
     intensity_source: str
     co2e_g: float
-    prediction: str | None  # "≈ 1.2 kg at 100 %" once progress is reported; None until then
+    # "→ predicted 2.30 kWh, 410 g ±12 % at 34 %, ETA 38 min 10 s" once progress is reported
+    # (render/prediction.py), the budget; None until then
+    prediction: str | None
 
 
 # SGR parameters; "" is plain.
@@ -142,7 +144,7 @@ def _component(
 
 
 def _component_variants(
-    components: list[tuple[str, float, float | None, str]],
+    components: list[tuple[str, float | None, float | None, str]],
 ) -> list[tuple[list[Span], bool]]:
     gpus = [c for c in components if c[0].startswith("GPU")]
     others = [c for c in components if not c[0].startswith("GPU")]
@@ -152,14 +154,15 @@ def _component_variants(
     ]
     if len(gpus) > 1:
         energies = [c[2] for c in gpus if c[2] is not None]
+        powers = [c[1] for c in gpus if c[1] is not None]
         together = (
             f"{len(gpus)} GPUs",
-            sum(c[1] for c in gpus),
+            sum(powers) if powers else None,
             sum(energies) if energies else None,
             "",
         )
         variants.append((_join([_component(*c[:3], "") for c in [*others, together]]), False))
-        gpus = [("GPUs", 0.0, together[2], "")]  # narrowest: no count, no power
+        gpus = [("GPUs", None, together[2], "")]  # narrowest: no count, no power
     variants.append((_join([_component(c[0], None, c[2], "") for c in [*others, *gpus]]), True))
     return variants
 

@@ -11,14 +11,28 @@ from carbonwrap.runlog.summary import RunSummary
 _ORDER = (("first", "first"), ("at_50", "at 50 %"), ("last", "last"))
 
 
-def live_text(prediction: dict[str, Any] | None, budget: dict[str, Any] | None) -> str | None:
-    """After the CO2e so far: "→ predicted 2.3 kWh, 410 g at 34 % (budget 500 g)"."""
+def live_text(
+    prediction: dict[str, Any] | None,
+    budget: dict[str, Any] | None,
+    elapsed_s: float | None = None,
+) -> str | None:
+    """After the CO2e so far: "→ predicted 2.30 kWh, 410 g ±12 % at 34 %, ETA 38 min 10 s
+    (budget 500 g)". The margin only where it says something (not "±0 %", not unknown); the
+    ETA (the time left, from `elapsed_s` now) while the predicted end is ahead."""
     parts = []
     if prediction is not None:
-        parts.append(
+        text = (
             f"→ predicted {units.energy(prediction['energy_j'])}, "
-            f"{units.mass(prediction['co2e_g'])} at {_pct(prediction['fraction'])}"
+            f"{units.mass(prediction['co2e_g'])}"
         )
+        margin = _margin_pct(prediction)
+        if margin is not None and round(margin) >= 1:
+            text += f" ±{margin:.0f} %"
+        text += f" at {_pct(prediction['fraction'])}"
+        duration = prediction.get("duration_s")
+        if elapsed_s is not None and isinstance(duration, (int, float)) and duration > elapsed_s:
+            text += f", ETA {units.duration(duration - elapsed_s)}"
+        parts.append(text)
     if budget is not None:
         text = f"budget {budget['limit']}"
         exceeded = [e for e in budget["events"] if e["event"] == "exceeded"]
@@ -26,6 +40,18 @@ def live_text(prediction: dict[str, Any] | None, budget: dict[str, Any] | None) 
             text += " exceeded" + (": stopping" if exceeded[0]["action"] == "stop" else "")
         parts.append(f"({text})")
     return " ".join(parts) or None
+
+
+def _margin_pct(p: dict[str, Any]) -> float | None:
+    """The prediction's margin in % of its CO2e (of its energy where the CO2e is 0); None
+    where it has none."""
+    for value, margin in (
+        (p.get("co2e_g"), p.get("co2e_margin_g")),
+        (p.get("energy_j"), p.get("energy_margin_j")),
+    ):
+        if isinstance(value, (int, float)) and value > 0 and isinstance(margin, (int, float)):
+            return 100 * margin / value
+    return None
 
 
 def _known_at_s(p: dict[str, Any]) -> float:
@@ -49,10 +75,15 @@ def report_facts(s: RunSummary) -> list[tuple[str, str]]:
             f"{units.energy(p['energy_j'])}, {units.mass(p['co2e_g'])} CO2e, "
             f"{units.duration(p['duration_s'])}"
         )
+        error = p["co2e_g"] / s.co2e_g - 1 if comparable and s.co2e_g > 0 else None
         if p["co2e_margin_g"] is not None and p["co2e_g"]:
-            text += f" (± {100 * p['co2e_margin_g'] / p['co2e_g']:.0f} %)"
-        if comparable and s.co2e_g > 0:
-            text += f"; CO2e {_signed(p['co2e_g'] / s.co2e_g - 1)} vs actual"
+            margin = round(100 * p["co2e_margin_g"] / p["co2e_g"])
+            # A margin of 0 % (nothing left to predict, or a spread too small to show) is
+            # claimed only where the actual total bears it out.
+            if margin >= 1 or (error is not None and round(100 * abs(error)) == 0):
+                text += f" (± {margin} %)"
+        if error is not None:
+            text += f"; CO2e {_signed(error)} vs actual"
         facts.append(("Prediction" if not facts else "", text))
     if facts:
         last = s.predictions["last"]
@@ -170,14 +201,19 @@ def budget_document(s: RunSummary) -> dict[str, Any] | None:
     }
 
 
+def _finished(p: dict[str, Any]) -> bool:
+    """Whether a prediction rests on a report of all the work: done == total (a fraction of
+    1, a tqdm bar at its total, M of M epochs); its fraction for a record without them."""
+    done, total = p.get("done"), p.get("total")
+    if isinstance(done, (int, float)) and isinstance(total, (int, float)) and total > 0:
+        return done >= total
+    return (p.get("fraction") or 0.0) >= 1.0
+
+
 def _comparable(s: RunSummary) -> bool:
     last = s.predictions.get("last")
     return (
-        last is not None
-        and s.complete
-        and not s.stopped
-        and (last["fraction"] or 0.0) >= 0.999
-        and s.exit_code == 0
+        last is not None and s.complete and not s.stopped and _finished(last) and s.exit_code == 0
     )
 
 
@@ -187,15 +223,16 @@ def _why_not(s: RunSummary) -> str:
         return "the run has no end record"
     if s.stopped:
         return "the command was stopped"
-    if (last.get("fraction") or 0.0) < 0.999:
+    if not _finished(last):
         return f"the last report was at {_pct(last.get('fraction'))} of the work"
     return f"the command failed (exit {s.exit_code})"
 
 
 def _pct(fraction: Any) -> str:
+    """Whole per cents, never "100 %" for less than all of it (9,996 of 10,000 is 99 %)."""
     if not isinstance(fraction, (int, float)):
         return "? %"
-    return f"{100 * fraction:.0f} %"
+    return f"{min(100 * fraction, 99) if fraction < 1 else 100 * fraction:.0f} %"
 
 
 def _signed(ratio: float) -> str:

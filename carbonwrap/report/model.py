@@ -27,7 +27,8 @@ class Totals:
     """Sums over runs. Energies in J (attributed, before PUE); CO2e in g (PUE included)."""
 
     runs: int = 0
-    incomplete: int = 0
+    incomplete: int = 0  # without an end record
+    failed: int = 0  # failed, killed or stopped (`RunSummary.status`)
     duration_s: float = 0.0
     cpu_s: float = 0.0
     energy_j: float = 0.0
@@ -37,6 +38,7 @@ class Totals:
     def add(self, s: RunSummary) -> None:
         self.runs += 1
         self.incomplete += not s.complete
+        self.failed += s.status in ("failed", "killed", "stopped")
         self.duration_s += s.duration_s
         self.cpu_s += s.cpu_s
         self.energy_j += s.energy_j

@@ -63,8 +63,8 @@ def _scan(path: str | Path) -> _Scan | None:
                 scan.samples += 1  # parsed and folded anyway
             elif _is_measured(record):
                 scan.measured.append(record)
-            elif record["type"] == "intensity":
-                scan.needed.add(scan.samples - 1)
+            elif record["type"] == "intensity":  # the fold splits the interval it falls in
+                scan.needed.update((scan.samples - 1, scan.samples))
     return scan
 
 

@@ -1,6 +1,7 @@
-"""--budget: a CO2e or energy limit for a run. Checked on every logged sample (the actual
-total) and every prediction; on exceeding it, warn once or stop the command: SIGTERM to every
-process of its tree, SIGKILL to what is left after a grace period. Imported only with --budget.
+"""--budget: a CO2e or energy limit for a run. Checked at every reading of the sampler (the
+actual total, every --interval) and against every prediction; on exceeding it, warn once or
+stop the command: SIGTERM to every process of its tree, SIGKILL to what is left after a grace
+period. Imported only with --budget.
 """
 
 import contextlib
@@ -11,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from carbonwrap.measure.sampler import Totals
 from carbonwrap.quantities import Budget
 from carbonwrap.render import units
 from carbonwrap.runlog import records
@@ -169,7 +171,7 @@ def _reap() -> None:
 
 
 class BudgetWatch:
-    """Observes the run's records (`Recorder.observers`) and predictions (`on_prediction`):
+    """Watches the sampler's readings (`on_reading`) and the predictions (`on_prediction`):
     the first time the actual or (confidently) the predicted total exceeds the budget, logs a
     `budget` record and says so on stderr; with --on-exceed stop, stops the command once."""
 
@@ -178,18 +180,19 @@ class BudgetWatch:
         budget: Budget,
         on_exceed: str,
         record: Callable[[dict[str, Any]], None],
-        co2e_now_g: Callable[[], float],
+        co2e_at_g: Callable[[float], float],
         say: Callable[[str], None],
         elapsed_s: Callable[[], float],
         child: tuple[int, Callable[[int], bool], Callable[[], list[int]]],
         grace_s: float = DEFAULT_GRACE_S,
     ) -> None:
-        """`child`: its pid, a function that signals it (False once reaped) and one that lists
-        the tree's processes now."""
+        """`co2e_at_g`: the run's CO2e (g) once this attributed energy (J) is counted
+        (`SoFar.co2e_at_g`); `child`: its pid, a function that signals it (False once reaped)
+        and one that lists the tree's processes now."""
         self.budget = budget
         self.on_exceed = on_exceed
         self._record = record
-        self._co2e_now_g = co2e_now_g
+        self._co2e_at_g = co2e_at_g
         self._say = say
         self._elapsed_s = elapsed_s
         self.stopper = Stopper(*child, grace_s, self.killed)
@@ -212,19 +215,15 @@ class BudgetWatch:
             grace_s=self.stopper.grace_s,
         )
 
-    def observe(self, record: dict[str, Any]) -> None:
-        """A Recorder observer: the actual total at every logged sample."""
-        if record.get("type") != "sample":
-            return
-        if self.budget.quantity == "co2e":
-            value = self._co2e_now_g()
-        else:
-            energy = record.get("energy_j")
-            value = sum(energy.values()) if isinstance(energy, dict) else 0.0
+    def on_reading(self, totals: Totals) -> None:
+        """The sampler's `on_reading`: the actual total at every reading (every --interval),
+        not only at the logged samples, so a stop lands within one interval of the limit."""
+        if "actual" in self._fired or self.stopped is not None or self._finished:
+            return  # said already: no need to price the reading
+        energy_j = sum(totals.energy_j.values())
+        value = self._co2e_at_g(energy_j) if self.budget.quantity == "co2e" else energy_j
         if value > self.budget.limit:
-            elapsed = record.get("elapsed_s")
-            at = units.duration(elapsed) if isinstance(elapsed, (int, float)) else "now"
-            self._exceeded("actual", value, None, at)
+            self._exceeded("actual", value, None, units.duration(totals.elapsed_s))
 
     def on_prediction(self, prediction: dict[str, Any]) -> None:
         """Each new prediction (`predictor.Predictor` listeners); acted on only when

@@ -88,6 +88,12 @@ def exec_error(argv0: str, exc: OSError, found: str | None = None) -> Carbonwrap
     bash words them; `found`: the file the name led to (`find_command`), if any."""
     name = argv0 or "''"
     if exc.errno in (errno.ENOENT, errno.ENOTDIR) and found is None:
+        if argv0.split() not in ([], [argv0]):  # `carbonwrap run "python3 -c pass"`: one word
+            return CarbonwrapError(
+                f"{name}: command not found; pass the command and its arguments as separate "
+                f"words: carbonwrap run -- {_as_words(argv0)}",
+                ExitCode.NOT_FOUND,
+            )
         return CarbonwrapError(
             f"{name}: command not found (check the name and PATH)", ExitCode.NOT_FOUND
         )
@@ -113,6 +119,16 @@ def exec_error(argv0: str, exc: OSError, found: str | None = None) -> Carbonwrap
         f"{name}: cannot execute: {reason} (check its permissions and interpreter line)",
         ExitCode.NOT_EXECUTABLE,
     )
+
+
+def _as_words(line: str) -> str:
+    """A command line given as one word, as the shell would split it (quotes kept)."""
+    import shlex  # only on this way out
+
+    try:
+        return shlex.join(shlex.split(line))
+    except ValueError:  # an unbalanced quote
+        return " ".join(line.split())
 
 
 def find_command(argv0: str) -> str | None:
@@ -173,13 +189,16 @@ def _spawn(argv: Sequence[str], env: Mapping[str, str], **attributes: Any) -> in
 
 
 class Child:
-    """The wrapped command, started in carbonwrap's process group and session.
+    """The wrapped command, started in carbonwrap's process group and session (with
+    `new_session`: in a session of its own, whose controlling terminal its `file_actions` open:
+    --progress-from-output's pseudo-terminal, which delivers the keys' signals).
 
-    The child stays in the terminal's foreground process group, so Ctrl-C and Ctrl-\\ reach it
-    exactly as without carbonwrap; carbonwrap ignores those itself and forwards every other
-    signal that would end it (FORWARDED: SIGTERM, SIGHUP, SIGUSR1/2, SIGALRM, the real-time
-    signals …), so it outlives the child and writes the end record. Spawned with posix_spawn
-    (vfork + exec, no Python between them) inside `placement` (e.g. the run's cgroup leaf).
+    The child stays in the terminal's foreground process group (or is the foreground of its
+    own terminal), so Ctrl-C and Ctrl-\\ reach it exactly as without carbonwrap; carbonwrap
+    ignores those itself and forwards every other signal that would end it (FORWARDED:
+    SIGTERM, SIGHUP, SIGUSR1/2, SIGALRM, the real-time signals …), so it outlives the child and
+    writes the end record. Spawned with posix_spawn (vfork + exec, no Python between them)
+    inside `placement` (e.g. the run's cgroup leaf).
     """
 
     def __init__(
@@ -187,7 +206,8 @@ class Child:
         argv: Sequence[str],
         env: Mapping[str, str],
         placement: AbstractContextManager[None] | None = None,
-        file_actions: Sequence[tuple[int, int, int]] = (),
+        file_actions: Sequence[tuple[Any, ...]] = (),
+        new_session: bool = False,
     ) -> None:
         self.pid = -1
         self._reaped = False
@@ -226,6 +246,7 @@ class Child:
                         setsigmask=old_mask,
                         setsigdef=to_default,
                         file_actions=list(file_actions) or None,  # --progress-from-output
+                        setsid=new_session,  # glibc: before the file actions
                     )
             except BaseException:
                 self.restore_signals()

@@ -1,6 +1,6 @@
 """What one run holds while it lasts: its options, log, sensors, child and helpers, in one
 `RunContext` that the phases (`run/phases.py`) fill and empty, and the callbacks the threads
-call back into (warn, progress, samples, readings, the forecast)."""
+call back into (warn, progress reports, samples, readings, the forecast)."""
 
 import os
 import threading
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from carbonwrap.live.view import LiveView
     from carbonwrap.measure.meters import Meters
     from carbonwrap.measure.sampler import Sampler
-    from carbonwrap.predict.channel import ProgressChannel
+    from carbonwrap.predict.channel import OnProgress, ProgressChannel, RateLimiter
     from carbonwrap.predict.predictor import Predictor
     from carbonwrap.predict.relay import OutputRelay
     from carbonwrap.quantities import Budget
@@ -76,12 +76,40 @@ class RunContext:
         self.undo: list[Callable[[], object]] = [acct.finish]
         self.budget: Budget | None = None
         self.exporter: TextfileExporter | None = None
-        self.channel: ProgressChannel | None = None
-        self.relay: OutputRelay | None = None
+        self._channel: ProgressChannel | None = None
+        self._relay: OutputRelay | None = None
         self.watch: BudgetWatch | None = None
-        self.predictions = OnFirstProgress(self.make_predictor)
+        self.predictions = Predictions(self.make_predictor, self.on_report, self.clean_exit_s)
         self.poller: IntensityPoller | None = None  # made after the sampler starts
         self.live: LiveView | None = None
+
+    @property
+    def channel(self) -> "ProgressChannel | None":
+        return self._channel
+
+    @channel.setter
+    def channel(self, channel: "ProgressChannel | None") -> None:
+        """Every report the channel takes goes to `on_report` (the predictor), the log gets
+        them through its rate limiter (`on_progress`)."""
+        self._channel = channel
+        if channel is not None:
+            self._watch_reports(channel.limiter, "channel")
+
+    @property
+    def relay(self) -> "OutputRelay | None":
+        return self._relay
+
+    @relay.setter
+    def relay(self, relay: "OutputRelay | None") -> None:
+        """As the channel: every report found in the output to `on_report`."""
+        self._relay = relay
+        if relay is not None:
+            self._watch_reports(relay.limiter, "output")
+
+    def _watch_reports(self, limiter: "RateLimiter", source: str) -> None:
+        from carbonwrap.predict.channel import Observer  # loaded with the channel already
+
+        limiter.watch(Observer(self.on_report, source))
 
     def elapsed_s(self) -> float:
         return time.monotonic() - self.t0
@@ -105,6 +133,29 @@ class RunContext:
                 source=source,
             )
         )
+
+    def on_report(
+        self, done: float, total: float | None, unit: str, source: str, at_s: float
+    ) -> None:
+        """Every progress report, logged or not (`on_progress` gets those the rate limiter
+        lets into the log); `at_s`: when it came (monotonic)."""
+        self.predictions.report(done, total, unit, source, at_s - self.t0)
+
+    def on_reading(self, totals: Totals) -> None:
+        """The sampler's every reading (every --interval): the budget's actual total."""
+        if self.watch is not None:
+            self.watch.on_reading(totals)
+
+    def clean_exit_s(self) -> float | None:
+        """Once the run has ended: when the command exited cleanly (status 0, not stopped by
+        the budget), monotonic: the final reading's time; None otherwise."""
+        ending = getattr(self, "ending", None)
+        totals = getattr(self, "totals", None)
+        if ending is None or ending.exit_code != 0 or totals is None:
+            return None
+        if self.watch is not None and self.watch.stopped is not None:
+            return None
+        return totals.mono_s or time.monotonic()
 
     def emit(self, totals: Totals) -> None:
         """The sampler's logged sample; the .prom file after the fold took it in (they agree)."""
@@ -132,7 +183,7 @@ class RunContext:
 
         predictor = Predictor(
             self.record,
-            lambda: energy_now(self.sampler),
+            lambda: energy_now(self.sampler, self.t0),
             lambda: self.record.locked(Fold.so_far),
             self.options.pue,
             self.started_wall,
@@ -141,32 +192,72 @@ class RunContext:
             self.forecast,
             self.warn,
         )
+        predictor.listeners.append(self.show_prediction)
         if self.watch is not None:
             predictor.listeners.append(self.watch.on_prediction)
         return predictor
 
+    def show_prediction(self, prediction: dict[str, Any]) -> None:
+        """Each new prediction, logged or not, for the live line (at most once a second)."""
+        self.record.locked(lambda fold: fold.see_prediction(prediction))
 
-class OnFirstProgress:
-    """A Recorder observer that makes the predictor (`make`, which imports it) at the first
-    progress record and hands it every record from then on."""
 
-    def __init__(self, make: Callable[[], "Predictor"]) -> None:
+class Predictions:
+    """The run's predictor, made (`make`, which imports it) at the first progress report, and
+    what reaches it: every report (`report`, from the channel's and the relay's rate limiters),
+    as a Recorder observer the progress records of a source whose reports do not come that
+    way, and at the end (`flush`) the report that the command's clean exit completes."""
+
+    def __init__(
+        self,
+        make: Callable[[], "Predictor"],
+        on_report: "OnProgress",
+        clean_exit_s: Callable[[], float | None],
+    ) -> None:
+        """`on_report` takes a report as the limiters' observers do (`RunContext.on_report`);
+        `clean_exit_s`: when the command exited cleanly (monotonic), None if it did not."""
         self._make = make
+        self._on_report = on_report
+        self._clean_exit_s = clean_exit_s
         self._lock = threading.Lock()
+        self._sources: set[str] = set()  # those whose every report comes to `report`
         self.predictor: Predictor | None = None
 
-    def __call__(self, record: dict[str, Any]) -> None:
-        if self.predictor is None:
-            if record.get("type") != "progress":
-                return
+    def _predictor(self) -> "Predictor":
+        with self._lock:
+            if self.predictor is None:
+                self.predictor = self._make()
+            return self.predictor
+
+    def report(
+        self, done: float, total: float | None, unit: str, source: str, elapsed_s: float
+    ) -> None:
+        """A report as it comes; `elapsed_s` on the run's clock."""
+        if source not in self._sources:
             with self._lock:
-                if self.predictor is None:
-                    self.predictor = self._make()
-        self.predictor.observe(record)
+                self._sources.add(source)
+        self._predictor().report(done, total, unit, source, elapsed_s)
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        """A Recorder observer: a progress record reaches the predictor only where its source's
+        reports do not come to `report` (the limiter calls its observers before it logs)."""
+        if record.get("type") != "progress" or record.get("source") in self._sources:
+            return
+        self._predictor().observe(record)
 
     def flush(self) -> None:
-        if self.predictor is not None:
-            self.predictor.flush()
+        """Before the end record: the report that the clean exit completes (an `Epoch M/M`
+        line and exit 0 are M of M epochs, at the exit), then the last prediction. The log's
+        progress records stay what the command said; the prediction says M of M."""
+        predictor = self.predictor
+        if predictor is None:
+            return
+        at_s = self._clean_exit_s()
+        final = predictor.exit_report() if at_s is not None else None
+        if at_s is not None and final is not None:
+            done, total, unit = final
+            self._on_report(done, total, unit, "output", at_s)
+        predictor.flush()
 
 
 def gpu_totals(totals: Totals) -> dict[int, dict[str, Any]]:
@@ -187,7 +278,8 @@ def sample_record(totals: Totals) -> dict[str, Any]:
     )
 
 
-def energy_now(sampler: "Sampler") -> tuple[float, float]:
-    """The sampler's latest reading: elapsed s and the attributed energy (J) so far."""
-    totals = sampler.snapshot()
-    return totals.elapsed_s, sum(totals.energy_j.values())
+def energy_now(sampler: "Sampler", t0: float) -> tuple[float, float]:
+    """The sampler's latest reading: when (s since `t0`, the reports' clock) and the attributed
+    energy (J) so far."""
+    mono_s, energy_j = sampler.energy_now()
+    return mono_s - t0, energy_j

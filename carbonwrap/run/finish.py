@@ -10,6 +10,12 @@ from carbonwrap.run.context import RunContext, gpu_totals
 from carbonwrap.run.outputs import write_outputs
 from carbonwrap.runlog import records
 
+# Processes of the tree that end this soon after the count was frozen are not "left running":
+# a pool's workers and a resource tracker (multiprocessing, joblib/loky) that notice their
+# parent has gone end a moment after it. The wait ends as soon as none is left.
+LEFTOVER_WAIT_S = 1.0
+_LEFTOVER_POLL_S = 0.01
+
 # How a run ends once the command has: each step, in this order, and why it comes there.
 # `finish` follows this list (and nothing else ends a part); docs/ARCHITECTURE.md quotes it.
 STOP_ORDER = (
@@ -24,6 +30,11 @@ STOP_ORDER = (
         "rusage), so processes left running are not counted",
     ),
     ("final_reading", "the final totals, read after the freeze: the end record matches it"),
+    (
+        "wait_for_leftovers",
+        "processes still running wait up to 1 s (none: no wait), after the totals, so they "
+        "are never counted; those that end by then (a pool's workers) were not left running",
+    ),
     ("close_meters", "sensors closed (NVML shut down) once nothing reads them"),
     ("stop_poller", "measured intensity history if it comes within 0.3 s, never longer"),
     ("say_log_failure", "a log that could not be written is said on stderr and in the reports"),
@@ -43,7 +54,13 @@ def finish(run: RunContext) -> int:
     summary.log_path = str(run.log.path)
     options = run.options
     write_outputs(
-        summary, options.json_path, options.quiet, run.environ, run.stderr, options.log_mode
+        summary,
+        options.json_path,
+        options.quiet,
+        run.environ,
+        run.stderr,
+        options.log_mode,
+        verbose=options.verbose,
     )
     if run.watch is not None and run.watch.stopped is not None:
         return ExitCode.BUDGET_STOPPED  # documented; the command's own status is in the log
@@ -76,15 +93,37 @@ def _freeze_count(run: RunContext) -> None:
 
 def _final_reading(run: RunContext) -> None:
     run.totals = run.sampler.final_totals()
-    leftover = run.leftover
+    if run.acct.escaped:  # noticed at readings and at the freeze: said once
+        run.warn(escape_warning(run.acct.escaped))
+
+
+def _wait_for_leftovers(run: RunContext) -> None:
+    run.leftover = leftover = still_running(run.leftover, LEFTOVER_WAIT_S)
     if leftover:
         shown = " ".join(str(pid) for pid in leftover[:20]) + (" …" if len(leftover) > 20 else "")
         run.warn(
             f"{len(leftover)} process(es) still running when the command ended were left "
             f"running and are not counted further: {shown}"
         )
-    if run.acct.escaped:  # noticed at readings and at the freeze: said once
-        run.warn(escape_warning(run.acct.escaped))
+
+
+def still_running(pids: list[int], wait_s: float) -> list[int]:
+    """Those of `pids` still running after up to `wait_s`, in their order; returns as soon as
+    none is. A process is known by its PID and start time (a PID taken by another process
+    since is not it), and a zombie (an orphan carbonwrap has not reaped) has ended."""
+    from carbonwrap.measure.proctree import process_stat
+
+    def alive(pid: int, start_ticks: int) -> bool:
+        stat = process_stat(pid)
+        return stat is not None and not stat.ended and stat.start_ticks == start_ticks
+
+    started = {pid: stat.start_ticks for pid in pids if (stat := process_stat(pid)) is not None}
+    running = [pid for pid in started if alive(pid, started[pid])]
+    deadline = time.monotonic() + wait_s
+    while running and time.monotonic() < deadline:
+        time.sleep(_LEFTOVER_POLL_S)
+        running = [pid for pid in running if alive(pid, started[pid])]
+    return running
 
 
 def _stop_poller(run: RunContext) -> None:
@@ -148,6 +187,7 @@ _STEPS: dict[str, Callable[[RunContext], None]] = {
     "halt_sampler": _halt_sampler,
     "freeze_count": _freeze_count,
     "final_reading": _final_reading,
+    "wait_for_leftovers": _wait_for_leftovers,
     "close_meters": _close_meters,
     "stop_poller": _stop_poller,
     "say_log_failure": _say_log_failure,

@@ -25,6 +25,7 @@ class RunOptions(NamedTuple):
     tags: Mapping[str, str] = _EMPTY
     json_path: str | None = None
     quiet: bool = False
+    verbose: bool = False  # the full final report (render/final.py)
     no_live: bool = False
     cpu_accounting: str = "auto"
     run_id: str = ""  # empty: a new one
@@ -34,7 +35,7 @@ class RunOptions(NamedTuple):
     budget: str | None = None  # "500 g", "5 kWh" (quantities.parse_budget); None: no budget
     on_exceed: str = "warn"  # or "stop"
     budget_grace_s: float = 10.0  # from SIGTERM to SIGKILL when the budget stops the command
-    progress_from_output: bool = False  # relay stdout/stderr that are not terminals (relay.py)
+    progress_from_output: bool = False  # relay stdout/stderr (pipes; a terminal via a pty)
     log_argv: bool = True  # the command line in the start record (redacted); False: None
     log_mode: int = 0o600  # permissions of the new log file
 
@@ -65,6 +66,7 @@ class RunOptions(NamedTuple):
             pue=setting["pue"],
             tags=setting["tags"],
             quiet=setting["quiet"],
+            verbose=setting["verbose"],
             no_live=not setting["live"],
             log_argv=setting["log_argv"],
             log_mode=int(setting["log_mode"], 8),

@@ -40,14 +40,16 @@ def write_outputs(
     environ: Mapping[str, str],
     stderr: TextIO,
     json_mode: int = 0o600,
+    verbose: bool = False,
 ) -> None:
-    """The human report on stderr and the JSON document, after the child has exited. The JSON
-    file is replaced whole by outfiles' rules (never written through a symlink) with the log's
-    mode, `json_mode` exactly (the `log_mode` setting): it holds what the log holds."""
+    """The human report on stderr (compact, or whole with `verbose`) and the JSON document,
+    after the child has exited. The JSON file is replaced whole by outfiles' rules (never
+    written through a symlink) with the log's mode, `json_mode` exactly (the `log_mode`
+    setting): it holds what the log holds."""
     from carbonwrap.render.json import run_document
 
     if not quiet:
-        _print_report(summary, environ, stderr)
+        _print_report(summary, environ, stderr, verbose)
     if json_path is None:
         return
     text = json.dumps(run_document(summary), indent=2) + "\n"
@@ -87,11 +89,17 @@ def equivalents(defaults: Mapping[str, Any]) -> list[Equivalent]:
     ]
 
 
-def _print_report(summary: RunSummary, environ: Mapping[str, str], stderr: TextIO) -> None:
-    from carbonwrap.intensity.table import defaults
-    from carbonwrap.render.final import render_rich, render_text, report_view
+def _print_report(
+    summary: RunSummary, environ: Mapping[str, str], stderr: TextIO, verbose: bool
+) -> None:
+    from carbonwrap.render.final import compact_view, render_rich, render_text, report_view
 
-    view = report_view(summary, equivalents(defaults()))
+    if verbose:
+        from carbonwrap.intensity.table import defaults
+
+        view = report_view(summary, equivalents(defaults()))
+    else:
+        view = compact_view(summary)
     try:
         if stderr.isatty() and environ.get("TERM", "") != "dumb":
             from rich.console import Console

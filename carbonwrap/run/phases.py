@@ -115,6 +115,7 @@ def prepare(run: RunContext) -> None:
         options.log_interval_s,
         run.emit,
         run.warn,
+        on_reading=run.on_reading,
     )
 
 
@@ -174,12 +175,24 @@ def open_progress(run: RunContext) -> None:
         try:
             run.relay = OutputRelay(run.on_progress, run.options.log_interval_s, run.notes)
         except OSError as exc:  # no pipes (EMFILE under a low `ulimit -n`): not worth the run
-            run.notes.append(
+            note = (
                 f"--progress-from-output: the command's output is not relayed ("
                 f"{exc.strerror or exc}); progress is read only from CARBONWRAP_PROGRESS"
             )
+            run.notes.append(note)
+            say_now(run, [note])
             return
         run.undo.append(run.relay.discard)
+        say_now(run, run.relay.at_start)  # what cannot work is said before the command runs
+        run.stderr = run.relay.own_stream(run.stderr)  # CR LF while its terminal is raw
+
+
+def say_now(run: RunContext, notes: list[str]) -> None:
+    """Notes on stderr at once, before the command's output (also in the log, with the rest)."""
+    with contextlib.suppress(OSError, ValueError):  # a terminal that has gone away
+        for note in notes:
+            run.stderr.write(f"carbonwrap: {note}\n")
+        run.stderr.flush()
 
 
 def spawn(run: RunContext) -> None:
@@ -189,8 +202,9 @@ def spawn(run: RunContext) -> None:
     become_subreaper()
     options, relay = run.options, run.relay
     actions = relay.file_actions if relay is not None else ()
+    session = relay is not None and relay.new_session  # the command leads one on its pty
     try:
-        run.child = Child(options.command, run.env, run.acct.placement(), actions)
+        run.child = Child(options.command, run.env, run.acct.placement(), actions, session)
     except SensorUnavailable as exc:
         if options.cpu_accounting != "auto":
             raise CarbonwrapError(
@@ -201,10 +215,10 @@ def spawn(run: RunContext) -> None:
             f"{exc.reason}; CPU time counted by polling the process tree (approximate)"
         )
         run.acct = ProcessTreeAccounting()
-        run.child = Child(options.command, run.env, run.acct.placement(), actions)
+        run.child = Child(options.command, run.env, run.acct.placement(), actions, session)
     run.acct.started(run.child.pid)
     if relay is not None:
-        relay.spawned()
+        relay.spawned(run.child.pid)
 
 
 def start(run: RunContext) -> None:
@@ -300,8 +314,8 @@ def start_record(run: RunContext) -> records.Record:
 
 
 def watch_budget(run: RunContext) -> None:
-    """The budget's observer, its `set` record logged; it says what happens on stderr (also
-    with --quiet: the user asked to be told)."""
+    """The budget's watch, its `set` record logged; it says what happens on stderr (also with
+    --quiet: the user asked to be told)."""
     from carbonwrap.run.budget import BudgetWatch
 
     stderr, record = run.stderr, run.record
@@ -312,18 +326,21 @@ def watch_budget(run: RunContext) -> None:
             stderr.write(f"carbonwrap: {message}\n")
             stderr.flush()
 
+    def co2e_at_g(energy_j: float) -> float:
+        return float(record.locked(Fold.so_far).co2e_at_g(energy_j))
+
+    # Checked at every reading of the sampler (`RunContext.on_reading`), not at logged samples.
     run.watch = BudgetWatch(
         run.budget,
         run.options.on_exceed,
         record,
-        lambda: float(record.locked(Fold.co2e_g)),
+        co2e_at_g,
         say,
         run.elapsed_s,
         (run.child.pid, run.child.send, run.acct.pids),
         run.options.budget_grace_s,
     )
     record(run.watch.set_record())
-    record.observers.append(run.watch.observe)
 
 
 def start_live_view(run: RunContext) -> None:
@@ -338,5 +355,7 @@ def start_live_view(run: RunContext) -> None:
     from carbonwrap.live.feed import LiveFeed
 
     feed = LiveFeed(run.sampler.snapshot, run.record.locked, run.meters.components)
-    run.live = LiveView(stderr, feed, run.environ)
+    # Through the pty relay's one writer where it copies the command's output to this terminal.
+    write = run.relay.beside(stderr) if run.relay is not None else None
+    run.live = LiveView(stderr, feed, run.environ, write=write)
     run.live.start()

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from carbonwrap.runlog.records import SAMPLE_START, SAMPLE_TIME, Record
+from carbonwrap.runlog.records import SAMPLE_START, SAMPLE_TIME, Record, parse_utc
+from carbonwrap.runlog.summary import elapsed_of
 
 # Reading. Logs are input: never trust them. A file is a carbonwrap log when its first line is a
 # start record of our schema; other lines that are not JSON objects with a `type` are counted.
@@ -109,12 +110,15 @@ def essential_records(
     reaches, in log order; nothing if `path` is not a carbonwrap log.
 
     Sample and end records hold totals since the start (`events.sample`), and the fold prices
-    the difference between consecutive ones at the intensity in force, in `bucket_s` buckets
-    (`carbon.CarbonLedger`). The differences telescope, so it is enough to fold every record
-    that is not a sample, the last sample before each intensity record and the last sample of
-    the log, plus, with `buckets` (for measured intensity, which re-prices whole buckets), the
-    last sample of each bucket. Sample lines are recognised by their first bytes and parsed only
-    when needed; memory does not grow with the log. Raises `NeedBuckets` at a measured
+    the difference between consecutive ones at the intensity in force, split in proportion to
+    time where an intensity record's time falls between them, in `bucket_s` buckets
+    (`ledger.CarbonLedger`). The differences telescope, so it is enough to fold every record
+    that is not a sample, the last sample before each intensity record and, when the record's
+    time is later than that sample's, the samples after it up to the first one at or after that
+    time (the interval the fold splits), and the last sample of the log, plus, with `buckets`
+    (for measured intensity, which re-prices buckets), the last sample of each bucket. Sample
+    lines are recognised by their first bytes and parsed only when needed; memory does not grow
+    with the log. Raises `NeedBuckets` at a measured
     intensity record without `buckets`, and `Irregular` where the log is not as `EventLog`
     writes it (a sample line that does not end in `}`, a sample record written differently, a
     sample time not in `utc_iso` form): fold every record of such a log instead.
@@ -122,6 +126,7 @@ def essential_records(
     if bucket_s % 60 or 3600 % bucket_s:
         raise ValueError("buckets must be whole minutes that divide an hour")
     minutes = int(bucket_s) // 60
+    split = _Split()
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         covered = 0  # file offset of the last sample or end record folded
@@ -137,6 +142,7 @@ def essential_records(
                 if start is None or not is_log_start(start):
                     return
                 yield start
+            after = begin  # where the samples an intensity change still waits for are looked for
             count = buf.count(_SAMPLE, begin, end)
             counts.sample_lines += count
             # Every line should end in "}": count the samples that follow one, and look at the
@@ -151,10 +157,16 @@ def essential_records(
             else:
                 points = [(i, False) for i in others]
             for i, is_sample in points:
+                while split.waiting and (k := buf.find(_SAMPLE, after, i + 1)) >= 0:
+                    after = k + 1
+                    if base + k + 1 > covered:
+                        covered = base + k + 1
+                        yield split.folded(_sample_at(buf, k, covered))
+                after = i + 1
                 if is_sample:
                     if base + i + 1 > covered:
                         covered = base + i + 1
-                        yield _sample_at(buf, i, covered)
+                        yield split.folded(_sample_at(buf, i, covered))
                     continue
                 framed = framed and (i == 0 or buf[i - 1] == 0x7D)  # "}"
                 record = parse_line(_line_after(buf, i))
@@ -172,13 +184,21 @@ def essential_records(
                     k = buf.rfind(_SAMPLE, begin, i)
                     if k >= 0 and base + k + 1 > covered:
                         covered = base + k + 1
-                        yield _sample_at(buf, k, covered)
+                        yield split.folded(_sample_at(buf, k, covered))
                     elif k < 0 and last_sample is not None and last_sample[0] > covered:
                         covered = last_sample[0]
-                        yield _parse_sample(last_sample[1], covered)
+                        yield split.folded(_parse_sample(last_sample[1], covered))
+                    if record.get("kind") != "measured":
+                        split.change(record)
                 elif kind == "end":
                     covered = base + i + 1
+                    split.folded(record)
                 yield record
+            while split.waiting and (k := buf.find(_SAMPLE, after, end - 1)) >= 0:
+                after = k + 1
+                if base + k + 1 > covered:
+                    covered = base + k + 1
+                    yield split.folded(_sample_at(buf, k, covered))
             if not framed:
                 _check_framing(bytes(buf[begin + 1 : end - 1]))
             k = buf.rfind(_SAMPLE, begin, end - 1)
@@ -186,11 +206,42 @@ def essential_records(
                 last_sample = (base + k + 1, _line_after(buf, k))
                 if buckets and last_sample[0] > covered:  # the next piece may start a bucket
                     covered = last_sample[0]
-                    yield _parse_sample(last_sample[1], covered)
+                    yield split.folded(_parse_sample(last_sample[1], covered))
         if last_sample is not None and last_sample[0] > covered:
             yield _parse_sample(last_sample[1], last_sample[0])
     finally:
         os.close(fd)
+
+
+class _Split:
+    """Whether the fold still has an intensity change to split a sample interval at, as
+    `ledger.CarbonLedger` decides it: a change later than the samples folded so far waits for
+    the first sample at or after it."""
+
+    def __init__(self) -> None:
+        self.folded_to_s = 0.0  # the elapsed time the samples folded so far reach
+        self.change_at_s: float | None = None  # the latest change still waiting, elapsed s
+
+    @property
+    def waiting(self) -> bool:
+        return self.change_at_s is not None
+
+    def change(self, record: Record) -> None:
+        at = elapsed_of(record)
+        floor = self.folded_to_s if self.change_at_s is None else self.change_at_s
+        if at is not None and at > floor:
+            self.change_at_s = at
+
+    def folded(self, record: Record) -> Record:
+        """`record`, a sample or end record the fold is given; what it ends."""
+        if parse_utc(record.get("time")) is None:
+            return record  # the fold takes no energy from it (no time)
+        elapsed = elapsed_of(record)
+        if elapsed is None or (self.change_at_s is not None and self.change_at_s <= elapsed):
+            self.change_at_s = None
+        if elapsed is not None:
+            self.folded_to_s = max(self.folded_to_s, elapsed)
+        return record
 
 
 def _pieces(fd: int, size: int) -> Iterator[tuple[int, bytearray, int]]:

@@ -111,7 +111,17 @@ class RunSummary:
 
     @property
     def status(self) -> str:
-        return "complete" if self.complete else "incomplete"
+        """How the command ended, for scripts: `ok` (exit status 0), `failed` (another exit
+        status), `killed` (a signal ended it), `stopped` (--budget stopped it), `incomplete`
+        (the log does not say: no end record, as when carbonwrap was killed or the run is still
+        going). Whether the log is complete is `complete`, apart from this."""
+        if self.stopped and self.complete:
+            return "stopped"
+        if self.signal and self.complete:
+            return "killed"
+        if self.exit_code is None or not self.complete:
+            return "incomplete"
+        return "ok" if self.exit_code == 0 else "failed"
 
     @property
     def command_line(self) -> str | None:
@@ -163,9 +173,26 @@ def _count(value: Any) -> int | None:
     return None
 
 
+def elapsed_of(record: Record) -> float | None:
+    """A record's `elapsed_s` as the fold reads it (the fast reader decides by the same)."""
+    return _number(record.get("elapsed_s"))
+
+
 def _number_or(value: Any, default: float) -> float:
     number = _number(value)
     return default if number is None else number
+
+
+def _prediction_entry(r: Record) -> dict[str, Any] | None:
+    """A prediction record's values, each checked (logs are input); None without its totals."""
+    entry: dict[str, Any] = {key: _number(r.get(key)) for key in _PREDICTION_NUMBERS}
+    if entry["duration_s"] is None or entry["energy_j"] is None or entry["co2e_g"] is None:
+        return None
+    for key in ("unit", "intensity_basis", "basis"):
+        entry[key] = str(r.get(key, ""))
+    intervals = r.get("intervals")
+    entry["intervals"] = intervals if type(intervals) is int else None
+    return entry
 
 
 class Fold:
@@ -175,6 +202,9 @@ class Fold:
         self.s = RunSummary()
         self._carbon = CarbonLedger()
         self._last_energy_j = 0.0
+        # The newest prediction: the last logged one, or during a run one made since and not
+        # logged (`see_prediction`: the live line follows the estimate, not the log interval).
+        self.latest_prediction: dict[str, Any] | None = None
 
     def add(self, record: Record) -> None:
         kind = record.get("type")
@@ -204,6 +234,9 @@ class Fold:
         s.host = str(r.get("host", ""))
         s.cwd = str(r.get("cwd", ""))
         s.started_at = str(r.get("time", ""))
+        started_s = parse_utc(r.get("time"))
+        if started_s is not None:
+            self._carbon.start(started_s)
         s.cpu_accounting = str(r.get("cpu_accounting", ""))
         s.pue = _number(r.get("pue")) or 1.0
         region = r.get("region")
@@ -261,10 +294,12 @@ class Fold:
         device = device if isinstance(device, dict) else {}
         for name in sorted(set(energy) | set(device)):
             component = s.components.setdefault(str(name), ComponentSummary(method="unknown"))
-            component.energy_j = _number_or(energy.get(name), component.energy_j or 0.0)
-            component.device_energy_j = _number_or(
-                device.get(name), component.device_energy_j or 0.0
-            )
+            # Only numbers count: a damaged value leaves what was known (the fast reader,
+            # which skips most samples, must reach the same from the last one).
+            number = _number(energy.get(name))
+            component.energy_j = component.energy_j if number is None else number
+            number = _number(device.get(name))
+            component.device_energy_j = component.device_energy_j if number is None else number
         gpus = r.get("gpus")
         for key, info in gpus.items() if isinstance(gpus, dict) else ():
             if not (isinstance(key, str) and _index(key) and isinstance(info, dict)):
@@ -284,7 +319,7 @@ class Fold:
         self._last_energy_j = max(self._last_energy_j, total_j)
         time_s = parse_utc(r.get("time"))
         if time_s is not None:
-            self._carbon.add_energy(time_s, delta_j)
+            self._carbon.add_energy(time_s, delta_j, elapsed_of(r))
 
     def _intensity(self, r: Record) -> None:
         value = _number(r.get("intensity_g_per_kwh"))
@@ -296,8 +331,8 @@ class Fold:
             start_s, end_s = parse_utc(r.get("valid_from")), parse_utc(r.get("valid_to"))
             if start_s is not None and end_s is not None and end_s > start_s:
                 self._carbon.add_measured(start_s, end_s, value, source, signal)
-        else:
-            self._carbon.set_intensity(value, source, signal)
+        else:  # in force from its time on: the interval it falls in is split there
+            self._carbon.set_intensity(value, source, signal, elapsed_of(r))
         if "region" in r:
             self.s.region.setdefault("code", str(r["region"]))
 
@@ -319,18 +354,22 @@ class Fold:
 
     def _prediction(self, r: Record) -> None:
         """Kept: the first prediction, the first at or past half the work, the last."""
-        entry: dict[str, Any] = {key: _number(r.get(key)) for key in _PREDICTION_NUMBERS}
-        if entry["duration_s"] is None or entry["energy_j"] is None or entry["co2e_g"] is None:
+        entry = _prediction_entry(r)
+        if entry is None:
             return
-        for key in ("unit", "intensity_basis", "basis"):
-            entry[key] = str(r.get(key, ""))
-        intervals = r.get("intervals")
-        entry["intervals"] = intervals if type(intervals) is int else None
         kept = self.s.predictions
         kept.setdefault("first", entry)
         if "at_50" not in kept and (entry["fraction"] or 0.0) >= 0.5:
             kept["at_50"] = entry
         kept["last"] = entry
+        self.latest_prediction = entry
+
+    def see_prediction(self, r: Record) -> None:
+        """A prediction made during the run, logged or not: the newest for the live line only
+        (`latest_prediction`); the summary keeps the logged ones."""
+        entry = _prediction_entry(r)
+        if entry is not None:
+            self.latest_prediction = entry
 
     def _budget(self, r: Record) -> None:
         event = r.get("event")

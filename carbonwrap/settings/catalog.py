@@ -147,6 +147,8 @@ SETTINGS: tuple[Setting, ...] = (
             "log the command line (credential-like values redacted)"),
     Setting("quiet", "CARBONWRAP_QUIET", _bool, False, "no live view, no final report"),
     Setting("live", "CARBONWRAP_LIVE", _bool, True, "the live view on a terminal"),
+    Setting("verbose", "CARBONWRAP_VERBOSE", _bool, False,
+            "the full final report: bases, sources, per-device energy, equivalences"),
     Setting("cpu_accounting", "CARBONWRAP_CPU_ACCOUNTING", _choice(*CPU_ACCOUNTING), "auto",
             "how the tree's CPU time is counted"),
     Setting("prometheus_textfile", "CARBONWRAP_PROMETHEUS_TEXTFILE", _path, None,

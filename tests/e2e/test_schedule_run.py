@@ -317,8 +317,9 @@ def test_mistakes_are_found_before_waiting(tmp_path: Path) -> None:
     args = ["run", "--region", "GB", "--start-within", "8h", "--expected-duration", "2h"]
     out = run_cw(*args, "--", "no-such-command-here", cwd=tmp_path)
     assert out.returncode == 127 and "command not found" in out.stderr
-    out = run_cw(*args, "--json", "/nonexistent/x.json", "--", "true", cwd=tmp_path)
-    assert out.returncode == 125 and "--json /nonexistent/x.json" in out.stderr
+    missing = str(tmp_path / "no-such-directory" / "x.json")
+    out = run_cw(*args, "--json", missing, "--", "true", cwd=tmp_path)
+    assert out.returncode == 125 and f"--json {missing}" in out.stderr
     blocked = tmp_path / "blocked"
     blocked.write_text("a file, not a directory")
     out = run_cw(*args, "--log-dir", str(blocked / "logs"), "--", "true", cwd=tmp_path)

@@ -216,9 +216,18 @@ def test_a_process_that_moves_itself_out_is_said_and_the_label_drops_whole_tree(
 ) -> None:
     parent = Path(own_cgroup_dir(2))
     result = run_cw(
-        "run", *FAST, "--json", "-", "--", sys.executable, "-c", LEAVER,
-        cwd=workdir, env=cw_env(LEAF_PARENT=str(parent)),
-    )  # fmt: skip
+        "run",
+        *FAST,
+        "-v",
+        "--json",
+        "-",
+        "--",
+        sys.executable,
+        "-c",
+        LEAVER,
+        cwd=workdir,
+        env=cw_env(LEAF_PARENT=str(parent)),
+    )  # fmt: skip  (-v: the CPU time line, with its label, is in the full report)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     pid = int((workdir / "leaver").read_text().split()[0])

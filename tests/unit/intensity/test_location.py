@@ -79,10 +79,9 @@ def test_us_state_that_is_also_a_zone() -> None:
         ("DK-DK1", "DK-DK1", "DK", "DK1"),
         ("dk-dk2", "DK-DK2", "DK", "DK2"),
         ("DK-BHM", "DK-BHM", "DK", "DK2"),  # Bornholm is in price area DK2
-        ("US-CAL-CISO", "US-CAL-CISO", "US", None),
-        ("us-cal-ciso", "US-CAL-CISO", "US", None),
         ("SE-SE3", "SE-SE3", "SE", None),
         ("GB-NIR", "GB-NIR", "GB", None),
+        ("US-MIDA-PJM", "US-MIDA-PJM", "US", None),  # 14 states, none with most of the load
     ],
 )
 def test_zone_falls_back_to_its_country(
@@ -95,11 +94,59 @@ def test_zone_falls_back_to_its_country(
     assert loc.gb_postcode is None
 
 
+@pytest.mark.parametrize(
+    ("text", "zone", "state"),
+    [
+        ("US-CAL-CISO", "US-CAL-CISO", "US-CA"),
+        ("us-cal-ciso", "US-CAL-CISO", "US-CA"),
+        ("US-NY-NYIS", "US-NY-NYIS", "US-NY"),
+        ("US-TEX-ERCO", "US-TEX-ERCO", "US-TX"),
+        ("US-FLA-FPL", "US-FLA-FPL", "US-FL"),
+        ("US-HI-OA", "US-HI-OA", "US-HI"),
+        ("US-SE-SOCO", "US-SE-SOCO", "US-GA"),  # multi-state: most of the load in Georgia
+    ],
+)
+def test_a_us_balancing_area_falls_back_to_its_state(text: str, zone: str, state: str) -> None:
+    loc = _flag(text)
+    assert (loc.region, loc.kind, loc.em_zone) == (zone, "zone", zone)
+    assert loc.static == load_table().lookup(state)
+    assert f"({state}) state average" in loc.detail
+
+
 def test_zone_detail() -> None:
     assert _flag("US-CAL-CISO").detail == (
         "--region US-CAL-CISO; Electricity Maps zone California Independent System Operator; "
-        "offline fallback United States (US) country average"
+        "offline fallback California (US-CA) state average"
     )
+    assert _flag("US-NE-ISNE").detail.endswith(
+        "offline fallback Massachusetts (US-MA) state average "
+        "(its balancing area also serves CT, ME, NH, RI, VT)"
+    )
+
+
+def test_every_us_zone_is_mapped_to_a_state_of_the_table_or_to_none() -> None:
+    """us_zone_states.csv: each US zone of the zone list once, each state a row of the table."""
+    with open(DATA / "us_zone_states.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    us_zones = sorted(zone for zone in em_zones() if zone.startswith("US-"))
+    assert [row["zone"] for row in rows] == us_zones
+    table = load_table()
+    for row in rows:
+        assert not row["state"] or f"US-{row['state']}" in table, row
+        assert not row["state"] or row["state"] in row["states_served"].split(), row
+
+
+def test_a_place_gets_the_same_offline_row_however_it_is_spelt() -> None:
+    """A zone, a point in it and the country or state code: one row."""
+    spellings = [
+        ("DK", "DK-DK1", "55.6761,12.5683"),  # Copenhagen
+        ("US-CA", "US-CAL-CISO", "37.77,-122.42"),  # San Francisco
+        ("DE", "DE", "50.1109,8.6821"),  # Frankfurt
+        ("US-NY", "US-NY-NYIS", "40.7128,-74.006"),  # New York
+    ]
+    for code, zone, point in spellings:
+        rows = {_flag(code).static, _flag(zone).static, _flag(location=point).static}
+        assert rows == {load_table().lookup(code)}, (code, rows)
 
 
 def test_zone_whose_country_has_no_table_row_falls_back_to_world() -> None:
@@ -129,8 +176,38 @@ def test_latlon() -> None:
         55.6761,
         12.5683,
     )
-    assert (loc.em_zone, loc.static.region) == (None, "WORLD")
-    assert "world average" in loc.detail
+    assert (loc.em_zone, loc.static.region, loc.static.intensity_g_per_kwh) == (None, "DK", 143.3)
+    assert loc.detail == (
+        "--location 55.6761,12.5683; offline fallback Denmark (DK) country average, "
+        "where the point lies"
+    )
+
+
+def test_latlon_in_a_us_state() -> None:
+    loc = _flag(location="37.77,-122.42")
+    assert (loc.kind, loc.static.region) == ("latlon", "US-CA")
+    assert "offline fallback California (US-CA) state average" in loc.detail
+
+
+def test_latlon_at_sea_is_the_world_average_with_a_note() -> None:
+    loc = _flag(location="30,-40")  # the middle of the North Atlantic
+    assert (loc.kind, loc.static.region) == ("latlon", "WORLD")
+    assert (
+        loc.detail
+        == "--location 30,-40; offline fallback world average (at sea: no coast within 22 km)"
+    )
+
+
+def test_latlon_just_off_a_coast_is_that_country_with_the_distance() -> None:
+    loc = _flag(location="55.68,12.75")  # the Øresund, 8 km off Copenhagen's coast
+    assert loc.static.region == "DK"
+    assert "Denmark (DK) country average, the nearest coast, 8 km off" in loc.detail
+
+
+def test_latlon_in_a_place_without_a_table_row() -> None:
+    loc = _flag(location="60.1,19.95")  # Mariehamn, Åland: AX, as the zone AX
+    assert loc.static.region == "WORLD"
+    assert "world average (AX has no offline data)" in loc.detail
 
 
 @pytest.mark.parametrize(
@@ -224,6 +301,12 @@ def test_cloud_region_only_in_the_zone_map_uses_its_zones_country() -> None:
     assert (loc.region, loc.em_zone) == ("azure:uk", "GB")
     assert loc.static == load_table().lookup("GB")
     assert "no intensity row for this region" in loc.detail
+
+
+def test_cloud_region_only_in_the_zone_map_uses_its_zones_state() -> None:
+    loc = _flag(cloud="azure:westusstage")  # mapped to US-CAL-CISO only
+    assert (loc.em_zone, loc.static) == ("US-CAL-CISO", load_table().lookup("US-CA"))
+    assert "offline fallback California (US-CA) state average, from its zone" in loc.detail
 
 
 def test_region_flag_takes_a_cloud_region_and_a_point() -> None:

@@ -79,10 +79,10 @@ def summary() -> RunSummary:
 GOLDEN = """\
 carbonwrap: python train.py --epochs 3 · exit 0 · 1 h 02 min
          attributed  whole device  method
-  CPU        500 Wh      1.00 kWh  rapl
-  DRAM      50.0 Wh        100 Wh  rapl
+  CPU     0.500 kWh      1.00 kWh  rapl
+  DRAM   0.0500 kWh     0.100 kWh  rapl
   GPU             —             —  unavailable: no NVIDIA driver
-  Total      550 Wh      1.10 kWh
+  Total   0.550 kWh      1.10 kWh
   CPU basis  2 package zone(s)
   CPU time   7000.50 s of CPU by the tree, counted by cgroup2 (exact, whole tree)
   PUE        1.20
@@ -104,7 +104,7 @@ def test_rich_report_has_the_same_content() -> None:
     console.print(render_rich(report_view(summary(), EQUIVALENTS)))
     text = console.export_text()
     for fragment in (
-        "500 Wh",
+        "0.500 kWh",  # one unit for the table, 3 significant digits each
         "1.00 kWh",
         "unavailable: no NVIDIA driver",
         "99.0 g CO2e",
@@ -116,7 +116,8 @@ def test_rich_report_has_the_same_content() -> None:
 
 def test_json_document_units_and_nulls() -> None:
     doc = run_document(summary())
-    assert doc["schema"] == "carbonwrap.run/1"
+    assert doc["schema"] == "carbonwrap.run/2"
+    assert doc["status"] == "ok" and doc["log_complete"] is True
     assert doc["energy_kwh"] == {"cpu": 0.5, "dram": 0.05, "gpu": None, "total": 0.55}
     assert doc["device_energy_kwh"]["total"] == pytest.approx(1.1)
     assert doc["methods"]["gpu"] == "unavailable: no NVIDIA driver"

@@ -120,17 +120,30 @@ def test_the_table_as_text_and_rich(group_by: str | None) -> None:
 
 def test_units_scale_in_the_table() -> None:
     text = render_text(runs_view(report()))
-    for unit in ("0.5 J", "15.0 Wh", "1.00 kWh", "2.00 MWh", "20.0 µg", "36.0 mg", "2.70 g",
-                 "360 kg", "12 s", "1 min 05 s", "1 h 00 min", "1 d 01 h"):  # fmt: skip
+    # One unit a column (the typical run's), 3 significant digits each, large values whole.
+    for unit in ("0.000139 Wh", "15.0 Wh", "1,000 Wh", "2,000,000 Wh", "0.000020 g",
+                 "0.0360 g", "2.70 g", "360,000 g", "12 s", "1 min 05 s", "1 h 00 min",
+                 "1 d 01 h"):  # fmt: skip
         assert f" {unit} " in text, unit
 
 
-def test_a_narrow_terminal_shortens_the_command_not_the_numbers() -> None:
+def test_a_narrow_terminal_drops_columns_and_shortens_the_command_not_the_numbers() -> None:
     text = rich_text(render_rich(runs_view(report())), width=80)
-    assert "2.00 MWh" in text and "1 h 00 min" in text and "2026-11-26 10:00" in text
-    assert "incomplete" in text and "python trai…" in text
+    assert all(len(line) <= 80 for line in text.splitlines())
+    assert "2,000,000 Wh" in text and "360,000 g" in text and "KILLED SIGTERM" in text
+    assert "incomplete" in text  # (this table's numbers span 2 MWh to 0.5 J: tags give way)
+    assert "exp=baseline" in rich_text(render_rich(runs_view(report())), width=100)
+    # What tells the two train.py runs apart is kept: the option and the file's name.
+    assert "python train.py --epochs 3" in text and "python … --config …/experiment.yaml" in text
+    narrow = rich_text(render_rich(runs_view(report())), width=60)
+    assert all(len(line) <= 60 for line in narrow.splitlines())
+    # Numbers never cut; with this table's 2,000,000 Wh beside 0.000139 Wh the command is
+    # squeezed hardest, its start kept.
+    assert "python … " in narrow and "2,000,000 Wh" in narrow and "FAILED exit 1" in narrow
+    assert "host" not in text and "duration" not in text  # the first columns to give way
     wide = rich_text(render_rich(runs_view(report())), width=160)
     assert "configs/very/long/path/to/experiment.yaml" in wide
+    assert "2026-11-26 10:00" in wide and "1 h 00 min" in wide and "US-CA" in wide
 
 
 def test_an_empty_report() -> None:
@@ -157,10 +170,12 @@ def test_filters_leave_out_runs_and_say_so() -> None:
 def test_the_json_document() -> None:
     document = report_document(report("job"))
     check_golden("report.json", json.dumps(document, indent=2) + "\n")
-    assert document["schema"] == "carbonwrap.report/1"
+    assert document["schema"] == "carbonwrap.report/2"
     # Units in every key that holds a quantity.
     for key in document["totals"]:
-        assert key in ("runs", "incomplete_runs") or key.endswith(("_s", "_seconds", "_kwh", "_kg"))
+        assert key in ("runs", "incomplete_runs", "failed_runs") or key.endswith(
+            ("_s", "_seconds", "_kwh", "_kg")
+        )
 
 
 def test_csv_and_codecarbon_columns() -> None:
@@ -187,7 +202,7 @@ def test_a_terminal_gets_rich_and_indented_json(tmp_path: Path) -> None:
     out = Terminal()
     options = ReportOptions([tmp_path / "empty"], as_json=True)
     report_command(options, {"TERM": "xterm"}, out, io.StringIO())
-    assert out.getvalue().startswith('{\n  "schema": "carbonwrap.report/1"')
+    assert out.getvalue().startswith('{\n  "schema": "carbonwrap.report/2"')
     dumb = Terminal()
     report_command(ReportOptions([tmp_path / "empty"]), {"TERM": "dumb"}, dumb, io.StringIO())
     assert dumb.getvalue().startswith("No runs.\n")

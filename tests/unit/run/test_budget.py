@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from carbonwrap.measure.sampler import Totals
 from carbonwrap.quantities import Budget, parse_budget
 from carbonwrap.run.budget import PIN_AT_ONCE, BudgetWatch, Stopper, confident
-from carbonwrap.runlog import records as events
 from carbonwrap.settings.catalog import BY_KEY
 
 
@@ -98,37 +98,38 @@ def test_a_prediction_is_acted_on_only_when_it_rests_on_enough() -> None:
 
 
 class Watched:
-    """A BudgetWatch with its records, its lines and a stopper over fake signals."""
+    """A BudgetWatch with its records, its lines and a stopper over fake signals; the CO2e at
+    any energy is `co2e_g` (the energies it was asked about in `priced`)."""
 
     def __init__(self, text: str, on_exceed: str = "warn", co2e_g: float = 0.0) -> None:
         self.records: list[dict[str, Any]] = []
         self.said: list[str] = []
         self.signals: list[int] = []
         self.co2e_g = co2e_g
+        self.priced: list[float] = []
         self.watch = BudgetWatch(
             parse_budget(text),
             on_exceed,
             self.records.append,
-            lambda: self.co2e_g,
+            self._co2e_at_g,
             self.said.append,
             lambda: 12.0,
             (4242, self._send, lambda: []),
             grace_s=3600.0,
         )
 
+    def _co2e_at_g(self, energy_j: float) -> float:
+        self.priced.append(energy_j)
+        return self.co2e_g
+
     def _send(self, signum: int) -> bool:
         self.signals.append(signum)
         return True
 
     def sample(self, energy_j: float, elapsed_s: float = 3723.0) -> None:
-        self.watch.observe(
-            events.sample(
-                time_s=0,
-                elapsed_s=elapsed_s,
-                cpu_s=1,
-                energy_j={"cpu": energy_j / 2, "gpu": energy_j / 2},
-                device_energy_j={},
-            )
+        """One reading of the sampler (logged or not: the watch sees each one)."""
+        self.watch.on_reading(
+            Totals(elapsed_s, 1.0, {"cpu": energy_j / 2, "gpu": energy_j / 2}, {})
         )
 
 
@@ -159,8 +160,9 @@ def test_stop_once_on_the_actual_co2e() -> None:
     w.sample(1.0)
     assert w.records == []
     w.co2e_g = 503.0
-    w.sample(1.0)
-    w.sample(1.0)
+    w.sample(2.0)
+    w.sample(3.0)
+    assert w.priced == [1.0, 2.0]  # the reading's energy priced; not again once exceeded
     w.watch.on_prediction(prediction(co2e_g=5000.0))
     assert w.watch.stopped == "budget 500 g CO2e exceeded (actual 503 g at 1 h 02 min)"
     assert len(w.records) == 1 and w.records[0]["co2e_g"] == 503.0
@@ -305,3 +307,30 @@ def test_every_process_of_a_large_tree_gets_sigterm() -> None:
         for p in many:
             p.kill()
             p.wait()
+
+
+def test_the_sampler_hands_the_watch_every_reading_not_only_the_logged_samples() -> None:
+    """One busy CPU at 10 W, a reading every second, a logged sample every 10 s, a budget of
+    25 J: the watch hears every reading and stops at 30 J (the first reading over the limit),
+    long before the first logged sample (100 J). Before: at the logged samples only."""
+    from carbonwrap.measure.attribution import EnergyModel, Reading
+    from carbonwrap.measure.sampler import Sampler
+
+    w = Watched("25 J", "stop")
+    clock = [0.0]
+
+    def read() -> Reading:
+        return Reading(clock[0], clock[0], clock[0])  # the tree busy on one CPU throughout
+
+    model = EnergyModel(cpu_method="estimate", dram_method="estimate", cpu_w_per_cpu=10.0)
+    logged: list[Totals] = []
+    sampler = Sampler(
+        read, model, 1.0, 10.0, logged.append, print, lambda: clock[0], w.watch.on_reading
+    )
+    while w.watch.stopped is None and clock[0] < 20:
+        clock[0] += 1.0
+        sampler.step()
+    assert w.watch.stopped == "budget 25 J exceeded (actual 30.0 J at 3.0 s)"
+    assert logged == [] and w.records[0]["energy_j"] == pytest.approx(30.0)
+    assert w.signals == [signal.SIGTERM]
+    w.watch.stopper._timer.cancel()  # type: ignore[union-attr]

@@ -61,7 +61,7 @@ def test_co2e_uses_the_intensity_in_force_for_each_interval() -> None:
     assert s.energy_j == pytest.approx(7.2e6)
     assert s.device_energy_j == pytest.approx(14.4e6)
     assert s.components["cpu"].method == "rapl" and s.components["cpu"].basis == "2 packages"
-    assert s.status == "complete" and s.exit_code == 0
+    assert s.complete and s.status == "ok" and s.exit_code == 0
     assert s.pue == 1.5 and s.command == ["python", "train.py"]
 
 
