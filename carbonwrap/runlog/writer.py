@@ -38,6 +38,9 @@ class EventLog:
         self.path = os.path.join(directory, name)
         self._directory, self._name = directory or ".", name
         self._mode = mode
+        # A log directory this run makes is removed again with its log if the run never starts
+        # (`carbonwrap run nope` must not leave an empty logs/ behind).
+        self._made_directory = not os.path.isdir(self._directory)
         try:
             self._fd, self._identity = self._create()
         except OSError as exc:
@@ -152,3 +155,6 @@ class EventLog:
                 os.unlink(self._name, dir_fd=dir_fd)
         finally:
             os.close(dir_fd)
+        if self._made_directory:
+            with contextlib.suppress(OSError):  # only while empty: another run may use it now
+                os.rmdir(self._directory)

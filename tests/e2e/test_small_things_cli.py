@@ -254,3 +254,14 @@ def test_the_stop_order_in_the_architecture_is_the_codes() -> None:
     text = (REPO / "docs" / "ARCHITECTURE.md").read_text()
     section = text.split("## How a run ends", 1)[1].split("\n## ", 1)[0]
     assert re.findall(r"^\d+\. `(\w+)`", section, re.M) == [step for step, _ in STOP_ORDER]
+
+
+def test_a_command_not_found_leaves_no_log_directory(tmp_path: Path) -> None:
+    """`carbonwrap run nope` in a fresh directory: 127, one line, and no empty `logs/` made for a
+    run that never started (a later `report` would then say "no logs found in logs")."""
+    result = run_cw("run", "--", "no-such-command-here", cwd=tmp_path)
+    assert result.returncode == 127 and result.stderr.count("\n") == 1, result.stderr
+    assert not (tmp_path / "logs").exists()
+    (tmp_path / "logs").mkdir()  # one that was there already stays
+    result = run_cw("run", "--", "no-such-command-here", cwd=tmp_path)
+    assert result.returncode == 127 and (tmp_path / "logs").is_dir()
