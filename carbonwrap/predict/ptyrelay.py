@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, TextIO, cast
 
 from carbonwrap.predict.escapes import PLAIN, cuts_character, state_after
+from carbonwrap.predict.handover import spawn_cat
 from carbonwrap.predict.messages import Report
 from carbonwrap.predict.outputscan import OutputScanner
 from carbonwrap.predict.rawterm import OwnTerminal, foreground
@@ -277,13 +278,12 @@ class TerminalRelay:
             # A pty's end is EIO, which cat would report; nothing else can go wrong here.
             (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
         ]
-        try:
-            os.posix_spawnp("cat", ["cat"], dict(os.environ), file_actions=actions)
-        except OSError as exc:
+        failed = spawn_cat(actions)
+        if failed is not None:
             return (
                 f"processes left running still write to {self.name}, a terminal that went "
                 f"through carbonwrap (--progress-from-output); cat could not take it over "
-                f"({exc.strerror}): their pseudo-terminal hangs up as carbonwrap exits"
+                f"({failed}): their pseudo-terminal hangs up as carbonwrap exits"
             )
         return (
             f"processes left running still write to {self.name}, a terminal; a cat process "

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
 from carbonwrap.predict.channel import OnProgress, RateLimiter, observer
+from carbonwrap.predict.handover import spawn_cat
 from carbonwrap.predict.messages import Report
 from carbonwrap.predict.outputscan import OutputScanner
 
@@ -113,17 +114,14 @@ class _Pipe:
         return note
 
     def _hand_over(self) -> str:
-        actions = [
-            (os.POSIX_SPAWN_DUP2, self.read_fd, 0),
-            (os.POSIX_SPAWN_DUP2, self.dest_fd, 1),
-        ]
-        try:
-            os.posix_spawnp("cat", ["cat"], dict(os.environ), file_actions=actions)
-        except OSError as exc:
+        failed = spawn_cat(
+            [(os.POSIX_SPAWN_DUP2, self.read_fd, 0), (os.POSIX_SPAWN_DUP2, self.dest_fd, 1)]
+        )
+        if failed is not None:
             return (
                 f"processes left running still write to {self.name}, which went through "
                 f"carbonwrap (--progress-from-output); cat could not take it over "
-                f"({exc.strerror}): their writes fail once carbonwrap has exited"
+                f"({failed}): their writes fail once carbonwrap has exited"
             )
         return (
             f"processes left running still write to {self.name}; a cat process copies it on "
