@@ -75,7 +75,7 @@ def estimated_energy_j(power_w: float, duration_s: float) -> float:
 
 
 class GpuSampleLike(Protocol):
-    """One GPU at one instant, as the NVML sensor reads it (sensors.nvml.GpuSample)."""
+    """One GPU at one instant, as every GPU backend reads it (sensors.gpu.GpuSample)."""
 
     @property
     def energy_j(self) -> float | None: ...
@@ -85,6 +85,10 @@ class GpuSampleLike(Protocol):
     def processes(self) -> Mapping[int, int]: ...
     @property
     def sm_util(self) -> Mapping[int, float]: ...
+    @property
+    def busy_method(self) -> str: ...
+    @property
+    def processes_known(self) -> bool: ...
 
 
 class Reading(NamedTuple):
@@ -165,9 +169,10 @@ def interval_energy(prev: Reading, cur: Reading, model: EnergyModel) -> dict[str
 GPU_NOT_IN_USE = "not-in-use"  # no process of the tree on the device: nothing charged
 GPU_SOLE_USER = "sole-user"  # the tree holds every context: the whole device, idle included
 GPU_SM_SHARE = "sm-share"  # share of SM-utilisation samples among all processes
+GPU_ENGINE_SHARE = "engine-share"  # share of engine busy time (DRM fdinfo, amdsmi) among all
 GPU_MEMORY_SHARE = "memory-share"  # no samples: share of GPU memory held
 GPU_EQUAL_SPLIT = "equal-split"  # no samples, no memory figures: per process holding a context
-GPU_DEVICE_LEVEL = "device-level"  # PIDs cannot be matched (PID namespace): the whole device
+GPU_DEVICE_LEVEL = "device-level"  # PIDs cannot be matched (PID namespace, no process list)
 
 
 def gpu_share(
@@ -175,12 +180,14 @@ def gpu_share(
     processes: Mapping[int, int],
     sm_util: Mapping[int, float],
     device_level: bool = False,
+    busy_method: str = GPU_SM_SHARE,
 ) -> tuple[float, str]:
     """The tree's share of one GPU in one interval, and the method that gave it.
 
     `processes`: pid -> GPU memory bytes of every process holding a context during the interval;
-    `sm_util`: pid -> summed SM-utilisation samples in the interval (may name processes that
-    have exited since). Follows the order in DESIGN.md: sole user, SM share, memory share, equal.
+    `sm_util`: pid -> busy in the interval (SM-utilisation samples summed, or engine busy time:
+    `busy_method` names which; may name processes that have exited since). Follows the order in
+    DESIGN.md: sole user, busy share, memory share, equal split.
     """
     if device_level:
         return 1.0, GPU_DEVICE_LEVEL
@@ -192,11 +199,24 @@ def gpu_share(
         return 1.0, GPU_SOLE_USER
     total_sm = sum(sm_util.values())
     if total_sm > 0:
-        return sampled_ours / total_sm, GPU_SM_SHARE
+        return sampled_ours / total_sm, busy_method
     total_bytes = sum(processes.values())
     if total_bytes > 0:
         return sum(processes[pid] for pid in ours) / total_bytes, GPU_MEMORY_SHARE
     return len(ours) / len(processes), GPU_EQUAL_SPLIT
+
+
+# More than any GPU board or module draws (a GB200 superchip module: about 2.7 kW), plus a second
+# of slack for counters that step coarsely: a counter increase beyond this over an interval is a
+# glitch (Intel hwmon counters have jumped by terawatt-equivalents), never energy.
+MAX_GPU_POWER_W = 5000.0
+GPU_COUNTER_SLACK_S = 1.0
+
+
+def gpu_counter_plausible(delta_j: float, duration_s: float) -> bool:
+    """Whether a GPU energy-counter increase over `duration_s` can be real: not negative (a
+    driver reload resets it) and below `MAX_GPU_POWER_W` for the interval plus the slack."""
+    return 0.0 <= delta_j <= (max(0.0, duration_s) + GPU_COUNTER_SLACK_S) * MAX_GPU_POWER_W
 
 
 def gpu_device_energy_j(
@@ -208,11 +228,14 @@ def gpu_device_energy_j(
 ) -> float:
     """Energy of one GPU over an interval: counter difference, else trapezoid of power.
 
-    NVML's total-energy counter counts mJ since the driver loaded and does not wrap in practice;
-    a decrease means the driver was reloaded, and that interval is dropped (0), never negative.
+    The counters (NVML mJ since driver load, amdsmi's accumulator, hwmon µJ) do not wrap in
+    practice; a decrease (a driver reload) or an implausible jump (`gpu_counter_plausible`) is
+    not believed: that interval falls back to power where both ends have it, else counts 0.
     """
     if prev_energy_j is not None and cur_energy_j is not None:
-        return counter_delta(prev_energy_j, cur_energy_j, 0.0)
+        delta_j = cur_energy_j - prev_energy_j
+        if gpu_counter_plausible(delta_j, duration_s):
+            return delta_j
     if prev_power_w is not None and cur_power_w is not None:
         return estimated_energy_j((prev_power_w + cur_power_w) / 2, duration_s)
     return 0.0
@@ -236,7 +259,8 @@ def gpu_interval(prev: Reading, cur: Reading, model: EnergyModel) -> dict[int, G
         if before is None:
             continue
         processes = {**before.processes, **now.processes}
-        share, method = gpu_share(tree_pids, processes, now.sm_util, model.gpu_device_level)
+        device_level = model.gpu_device_level or not now.processes_known
+        share, method = gpu_share(tree_pids, processes, now.sm_util, device_level, now.busy_method)
         if method == GPU_NOT_IN_USE:
             result[index] = GpuShare(0.0, 0.0, method)
             continue

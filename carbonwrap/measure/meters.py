@@ -38,10 +38,12 @@ def proc_root_from_env(environ: Mapping[str, str]) -> str:
 
 GPU_BASES = {
     "sm-share": "share of SM-utilisation samples among all processes on the GPU",
+    "engine-share": "share of engine busy time (DRM fdinfo or amdsmi) among all processes",
     "sole-user": "the tree held every context: whole device, idle included",
     "memory-share": "no utilisation samples: share of GPU memory held",
     "equal-split": "no samples or memory figures: equal split per process",
-    "device-level": "PIDs cannot be matched (PID namespace): whole device",
+    "device-level": "the tree's processes cannot be told apart on the GPU (PID namespace, no "
+    "process list): whole device, an upper bound",
 }
 
 

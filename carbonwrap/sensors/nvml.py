@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any
 
 from carbonwrap.sensors import SensorUnavailable
 from carbonwrap.sensors.cuda_visible import visible_indices
+from carbonwrap.sensors.gpu import GpuInfo, GpuSample
 from carbonwrap.sensors.nvidia_driver import driver_present, no_driver_reason
 
 # NVML API reference (every call, its units and its quirks): https://docs.nvidia.com/deploy/nvml-api/
@@ -32,26 +32,6 @@ NAMESPACE_HINT = (
     "per device, not attributed. To attribute it, run the container in the host PID namespace "
     "(`docker run --pid=host`, Kubernetes `hostPID: true`) or run carbonwrap outside the container"
 )
-
-
-@dataclass(frozen=True)
-class GpuInfo:
-    """One physical GPU that the command may use."""
-
-    index: int  # NVML index of the physical GPU
-    name: str
-    uuid: str
-    energy_method: str  # METHOD_COUNTER or METHOD_POWER
-    mig: bool  # MIG mode enabled: energy is board level
-
-
-class GpuSample(NamedTuple):
-    """One device at one instant."""
-
-    energy_j: float | None  # cumulative energy counter in J (nvml-counter), else None
-    power_w: float | None  # instantaneous power in W (nvml-power), else None
-    processes: Mapping[int, int]  # pid -> used GPU memory in bytes (0 when NVML cannot tell)
-    sm_util: Mapping[int, float]  # pid -> sum of SM-utilisation % of the samples since last read
 
 
 def load_nvml(root: Path = Path("/")) -> Any:

@@ -129,3 +129,15 @@ def test_gpu_device_energy_counter_then_power() -> None:
     assert gpu_device_energy_j(100.0, 5.0, None, None, 1.0) == 0.0  # driver reloaded
     assert gpu_device_energy_j(None, None, 200.0, 300.0, 2.0) == pytest.approx(500.0)
     assert gpu_device_energy_j(None, None, None, 300.0, 2.0) == 0.0
+
+
+def test_gpu_counter_spike_is_not_energy() -> None:
+    # An Intel hwmon counter that jumps by 2**64 µJ-equivalents over 10 s (18 TJ): not believed;
+    # the interval falls back to the power readings, else counts nothing.
+    spike_j = 2**64 / 1e6
+    assert gpu_device_energy_j(100.0, 100.0 + spike_j, None, None, 10.0) == 0.0
+    assert gpu_device_energy_j(100.0, 100.0 + spike_j, 300.0, 300.0, 10.0) == pytest.approx(3000.0)
+    # A driver reload (decrease) with power readings: power integrated
+    assert gpu_device_energy_j(500.0, 5.0, 100.0, 300.0, 2.0) == pytest.approx(400.0)
+    # A coarse counter step in a short final interval is still believed (slack)
+    assert gpu_device_energy_j(0.0, 70.0, None, None, 0.005) == pytest.approx(70.0)
