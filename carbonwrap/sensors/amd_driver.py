@@ -1,0 +1,64 @@
+"""Whether the amdgpu driver can be present, from a few stat calls, and amdsmi's import."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import os
+from types import ModuleType
+from typing import Any
+
+from carbonwrap.sensors import SensorUnavailable
+
+# The amdgpu driver shows itself by its module directory ("/sys/module/amdgpu exists when it
+# is [loaded]": https://rocm.docs.amd.com/projects/amdsmi/en/latest/install/install.html) and,
+# inside a container given GPUs, by the compute device node it was handed.
+DRIVER_MARKERS = ("sys/module/amdgpu", "dev/kfd")
+
+INSTALL_HINT = (
+    "the amdsmi Python package is not installed: install the one of your ROCm release "
+    "(python3 -m pip install /opt/rocm/share/amd_smi, or from PyPI `amdsmi` of the same version "
+    "as ROCm); no AMD GPU measurement"
+)
+
+
+def amd_driver_present(root: str | os.PathLike[str] = "/") -> bool:
+    """True if a marker exists: only then are amdsmi (a ctypes library) and amdsmi_init worth it."""
+    return any(os.path.exists(os.path.join(root, marker)) for marker in DRIVER_MARKERS)
+
+
+def no_amd_driver_reason() -> str:
+    """What the GPU component says when `amd_driver_present` is False."""
+    return f"no AMD GPU driver (none of {', '.join('/' + m for m in DRIVER_MARKERS)} exist)"
+
+
+def load_amdsmi(root: str | os.PathLike[str] = "/") -> Any:
+    """The amdsmi module, imported only when GPU measurement is wanted and amdgpu is loaded."""
+    if not amd_driver_present(root):
+        raise SensorUnavailable(no_amd_driver_reason())
+    printed = io.StringIO()  # amdsmi prints to stdout when libamd_smi.so is missing
+    try:
+        with contextlib.redirect_stdout(printed):
+            module: ModuleType = importlib.import_module("amdsmi")
+    except ImportError as exc:
+        if exc.name != "amdsmi":
+            raise SensorUnavailable(library_mismatch(exc, printed.getvalue())) from exc
+        raise SensorUnavailable(INSTALL_HINT) from exc
+    except (OSError, AttributeError, KeyError) as exc:
+        # OSError: libamd_smi.so not found; AttributeError, KeyError: a package of another
+        # ROCm release than the library (as zeus found: ml-energy/zeus zeus/device/gpu/amd.py)
+        raise SensorUnavailable(library_mismatch(exc, printed.getvalue())) from exc
+    return module
+
+
+def library_mismatch(exc: BaseException, printed: str) -> str:
+    """Why amdsmi cannot be used though installed, and what to do."""
+    said = f" ({exc}{'; ' + printed.strip() if printed.strip() else ''})"
+    return (
+        "the amdsmi Python package cannot use ROCm's libamd_smi.so"
+        + said
+        + ": install the amdsmi package of your ROCm release (python3 -m pip install "
+        "/opt/rocm/share/amd_smi) and make sure ROCm's lib directory is found "
+        "(ROCM_PATH, LD_LIBRARY_PATH)"
+    )
