@@ -251,13 +251,10 @@ def simulated_run(days: float, workdir: Path, gpus: int = 1) -> dict[str, Any]:
     from carbonwrap.runlog import records as events
     from carbonwrap.runlog.summary import Fold
     from carbonwrap.runlog.writer import EventLog
+    from carbonwrap.sensors.gpu import GpuSample
 
-    class Gpu:
-        def __init__(self, energy_j: float) -> None:
-            self.energy_j = energy_j
-            self.power_w = None
-            self.processes = {os.getpid(): 1 << 30}
-            self.sm_util: dict[int, float] = {}
+    def Gpu(energy_j: float) -> GpuSample:
+        return GpuSample(energy_j, None, {os.getpid(): 1 << 30}, {})
 
     clock = [0.0]
     t0_wall = 1_790_000_000.0

@@ -52,7 +52,11 @@ class Meters:
     DRAM, NVML for GPUs. `components` and `notes` say what is used and why."""
 
     def __init__(
-        self, environ: Mapping[str, str], child_env: Mapping[str, str], nvml: Any = None
+        self,
+        environ: Mapping[str, str],
+        child_env: Mapping[str, str],
+        nvml: Any = None,
+        amdsmi: Any = None,
     ) -> None:
         self.notes: list[str] = []
         self.components: dict[str, dict[str, Any]] = {}
@@ -64,7 +68,8 @@ class Meters:
         self._failing: set[str] = set()  # sources whose failure has been said
         self._fresh: list[str] = []  # notes found while sampling, for new_notes()
         self._rapl_moved: dict[str, tuple[float, float]] = {}  # zone -> (value J, since mono s)
-        self._gpu = self._open_gpu(child_env, nvml)
+        self._amdsmi = amdsmi
+        self._gpu = self._open_gpu(environ, child_env, nvml)
         self._gpu_notes_seen = len(self._gpu.notes) if self._gpu else 0
         rapl = self._rapl
         self.model = EnergyModel(
@@ -123,40 +128,42 @@ class Meters:
                 self.notes.append("RAPL has no dram zone here; DRAM estimated from resident memory")
         return rapl
 
-    def _open_gpu(self, child_env: Mapping[str, str], nvml: Any) -> Any:
-        from carbonwrap.sensors.nvidia_driver import driver_present, no_driver_reason
+    def _open_gpu(self, environ: Mapping[str, str], child_env: Mapping[str, str], nvml: Any) -> Any:
+        from carbonwrap.measure.gpus import GpuHost, open_gpus, unavailable_reason
 
-        if nvml is None and not driver_present():
-            # No driver: say so without importing pynvml and the 480-line sensor (~45 ms here).
-            self.components["gpu"] = {"method": f"unavailable: {no_driver_reason()}"}
+        gpus, failed, absent = open_gpus(
+            GpuHost(environ, child_env, nvml=nvml, amdsmi=self._amdsmi)
+        )
+        if gpus is None:
+            self.components["gpu"] = {
+                "method": f"unavailable: {unavailable_reason(failed, absent)}"
+            }
             return None
-        from carbonwrap.sensors.nvml import NvmlSensor, load_nvml
-
-        try:
-            sensor = NvmlSensor(load_nvml() if nvml is None else nvml, child_env)
-        except SensorUnavailable as exc:
-            self.components["gpu"] = {"method": f"unavailable: {exc.reason}"}
-            return None
-        methods = sorted({d.energy_method for d in sensor.devices})
+        self.notes.extend(f"GPU backend unavailable: {reason}" for reason in failed)
+        methods = sorted({d.energy_method for d in gpus.devices})
+        vendors = {d.vendor for d in gpus.devices}
+        shares = ["sole-user", "sm-share", "engine-share", "memory-share", "equal-split"]
+        if "nvidia" not in vendors:
+            shares.remove("sm-share")
+        if vendors <= {"nvidia"}:
+            shares.remove("engine-share")
         self.components["gpu"] = {
             "method": "+".join(methods),
-            "basis": "per GPU and interval: "
-            + "; else ".join(
-                GPU_BASES[m] for m in ("sole-user", "sm-share", "memory-share", "equal-split")
-            ),
+            "basis": "per GPU and interval: " + "; else ".join(GPU_BASES[m] for m in shares),
             "devices": [
                 {
                     "index": d.index,
                     "name": d.name,
                     "uuid": d.uuid,
+                    "vendor": d.vendor,
                     "energy_method": d.energy_method,
                     "mig": d.mig,
                 }
-                for d in sensor.devices
+                for d in gpus.devices
             ],
         }
-        self.notes.extend(sensor.notes)
-        return sensor
+        self.notes.extend(gpus.notes)
+        return gpus
 
     def read(self, acct: TreeAccounting) -> Reading:
         """One reading of every counter, for the sampler thread. Never raises: a source that

@@ -87,6 +87,7 @@ def run_document(s: RunSummary) -> dict[str, Any]:
                 "index": g.index,
                 "name": g.name,
                 "uuid": g.uuid,
+                "vendor": g.vendor,
                 "energy_method": g.energy_method,
                 "mig": g.mig,
                 "energy_kwh": _kwh(g.energy_j),

@@ -48,6 +48,7 @@ class GpuSummary:
     energy_j: float = 0.0
     device_energy_j: float = 0.0
     methods: dict[str, int] = field(default_factory=dict)
+    vendor: str = ""  # nvidia | amd | intel
 
     @property
     def used(self) -> bool:
@@ -268,6 +269,8 @@ class Fold:
                         index=device["index"],
                         name=str(device.get("name", "")),
                         uuid=str(device.get("uuid", "")),
+                        # logs from before AMD and Intel GPUs were measured: NVML's only
+                        vendor=str(device.get("vendor", "nvidia")),
                         energy_method=str(device.get("energy_method", "")),
                         mig=device.get("mig") is True,
                     )
