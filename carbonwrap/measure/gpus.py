@@ -13,10 +13,12 @@ import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from carbonwrap.sensors import SensorUnavailable
-from carbonwrap.sensors.gpu import GpuInfo, GpuSample, GpuSensor
+
+if TYPE_CHECKING:
+    from carbonwrap.sensors.gpu import GpuInfo, GpuSample, GpuSensor
 
 
 class GpuSet:
@@ -80,18 +82,25 @@ class GpuSet:
 
 # One opener per backend: (its label for the reasons, whether a few stat calls say its hardware
 # can be here, how to open it). The openers import their sensor only when they run.
-Opener = Callable[["GpuHost", list[GpuInfo]], GpuSensor]
+Opener = Callable[["GpuHost", "list[GpuInfo]"], "GpuSensor"]
 
 
-@dataclasses.dataclass
 class GpuHost:
     """Where the GPU backends look: roots and environments, and libraries a test hands in."""
 
-    environ: Mapping[str, str]  # carbonwrap's own (CARBONWRAP_SYSFS_ROOT, _PROC_ROOT)
-    child_env: Mapping[str, str]  # the command's (CUDA_VISIBLE_DEVICES & co.)
-    nvml: Any = None  # a pynvml-like module; None: imported if a driver is present
-    amdsmi: Any = None  # an amdsmi-like module; None: imported if amdgpu is loaded
-    root: Path = Path("/")  # where driver markers (/dev, /proc/driver, /sys/module) are looked for
+    def __init__(
+        self,
+        environ: Mapping[str, str],
+        child_env: Mapping[str, str],
+        nvml: Any = None,
+        amdsmi: Any = None,
+        root: Path = Path("/"),
+    ) -> None:
+        self.environ = environ  # carbonwrap's own (CARBONWRAP_SYSFS_ROOT, _PROC_ROOT)
+        self.child_env = child_env  # the command's (CUDA_VISIBLE_DEVICES & co.)
+        self.nvml = nvml  # a pynvml-like module; None: imported if a driver is present
+        self.amdsmi = amdsmi  # an amdsmi-like module; None: imported if amdgpu is loaded
+        self.root = root  # where driver markers (/dev, /proc/driver, /sys/module) are looked for
 
     @property
     def sysfs_root(self) -> Path:
@@ -134,7 +143,7 @@ def _open_amdsmi(host: GpuHost, _found: list[GpuInfo]) -> GpuSensor:
 
 
 def _jetson_here(host: GpuHost) -> str | None:
-    from carbonwrap.sensors.jetson import jetson_present
+    from carbonwrap.sensors.jetson_marker import jetson_present
 
     return None if jetson_present(host.sysfs_root) else "not a Jetson board (no INA3221 monitor)"
 

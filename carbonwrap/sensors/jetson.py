@@ -89,15 +89,6 @@ def rail_power_w(rail: Rail) -> float:
     return int(_read_text(rail.current_path, strict=True)) / _MILLI
 
 
-def jetson_present(sysfs_root: str | os.PathLike[str]) -> bool:
-    """Two stat calls: an INA3221 driver (hwmon or NVIDIA's iio) is bound. Not proof of a
-    Jetson (the chip is generic): JetsonSensor then checks the device tree."""
-    drivers = os.path.join(sysfs_root, "bus", "i2c", "drivers")
-    return os.path.isdir(os.path.join(drivers, "ina3221")) or os.path.isdir(
-        os.path.join(drivers, "ina3221x")
-    )
-
-
 def device_tree(
     sysfs_root: str | os.PathLike[str], proc_root: str | os.PathLike[str] | None = None
 ) -> tuple[str, list[str]]:

@@ -12,8 +12,8 @@ from carbonwrap.sensors.jetson import (
     METHOD_POWER_INTEGRATED,
     JetsonSensor,
     find_rails,
-    jetson_present,
 )
+from carbonwrap.sensors.jetson_marker import jetson_present
 
 AGX_ORIN = ("nvidia,p3737-0000+p3701-0000", "nvidia,p3701-0000", "nvidia,tegra234")
 
