@@ -23,6 +23,7 @@ def doctor(
     proc_root: str = "/proc",
     root: str = "/",
     nvml: Any = None,
+    amdsmi: Any = None,
     timeout_s: float | None = None,
 ) -> int:
     """Print the report; 0 when carbonwrap can measure something here, else 1.
@@ -35,7 +36,7 @@ def doctor(
     config, intensity_source = resolved_source(source_flag, environ)
     timeout_s = TIMEOUT_S if timeout_s is None else timeout_s
     grid = check_grid(region, location, cloud, intensity_source, environ, timeout_s, config)
-    checks = [*run_checks(environ, proc_root, root, nvml), *grid]
+    checks = [*run_checks(environ, proc_root, root, nvml, amdsmi), *grid]
     measurable = can_measure(checks)
     from carbonwrap.render.doctor import render_json, render_text
 
@@ -49,9 +50,12 @@ def doctor(
     return 0 if measurable else CANNOT_MEASURE
 
 
-def run_checks(environ: Mapping[str, str], proc_root: str, root: str, nvml: Any) -> list[Check]:
+def run_checks(
+    environ: Mapping[str, str], proc_root: str, root: str, nvml: Any, amdsmi: Any = None
+) -> list[Check]:
     """The host and GPU checks, in the order a run opens them."""
     from carbonwrap.doctor.gpu import check_gpus
+    from carbonwrap.doctor.gpu_backends import check_other_gpus
     from carbonwrap.doctor.host import check_cgroups, check_proc, check_rapl
     from carbonwrap.sensors.rapl import sysfs_root_from_env
 
@@ -60,4 +64,5 @@ def run_checks(environ: Mapping[str, str], proc_root: str, root: str, nvml: Any)
         *check_cgroups(proc_root, environ, os.geteuid()),
         *check_rapl(sysfs_root_from_env(environ), proc_root),
         *check_gpus(nvml, environ, proc_root, root),
+        *check_other_gpus(environ, environ, root, amdsmi),
     ]

@@ -31,12 +31,14 @@ class GpuSet:
         self._keys: list[dict[int, int]] = []  # per sensor: its index -> run-wide index
         self._seen: list[int] = []  # per sensor: notes already taken
         devices: list[GpuInfo] = []
+        self.backend_of: dict[int, str] = {}  # run-wide index -> the backend's name
         next_key = 0
         for sensor in sensors:
             keys = {}
             for info in sensor.devices:
                 key = info.index if len(sensors) == 1 else next_key + info.index
                 keys[info.index] = key
+                self.backend_of[key] = sensor.name
                 devices.append(dataclasses.replace(info, index=key))
             if len(sensors) > 1 and keys and keys != {i: i for i in keys}:
                 self.notes.append(
@@ -175,7 +177,8 @@ def _open_drm(host: GpuHost, found: list[GpuInfo]) -> GpuSensor:
     )
 
 
-BACKENDS: tuple[tuple[str, Callable[[GpuHost], str | None], Opener], ...] = (
+Backend = tuple[str, Callable[[GpuHost], "str | None"], Opener]
+BACKENDS: tuple[Backend, ...] = (
     ("NVIDIA", _nvidia_here, _open_nvml),
     ("AMD (amdsmi)", _amd_here, _open_amdsmi),
     ("Jetson", _jetson_here, _open_jetson),
@@ -183,7 +186,9 @@ BACKENDS: tuple[tuple[str, Callable[[GpuHost], str | None], Opener], ...] = (
 )
 
 
-def open_gpus(host: GpuHost) -> tuple[GpuSet | None, list[str], list[str]]:
+def open_gpus(
+    host: GpuHost, backends: tuple[Backend, ...] | None = None
+) -> tuple[GpuSet | None, list[str], list[str]]:
     """The GPU backends that apply here, as one GpuSet (None: none); then, as
     `<label>: <reason>`, why each backend whose hardware is here could not be opened, and why
     each of the others does not apply (no driver, no card)."""
@@ -191,7 +196,7 @@ def open_gpus(host: GpuHost) -> tuple[GpuSet | None, list[str], list[str]]:
     found: list[GpuInfo] = []
     failed: list[str] = []
     absent: list[str] = []
-    for label, here, open_backend in BACKENDS:
+    for label, here, open_backend in BACKENDS if backends is None else backends:
         missing = here(host)
         if missing is not None:
             absent.append(f"{label}: {missing}")
