@@ -55,3 +55,66 @@ def make_sysfs(sysfs: Path) -> Path:
 
 def zone_file(sysfs: Path, zone_id: str, name: str) -> Path:
     return sysfs / "class" / "powercap" / zone_id / name
+
+
+AMD_MAX_RANGE_UJ = 65_532_610_987  # max_energy_range_uj of both AMD zones: 32 bits of 15.3 uJ
+
+
+def make_amd_sysfs(sysfs: Path, sockets: int = 2) -> Path:
+    """powercap as the kernel lays it out on an AMD EPYC host (intel_rapl_msr, rapl_msr_priv_amd):
+    per socket a "package-N" zone with one "core" subzone, both with the same 32-bit range; no
+    dram, psys or uncore zone. Reported layout: e.g. EPYC 7543 (65532610987 in several projects'
+    fixtures, and powercap/powercap#3 for the zone tree)."""
+    rapl = sysfs / "devices" / "virtual" / "powercap" / "intel-rapl"
+    for n in range(sockets):
+        package = write_zone(
+            rapl / f"intel-rapl:{n}", f"package-{n}", 1_000_000 * (n + 1), AMD_MAX_RANGE_UJ
+        )
+        core = write_zone(package / f"intel-rapl:{n}:0", "core", 400_000, AMD_MAX_RANGE_UJ)
+        link_into_class(sysfs, package)
+        link_into_class(sysfs, core)
+    return sysfs
+
+
+def make_amd_energy_hwmon(
+    sysfs: Path,
+    sockets_uj: list[int],
+    cores_uj: list[int],
+    name: str = "amd_energy",
+    hwmon: str = "hwmon3",
+) -> Path:
+    """An amd_energy hwmon device (Documentation/hwmon/amd_energy.rst, github.com/amd/amd_energy):
+    energyN_input (uJ) and energyN_label, the cores first ("Ecore000"...) then the sockets
+    ("Esocket0"...), under devices/platform/amd_energy.0/hwmon/ with the class/hwmon link. Other
+    hwmon devices (k10temp) sit beside it, as on a real host."""
+    platform = sysfs / "devices" / "platform"
+    hwmon_class = sysfs / "class" / "hwmon"
+    hwmon_class.mkdir(parents=True, exist_ok=True)
+    k10 = platform / "k10temp" / "hwmon" / "hwmon1"
+    if not k10.exists():
+        k10.mkdir(parents=True)
+        (k10 / "name").write_text("k10temp\n")
+        (k10 / "temp1_input").write_text("45000\n")
+        (hwmon_class / "hwmon1").symlink_to(os.path.relpath(k10, hwmon_class))
+    device = platform / f"{name}.0" / "hwmon" / hwmon
+    device.mkdir(parents=True)
+    (device / "name").write_text(f"{name}\n")
+    labels = [f"Ecore{i:03d}" for i in range(len(cores_uj))]
+    labels += [f"Esocket{i}" for i in range(len(sockets_uj))]
+    values = [*cores_uj, *sockets_uj]
+    for index, (label, value) in enumerate(zip(labels, values, strict=True), start=1):
+        (device / f"energy{index}_label").write_text(f"{label}\n")
+        (device / f"energy{index}_input").write_text(f"{value}\n")
+    (hwmon_class / hwmon).symlink_to(os.path.relpath(device, hwmon_class))
+    return device
+
+
+def write_dmi(sysfs: Path, sys_vendor: str, product_name: str) -> Path:
+    """class/dmi/id/{sys_vendor,product_name}, as an EC2 Nitro instance shows them."""
+    dmi = sysfs / "devices" / "virtual" / "dmi" / "id"
+    dmi.mkdir(parents=True)
+    (dmi / "sys_vendor").write_text(f"{sys_vendor}\n")
+    (dmi / "product_name").write_text(f"{product_name}\n")
+    (sysfs / "class" / "dmi").mkdir(parents=True, exist_ok=True)
+    (sysfs / "class" / "dmi" / "id").symlink_to(os.path.relpath(dmi, sysfs / "class" / "dmi"))
+    return dmi

@@ -64,6 +64,7 @@ RUN_PATH = {
     "carbonwrap.runlog.writer",
     "carbonwrap.sensors",
     "carbonwrap.sensors.amd_driver",
+    "carbonwrap.sensors.amd_energy",  # AMD hosts without readable RAPL (this VM, cloud VMs)
     "carbonwrap.sensors.cpu_estimate",
     "carbonwrap.sensors.jetson_marker",
     "carbonwrap.sensors.meminfo",

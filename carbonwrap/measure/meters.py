@@ -23,6 +23,8 @@ _CONSEQUENCE = {
     "/proc/stat": "until it reads again the tree is charged the whole CPU energy (an upper bound)",
     "RAPL": "the interval is counted when a counter reads again (cumulative); if none does, "
     "CPU and DRAM energy stop at the last good reading",
+    "amd_energy": "the interval is counted when a counter reads again (cumulative); if none "
+    "does, CPU energy stops at the last good reading",
     "/proc/meminfo": "the last good value stands in",
     "the tree's memory": "the last good value stands in",
     "the tree's processes": "the last good list stands in",
@@ -87,28 +89,33 @@ class Meters:
         from carbonwrap.sensors.cpu_estimate import (
             DRAM_BASIS,
             DRAM_W_PER_GB,
+            cloud_instance,
             cpu_model_name,
+            cpu_vendor,
             estimate_cpu_power,
         )
-        from carbonwrap.sensors.rapl import RaplSensor, sysfs_root_from_env
+        from carbonwrap.sensors.rapl import RaplSensor, dram_missing_note, sysfs_root_from_env
 
         self._cpu_w = 0.0
         self._dram_w_per_gb = 0.0
+        sysfs_root, proc_root = sysfs_root_from_env(environ), proc_root_from_env(environ)
         try:
-            rapl: RaplSensor | None = RaplSensor(sysfs_root_from_env(environ))
+            rapl: Any = RaplSensor(sysfs_root)
         except SensorUnavailable as exc:
-            rapl = None
-            self.notes.append(f"RAPL unavailable, CPU energy estimated: {exc.reason}")
+            rapl = self._open_amd_energy(sysfs_root, proc_root, exc.reason)
         kinds = [z.kind for z in rapl.zones] if rapl else []
         if rapl is not None:
             self.notes.extend(f"RAPL zone skipped: {reason}" for reason in rapl.skipped)
+            driver = "" if rapl.name == "rapl" else f"{rapl.name} "
             self.components["cpu"] = {
                 "method": "rapl",
-                "basis": f"{kinds.count('package')} package zone(s); "
+                "basis": f"{kinds.count('package')} {driver}package zone(s); "
                 "share = tree CPU time / all CPUs' busy time",
             }
         else:
-            estimate = estimate_cpu_power(cpu_model_name(), os.cpu_count() or 1)
+            estimate = estimate_cpu_power(
+                cpu_model_name(proc_root), os.cpu_count() or 1, cloud_instance(sysfs_root)
+            )
             self._cpu_w = estimate.watts_per_cpu
             self.components["cpu"] = {"method": "estimate", "basis": estimate.basis}
         if "dram" in kinds:
@@ -125,8 +132,27 @@ class Meters:
                 "basis": f"{DRAM_BASIS}, of the tree's resident memory sampled every interval",
             }
             if rapl is not None:
-                self.notes.append("RAPL has no dram zone here; DRAM estimated from resident memory")
+                self.notes.append(dram_missing_note(cpu_vendor(proc_root)))
         return rapl
+
+    def _open_amd_energy(self, sysfs_root: str, proc_root: str, rapl_reason: str) -> Any:
+        """On AMD hosts whose powercap cannot be read, the amd_energy (or zenergy) hwmon
+        driver's socket counters, used as RAPL package zones; else None (the estimate)."""
+        from carbonwrap.sensors.cpu_estimate import cpu_vendor
+
+        if cpu_vendor(proc_root) not in ("AuthenticAMD", "HygonGenuine"):
+            self.notes.append(f"RAPL unavailable, CPU energy estimated: {rapl_reason}")
+            return None
+        from carbonwrap.sensors.amd_energy import AmdEnergySensor
+
+        try:
+            sensor = AmdEnergySensor(sysfs_root)
+        except SensorUnavailable as exc:
+            self.notes.append(f"RAPL unavailable, CPU energy estimated: {rapl_reason}")
+            self.notes.append(f"amd_energy unavailable too: {exc.reason}")
+            return None
+        self.notes.append(f"RAPL unavailable, CPU energy from amd_energy: {rapl_reason}")
+        return sensor
 
     def _open_gpu(self, environ: Mapping[str, str], child_env: Mapping[str, str], nvml: Any) -> Any:
         from carbonwrap.measure.gpus import GpuHost, open_gpus, unavailable_reason
@@ -172,7 +198,8 @@ class Meters:
         sources are read as usual, so one broken sensor costs only its own numbers."""
         rapl, gpu, meminfo = self._rapl, self._gpu, self._meminfo
         mono_s = time.monotonic()
-        rapl_j: dict[str, float] = self._guard("RAPL", rapl.read, {}) if rapl else {}
+        source = "RAPL" if rapl is None or rapl.name == "rapl" else "amd_energy"
+        rapl_j: dict[str, float] = self._guard(source, rapl.read, {}) if rapl else {}
         if rapl_j:
             self._check_rapl(rapl_j, mono_s)
         return Reading(

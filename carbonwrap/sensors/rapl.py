@@ -1,4 +1,4 @@
-"""RAPL package and DRAM energy counters read through Linux powercap sysfs (units: J)."""
+"""RAPL package and DRAM energy counters (Intel, AMD Zen) read through Linux powercap (J)."""
 
 import os
 import re
@@ -10,6 +10,13 @@ from carbonwrap.sensors import SensorUnavailable
 # Kernel docs: https://docs.kernel.org/power/powercap/powercap.html
 # Top-level zones are packages (or psys); subzones are core, uncore, dram. The intel-rapl-mmio
 # zones repeat the package counter through MMIO, so the regexes below never match them.
+# AMD Zen (family 17h, 19h, 1Ah) and Hygon (18h) are served by the same intel_rapl_msr driver
+# since Linux 5.11 (Victor Ding, "powercap: Add AMD Fam17h RAPL support", 2020; 1Ah: Dhananjay
+# Ugwekar, 2024) with the same layout: one "package-N" zone per socket (the kernel adds a package
+# as its first CPU comes online) and one "core" subzone (MSR_AMD_CORE_ENERGY_STATUS, read on one
+# CPU: a single core, not all cores), both wrapping at max_energy_range_uj = 65532610987 (32 bits
+# of 15.3 uJ). drivers/powercap/intel_rapl_msr.c, rapl_msr_priv_amd, names only these two
+# domains: there is no dram (nor psys, uncore) zone on AMD.
 _TOP_ZONE = re.compile(r"intel-rapl:\d+")
 _SUB_ZONE = re.compile(r"intel-rapl:\d+:\d+")
 
@@ -24,6 +31,22 @@ PERMISSION_FIX = (
     'ACTION=="add", SUBSYSTEM=="powercap", KERNEL=="intel-rapl:*", '
     'RUN+="/bin/chmod o+r /sys%p/energy_uj"'
 )
+
+
+# cpuinfo vendor_id of the CPUs whose RAPL has no DRAM domain (AMD Zen and Hygon Dhyana).
+_NO_DRAM_DOMAIN = ("AuthenticAMD", "HygonGenuine")
+
+
+def dram_missing_note(cpu_vendor: str) -> str:
+    """Why DRAM is estimated although RAPL reads: by design on AMD, a missing zone elsewhere.
+
+    `cpu_vendor` is cpuinfo's vendor_id (`cpu_estimate.cpu_vendor`).
+    """
+    if cpu_vendor in _NO_DRAM_DOMAIN:
+        return (
+            "AMD Zen CPUs have no DRAM RAPL domain: DRAM energy is estimated from resident memory"
+        )
+    return "RAPL has no dram zone here; DRAM estimated from resident memory"
 
 
 class RaplZone(NamedTuple):

@@ -8,14 +8,23 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
+from sysfs_tree import write_dmi
 
 from carbonwrap.sensors.cpu_estimate import (
     DRAM_BASIS,
     DRAM_W_PER_GB,
+    CloudInstance,
+    cloud_instance,
     cpu_model_name,
+    cpu_vendor,
     estimate_cpu_power,
+    instance_cpu_model,
+    lookup_model,
     normalise_model_name,
+    table_rows,
 )
+
+MODEL_NAMES = Path(__file__).parents[2] / "cpuinfo" / "model_names.txt"
 
 X86_CPUINFO = """\
 processor\t: 0
@@ -72,7 +81,7 @@ def test_known_models(model: str, watts_per_cpu: float) -> None:
 def test_known_model_basis_states_tdp_threads_and_source() -> None:
     basis = estimate_cpu_power("AMD EPYC 7763 64-Core Processor", 256).basis
     assert basis.startswith("estimate: AMD EPYC 7763: TDP 280 W / 128 threads = 2.19 W")
-    assert "AMD product page" in basis
+    assert "amd.com specifications via CodeCarbon" in basis
 
 
 @pytest.mark.parametrize(
@@ -82,6 +91,9 @@ def test_known_model_basis_states_tdp_threads_and_source() -> None:
         ("Intel® Xeon® Platinum 8480+", "intel xeon platinum 8480+"),
         ("12th Gen Intel(R) Core(TM) i9-12900K", "12th gen intel core i9-12900k"),
         ("  AMD   EPYC 7763 64-Core Processor  ", "amd epyc 7763"),
+        ("Intel(R) Xeon(R) CPU E5-2680 v4 @ 2.40GHz", "intel xeon e5-2680 v4"),
+        ("AMD FX(tm)-8350 Eight-Core Processor", "amd fx-8350"),
+        ("AMD Ryzen Threadripper PRO 5995WX 64-Cores", "amd ryzen threadripper pro 5995wx"),
         ("AMD EPYC", "amd epyc"),
         ("", ""),
     ],
@@ -95,10 +107,11 @@ def test_matching_ignores_case_spacing_and_marks() -> None:
 
 
 def test_a_longer_model_number_is_not_matched_by_its_prefix() -> None:
-    # The 6248R is a different part (24 cores, 205 W); "gold 6248" must not claim it.
+    # The 6248R is a different part (24 cores, 205 W); "gold 6248" (20 cores, 150 W) must not
+    # claim it: it gets its own row.
     estimate = estimate_cpu_power("Intel(R) Xeon(R) Gold 6248R CPU @ 3.00GHz", 96)
-    assert estimate.watts_per_cpu == 12.0
-    assert estimate.basis.startswith("default estimate")
+    assert estimate.watts_per_cpu == pytest.approx(205 / 48)
+    assert estimate.basis.startswith("estimate: Intel Xeon Gold 6248R: TDP 205 W / 48 threads")
 
 
 def test_longest_match_wins() -> None:
@@ -132,7 +145,7 @@ def test_dram_constant_and_basis() -> None:
     assert "Green Algorithms" in DRAM_BASIS
 
 
-def test_table_rows_are_plausible_and_sourced() -> None:
+def test_table_rows_are_plausible_sourced_and_find_themselves() -> None:
     text = resources.files("carbonwrap").joinpath("data", "cpu_tdp.csv").read_text()
     rows = list(
         csv.DictReader(
@@ -141,16 +154,154 @@ def test_table_rows_are_plausible_and_sourced() -> None:
             )
         )
     )
-    assert 20 <= len(rows) <= 60
+    assert len(rows) >= 1000
     keys = [normalise_model_name(row["match"]) for row in rows]
     assert len(set(keys)) == len(keys), "duplicate match rows"
-    for row in rows:
-        assert 10 <= float(row["tdp_w"]) <= 500, row
-        assert 4 <= int(row["threads"]) <= 512, row
+    for row, key in zip(rows, keys, strict=True):
+        assert 1 <= float(row["tdp_w"]) <= 600, row
+        assert 1 <= int(row["threads"]) <= 512, row
         assert row["source"].strip(), row
-        assert estimate_cpu_power(row["match"], 1).watts_per_cpu == pytest.approx(
-            float(row["tdp_w"]) / int(row["threads"])
-        ), f"row {row['match']!r} does not find itself"
+        # The lookup lower-cases the label only: the table must hold names already normalised.
+        assert key == " ".join(row["match"].lower().split()), row
+        assert any(c.isdigit() for c in key), f"{row['match']!r} has no model number to find"
+        found = lookup_model(row["match"])
+        assert found is not None, f"row {row['match']!r} does not find itself"
+        assert found.key == key
+    assert [r.label for r in table_rows()] == [row["match"] for row in rows]
+
+
+def test_table_covers_the_families() -> None:
+    labels = [row.label for row in table_rows()]
+    for family in (
+        "Intel Xeon Gold",
+        "Intel Xeon Platinum",
+        "AMD EPYC",
+        "AMD Ryzen 9",
+        "AMD Ryzen Threadripper",
+        "Neoverse-",
+    ):
+        assert sum(label.startswith(family) for label in labels) >= 2, family
+
+
+def model_names() -> list[tuple[str, str, str]]:
+    lines = MODEL_NAMES.read_text().splitlines()
+    return [tuple(line.split("\t")) for line in lines if line and not line.startswith("#")]  # type: ignore[misc]
+
+
+def test_model_name_fixtures_are_many_and_sourced() -> None:
+    names = model_names()
+    assert len(names) >= 30
+    for model, expected, source in names:
+        assert model.strip() and expected and source.strip(), (model, expected, source)
+
+
+@pytest.mark.parametrize(("model", "expected", "source"), model_names())
+def test_real_model_names_match_their_row(model: str, expected: str, source: str) -> None:
+    row = lookup_model(model)
+    assert (row.label if row else "-") == expected, source
+
+
+@pytest.mark.parametrize(
+    ("model", "neighbour"),
+    [
+        ("Intel(R) Xeon(R) Gold 6248 CPU @ 2.50GHz", "Intel Xeon Gold 6248R"),
+        ("Intel(R) Xeon(R) Gold 6248R CPU @ 3.00GHz", "Intel Xeon Gold 6248"),
+        ("AMD EPYC 7763 64-Core Processor", "AMD EPYC 7773X"),
+        ("AMD Ryzen 9 7950X 16-Core Processor", "AMD Ryzen 9 7950X3D"),
+        ("AMD Ryzen 9 7950X3D 16-Core Processor", "AMD Ryzen 9 7950X"),
+        ("Intel(R) Xeon(R) Platinum 8480+ CPU @ 2.00GHz", "Intel Xeon Platinum 8480"),
+    ],
+)
+def test_a_model_never_takes_its_neighbours_row(model: str, neighbour: str) -> None:
+    row = lookup_model(model)
+    assert row is not None
+    assert row.label != neighbour
+
+
+def test_a_made_up_suffix_is_not_claimed_by_the_base_model() -> None:
+    # "7763X" does not exist; the 7763's row must not claim it by prefix.
+    assert lookup_model("AMD EPYC 7763X 64-Core Processor") is None
+
+
+def test_arm_core_names_match_as_lscpu_and_carbonwrap_write_them() -> None:
+    row = lookup_model("ARM Neoverse-N1")
+    assert row is not None
+    assert row.label == "Neoverse-N1"
+    assert lookup_model("Neoverse-N1") == row
+
+
+def test_generic_model_with_known_instance_type_takes_the_instance_cpu() -> None:
+    estimate = estimate_cpu_power("AMD EPYC Processor", 2, CloudInstance("aws", "m6a.large"))
+    row = lookup_model("AMD EPYC 7R13")
+    assert row is not None
+    assert estimate.watts_per_cpu == pytest.approx(row.tdp_w / row.threads)
+    assert estimate.basis.startswith("estimate: AMD EPYC 7R13: TDP")
+    assert "aws m6a.large runs on it" in estimate.basis
+    assert "cpuinfo says 'AMD EPYC Processor'" in estimate.basis
+
+
+def test_known_model_wins_over_the_instance_type() -> None:
+    estimate = estimate_cpu_power(
+        "Intel(R) Xeon(R) Platinum 8259CL CPU @ 2.50GHz", 2, CloudInstance("aws", "m5.large")
+    )
+    assert estimate.basis.startswith("estimate: Intel Xeon Platinum 8259CL:")
+    assert "runs on it" not in estimate.basis
+
+
+def test_unknown_instance_family_falls_back_to_the_default() -> None:
+    estimate = estimate_cpu_power("AMD EPYC Processor", 2, CloudInstance("aws", "x9z.large"))
+    assert estimate.watts_per_cpu == 12.0
+    assert estimate.basis.startswith("default estimate")
+
+
+@pytest.mark.parametrize(
+    ("instance", "model"),
+    [
+        (CloudInstance("aws", "m5.large"), "Intel Xeon Platinum 8175M"),
+        (CloudInstance("aws", "c6g.4xlarge"), "Neoverse-N1"),
+        (CloudInstance("aws", "M6A.48XLARGE"), "AMD EPYC 7R13"),
+        (CloudInstance("gcp", "n2d-standard-8"), "AMD EPYC 7B12"),
+    ],
+)
+def test_instance_families(instance: CloudInstance, model: str) -> None:
+    found = instance_cpu_model(instance)
+    assert found is not None
+    assert found[0] == model
+
+
+def test_every_instance_row_names_a_table_row() -> None:
+    text = resources.files("carbonwrap").joinpath("data", "cloud_instance_cpus.csv").read_text()
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    rows = list(csv.DictReader(io.StringIO("\n".join(lines))))
+    assert len(rows) >= 10
+    for row in rows:
+        found = lookup_model(row["cpu_model"])
+        assert found is not None and found.label == row["cpu_model"], row
+        assert row["source"].strip(), row
+
+
+def test_cloud_instance_from_ec2_nitro_dmi(tmp_path: Path) -> None:
+    write_dmi(tmp_path, "Amazon EC2", "m5.large")
+    assert cloud_instance(tmp_path) == CloudInstance("aws", "m5.large")
+
+
+@pytest.mark.parametrize(
+    ("vendor", "product"),
+    [
+        ("Xen", "HVM domU"),  # an EC2 instance on Xen: no type in DMI
+        ("Google", "Google Compute Engine"),
+        ("Microsoft Corporation", "Virtual Machine"),
+        ("Amazon EC2", "not a type"),
+        ("QEMU", "Standard PC (Q35 + ICH9, 2009)"),
+    ],
+)
+def test_cloud_instance_unknown_elsewhere(tmp_path: Path, vendor: str, product: str) -> None:
+    write_dmi(tmp_path, vendor, product)
+    assert cloud_instance(tmp_path) is None
+
+
+def test_cloud_instance_without_dmi(tmp_path: Path) -> None:
+    assert cloud_instance(tmp_path) is None
 
 
 def test_cpu_model_name_x86(tmp_path: Path) -> None:
@@ -170,3 +321,12 @@ def test_cpu_model_name_arm64_unknown_core(tmp_path: Path) -> None:
 def test_cpu_model_name_missing_or_empty(tmp_path: Path) -> None:
     assert cpu_model_name(tmp_path) == ""
     assert cpu_model_name(write_cpuinfo(tmp_path, "processor\t: 0\n")) == ""
+
+
+def test_cpu_vendor(tmp_path: Path) -> None:
+    assert cpu_vendor(write_cpuinfo(tmp_path, X86_CPUINFO)) == "AuthenticAMD"
+
+
+def test_cpu_vendor_arm64_and_missing(tmp_path: Path) -> None:
+    assert cpu_vendor(tmp_path) == ""
+    assert cpu_vendor(write_cpuinfo(tmp_path, ARM64_CPUINFO)) == ""

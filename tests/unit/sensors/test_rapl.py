@@ -10,10 +10,18 @@ from pathlib import Path
 
 import pytest
 from conftest import call_as_nobody
-from sysfs_tree import MAX_RANGE_UJ, link_into_class, make_sysfs, write_zone, zone_file
+from sysfs_tree import (
+    AMD_MAX_RANGE_UJ,
+    MAX_RANGE_UJ,
+    link_into_class,
+    make_amd_sysfs,
+    make_sysfs,
+    write_zone,
+    zone_file,
+)
 
 from carbonwrap.sensors import SensorUnavailable
-from carbonwrap.sensors.rapl import RaplSensor, sysfs_root_from_env
+from carbonwrap.sensors.rapl import RaplSensor, dram_missing_note, sysfs_root_from_env
 
 
 @pytest.fixture
@@ -256,3 +264,44 @@ def test_counter_wrap_through_the_sensor_and_attribution(sysfs: Path) -> None:
     result = interval_energy(before, after, model)
     assert result["cpu"].device_energy_j == pytest.approx(5.0, abs=1e-6)
     assert result["cpu"].energy_j == pytest.approx(2.5, abs=1e-6)  # tree: 1 of 2 busy CPU-s
+
+
+def test_amd_epyc_tree_gives_one_package_zone_per_socket_and_no_dram(tmp_path: Path) -> None:
+    """AMD Zen: package-N with a "core" subzone, nothing else; the core zone is part of the
+    package counter (and one core only), so it is never read."""
+    sysfs = make_amd_sysfs(tmp_path / "sys", sockets=2)
+    with RaplSensor(sysfs) as sensor:
+        assert [(z.zone_id, z.name, z.kind) for z in sensor.zones] == [
+            ("intel-rapl:0", "package-0", "package"),
+            ("intel-rapl:1", "package-1", "package"),
+        ]
+        assert all(z.max_energy_range_j == pytest.approx(65_532.610987) for z in sensor.zones)
+        assert sensor.read() == {"intel-rapl:0": 1.0, "intel-rapl:1": 2.0}
+
+
+def test_amd_counter_wrap_at_its_32_bit_range(tmp_path: Path) -> None:
+    from carbonwrap.measure.attribution import counter_delta
+
+    sysfs = make_amd_sysfs(tmp_path / "sys", sockets=1)
+    with RaplSensor(sysfs) as sensor:
+        counter = zone_file(sysfs, "intel-rapl:0", "energy_uj")
+        counter.write_text(f"{AMD_MAX_RANGE_UJ - 1_000_000}\n")  # 1 J before the wrap
+        before = sensor.read()["intel-rapl:0"]
+        counter.write_text("4000000\n")  # wrapped, then 4 J more
+        after = sensor.read()["intel-rapl:0"]
+        zone = sensor.zones[0]
+    assert counter_delta(before, after, zone.max_energy_range_j, 2000.0) == pytest.approx(5.0)
+
+
+@pytest.mark.parametrize("vendor", ["AuthenticAMD", "HygonGenuine"])
+def test_dram_note_says_amd_has_no_dram_domain(vendor: str) -> None:
+    assert dram_missing_note(vendor) == (
+        "AMD Zen CPUs have no DRAM RAPL domain: DRAM energy is estimated from resident memory"
+    )
+
+
+@pytest.mark.parametrize("vendor", ["GenuineIntel", ""])
+def test_dram_note_elsewhere_says_the_zone_is_missing(vendor: str) -> None:
+    assert dram_missing_note(vendor) == (
+        "RAPL has no dram zone here; DRAM estimated from resident memory"
+    )
