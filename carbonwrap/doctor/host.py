@@ -193,7 +193,12 @@ def check_rapl(sysfs_root: str, proc_root: str) -> list[Check]:
     try:
         sensor = rapl.RaplSensor(sysfs_root)
     except SensorUnavailable as exc:
-        return [_rapl_unavailable(exc.reason, powercap), check_estimate(proc_root, dram=True)]
+        unavailable = _rapl_unavailable(exc.reason, powercap)
+        amd = check_amd_energy(sysfs_root, proc_root)
+        if amd is not None and amd.status == OK:
+            return [unavailable, amd, check_estimate(proc_root, dram=True, cpu=False)]
+        estimate = check_estimate(proc_root, dram=True, sysfs_root=sysfs_root)
+        return [unavailable, *([amd] if amd else []), estimate]
     with sensor:
         sensor.read()
         zones = sensor.zones
@@ -224,14 +229,50 @@ def _rapl_unavailable(reason: str, powercap: str) -> Check:
     return Check("rapl", ERROR, reason)
 
 
-def check_estimate(proc_root: str, *, dram: bool, cpu: bool = True) -> Check:
+def check_amd_energy(sysfs_root: str, proc_root: str) -> Check | None:
+    """On an AMD host without readable RAPL: the amd_energy (zenergy) socket counters a run
+    would use instead; None on other CPUs."""
+    from carbonwrap.sensors.cpu_estimate import cpu_vendor
+
+    if cpu_vendor(proc_root) not in ("AuthenticAMD", "HygonGenuine"):
+        return None
+    from carbonwrap.sensors.amd_energy import AmdEnergySensor
+
+    try:
+        sensor = AmdEnergySensor(sysfs_root)
+    except SensorUnavailable as exc:
+        return Check("amd_energy", MISSING, exc.reason)
+    try:
+        sensor.read()
+    except SensorUnavailable as exc:
+        return Check("amd_energy", ERROR, exc.reason)
+    finally:
+        sensor.close()
+    return Check(
+        "amd_energy",
+        OK,
+        f"{len(sensor.zones)} socket counter(s) readable under {sensor.hwmon_dir}: CPU energy "
+        "from them in place of RAPL",
+    )
+
+
+def check_estimate(
+    proc_root: str, *, dram: bool, cpu: bool = True, sysfs_root: str = "/sys"
+) -> Check:
     """What a run estimates in place of RAPL: CPU from the TDP table, DRAM from resident memory."""
-    from carbonwrap.sensors.cpu_estimate import DRAM_BASIS, cpu_model_name, estimate_cpu_power
+    from carbonwrap.sensors.cpu_estimate import (
+        DRAM_BASIS,
+        cloud_instance,
+        cpu_model_name,
+        estimate_cpu_power,
+    )
 
     parts: list[str] = []
     status = OK
     if cpu:
-        estimate = estimate_cpu_power(cpu_model_name(proc_root), os.cpu_count() or 1)
+        estimate = estimate_cpu_power(
+            cpu_model_name(proc_root), os.cpu_count() or 1, cloud_instance(sysfs_root)
+        )
         parts.append(f"CPU: {estimate.basis}")
         if estimate.basis.startswith("default"):
             status = WARN
