@@ -11,6 +11,20 @@ import pynvml
 # Real pynvml return types, so the sensor reads exactly the attributes it reads on a GPU.
 FieldValue = pynvml.c_nvmlFieldValue_t
 UtilSample = pynvml.c_nvmlProcessUtilizationSample_t
+AccountingStats = pynvml.c_nvmlAccountingStats_t
+C2cModeInfo = pynvml.c_nvmlC2cModeInfo_v1_t
+
+
+@dataclass
+class Accounted:
+    """One process in a GPU's accounting buffer (nvmlAccountingStats_t's fields)."""
+
+    pid: int
+    running: bool = False  # isRunning
+    max_memory: int = 1 << 30  # maxMemoryUsage, B
+    start_us: int = 1_700_000_000_000_000  # startTime: CPU timestamp, µs
+    time_ms: int = 2_000  # active context time; 0 while running
+    gpu_util: int = 80  # gpuUtilization, % of its lifetime
 
 
 @dataclass
@@ -29,6 +43,9 @@ class FakeGpu:
     mig: bool | None = None  # None: not MIG capable; False/True: MIG mode disabled/enabled
     mig_uuids: tuple[str, ...] = ()  # MIG devices on this board
     accessible: bool = True  # False: handle by index raises NoPermission (cgroup-hidden GPU)
+    c2c: bool | None = None  # nvmlDeviceGetC2cModeInfoV's isC2cEnabled; None: NotSupported
+    accounting: bool = False  # accounting mode
+    accounted: list[Accounted] = field(default_factory=list)  # its buffer, oldest first
     lost: bool = False  # every call raises GpuIsLost
     fail: dict[str, pynvml.NVMLError] = field(default_factory=dict)  # call name -> error
 
@@ -126,6 +143,37 @@ class FakeNvml:
         if gpu.energy_mj is None:
             raise pynvml.NVMLError_NotSupported()
         return gpu.energy_mj
+
+    def nvmlDeviceGetC2cModeInfoV(self, handle: FakeHandle) -> Any:
+        gpu = self._gpu("nvmlDeviceGetC2cModeInfoV", handle)
+        if gpu.c2c is None:
+            raise pynvml.NVMLError_NotSupported()
+        return C2cModeInfo(isC2cEnabled=int(gpu.c2c))
+
+    def nvmlDeviceGetAccountingMode(self, handle: FakeHandle) -> int:
+        gpu = self._gpu("nvmlDeviceGetAccountingMode", handle)
+        return pynvml.NVML_FEATURE_ENABLED if gpu.accounting else pynvml.NVML_FEATURE_DISABLED
+
+    def nvmlDeviceGetAccountingPids(self, handle: FakeHandle) -> list[int]:
+        gpu = self._gpu("nvmlDeviceGetAccountingPids", handle)
+        if not gpu.accounting:
+            raise pynvml.NVMLError_NotSupported()  # what the driver says with the mode off
+        return [entry.pid for entry in gpu.accounted]
+
+    def nvmlDeviceGetAccountingStats(self, handle: FakeHandle, pid: int) -> Any:
+        gpu = self._gpu("nvmlDeviceGetAccountingStats", handle)
+        # On a PID collision NVML reports the latest process: the last entry.
+        for entry in reversed(gpu.accounted):
+            if entry.pid == pid:
+                return AccountingStats(
+                    gpuUtilization=entry.gpu_util,
+                    memoryUtilization=10,
+                    maxMemoryUsage=entry.max_memory,
+                    time=0 if entry.running else entry.time_ms,
+                    startTime=entry.start_us,
+                    isRunning=int(entry.running),
+                )
+        raise pynvml.NVMLError_NotFound()
 
     def nvmlDeviceGetPowerUsage(self, handle: FakeHandle) -> int:
         return self._gpu("nvmlDeviceGetPowerUsage", handle).power_mw

@@ -120,7 +120,19 @@ def _capabilities(probe: GpuProbe, index: int) -> tuple[list[str], str]:
     """What a run gets from this GPU, and the worst status among the parts."""
     parts: list[str] = []
     status = OK
-    if probe.supports_total_energy():
+    if probe.module_scope():
+        status = WARN
+        if probe.instant_power_readable():
+            parts.append(
+                "Grace superchip: its energy counter includes the CPU, so the GPU's own power "
+                "is sampled and integrated instead"
+            )
+        else:
+            parts.append(
+                "Grace superchip without GPU-only power: its energy is the whole module's, "
+                "CPU included"
+            )
+    elif probe.supports_total_energy():
         parts.append("energy counter")
     else:
         status = WARN
@@ -138,21 +150,27 @@ def _capabilities(probe: GpuProbe, index: int) -> tuple[list[str], str]:
     if probe.mig_enabled():
         status = WARN
         parts.append(
-            "MIG mode: energy is the whole board's, shared by its instances; no per-process "
-            "attribution within the board"
+            "MIG mode: energy is the whole board's, shared by its instances; a run's share is "
+            "its GPU memory where NVML lists the board's processes (privileged callers only), "
+            "else the whole board, an upper bound"
         )
     parts.append(_accounting(probe, index))
     return parts, status
 
 
 def _accounting(probe: GpuProbe, index: int) -> str:
-    """Accounting mode keeps per-process statistics of processes that have exited."""
+    """Accounting mode keeps per-process statistics of processes that have exited: without it,
+    a process that holds the GPU only between two readings is missed. Off is no failure."""
     error = probe.accounting_error()
     if error is not None:
         return f"accounting mode unknown ({error})"
     if probe.accounting_enabled():
-        return "accounting mode on"
+        return "accounting mode on: processes that start and end between two readings count"
+    # The mode lives in the driver and is lost when it unloads (NVML "Accounting Statistics":
+    # https://docs.nvidia.com/deploy/nvml-api/group__nvmlAccountingStats.html).
     return (
-        f"accounting mode off (`sudo nvidia-smi -i {index} -am 1` keeps statistics of exited "
-        "processes; carbonwrap does not read them yet)"
+        "accounting mode off: a process that starts and ends between two readings is missed; "
+        f"`sudo nvidia-smi -i {index} -am 1` turns it on until the driver unloads (at reboot, "
+        f"or when no process holds the GPU unless `sudo nvidia-smi -i {index} -pm 1` keeps it "
+        "loaded)"
     )

@@ -46,6 +46,8 @@ GPU_BASES = {
     "equal-split": "no samples or memory figures: equal split per process",
     "device-level": "the tree's processes cannot be told apart on the GPU (PID namespace, no "
     "process list): whole device, an upper bound",
+    "accounting": "a process of the tree held the GPU only between two readings, seen through "
+    "NVML accounting mode: counted as if a reading had listed it",
 }
 
 
@@ -83,7 +85,30 @@ class Meters:
             dram_w_per_gb=self._dram_w_per_gb,
             gpu=self._gpu is not None,
             gpu_device_level=bool(self._gpu and self._gpu.pid_namespace_mismatch),
+            cpu_in_gpus=self._cpu_in_gpus(),
         )
+
+    def _cpu_in_gpus(self) -> frozenset[int]:
+        """GPUs whose energy covers a superchip module, Grace CPU and memory included
+        (GpuInfo.module_scope): while the command uses one, CPU and DRAM count there only."""
+        indices = (
+            frozenset(d.index for d in self._gpu.devices if d.module_scope)
+            if self._gpu
+            else frozenset()
+        )
+        if indices:
+            named = ", ".join(str(i) for i in sorted(indices))
+            self.notes.append(
+                f"GPU {named}'s energy covers its superchip module, Grace CPU and memory "
+                "included: in intervals where the command uses it, CPU and DRAM are counted "
+                "there and not again"
+            )
+            for component in ("cpu", "dram"):
+                basis = self.components[component].get("basis", "")
+                self.components[component]["basis"] = (
+                    f"{basis}; 0 while the command uses GPU {named}, whose module figure holds it"
+                )
+        return indices
 
     def _open_rapl(self, environ: Mapping[str, str]) -> Any:
         from carbonwrap.sensors.cpu_estimate import (

@@ -8,7 +8,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from carbonwrap.measure.attribution import EnergyModel, Reading, gpu_interval, interval_energy
+from carbonwrap.measure.attribution import (
+    CounterRejected,
+    EnergyModel,
+    GpuCarry,
+    GpuStep,
+    PowerCheck,
+    Reading,
+    cpu_in_gpu,
+    gpu_carry_flush,
+    gpu_step,
+    interval_energy,
+    power_check_step,
+)
 
 # Long runs log less often: at most one sample per (time run so far) / this, so a log grows
 # with the logarithm of the run's length. With the default 10 s: every 10 s for the first day,
@@ -63,7 +75,11 @@ class Sampler:
     and to `emit` every `log_interval_s` (the logged sample).
 
     A failed read is reported once per distinct message through `warn` and the interval is
-    merged into the next one: counters are cumulative, so nothing is lost.
+    merged into the next one: counters are cumulative, so nothing is lost. The same holds per
+    GPU: a counter that fails to read leaves its intervals waiting (`attribution.GpuCarry`)
+    until it reads again. What the GPU counters show is said once per device through `warn`:
+    a difference not believed, and a counter that disagrees with the power it is checked
+    against (`attribution.power_check_step`).
     """
 
     def __init__(
@@ -91,6 +107,9 @@ class Sampler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._warned: set[str] = set()
+        self._gpu_carries: dict[int, GpuCarry] = {}  # per GPU: counter intervals waiting
+        self._power_checks: dict[int, PowerCheck] = {}  # per GPU: the cross-check's window
+        self._gpu_said: set[tuple[int, str]] = set()  # (GPU, what) said once
         self._first = read()
         self._last = self._first
         self._last_emit_s = self._first.mono_s
@@ -106,23 +125,64 @@ class Sampler:
                 self._warned.add(message)
                 self._warn(message)
             return False
+        notes: list[str] = []
         with self._lock:
             t = self.totals
-            for component, share in interval_energy(self._last, cur, self._model).items():
-                t.add(component, share.energy_j, share.device_energy_j)
+            step = None
             if self._model.gpu:
-                t.add("gpu", 0.0, 0.0)
-                for index, gpu in gpu_interval(self._last, cur, self._model).items():
-                    t.add("gpu", gpu.energy_j, gpu.device_energy_j)
-                    g = t.gpus.setdefault(index, GpuTotals())
-                    g.energy_j += gpu.energy_j
-                    g.device_energy_j += gpu.device_energy_j
-                    g.methods[gpu.method] = g.methods.get(gpu.method, 0) + 1
+                step = gpu_step(self._last, cur, self._model, self._gpu_carries)
+            # A superchip GPU's figure may hold its CPU and memory: then not counted twice
+            in_gpu = step is not None and cpu_in_gpu(self._model, step.shares)
+            for component, share in interval_energy(self._last, cur, self._model).items():
+                if in_gpu:
+                    t.add(component, 0.0, 0.0)
+                else:
+                    t.add(component, share.energy_j, share.device_energy_j)
+            if step is not None:
+                notes = self._add_gpus(cur, step)
             self.totals.elapsed_s = cur.mono_s - self._first.mono_s
             self.totals.cpu_s = cur.tree_cpu_s - self._first.tree_cpu_s
             self.totals.mono_s = cur.mono_s
             self._last = cur
+        for note in notes:
+            self._warn(note)
         return True
+
+    def _add_gpus(self, cur: Reading, step: GpuStep) -> list[str]:
+        """The GPUs' interval into the totals (under the lock); what is to be said of them."""
+        t = self.totals
+        self._gpu_carries = step.carries
+        t.add("gpu", 0.0, 0.0)
+        for index, gpu in step.shares.items():
+            t.add("gpu", gpu.energy_j, gpu.device_energy_j)
+            g = t.gpus.setdefault(index, GpuTotals())
+            g.energy_j += gpu.energy_j
+            g.device_energy_j += gpu.device_energy_j
+            g.methods[gpu.method] = g.methods.get(gpu.method, 0) + 1
+        notes = [self._rejected_note(r) for r in step.rejected]
+        duration_s = max(0.0, cur.mono_s - self._last.mono_s)
+        for index, now in cur.gpu.items():
+            before = self._last.gpu.get(index)
+            if before is None:
+                continue
+            check, window = power_check_step(
+                self._power_checks.get(index, PowerCheck()), before, now, duration_s
+            )
+            self._power_checks[index] = check
+            if window is not None:
+                notes.append(self._once(index, "cross-check", _disagree_note(index, window)))
+        return [note for note in notes if note]
+
+    def _rejected_note(self, rejected: CounterRejected) -> str:
+        what = "back" if rejected.after_j < rejected.before_j else "jump"
+        return self._once(rejected.gpu, what, _rejected_note(rejected))
+
+    def _once(self, index: int, what: str, note: str) -> str:
+        """`note` the first time `what` is said of GPU `index`, else ""."""
+        if (index, what) in self._gpu_said:
+            return ""
+        self._gpu_said.add((index, what))
+        return note
 
     def snapshot(self) -> Totals:
         with self._lock:
@@ -164,6 +224,62 @@ class Sampler:
             self._thread.join()
 
     def final_totals(self) -> Totals:
-        """After `halt` (and after the accounting froze its count): the last reading."""
+        """After `halt` (and after the accounting froze its count): the last reading. GPU
+        intervals still waiting for a counter that never read again get their power readings."""
         self.tick()
+        notes = []
+        with self._lock:
+            for index, carry in sorted(self._gpu_carries.items()):
+                flushed = gpu_carry_flush(carry)
+                if flushed is None:
+                    continue
+                self.totals.add("gpu", flushed.energy_j, flushed.device_energy_j)
+                g = self.totals.gpus.setdefault(index, GpuTotals())
+                g.energy_j += flushed.energy_j
+                g.device_energy_j += flushed.device_energy_j
+                notes.append(_unread_note(index, carry))
+            self._gpu_carries = {}
+        for note in notes:
+            self._warn(note)
         return self.snapshot()
+
+
+def _rejected_note(rejected: CounterRejected) -> str:
+    """A GPU counter difference that was not believed, in words."""
+    instead = "power used" if rejected.power_used else "no energy counted"
+    before_j, after_j, duration_s = rejected.before_j, rejected.after_j, rejected.duration_s
+    if after_j < before_j:
+        return (
+            f"GPU {rejected.gpu}: energy counter went back from {before_j:.3f} J to "
+            f"{after_j:.3f} J: {instead} for that interval"
+        )
+    jump_j = after_j - before_j
+    return (
+        f"GPU {rejected.gpu}: energy counter jumped by {jump_j:.6g} J in {duration_s:.1f} s "
+        f"({jump_j / max(duration_s, 1e-9):.6g} W): {instead} for that interval"
+    )
+
+
+def _disagree_note(index: int, window: PowerCheck) -> str:
+    """The counter and integrated power over one window, when they disagree."""
+    gap = 100 * (window.counter_j / window.power_j - 1)
+    return (
+        f"GPU {index}: energy counter gave {window.counter_j:.1f} J over {window.span_s:.0f} s "
+        f"where integrated power gave {window.power_j:.1f} J ({gap:+.1f} %): the counter is "
+        "used; power sampled every interval misses what happens between samples, a counter "
+        "off by this much may be broken"
+    )
+
+
+def _unread_note(index: int, carry: GpuCarry) -> str:
+    """The intervals at the end of a run whose counter never read again."""
+    if carry.power_s >= carry.span_s:
+        instead = "counted from the power readings"
+    elif carry.power_s > 0:
+        instead = f"counted from the power readings where there were any ({carry.power_s:.0f} s)"
+    else:
+        instead = "not counted (no power readings either)"
+    return (
+        f"GPU {index}: its energy counter did not read again after failing; the last "
+        f"{carry.span_s:.0f} s are {instead}"
+    )

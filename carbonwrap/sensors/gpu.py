@@ -27,6 +27,9 @@ class GpuInfo:
     mig: bool = False  # MIG mode enabled: energy is board level
     vendor: str = "nvidia"  # nvidia | amd | intel
     pci_bus_id: str = ""  # domain:bus:device.function, lower case ("0000:03:00.0"); "" unknown
+    # Its energy is a superchip module's (GH200, GB200: Grace CPU, memory and GPU) for want of a
+    # GPU-only reading: that CPU's energy is in this GPU's figure, not to be counted again.
+    module_scope: bool = False
 
 
 class GpuSample(NamedTuple):
@@ -38,6 +41,10 @@ class GpuSample(NamedTuple):
     sm_util: Mapping[int, float]  # pid -> busy in the interval since the last read (any unit)
     busy_method: str = SHARE_SM  # what `sm_util` measures: SHARE_SM or SHARE_ENGINE
     processes_known: bool = True  # False: no process list: the whole device, an upper bound
+    # pid -> most GPU memory (B; 0 unknown) of each process that held a context only since the
+    # last reading, never listed at one (NVML accounting mode); which were the run's is
+    # `measure/attribution.ended_in_tree`'s call
+    ended: Mapping[int, int] = EMPTY
 
 
 class GpuSensor(Protocol):

@@ -10,10 +10,13 @@ from typing import Any
 
 from carbonwrap.sensors import SensorUnavailable
 from carbonwrap.sensors.cuda_visible import visible_indices
-from carbonwrap.sensors.gpu import GpuInfo, GpuSample
+from carbonwrap.sensors.gpu import SHARE_SM, GpuInfo, GpuSample
 from carbonwrap.sensors.nvidia_driver import driver_present, no_driver_reason
 
 # NVML API reference (every call, its units and its quirks): https://docs.nvidia.com/deploy/nvml-api/
+# Accounting statistics (processes that have ended):
+# https://docs.nvidia.com/deploy/nvml-api/group__nvmlAccountingStats.html and
+# https://docs.nvidia.com/deploy/nvml-api/structnvmlAccountingStats__t.html
 # CUDA_VISIBLE_DEVICES: https://docs.nvidia.com/cuda/cuda-programming-guide/05-appendices/environment-variables.html
 
 METHOD_COUNTER = "nvml-counter"  # nvmlDeviceGetTotalEnergyConsumption, mJ since driver load
@@ -25,6 +28,12 @@ _NVML_SUCCESS = 0
 # nvmlFieldValue_t.value is a union; nvmlValueType_t (0..6) says which member holds the value.
 _VALUE_MEMBER = ("dVal", "uiVal", "ulVal", "ullVal", "sllVal", "siVal", "usVal")
 _EMPTY: Mapping[int, Any] = MappingProxyType({})
+# Superchips whose GPU shares a module with a Grace CPU (C2C link). Their energy counter covers the
+# whole module: CPU, memory and GPU (zeus found it on GH200: github.com/ml-energy/zeus pull 172;
+# NVML's header gives the power fields a scope, "1 - Module scope ... CPU + GPU", nvml.h at
+# NVML_FI_DEV_POWER_AVERAGE). Names are the fallback where nvmlDeviceGetC2cModeInfoV is missing.
+_MODULE_NAMES = ("GH200", "GB200", "GB300")
+
 
 NAMESPACE_HINT = (
     "carbonwrap runs in its own PID namespace (NSpid in /proc/self/status has several PIDs) but "
@@ -60,6 +69,7 @@ class GpuProbe:
         "_accounting",
         "_instant_power",
         "_mig",
+        "_module",
         "_nvml",
         "_total_energy",
         "_utilisation",
@@ -81,6 +91,7 @@ class GpuProbe:
         self._instant_power: bool | None = None
         self._utilisation: tuple[Exception | None, int] | None = None
         self._accounting: tuple[bool, Exception | None] | None = None
+        self._module: bool | None = None
 
     def mig_enabled(self) -> bool:
         """MIG mode is on: energy and process lists are the whole board's."""
@@ -121,6 +132,21 @@ class GpuProbe:
     def accounting_error(self) -> Exception | None:
         """Why NVML could not say whether accounting mode is on; None where it could."""
         return self._accounting_answer()[1]
+
+    def module_scope(self) -> bool:
+        """The GPU shares a superchip module with a Grace CPU (GH200, GB200): its energy counter
+        covers the module, CPU included. NVML says so through the C2C link's mode
+        (nvmlDeviceGetC2cModeInfoV, as zeus asks); where the call is missing, the name says."""
+        if self._module is None:
+            call = getattr(self._nvml, "nvmlDeviceGetC2cModeInfoV", None)
+            info, error = (None, None) if call is None else self._ask(call)
+            if info is not None:
+                self._module = bool(info.isC2cEnabled)
+            elif isinstance(error, self._nvml.NVMLError_NotSupported):
+                self._module = False  # no C2C link: a discrete GPU
+            else:  # an older pynvml or driver without the call
+                self._module = any(name in self.name for name in _MODULE_NAMES)
+        return self._module
 
     # -- each question asked of NVML once --
 
@@ -170,7 +196,18 @@ class GpuProbe:
 class _Device:
     """A selected GPU: its handle (fetched once) and what can be read from it."""
 
-    __slots__ = ("compute", "graphics", "handle", "info", "last_seen_us", "power_field", "util")
+    __slots__ = (
+        "accounting",
+        "compute",
+        "decided",
+        "graphics",
+        "handle",
+        "info",
+        "last_seen_us",
+        "listed",
+        "power_field",
+        "util",
+    )
 
     def __init__(self, info: GpuInfo, handle: Any, power_field: bool) -> None:
         self.info = info
@@ -180,6 +217,9 @@ class _Device:
         self.graphics = True
         self.util = True
         self.last_seen_us = 0  # largest process-utilisation timeStamp seen, NVML's clock, µs
+        self.accounting = False  # accounting mode on: ended processes are looked for
+        self.listed: set[int] = set()  # PIDs a reading listed running (accounting on only)
+        self.decided: set[int] = set()  # accounting PIDs already judged, or there at the start
 
 
 class NvmlSensor:
@@ -200,7 +240,10 @@ class NvmlSensor:
             raise SensorUnavailable("CUDA_VISIBLE_DEVICES is empty: the command sees no GPU")
         _init(nvml)
         self._open = True
+        # A field id alone leaves nvmlFieldValue_t.scopeId 0: NVML_POWER_SCOPE_GPU, the GPU
+        # without a superchip's CPU (nvml.h, NVML_FI_DEV_POWER_AVERAGE's comment).
         self._power_fields = [nvml.NVML_FI_DEV_POWER_INSTANT]
+        self._module_counters: set[int] = set()
         try:
             self._devices = self._select(visible, environ.get("CUDA_DEVICE_ORDER", ""))
             self._resolve_process_calls()
@@ -208,6 +251,8 @@ class NvmlSensor:
             self.close()
             raise
         self.devices: tuple[GpuInfo, ...] = tuple(d.info for d in self._devices)
+        # GPUs whose energy covers a superchip module, CPU included (GpuInfo.module_scope)
+        self.module_scope = frozenset(d.index for d in self.devices if d.module_scope)
         self.pid_namespace_mismatch = _nested_pid_namespace(proc_root)
         if self.pid_namespace_mismatch:
             self.notes.append(NAMESPACE_HINT)
@@ -248,15 +293,21 @@ class NvmlSensor:
 
     def _read_device(self, device: _Device) -> GpuSample:
         nvml = self._nvml
-        energy_j = power_w = None
+        energy_j = None
         if device.info.energy_method == METHOD_COUNTER:
             try:
                 energy_j = nvml.nvmlDeviceGetTotalEnergyConsumption(device.handle) / _MJ_PER_J
             except nvml.NVMLError as exc:
                 self._failed(device, "nvmlDeviceGetTotalEnergyConsumption", exc)
-        else:
-            power_w = self._power_w(device)
-        return GpuSample(energy_j, power_w, self._processes(device), self._sm_util(device))
+        # With a counter too (one GetPowerUsage call): what the counter is checked against
+        # (attribution.power_check_step) and what stands in where it is not believed.
+        power_w = self._power_w(device)
+        processes = self._processes(device)
+        util = self._sm_util(device)
+        # A refused process list (a MIG board to an unprivileged caller): the whole device.
+        known = device.compute
+        ended = self._ended(device) if device.accounting else _EMPTY
+        return GpuSample(energy_j, power_w, processes, util, SHARE_SM, known, ended or _EMPTY)
 
     def _power_w(self, device: _Device) -> float | None:
         nvml = self._nvml
@@ -292,7 +343,7 @@ class NvmlSensor:
             except (nvml.NVMLError_NotSupported, nvml.NVMLError_NoPermission) as exc:
                 # Neither changes during a run (NoPermission: a MIG board's list is root-only).
                 setattr(device, kind, False)
-                self._note_once(device, call.__name__, f"refused ({exc}): no processes from it")
+                self._refused(device, call.__name__, exc, kind)
                 continue
             except nvml.NVMLError as exc:
                 self._failed(device, call.__name__, exc)
@@ -302,7 +353,68 @@ class NvmlSensor:
                 memory = process.usedGpuMemory or 0  # None: NVML cannot tell (WDDM, some MIG)
                 if memory > processes.get(process.pid, -1):
                     processes[process.pid] = memory
+        if device.accounting:
+            device.listed.update(processes)
         return processes or _EMPTY
+
+    def _refused(self, device: _Device, call: str, exc: Exception, kind: str) -> None:
+        """Say what a refused process list means: no processes from it; without the compute
+        list, no telling the run's processes apart: the whole device is charged."""
+        if kind != "compute":
+            self._note_once(device, call, f"refused ({exc}): no processes from it")
+            return
+        info = device.info
+        if info.mig and isinstance(exc, self._nvml.NVMLError_NoPermission):
+            self.notes.append(
+                f"GPU {info.index} ({info.name}) is in MIG mode and NVML lists its processes "
+                f"only to privileged callers ({exc}): the run is charged the whole board's "
+                "energy, an upper bound (as root, carbonwrap splits the board by the GPU memory "
+                "each process holds)"
+            )
+            return
+        self._note_once(
+            device,
+            call,
+            f"refused ({exc}): the run's processes cannot be told apart on this GPU, so the run "
+            "is charged the whole device's energy, an upper bound",
+        )
+
+    def _ended(self, device: _Device) -> Mapping[int, int]:
+        """Processes that held a context only since the last reading, from NVML accounting
+        (`GpuSample.ended`): pid -> most memory held. Each PID is judged once: listed running
+        at a reading (the process lists count it), ended (reported here), or still running per
+        accounting but not listed yet (asked again at the next reading)."""
+        nvml = self._nvml
+        try:
+            pids = nvml.nvmlDeviceGetAccountingPids(device.handle)
+        except (nvml.NVMLError_NotSupported, nvml.NVMLError_NoPermission) as exc:
+            device.accounting = False
+            self._note_once(device, "nvmlDeviceGetAccountingPids", f"refused ({exc})")
+            return _EMPTY
+        except nvml.NVMLError as exc:
+            self._failed(device, "nvmlDeviceGetAccountingPids", exc)
+            return _EMPTY
+        ended: dict[int, int] = {}
+        for pid in pids:
+            if pid in device.decided:
+                continue
+            if pid in device.listed:
+                device.decided.add(pid)
+                continue
+            try:
+                stats = nvml.nvmlDeviceGetAccountingStats(device.handle, pid)
+            except nvml.NVMLError_NotFound:
+                device.decided.add(pid)  # overwritten in the circular buffer meanwhile
+                continue
+            except nvml.NVMLError as exc:
+                self._failed(device, "nvmlDeviceGetAccountingStats", exc)
+                continue
+            if stats.isRunning:
+                continue
+            device.decided.add(pid)
+            # maxMemoryUsage: None from pynvml where NVML cannot tell (WDDM)
+            ended[pid] = stats.maxMemoryUsage or 0
+        return ended
 
     def _sm_util(self, device: _Device) -> Mapping[int, float]:
         nvml = self._nvml
@@ -414,28 +526,67 @@ class NvmlSensor:
         index, name = probe.index, probe.name
         try:
             mig = probe.mig_enabled()
-            method = METHOD_COUNTER if probe.supports_total_energy() else METHOD_POWER
+            method = self._energy_method(probe)
             counter_error = probe.total_energy_error()
             if counter_error is not None:
                 self.notes.append(
                     f"GPU {index} ({name}): energy counter unreadable ({counter_error})"
                 )
             power_field = method == METHOD_POWER and probe.instant_power_readable()
-            info = GpuInfo(index, name, probe.uuid, method, mig)
+            module = index in self._module_counters
+            info = GpuInfo(index, name, probe.uuid, method, mig, module_scope=module)
             device = _Device(info, probe.handle, power_field)
             if mig:
                 self.notes.append(
                     f"GPU {index} ({name}) is in MIG mode: its energy is the whole board's, "
                     "shared by all its MIG instances. NVML gives no per-process utilisation on "
-                    "MIG-enabled GPUs and lists the board's processes only to privileged "
-                    "callers, so per-process attribution within the board is not possible: "
+                    "MIG-enabled GPUs, so within the board the run's share is its GPU memory "
+                    "(where NVML lists the board's processes: to privileged callers only); "
                     "take the board's energy as an upper bound for the run"
                 )
             self._prime_utilisation(device, probe)
+            self._prime_accounting(device, probe)
         except self._nvml.NVMLError as exc:
             self.notes.append(f"GPU {index} ({name}) cannot be read ({exc}): left out")
             return None
         return device
+
+    def _energy_method(self, probe: GpuProbe) -> str:
+        """The counter where the GPU has one, unless it counts a superchip's CPU too: then the
+        GPU's own power (NVML_POWER_SCOPE_GPU) where it reads, so the CPU is not counted twice
+        (once here, once as the CPU component); else the module's counter, said."""
+        counter = probe.supports_total_energy()
+        if not probe.module_scope():
+            return METHOD_COUNTER if counter else METHOD_POWER
+        index, name = probe.index, probe.name
+        if probe.instant_power_readable():
+            self.notes.append(
+                f"GPU {index} ({name}) shares a superchip module with a Grace CPU, whose energy "
+                "its counter includes: the GPU's own power (NVML_POWER_SCOPE_GPU) is sampled "
+                "and integrated instead, so the CPU is not counted twice"
+            )
+            return METHOD_POWER
+        self._module_counters.add(index)
+        self.notes.append(
+            f"GPU {index} ({name}) shares a superchip module with a Grace CPU and NVML gives no "
+            "GPU-only power here: its energy is the whole module's (CPU, memory and GPU)"
+        )
+        return METHOD_COUNTER if counter else METHOD_POWER
+
+    def _prime_accounting(self, device: _Device, probe: GpuProbe) -> None:
+        """Where accounting mode is on, take note of the processes it already holds: they began
+        before the run. Only those added later can be the run's."""
+        if not probe.accounting_enabled():
+            return
+        nvml = self._nvml
+        try:
+            device.decided = set(nvml.nvmlDeviceGetAccountingPids(device.handle))
+        except nvml.NVMLError_GpuIsLost:
+            raise
+        except nvml.NVMLError as exc:
+            self._note_once(device, "nvmlDeviceGetAccountingPids", f"refused ({exc})")
+            return
+        device.accounting = True
 
     def _prime_utilisation(self, device: _Device, probe: GpuProbe) -> None:
         """Start the utilisation window now, in NVML's own clock: drop the samples buffered so far.

@@ -18,7 +18,7 @@ from typing import Any
 import pynvml
 import pytest
 from conftest import NOBODY, call_as_nobody, cw_env, is_root
-from fake_nvml import FakeGpu, FakeHandle, FakeNvml
+from fake_nvml import FakeGpu, FakeNvml
 from intensity_server import RecordedServer, probe_while_serving
 from sysfs_tree import make_sysfs, zone_file
 
@@ -272,7 +272,10 @@ def test_skipped_zone_is_a_warning(sysfs: Path) -> None:
 
 
 def test_no_rapl_is_missing_and_the_estimate_follows(tmp_path: Path) -> None:
-    rapl, estimate = check_rapl(str(tmp_path), "/proc")
+    proc = tmp_path / "proc"  # an Intel host: AMD ones are asked about amd_energy too
+    proc.mkdir()
+    (proc / "cpuinfo").write_text("vendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Core\n")
+    rapl, estimate = check_rapl(str(tmp_path), str(proc))
     assert rapl.status == MISSING
     assert rapl.detail.startswith(f"no RAPL package zones under {tmp_path}/class/powercap")
     assert rapl.fix is not None and "`sudo modprobe intel_rapl_msr`" in rapl.fix
@@ -338,16 +341,12 @@ def test_root_only_counter_is_an_error_with_the_chmod_and_udev_fix(
 
 
 class DoctorNvml(FakeNvml):
-    """The fake NVML plus accounting mode, which only doctor asks about."""
+    """The fake NVML with accounting mode on for the GPUs `accounting` names."""
 
     def __init__(self, gpus: list[FakeGpu], accounting: tuple[int, ...] = (), **kw: Any) -> None:
         super().__init__(gpus, **kw)
-        self.accounting = accounting  # indices with accounting mode on
-
-    def nvmlDeviceGetAccountingMode(self, handle: FakeHandle) -> int:
-        self._gpu("nvmlDeviceGetAccountingMode", handle)
-        on = handle.index in self.accounting
-        return pynvml.NVML_FEATURE_ENABLED if on else pynvml.NVML_FEATURE_DISABLED
+        for index in accounting:
+            gpus[index].accounting = True
 
 
 def host_proc(tmp_path: Path, nspid: str = "4242") -> str:
@@ -371,11 +370,41 @@ def test_gpu_with_counter_and_utilisation_is_ok(tmp_path: Path) -> None:
     gpu0 = checks["gpu 0"]
     assert gpu0.status == OK
     assert gpu0.detail == (
-        f"{A100} GPU-0000: energy counter; per-process utilisation; accounting mode off "
-        "(`sudo nvidia-smi -i 0 -am 1` keeps statistics of exited processes; carbonwrap does "
-        "not read them yet)"
+        f"{A100} GPU-0000: energy counter; per-process utilisation; accounting mode off: a "
+        "process that starts and ends between two readings is missed; `sudo nvidia-smi -i 0 "
+        "-am 1` turns it on until the driver unloads (at reboot, or when no process holds the "
+        "GPU unless `sudo nvidia-smi -i 0 -pm 1` keeps it loaded)"
+    )  # accounting off is no failure: the GPU is OK
+    assert checks["gpu 1"] == Check(
+        "gpu 1",
+        OK,
+        f"{A100} GPU-1111: energy counter; per-process utilisation; accounting mode on: "
+        "processes that start and end between two readings count",
     )
-    assert checks["gpu 1"].detail.endswith("per-process utilisation; accounting mode on")
+
+
+@pytest.mark.parametrize(
+    ("instant_power_mw", "part"),
+    [
+        (
+            450_000,
+            "Grace superchip: its energy counter includes the CPU, so the GPU's own power is "
+            "sampled and integrated instead",
+        ),
+        (
+            None,
+            "Grace superchip without GPU-only power: its energy is the whole module's, CPU "
+            "included",
+        ),
+    ],
+)
+def test_grace_hopper_says_what_its_energy_covers(
+    tmp_path: Path, instant_power_mw: int | None, part: str
+) -> None:
+    gh200 = FakeGpu("NVIDIA GH200 480GB", "GPU-0000", c2c=True, instant_power_mw=instant_power_mw)
+    check = gpus(DoctorNvml([gh200]), tmp_path)[1]
+    assert check.status == WARN
+    assert check.detail.startswith(f"NVIDIA GH200 480GB GPU-0000: {part}; ")
 
 
 def test_gpu_without_energy_counter_or_utilisation_warns(tmp_path: Path) -> None:
@@ -465,13 +494,16 @@ def test_gpu_lines_are_the_sensors_probe_answers_asked_once(tmp_path: Path) -> N
         assert nvml.calls[call] == 2, call
 
 
-def test_gpu_lost_once_opened_is_the_lost_error(tmp_path: Path) -> None:
-    gpu = FakeGpu(A100, "GPU-0000")
-    gpu.fail["nvmlDeviceGetAccountingMode"] = pynvml.NVMLError_GpuIsLost()  # asked by doctor only
-    check = gpus(DoctorNvml([gpu]), tmp_path)[1]
-    assert check.status == ERROR
-    assert check.detail.startswith("GPU is lost (fell off the bus or needs a reset)")
-    assert check.fix == "reset it as root (`nvidia-smi --gpu-reset -i 0`) or reboot"
+def test_gpu_lost_while_it_is_opened_is_an_error_with_the_sensors_note(tmp_path: Path) -> None:
+    lost = FakeGpu(A100, "GPU-1111")
+    lost.fail["nvmlDeviceGetAccountingMode"] = pynvml.NVMLError_GpuIsLost()  # the last question
+    checks = by_name(gpus(DoctorNvml([FakeGpu(A100, "GPU-0000"), lost]), tmp_path))
+    assert checks["nvml"].detail == "1 of 2 GPU(s) measured"
+    assert checks["gpu 1"] == Check(
+        "gpu 1",
+        ERROR,
+        f"{A100} GPU-1111: not measured: GPU 1 ({A100}) cannot be read (GPU is lost): left out",
+    )
 
 
 def test_nvml_init_failure_is_one_line_with_the_sensor_reason(tmp_path: Path) -> None:

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from carbonwrap.measure.attribution import (
+    CounterRejected,
     EnergyModel,
+    GpuCarry,
+    GpuShare,
+    PowerCheck,
     Reading,
     busy_share,
     counter_delta,
+    counter_power_disagree,
+    ended_in_tree,
+    gpu_carry_flush,
     gpu_device_energy_j,
+    gpu_interval,
     gpu_share,
+    gpu_step,
     interval_energy,
+    power_check_step,
 )
 from carbonwrap.runlog.ledger import co2e_g
+from carbonwrap.sensors.gpu import GpuSample
 
 
 def test_counter_delta_without_wrap() -> None:
@@ -141,3 +154,204 @@ def test_gpu_counter_spike_is_not_energy() -> None:
     assert gpu_device_energy_j(500.0, 5.0, 100.0, 300.0, 2.0) == pytest.approx(400.0)
     # A coarse counter step in a short final interval is still believed (slack)
     assert gpu_device_energy_j(0.0, 70.0, None, None, 0.005) == pytest.approx(70.0)
+
+
+# -- GPU intervals with state: a counter that fails to read, accounting, the cross-check --
+
+GPU_MODEL = EnergyModel(cpu_method="estimate", dram_method="estimate", gpu=True)
+OURS, FOREIGN = 100, 200
+
+
+def gpu_reading(
+    t: float,
+    energy_j: float | None,
+    power_w: float | None = None,
+    processes: dict[int, int] | None = None,
+    sm: dict[int, float] | None = None,
+    tree: frozenset[int] = frozenset({OURS}),
+) -> Reading:
+    sample = GpuSample(energy_j, power_w, {OURS: 1} if processes is None else processes, sm or {})
+    return Reading(t, 0.0, 0.0, tree_pids=tree, gpu={0: sample})
+
+
+def run_steps(readings: list[Reading]) -> tuple[list[GpuShare], dict[int, GpuCarry]]:
+    carries: dict[int, GpuCarry] = {}
+    shares = []
+    for prev, cur in itertools.pairwise(readings):
+        step = gpu_step(prev, cur, GPU_MODEL, carries)
+        carries = step.carries
+        shares.append(step.shares[0])
+    return shares, carries
+
+
+def test_a_failed_counter_read_loses_no_energy() -> None:
+    """Before the fix one failed read in the middle lost 2 of 3 intervals (-66.7 %): the
+    intervals on either side of it counted 0."""
+    shares, carries = run_steps(
+        [
+            gpu_reading(0, 1000.0),
+            gpu_reading(10, 3000.0),
+            gpu_reading(20, None),
+            gpu_reading(30, 7000.0),
+        ]
+    )
+    assert sum(s.device_energy_j for s in shares) == pytest.approx(6000.0)
+    assert sum(s.energy_j for s in shares) == pytest.approx(6000.0)
+    assert [s.method for s in shares] == ["sole-user"] * 3  # every interval keeps its method
+    assert carries[0] == GpuCarry(7000.0)  # nothing waits any more
+
+
+def test_carried_intervals_are_shared_by_duration_and_share() -> None:
+    # 30 s where the tree was not on the device, 10 s at a 3/4 SM share, then 20 s as the one
+    # busy process; the counter fails at the first two ends: 6000 J over 60 s for all three.
+    readings = [
+        gpu_reading(0, 0.0, processes={FOREIGN: 1}, tree=frozenset()),
+        gpu_reading(30, None, processes={FOREIGN: 1}, tree=frozenset()),
+        gpu_reading(40, None, processes={OURS: 1, FOREIGN: 1}, sm={OURS: 75.0, FOREIGN: 25.0}),
+        gpu_reading(60, 6000.0, sm={OURS: 50.0}),
+    ]
+    shares, _ = run_steps(readings)
+    assert [s.method for s in shares] == ["not-in-use", "sm-share", "sm-share"]
+    assert [s.energy_j for s in shares[:2]] == [0.0, 0.0]  # waiting
+    # 100 J/s: the device's part is the 30 s the tree used it, the tree's 0.75×10 s + 20 s.
+    assert shares[2].device_energy_j == pytest.approx(3000.0)
+    assert shares[2].energy_j == pytest.approx(2750.0)
+
+
+def test_counter_missing_at_both_ends_uses_power_and_a_never_returning_counter_flushes() -> None:
+    # No good counter before: power serves, as before the carry existed.
+    shares, _ = run_steps([gpu_reading(0, None, 100.0), gpu_reading(10, None, 300.0)])
+    assert shares[0].device_energy_j == pytest.approx(2000.0)
+    # A counter that fails and never reads again: the waiting intervals' power, at the end.
+    shares, carries = run_steps(
+        [gpu_reading(0, 50.0, 100.0), gpu_reading(10, None, 100.0), gpu_reading(20, None, 300.0)]
+    )
+    assert [s.device_energy_j for s in shares] == [0.0, 0.0]
+    flushed = gpu_carry_flush(carries[0])
+    assert flushed is not None and flushed.device_energy_j == pytest.approx(1000.0 + 2000.0)
+    assert gpu_carry_flush(GpuCarry(5.0)) is None
+
+
+def test_a_counter_back_after_a_gap_but_reset_is_rejected_with_power_standing_in() -> None:
+    step = None
+    carries: dict[int, GpuCarry] = {}
+    readings = [
+        gpu_reading(0, 900.0, 100.0),
+        gpu_reading(10, None, 100.0),
+        gpu_reading(20, 5.0, 100.0),
+    ]
+    for prev, cur in itertools.pairwise(readings):
+        step = gpu_step(prev, cur, GPU_MODEL, carries)
+        carries = step.carries
+    assert step is not None
+    assert step.shares[0].device_energy_j == pytest.approx(2000.0)  # 100 W × 20 s
+    assert step.rejected == [CounterRejected(0, 900.0, 5.0, 20.0, True)]
+    assert carries[0] == GpuCarry(5.0)
+
+
+def test_stateless_gpu_interval_is_one_step() -> None:
+    prev, cur = gpu_reading(0, 100.0), gpu_reading(1, 160.5)
+    assert gpu_interval(prev, cur, GPU_MODEL) == {0: GpuShare(60.5, 60.5, "sole-user")}
+
+
+# -- processes only NVML accounting saw (started and ended between two readings) --
+
+SHORT = 300  # a PID the tree's listing never held
+
+
+def accounting_reading(
+    t: float,
+    energy_j: float,
+    processes: dict[int, int],
+    ended: dict[int, int],
+    sm: dict[int, float] | None = None,
+    tree: frozenset[int] = frozenset({OURS}),
+) -> Reading:
+    sample = GpuSample(energy_j, None, processes, sm or {}, ended=ended)
+    return Reading(t, 0.0, 0.0, tree_pids=tree, gpu={0: sample})
+
+
+def test_a_short_process_alone_on_the_device_is_credited_as_accounting() -> None:
+    """Before accounting was read, the interval was not-in-use: 0 J for a real GPU job."""
+    prev = accounting_reading(0, 0.0, {}, {})
+    cur = accounting_reading(10, 2000.0, {}, {SHORT: 500}, sm={SHORT: 90.0})
+    (share,) = gpu_step(prev, cur, GPU_MODEL, {}).shares.values()
+    assert share == GpuShare(2000.0, 2000.0, "accounting")
+
+
+def test_a_short_process_beside_a_foreign_one_is_credited_only_if_the_tree_listed_it() -> None:
+    prev = accounting_reading(0, 0.0, {FOREIGN: 100}, {})
+    cur = accounting_reading(10, 2000.0, {FOREIGN: 100}, {SHORT: 300})
+    # Unknown: a foreign process used the device, so the short one may be anybody's; it still
+    # held a context in the interval and takes its part from the tree's share.
+    assert gpu_step(prev, cur, GPU_MODEL, {}).shares[0].method == "not-in-use"
+    # The tree listed the PID at the interval's start (it lived there, GPU work came later).
+    listed = cur._replace(tree_pids=frozenset({OURS, SHORT}))
+    share = gpu_step(prev, listed, GPU_MODEL, {}).shares[0]
+    assert share.method == "accounting"
+    assert share.energy_j == pytest.approx(1500.0)  # no samples: 300 of 400 bytes
+
+
+@pytest.mark.parametrize(
+    ("tree", "processes", "sm", "ended", "credited"),
+    [
+        ({OURS}, {}, {}, {}, set()),
+        ({OURS}, {OURS: 1}, {OURS: 5.0}, {SHORT: 1}, {SHORT}),  # only the tree and it
+        ({OURS}, {FOREIGN: 1}, {}, {SHORT: 1}, set()),  # a foreign context
+        ({OURS}, {}, {FOREIGN: 3.0}, {SHORT: 1}, set()),  # foreign samples
+        ({OURS, SHORT}, {FOREIGN: 1}, {}, {SHORT: 1, 301: 1}, {SHORT}),  # listed by the tree
+        ({OURS}, {}, {}, {SHORT: 1, 301: 1}, {SHORT, 301}),
+    ],
+)
+def test_ended_in_tree(
+    tree: set[int],
+    processes: dict[int, int],
+    sm: dict[int, float],
+    ended: dict[int, int],
+    credited: set[int],
+) -> None:
+    assert ended_in_tree(frozenset(tree), processes, sm, ended) == credited
+
+
+# -- the counter checked against integrated power --
+
+
+@pytest.mark.parametrize(
+    ("counter_j", "power_j", "span_s", "disagree"),
+    [
+        (12000.0, 10000.0, 60.0, True),  # +20 %
+        (11400.0, 10000.0, 60.0, False),  # +14 %
+        (8400.0, 10000.0, 60.0, True),  # -16 %
+        (12000.0, 10000.0, 59.0, False),  # window too short
+        (1500.0, 1000.0, 60.0, False),  # 16.7 W mean: idle, not judged
+        (1500.0, 1200.0, 60.0, True),  # 20 W mean: judged, +25 %
+    ],
+)
+def test_counter_power_disagree(
+    counter_j: float, power_j: float, span_s: float, disagree: bool
+) -> None:
+    assert counter_power_disagree(counter_j, power_j, span_s) is disagree
+
+
+def test_power_check_windows_are_60_s_of_intervals_with_both_readings() -> None:
+    def sample(energy_j: float | None, power_w: float | None) -> GpuSample:
+        return GpuSample(energy_j, power_w, {}, {})
+
+    check = PowerCheck()
+    # Counter missing at one end or power missing: not part of the window.
+    check, verdict = power_check_step(check, sample(0.0, 200.0), sample(None, 200.0), 10.0)
+    check, verdict = power_check_step(check, sample(0.0, None), sample(2000.0, 200.0), 10.0)
+    assert check == PowerCheck() and verdict is None
+    energy_j = 0.0
+    for _ in range(5):  # 50 s: counter 250 W, power 200 W
+        check, verdict = power_check_step(
+            check, sample(energy_j, 200.0), sample(energy_j + 2500.0, 200.0), 10.0
+        )
+        energy_j += 2500.0
+        assert verdict is None
+    assert check == PowerCheck(12500.0, 10000.0, 50.0)
+    check, verdict = power_check_step(
+        check, sample(energy_j, 200.0), sample(energy_j + 2500.0, 200.0), 10.0
+    )
+    assert verdict == PowerCheck(15000.0, 12000.0, 60.0)
+    assert check == PowerCheck()  # a new window

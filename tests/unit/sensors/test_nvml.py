@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pynvml
 import pytest
-from fake_nvml import FakeGpu, FakeNvml
+from fake_nvml import Accounted, FakeGpu, FakeNvml
 
+from carbonwrap.measure.attribution import EnergyModel, GpuShare, Reading, gpu_interval
 from carbonwrap.sensors import SensorUnavailable
-from carbonwrap.sensors.nvml import GpuInfo, GpuProbe, GpuSample, NvmlSensor, load_nvml
+from carbonwrap.sensors.nvml import (
+    GpuInfo,
+    GpuProbe,
+    GpuSample,
+    NvmlSensor,
+    load_nvml,
+)
 
 A100 = "NVIDIA A100-SXM4-80GB"
 UUID0 = "GPU-8d5f0c3e-7a21-4b3c-9d1e-0f2a3b4c5d6e"
@@ -157,7 +164,8 @@ def test_counter_is_read_in_joules(proc: Path) -> None:
         second = sensor.read()
     assert [first[i].energy_j for i in range(3)] == [1000.0, 2500.0, 4000.0]
     assert [second[i].energy_j for i in range(3)] == [1005.0, 2500.0, 4000.001]
-    assert all(s.power_w is None for s in (*first.values(), *second.values()))
+    # Power too, for the cross-check (FakeGpu's default nvmlDeviceGetPowerUsage: 100 W)
+    assert all(s.power_w == 100.0 for s in (*first.values(), *second.values()))
 
 
 def test_power_method_where_the_counter_is_unsupported(proc: Path) -> None:
@@ -173,11 +181,11 @@ def test_power_method_where_the_counter_is_unsupported(proc: Path) -> None:
         ]
         fake.calls.clear()
         sample = sensor.read()
-    assert (sample[0].energy_j, sample[0].power_w) == (1000.0, None)
+    assert (sample[0].energy_j, sample[0].power_w) == (1000.0, 100.0)
     assert (sample[1].energy_j, sample[1].power_w) == (None, 250.5)
     assert (sample[2].energy_j, sample[2].power_w) == (None, 75.25)
     assert fake.calls["nvmlDeviceGetFieldValues"] == 1  # only GPU 1 uses the field
-    assert fake.calls["nvmlDeviceGetPowerUsage"] == 1  # only GPU 2 falls back
+    assert fake.calls["nvmlDeviceGetPowerUsage"] == 2  # GPU 2 falls back, GPU 0's cross-check
     assert fake.calls["nvmlDeviceGetTotalEnergyConsumption"] == 1  # only GPU 0 has a counter
 
 
@@ -425,13 +433,15 @@ def test_utilisation_unsupported_is_noted_and_not_asked_again(proc: Path) -> Non
         ]
 
 
-def test_one_read_costs_four_nvml_calls_per_counter_device(proc: Path) -> None:
+def test_one_read_costs_five_nvml_calls_per_counter_device(proc: Path) -> None:
+    """The counter's cross-check against power costs one call per device and reading."""
     fake = FakeNvml(three_gpus())
     with make(fake, proc) as sensor:
         fake.calls.clear()
         sensor.read()
         assert fake.calls == {
             "nvmlDeviceGetTotalEnergyConsumption": 3,
+            "nvmlDeviceGetPowerUsage": 3,
             "nvmlDeviceGetComputeRunningProcesses": 3,
             "nvmlDeviceGetGraphicsRunningProcesses": 3,
             "nvmlDeviceGetProcessUtilization": 3,
@@ -609,8 +619,8 @@ def test_error_on_one_device_leaves_the_others_intact_and_is_noted_once(proc: Pa
         gpus[1].fail["nvmlDeviceGetComputeRunningProcesses"] = pynvml.NVMLError_Timeout()
         first, second = sensor.read(), sensor.read()
         for sample in (first, second):
-            assert sample[0] == GpuSample(None, None, {OURS: 100}, {})
-            assert sample[1] == GpuSample(2500.0, None, {}, {})
+            assert sample[0] == GpuSample(None, 100.0, {OURS: 100}, {})
+            assert sample[1] == GpuSample(2500.0, 100.0, {}, {})
             assert sample[2].energy_j == 4000.0
         assert sensor.notes == [
             f"GPU 0 ({A100}): nvmlDeviceGetTotalEnergyConsumption failed (Unknown Error): "
@@ -740,3 +750,168 @@ def test_process_probe_error_keeps_the_v3_calls(proc: Path) -> None:
     with make(fake, proc) as sensor:
         assert sensor.read()[1].processes == {OURS: 1}
     assert fake.calls["nvmlDeviceGetComputeRunningProcesses_v2"] == 0
+
+
+# -- a MIG board without the privilege to list its processes --
+
+
+def board_energy(
+    fake: FakeNvml,
+    sensor: NvmlSensor,
+    tree: frozenset[int],
+    between: Callable[[], object] = lambda: None,
+) -> GpuShare:
+    """One interval of 500 J on GPU 0, attributed as a run would (attribution.gpu_interval);
+    `between` runs between its two readings."""
+    model = EnergyModel(cpu_method="estimate", dram_method="estimate", gpu=True)
+    before = Reading(0.0, 0.0, 0.0, tree_pids=tree, gpu=sensor.read())
+    between()
+    fake.gpus[0].energy_mj = (fake.gpus[0].energy_mj or 0) + 500_000
+    after = Reading(10.0, 0.0, 0.0, tree_pids=tree, gpu=sensor.read())
+    return gpu_interval(before, after, model)[0]
+
+
+def test_mig_board_without_privilege_is_charged_whole_as_the_stated_upper_bound(
+    proc: Path,
+) -> None:
+    """Before: processes_known stayed True with an empty list, so the board's energy was 0 J,
+    "not used by the command"."""
+    gpu = FakeGpu(A100, UUID0, mig=True, util=None, compute=[(OURS, 10)])
+    gpu.fail["nvmlDeviceGetComputeRunningProcesses"] = pynvml.NVMLError_NoPermission()
+    gpu.fail["nvmlDeviceGetGraphicsRunningProcesses"] = pynvml.NVMLError_NoPermission()
+    fake = FakeNvml([gpu])
+    with make(fake, proc) as sensor:
+        assert board_energy(fake, sensor, frozenset({OURS})) == GpuShare(
+            500.0, 500.0, "device-level"
+        )
+        assert sensor.read()[0].processes_known is False
+        assert (
+            f"GPU 0 ({A100}) is in MIG mode and NVML lists its processes only to privileged "
+            "callers (Insufficient Permissions): the run is charged the whole board's energy, an "
+            "upper bound (as root, carbonwrap splits the board by the GPU memory each process "
+            "holds)"
+        ) in sensor.notes
+
+
+def test_mig_board_with_privilege_is_split_as_before(proc: Path) -> None:
+    gpu = FakeGpu(A100, UUID0, mig=True, util=None, compute=[(OURS, 1), (FOREIGN, 3)])
+    fake = FakeNvml([gpu])
+    with make(fake, proc) as sensor:
+        assert board_energy(fake, sensor, frozenset({OURS})) == GpuShare(
+            125.0, 500.0, "memory-share"
+        )
+        assert sensor.read()[0].processes_known is True
+
+
+def test_compute_list_refused_on_a_whole_gpu_is_device_level_too(proc: Path) -> None:
+    gpu = FakeGpu(A100, UUID0)
+    gpu.fail["nvmlDeviceGetComputeRunningProcesses"] = pynvml.NVMLError_NotSupported()
+    fake = FakeNvml([gpu])
+    with make(fake, proc) as sensor:
+        assert board_energy(fake, sensor, frozenset({OURS})).method == "device-level"
+        assert sensor.notes == [
+            f"GPU 0 ({A100}): nvmlDeviceGetComputeRunningProcesses refused (Not Supported): the "
+            "run's processes cannot be told apart on this GPU, so the run is charged the whole "
+            "device's energy, an upper bound"
+        ]
+
+
+# -- Grace superchips: a counter that holds the CPU too --
+
+GH200 = "NVIDIA GH200 480GB"
+
+
+def test_grace_hopper_uses_gpu_only_power_instead_of_the_module_counter(proc: Path) -> None:
+    gpu = FakeGpu(GH200, UUID0, energy_mj=9_000_000, instant_power_mw=450_000, c2c=True)
+    fake = FakeNvml([gpu, FakeGpu(A100, UUID1, c2c=False)])
+    with make(fake, proc) as sensor:
+        assert [d.energy_method for d in sensor.devices] == ["nvml-power", "nvml-counter"]
+        assert sensor.module_scope == frozenset()  # nothing counts the CPU
+        sample = sensor.read()[0]
+        assert (sample.energy_j, sample.power_w) == (None, 450.0)
+        assert sensor.notes == [
+            f"GPU 0 ({GH200}) shares a superchip module with a Grace CPU, whose energy its "
+            "counter includes: the GPU's own power (NVML_POWER_SCOPE_GPU) is sampled and "
+            "integrated instead, so the CPU is not counted twice"
+        ]
+
+
+@pytest.mark.parametrize("c2c_call_missing", [False, True])
+def test_grace_hopper_without_gpu_only_power_says_its_counter_covers_the_module(
+    proc: Path, c2c_call_missing: bool
+) -> None:
+    gpu = FakeGpu(GH200, UUID0, energy_mj=9_000_000, c2c=True)  # the instant field unreadable
+    if c2c_call_missing:  # an older driver: the name says
+        gpu.fail["nvmlDeviceGetC2cModeInfoV"] = pynvml.NVMLError_FunctionNotFound()
+    with make(FakeNvml([gpu]), proc) as sensor:
+        assert sensor.devices[0].energy_method == "nvml-counter"
+        assert sensor.devices[0].module_scope is True
+        assert sensor.module_scope == frozenset({0})
+        assert sensor.notes == [
+            f"GPU 0 ({GH200}) shares a superchip module with a Grace CPU and NVML gives no "
+            "GPU-only power here: its energy is the whole module's (CPU, memory and GPU)"
+        ]
+
+
+def test_a_discrete_gpu_is_not_a_module(proc: Path) -> None:
+    probe = GpuProbe(FakeNvml([FakeGpu("NVIDIA H100 80GB HBM3", UUID0)]), 0)  # NotSupported
+    assert probe.module_scope() is False
+
+
+# -- processes that start and end between two readings: NVML accounting mode --
+
+SHORT = 5151
+
+
+def accounting_gpu(*accounted: Accounted) -> FakeGpu:
+    return FakeGpu(A100, UUID0, accounting=True, accounted=list(accounted))
+
+
+def test_processes_only_accounting_saw_are_reported_once_when_ended(proc: Path) -> None:
+    gpu = accounting_gpu(Accounted(111, running=False), Accounted(222, running=True))
+    fake = FakeNvml([gpu])
+    with make(fake, proc) as sensor:  # 111 and 222 were there before the run: never reported
+        assert sensor.read()[0].ended == {}
+        gpu.accounted.append(Accounted(SHORT, max_memory=3 << 30))  # started and ended unseen
+        gpu.accounted.append(Accounted(OURS, running=True))  # running, not listed yet
+        gpu.accounted.append(Accounted(FOREIGN))  # listed at a reading: the lists counted it
+        gpu.compute = [(FOREIGN, 1)]
+        sample = sensor.read()[0]
+        assert sample.ended == {SHORT: 3 << 30}
+        gpu.accounted[3] = Accounted(OURS, running=False, max_memory=0)
+        gpu.compute = []
+        assert sensor.read()[0].ended == {OURS: 0}
+        fake.calls.clear()
+        assert sensor.read()[0].ended == {}  # nothing new: no stats asked
+        assert fake.calls["nvmlDeviceGetAccountingStats"] == 0
+        assert fake.calls["nvmlDeviceGetAccountingPids"] == 1
+
+
+def test_accounting_off_costs_no_call_and_a_refusal_stops_asking(proc: Path) -> None:
+    fake = FakeNvml([FakeGpu(A100, UUID0)])
+    with make(fake, proc) as sensor:
+        sensor.read()
+        assert fake.calls["nvmlDeviceGetAccountingPids"] == 0
+    gpu = accounting_gpu()
+    fake = FakeNvml([gpu])
+    with make(fake, proc) as sensor:
+        gpu.fail["nvmlDeviceGetAccountingPids"] = pynvml.NVMLError_NoPermission()
+        sensor.read(), sensor.read()
+        assert fake.calls["nvmlDeviceGetAccountingPids"] == 2  # the priming call and one
+        assert sensor.notes == [
+            f"GPU 0 ({A100}): nvmlDeviceGetAccountingPids refused (Insufficient Permissions)"
+        ]
+
+
+def test_a_short_process_of_the_run_is_credited_through_accounting(proc: Path) -> None:
+    """Before: a job that held the GPU only between two readings cost the run 0 J."""
+    gpu = accounting_gpu()
+    fake = FakeNvml([gpu])
+
+    def short_job() -> None:  # started and ended between the two readings
+        gpu.accounted.append(Accounted(SHORT))
+        gpu.add_util(SHORT, 10**15, 90)
+
+    with make(fake, proc) as sensor:
+        share = board_energy(fake, sensor, frozenset({OURS}), short_job)
+        assert share == GpuShare(500.0, 500.0, "accounting")
