@@ -144,10 +144,13 @@ def report_view(summary: RunSummary, equivalents: Sequence[Equivalent] = ()) -> 
 _EXPLAINING = (
     "RAPL zone skipped: ",  # psys and the like: not a package, never used
     "RAPL has no dram zone here;",
+    "AMD Zen CPUs have no DRAM RAPL domain:",
+    "amd_energy unavailable too: no amd_energy hwmon device",  # not installed: the estimate
     "CPU time counted by polling the process tree",
 )
 _NO_RAPL = "RAPL unavailable, CPU energy estimated: no RAPL package zones "  # a VM: no fix
-_NO_DRIVER = "unavailable: no NVIDIA driver"  # no GPU here: nothing left unmeasured
+# no GPU here: nothing left unmeasured (the first, in logs from before other vendors were measured)
+_NO_DRIVER = ("unavailable: no NVIDIA driver", "unavailable: no GPU found")
 
 
 def _explains(note: str) -> bool:

@@ -312,11 +312,6 @@ class DrmSensor:
             self.notes.append(
                 f"GPU {index} ({info.name}): power only ({os.path.basename(power)}), "
                 "integrated over the sampling interval"
-                + (
-                    "; amdgpu's figure includes the CPU cores on an APU"
-                    if card.vendor == "amd"
-                    else ""
-                )
             )
         return _Device(info, energy_fd, power_fd)
 

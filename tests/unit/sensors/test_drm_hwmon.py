@@ -104,7 +104,8 @@ def test_amd_card_gives_power_from_power1_average(tmp_path: Path) -> None:
         "AMD Radeon RX 7900 XT/XTX",
     )
     assert (sample.energy_j, sample.power_w) == (None, 152.0)
-    assert any("power1_average" in note and "APU" in note for note in drm.notes)
+    assert any("power only (power1_average)" in note for note in drm.notes)
+    assert not any("APU" in note for note in drm.notes)  # a discrete card: not its business
 
 
 def test_amd_power1_input_when_no_average(tmp_path: Path) -> None:
