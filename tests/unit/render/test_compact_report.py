@@ -426,3 +426,22 @@ def test_doctor_wraps_to_the_terminal() -> None:
         assert fix.startswith(" " * 23 + "fix: on bare-metal")
         words = " ".join(line.strip() for line in lines if line.strip())
         assert "`sudo modprobe intel_rapl_msr`" in words
+
+
+def test_a_host_without_any_gpu_says_nothing_about_gpus_and_amd_notes_explain() -> None:
+    no_gpu = "unavailable: no GPU found (no NVIDIA or AMD driver, no Intel/AMD card with a sensor)"
+    s = summary(
+        components={
+            **summary().components,
+            "gpu": ComponentSummary(no_gpu),
+        },
+        notes=[
+            NO_RAPL,
+            "amd_energy unavailable too: no amd_energy hwmon device under /sys/class/hwmon",
+            "AMD Zen CPUs have no DRAM RAPL domain: DRAM energy is estimated from resident memory",
+        ],
+    )
+    view = compact_view(s)
+    energy = dict(view.facts)["Energy"]
+    assert "GPU" not in energy and "not measured" not in energy
+    assert view.notes == []
