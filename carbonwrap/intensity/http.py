@@ -1,9 +1,10 @@
 """The one place that talks HTTP: hard timeouts, retries, backoff, Retry-After, one-line errors.
 
-Whatever a server sends, `get_json` returns decoded JSON or raises `ProviderError`: bodies are
-capped before and after decompression (a gzip bomb), JSON nested too deep is malformed JSON, an
-error of aiohttp's own is named by its type, and the credentials it sends are kept secret
-(`points.keep_secret`), so a server echoing them back cannot put them into a reason.
+Whatever a server sends, `get_json` returns decoded JSON (`get_text` UTF-8 text, for providers
+that publish CSV files) or raises `ProviderError`: bodies are capped before and after
+decompression (a gzip bomb), JSON nested too deep is malformed JSON, an error of aiohttp's own is
+named by its type, and the credentials it sends are kept secret (`points.keep_secret`), so a
+server echoing them back cannot put them into a reason.
 """
 
 import asyncio
@@ -128,6 +129,57 @@ async def get_json(
     Other 4xx are not retried. Reasons name host and path only: never query, headers or auth.
     """
     target = _with_query(url, params)
+    body = await _get_body(
+        session, target, "application/json", headers, auth,
+        timeouts, retries, backoff_s, max_retry_after_s, sleep,
+    )  # fmt: skip
+    try:
+        return json.loads(body)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError, an empty body included
+        raise ProviderError(f"malformed JSON from {where(target)}") from None
+    except RecursionError:  # nested deeper than the interpreter's recursion limit
+        raise ProviderError(f"malformed JSON from {where(target)} (nested too deep)") from None
+
+
+async def get_text(
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    params: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+    accept: str = "text/csv, text/plain",
+    timeouts: Timeouts = Timeouts(),  # noqa: B008 - an immutable NamedTuple
+    retries: int = 2,
+    backoff_s: float = 0.5,
+    max_retry_after_s: float = 30.0,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> str:
+    """GET `url` and return its body as UTF-8 text (a byte-order mark dropped): for providers
+    that publish files (CSV) rather than JSON. Errors, retries and limits as `get_json`."""
+    target = _with_query(url, params)
+    body = await _get_body(
+        session, target, accept, headers, None,
+        timeouts, retries, backoff_s, max_retry_after_s, sleep,
+    )  # fmt: skip
+    try:
+        return body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ProviderError(f"{where(target)}: answer is not UTF-8 text") from None
+
+
+async def _get_body(
+    session: aiohttp.ClientSession,
+    target: URL,
+    accept: str,
+    headers: Mapping[str, str] | None,
+    auth: aiohttp.BasicAuth | None,
+    timeouts: Timeouts,
+    retries: int,
+    backoff_s: float,
+    max_retry_after_s: float,
+    sleep: Callable[[float], Awaitable[None]],
+) -> bytes:
+    """The body of a GET of `target`, within the limits and retries `get_json` describes."""
     place = where(target)
     _keep_credentials(headers, auth, target)
     attempts = max(0, retries) + 1
@@ -137,7 +189,9 @@ async def get_json(
             # wait_for bounds the whole attempt (DNS, connect, headers, body) even where the
             # aiohttp timeouts would not, e.g. a body trickled one byte per second.
             return await asyncio.wait_for(
-                _attempt(session, target, place, headers, auth, timeouts, max_retry_after_s),
+                _attempt(
+                    session, target, place, accept, headers, auth, timeouts, max_retry_after_s
+                ),
                 timeouts.total_s,
             )
         except _Retryable as failure:
@@ -169,16 +223,17 @@ async def _attempt(
     session: aiohttp.ClientSession,
     target: URL,
     place: str,
+    accept: str,
     headers: Mapping[str, str] | None,
     auth: aiohttp.BasicAuth | None,
     timeouts: Timeouts,
     max_retry_after_s: float,
-) -> Any:
+) -> bytes:
     timeout = aiohttp.ClientTimeout(
         total=timeouts.total_s, sock_connect=timeouts.connect_s, sock_read=timeouts.total_s
     )
     # Only the codings _decoded knows (aiohttp would offer br and zstd where they are installed).
-    sent = {"Accept": "application/json", "Accept-Encoding": "gzip, deflate", **(headers or {})}
+    sent = {"Accept": accept, "Accept-Encoding": "gzip, deflate", **(headers or {})}
     if auth is not None:  # as a header: aiohttp 3.14 deprecates the `auth=` argument
         sent["Authorization"] = auth.encode()
     # No redirects: aiohttp would resend custom auth headers (auth-token) to whatever host a
@@ -205,12 +260,7 @@ async def _attempt(
         body = await _read_capped(response, place)
         if not getattr(session, "auto_decompress", True):
             body = _decoded(body, response.headers.get("Content-Encoding", ""), place)
-    try:
-        return json.loads(body)
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError, an empty body included
-        raise ProviderError(f"malformed JSON from {place}") from None
-    except RecursionError:  # nested deeper than the interpreter's recursion limit
-        raise ProviderError(f"malformed JSON from {place} (nested too deep)") from None
+    return body
 
 
 def _keep_credentials(
