@@ -1,7 +1,23 @@
 """Every closed list of words a user may give carbonwrap, written once: the options' choices,
 the settings' parsers, the completions and the error messages all read them from here."""
 
-INTENSITY_SOURCES = ("auto", "static", "electricitymaps", "ukgrid", "energidataservice", "watttime")
+# --intensity-source: auto, static, then every provider in intensity/catalog.py's order (a test
+# checks that the two lists agree)
+INTENSITY_SOURCES = (
+    "auto",
+    "static",
+    "electricitymaps",
+    "entsoe",
+    "fingrid",
+    "openelectricity",
+    "eia",
+    "ukgrid",
+    "energidataservice",
+    "odre",
+    "caiso",
+    "energycharts",
+    "watttime",
+)
 CPU_ACCOUNTING = ("auto", "cgroup2", "cgroup1", "process-tree")
 ON_EXCEED = ("warn", "stop")  # what --budget does when exceeded
 REPORT_FORMATS = ("table", "json", "csv", "codecarbon")

@@ -76,6 +76,8 @@ def show(
             "schema": "carbonwrap.intensity/1",
             "region": code,
             "region_detail": detail,
+            "provider": plan.region.get("provider"),
+            "provider_why": plan.region.get("provider_why"),
             "now": _point_doc(now),
             "forecast": [_point_doc(p) for p in ahead],
             "fallback_reason": fallback,
@@ -89,6 +91,8 @@ def show(
         f"  source  {now.source}",
         f"  region  {detail}",
     ]
+    if choice.why:
+        lines.append(f"  why     {choice.why}")
     if fallback:
         lines.append(f"  note    {fallback}")
     if ahead:
@@ -102,6 +106,35 @@ def show(
     elif forecast:
         lines.append("  forecast none from this source")
     stdout.write("\n".join(shown(line) for line in lines) + "\n")  # provider text among them
+    return 0
+
+
+def list_sources(as_json: bool, stdout: TextIO) -> int:
+    """`carbonwrap intensity --list`: every region with a live source, one line each."""
+    from carbonwrap.intensity.catalog import coverage
+
+    rows = coverage()
+    free = sorted({r["region"] for r in rows if not r["key"] and r["live"]})
+    if as_json:
+        doc = {
+            "schema": "carbonwrap.intensity-sources/1",
+            "no_signup_regions": free,
+            "sources": rows,
+        }
+        stdout.write(json.dumps(doc, indent=2) + "\n")
+        return 0
+    width = max(len(r["region"]) for r in rows)
+    lines = [f"{'region':<{width}}  {'provider':<17} {'every':>6} {'history':>8}  key"]
+    for r in rows:
+        every = f"{r['resolution_s'] / 60:g} min"
+        history = f"{r['history_days']:g} d" if r["history_days"] else "none"
+        key = ", ".join(f"${k}" for k in r["key"]) or "no signup"
+        late = "" if r["live"] else " (a day late: for reprice)"
+        lines.append(
+            f"{r['region']:<{width}}  {r['provider']:<17} {every:>6} {history:>8}  {key}{late}"
+        )
+    lines.append(f"{len(free)} regions live without signing up; others use the yearly table.")
+    stdout.write("\n".join(lines) + "\n")
     return 0
 
 

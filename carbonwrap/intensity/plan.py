@@ -57,6 +57,9 @@ def plan_intensity(
     point = IntensityPoint(0.0, math.inf, static.intensity_g_per_kwh, STATIC, AVERAGE, label)
     notes = config.notes
     choice = choose(source, where, config.credentials(environ))
+    # The start record names the provider asked and why (the static table: why no provider).
+    region_info["provider"] = choice.name or "static"
+    region_info["provider_why"] = choice.why or choice.note or f"--intensity-source {source}"
     if notes:
         choice = choice._replace(note="; ".join(filter(None, [choice.note, *notes])))
     return IntensityPlan(region_info, point, choice)

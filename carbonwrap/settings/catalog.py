@@ -169,6 +169,14 @@ SETTINGS: tuple[Setting, ...] = (
             "WattTime user name", secret=True),
     Setting("watttime.password", "CARBONWRAP_WATTTIME_PASSWORD", _text, None,
             "WattTime password", secret=True),
+    Setting("entsoe.token", "CARBONWRAP_ENTSOE_TOKEN", _text, None,
+            "ENTSO-E Transparency Platform security token", secret=True),
+    Setting("fingrid.key", "CARBONWRAP_FINGRID_KEY", _text, None,
+            "Fingrid open data API key", secret=True),
+    Setting("eia.key", "CARBONWRAP_EIA_KEY", _text, None,
+            "US EIA Open Data API key", secret=True),
+    Setting("openelectricity.key", "CARBONWRAP_OPENELECTRICITY_KEY", _text, None,
+            "Open Electricity API key", secret=True),
 )  # fmt: skip
 BY_KEY = {s.key: s for s in SETTINGS}
 WHERE = ("region", "location", "cloud")  # one of them at each level

@@ -26,10 +26,18 @@ def where(region: str | None = None, location: str | None = None):  # type: igno
         ("GB-NIR", {}, None),  # Northern Ireland is not on the GB grid
         ("DK", TOKEN, "electricitymaps"),
         ("DE", TOKEN, "electricitymaps"),
-        ("DE", {}, None),
-        ("US-CA", TOKEN, None),  # a state is no Electricity Maps zone
+        ("DE", {}, "energycharts"),  # no signup: the generation mix priced with factors
+        ("DE", {"CARBONWRAP_ENTSOE_TOKEN": "t"}, "entsoe"),  # the user's own key first
+        ("FR", {}, "odre"),  # RTE's own intensity before Energy-Charts' mix
+        ("FI", {}, "energycharts"),
+        ("FI", {"CARBONWRAP_FINGRID_KEY": "k"}, "fingrid"),
+        ("AU-NSW", {}, None),  # Open Electricity needs a key
+        ("AU-NSW", {"CARBONWRAP_OPENELECTRICITY_KEY": "k"}, "openelectricity"),
+        ("US-MIDA-PJM", {"CARBONWRAP_EIA_KEY": "k"}, None),  # EIA is a day late: not live
+        ("US-CA", TOKEN, "caiso"),  # a state is no Electricity Maps zone; CAISO serves most of it
         ("US-CAL-CISO", TOKEN, "electricitymaps"),
-        ("US-CAL-CISO", WATTTIME, None),  # WattTime (marginal) only when asked for
+        ("US-CAL-CISO", WATTTIME, "caiso"),  # WattTime (marginal) only when asked for
+        ("BR", {}, None),
     ],
 )
 def test_auto(region: str, env: dict[str, str], name: str | None) -> None:
