@@ -7,7 +7,7 @@ factory that the poller calls on its own thread. The sources, their areas and th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 from carbonwrap.choices import INTENSITY_SOURCES as SOURCES
@@ -84,7 +84,9 @@ def _needs(source: Source, missing: list[str]) -> str:
     return f"needs {signup} in ${missing[0]}"
 
 
-def _reason(source: Source, location: Location, auto: bool, others: list[str]) -> str:
+def _reason(
+    source: Source, location: Location, auto: bool, others: list[str], keyed: Sequence[str] = ()
+) -> str:
     """Why `source` was asked: what it is, and (for auto) what else could have served."""
     basis = areas_of(source).BASIS if source.areas else _RULE_BASIS.get(source.name, "")
     how = "your key" if source.keys else "no signup"
@@ -92,6 +94,7 @@ def _reason(source: Source, location: Location, auto: bool, others: list[str]) -
     if not auto:
         return f"asked for with --intensity-source {source.name}; {text}"
     after = f"; also serves {location.region}: {', '.join(others)}" if others else ""
+    after += f"; with a key: {'; '.join(keyed)}" if keyed else ""
     return f"auto: the first source serving {location.region} in carbonwrap's order: {text}{after}"
 
 
@@ -141,7 +144,7 @@ def _auto(location: Location, environ: Mapping[str, str], *, live: bool) -> Choi
     if serving:
         chosen, area = serving[0]
         others = [s.name for s, _ in serving[1:]]
-        why = _reason(chosen, location, True, others)
+        why = _reason(chosen, location, True, others, unkeyed)
         return Choice(chosen.name, _factory(chosen, area, environ), None, why)
     em = _serves(BY_NAME["electricitymaps"], location, environ)[1]
     hints = "; ".join(unkeyed) if unkeyed else f"Electricity Maps {em}"

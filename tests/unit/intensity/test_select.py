@@ -74,3 +74,26 @@ def test_watttime_when_asked_with_coordinates_and_static_always() -> None:
     choice = choose("watttime", where(location="37.77,-122.42"), WATTTIME)
     assert choice.name == "watttime"
     assert choose("static", where("DK"), TOKEN).make is None
+
+
+def test_the_plan_names_the_provider_asked_and_why() -> None:
+    from carbonwrap.intensity.plan import plan_intensity
+
+    environ = {"XDG_CONFIG_HOME": "/nonexistent/carbonwrap-tests"}
+    plan = plan_intensity("DE", None, None, "auto", None, environ)
+    assert plan.region["provider"] == "energycharts"
+    why = plan.region["provider_why"]
+    assert why.startswith("auto: the first source serving DE in carbonwrap's order: Energy-Charts")
+    assert "no signup" in why and "with a key: " in why and "ENTSO-E" in why  # what else
+    static = plan_intensity("BR", None, None, "auto", None, environ)
+    assert static.region["provider"] == "static"
+    assert "no live intensity provider for BR" in static.region["provider_why"]
+
+
+def test_history_comes_from_a_source_that_keeps_it() -> None:
+    from carbonwrap.intensity.select import choose_history, history_days
+
+    choice = choose_history(where("US-MIDA-PJM"), {"CARBONWRAP_EIA_KEY": "k"})
+    assert choice.name == "eia"  # a day late, yet it keeps years: right for reprice
+    assert history_days("eia") >= 365 and history_days("ukgrid") == 14.0
+    assert choose_history(where("BR"), {}).name is None
