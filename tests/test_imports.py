@@ -29,6 +29,7 @@ RUN_PATH = {
     "carbonwrap.gcpause",
     "carbonwrap.intensity",
     "carbonwrap.intensity.location",
+    "carbonwrap.intensity.catalog",
     "carbonwrap.intensity.plan",
     "carbonwrap.intensity.points",
     "carbonwrap.intensity.region",

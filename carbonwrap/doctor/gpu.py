@@ -17,7 +17,7 @@ from carbonwrap.doctor.checks import ERROR, MISSING, OK, WARN, Check
 from carbonwrap.sensors import SensorUnavailable
 
 if TYPE_CHECKING:
-    from carbonwrap.sensors.nvml import GpuProbe
+    from carbonwrap.sensors.nvml_probe import GpuProbe
 
 _NO_DRIVER_FIX = (
     "none needed without an NVIDIA GPU; with one, install the NVIDIA driver (in a container: "
@@ -38,7 +38,8 @@ def check_gpus(
 
     if nvml is None and not driver_present(root):
         return [Check("nvml", MISSING, no_driver_reason(), _NO_DRIVER_FIX)]
-    from carbonwrap.sensors.nvml import NAMESPACE_HINT, NvmlSensor, load_nvml
+    from carbonwrap.sensors.nvml import NAMESPACE_HINT, NvmlSensor
+    from carbonwrap.sensors.nvml_probe import load_nvml
 
     try:
         if nvml is None:

@@ -121,14 +121,19 @@ def _live_fix(merged: Mapping[str, str], environ: Mapping[str, str]) -> str:
 
 def _credentials(name: str | None, environ: Mapping[str, str]) -> str:
     """Where the provider's credentials come from; never their values."""
-    from carbonwrap.intensity.select import EM_TOKEN, WT_PASSWORD, WT_USER
+    from carbonwrap.intensity.catalog import BY_NAME
     from carbonwrap.settings.files import user_config_path
 
-    needed = {"electricitymaps": (EM_TOKEN,), "watttime": (WT_USER, WT_PASSWORD)}.get(name or "")
+    source = BY_NAME.get(name or "")
+    needed = source.keys if source else ()
     if not needed:
         return "no credentials needed"
     origins = [f"${var}" if environ.get(var) else user_config_path(environ) for var in needed]
-    what = "token" if len(needed) == 1 else "username and password"
+    what = (
+        ("token" if "TOKEN" in needed[0] else "key")
+        if len(needed) == 1
+        else "username and password"
+    )
     return f"{what} from {' and '.join(dict.fromkeys(origins))}"
 
 

@@ -120,7 +120,8 @@ def _nvidia_here(host: GpuHost) -> str | None:
 
 
 def _open_nvml(host: GpuHost, _found: list[GpuInfo]) -> GpuSensor:
-    from carbonwrap.sensors.nvml import NvmlSensor, load_nvml
+    from carbonwrap.sensors.nvml import NvmlSensor
+    from carbonwrap.sensors.nvml_probe import load_nvml
 
     nvml = load_nvml(host.root) if host.nvml is None else host.nvml
     return NvmlSensor(nvml, host.child_env, host.proc_root)

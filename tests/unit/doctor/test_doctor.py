@@ -576,7 +576,7 @@ def test_static_when_no_provider_applies() -> None:
 
 
 def test_auto_without_a_token_warns_with_the_token_fix() -> None:
-    _, check = grid({}, "DE")
+    _, check = grid({}, "BR")  # no source serves Brazil without a key
     assert check.status == WARN
     assert "Electricity Maps needs a token" in check.detail
     assert check.fix is not None

@@ -12,13 +12,9 @@ from fake_nvml import Accounted, FakeGpu, FakeNvml
 
 from carbonwrap.measure.attribution import EnergyModel, GpuShare, Reading, gpu_interval
 from carbonwrap.sensors import SensorUnavailable
-from carbonwrap.sensors.nvml import (
-    GpuInfo,
-    GpuProbe,
-    GpuSample,
-    NvmlSensor,
-    load_nvml,
-)
+from carbonwrap.sensors.gpu import GpuInfo, GpuSample
+from carbonwrap.sensors.nvml import NvmlSensor
+from carbonwrap.sensors.nvml_probe import GpuProbe, load_nvml
 
 A100 = "NVIDIA A100-SXM4-80GB"
 UUID0 = "GPU-8d5f0c3e-7a21-4b3c-9d1e-0f2a3b4c5d6e"
