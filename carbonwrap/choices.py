@@ -15,6 +15,10 @@ INTENSITY_SOURCES = (
     "energidataservice",
     "odre",
     "caiso",
+    "eirgrid",
+    "nyiso",
+    "miso",
+    "ercot",
     "energycharts",
     "watttime",
 )
