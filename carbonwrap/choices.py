@@ -25,5 +25,6 @@ INTENSITY_SOURCES = (
 CPU_ACCOUNTING = ("auto", "cgroup2", "cgroup1", "process-tree")
 ON_EXCEED = ("warn", "stop")  # what --budget does when exceeded
 REPORT_FORMATS = ("table", "json", "csv", "codecarbon")
-REPORT_GROUPS = ("command", "host", "day", "job", "tag:KEY")  # --group-by
+# --group-by; "tag:KEY" last (a pattern, not a word)
+REPORT_GROUPS = ("command", "host", "day", "job", "job,host", "job,rank", "tag:KEY")
 SHELLS = ("bash", "zsh", "fish")  # completion scripts

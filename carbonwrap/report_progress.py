@@ -20,6 +20,12 @@ or with socat: `echo "epoch 3/10" | socat -u - UNIX-SENDTO:"$CARBONWRAP_PROGRESS
 Several processes may report (DDP ranks, workers): carbonwrap keeps the reports of the first
 process that reports, until that process has exited; then the next one to report takes over.
 
+The command may also read back the run's totals so far, e.g. to log them beside its own metrics
+(the framework callbacks in carbonwrap.integrations do): `carbonwrap.report_progress.totals()`
+gives {"energy_kwh", "co2e_g", "elapsed_s", "intensity_g_per_kwh", ...} from a small file that
+carbonwrap keeps current once the command has reported progress (CARBONWRAP_TOTALS names it),
+or None outside carbonwrap and before the first report. It reads one small file: never blocks.
+
 Cost: the first call opens and connects a socket (once per process; again in a child after
 os.fork); each later call is one non-blocking send(2), a few microseconds. When carbonwrap's
 queue is full the report is dropped (a later one supersedes it); the last dropped report is
@@ -35,6 +41,10 @@ if TYPE_CHECKING:
     import _socket
 
 ENV = "CARBONWRAP_PROGRESS"
+TOTALS_ENV = "CARBONWRAP_TOTALS"  # carbonwrap/live/totals.py writes it
+_TOTALS_MAX = 4096  # the file is ~200 bytes: more is not carbonwrap's
+# What `totals_for_log` hands a trainer's logger: the file's keys and the names they log under.
+LOG_KEYS = (("energy_kwh", "carbonwrap_energy_kwh"), ("co2e_g", "carbonwrap_co2e_g"))
 EXIT_WAIT_S = 0.1
 
 _sock: "_socket.socket | None" = None
@@ -75,6 +85,49 @@ def progress(done: float, total: "float | None" = None, unit: "str | None" = Non
         _at_exit_resend()
     except Exception:  # carbonwrap has gone (ECONNREFUSED, EPIPE) or something else odd
         _give_up()
+
+
+def totals() -> "dict[str, float | None] | None":
+    """The run's totals so far, as carbonwrap last wrote them: energy_j, energy_kwh (attributed,
+    before PUE), co2e_g (PUE included), elapsed_s, time_s, pue, intensity_g_per_kwh; None
+    outside carbonwrap, before the command's first progress report, or if the file cannot be
+    read. Never raises, never blocks (O_NONBLOCK: not even on something that is not a file)."""
+    path = os.environ.get(TOTALS_ENV)
+    if not path:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
+        try:
+            data = os.read(fd, _TOTALS_MAX + 1)
+        finally:
+            os.close(fd)
+        if len(data) > _TOTALS_MAX:
+            return None
+        import json  # only here: `import carbonwrap` stays light
+
+        value = json.loads(data)
+    except Exception:  # not there yet, gone, or not carbonwrap's
+        return None
+    if not isinstance(value, dict):
+        return None
+    return {
+        str(k): float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+        for k, v in value.items()
+    }
+
+
+def totals_for_log() -> "dict[str, float]":
+    """The totals under the names a trainer's logger gets them (LOG_KEYS:
+    carbonwrap_energy_kwh, carbonwrap_co2e_g); {} when there are none (`totals`)."""
+    found = totals()
+    if found is None:
+        return {}
+    logged: dict[str, float] = {}
+    for key, name in LOG_KEYS:
+        value = found.get(key)
+        if value is not None:
+            logged[name] = value
+    return logged
 
 
 def send_line(text: str) -> bool:

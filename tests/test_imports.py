@@ -39,6 +39,7 @@ RUN_PATH = {
     "carbonwrap.measure.accounting",
     "carbonwrap.measure.attribution",
     "carbonwrap.measure.cgroup",
+    "carbonwrap.measure.gpu_attribution",
     "carbonwrap.measure.gpus",
     "carbonwrap.measure.meters",
     "carbonwrap.measure.proctree",
@@ -175,3 +176,24 @@ def test_import_carbonwrap_loads_nothing_else() -> None:
     at_import, after_use = json.loads(out.stdout)
     assert at_import == ["carbonwrap"]
     assert set(after_use) - set(at_import) == {"carbonwrap.report_progress"}
+
+
+def test_import_carbonwrap_loads_only_its_init_and_names_load_their_own_module() -> None:
+    """`import carbonwrap` (a notebook's `%load_ext carbonwrap` starts so) loads only
+    carbonwrap/__init__; `carbonwrap.track` its module, no sensor yet; the extension's entry
+    point no IPython until it registers the magics."""
+    code = (
+        "import json, sys\n"
+        "before = set(sys.modules)\n"
+        "import carbonwrap\n"
+        "at_import = sorted(set(sys.modules) - before)\n"
+        "carbonwrap.track, carbonwrap.load_ipython_extension\n"
+        "print(json.dumps([at_import, sorted(set(sys.modules) - before)]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=cw_env(), capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    at_import, after_names = json.loads(out.stdout)
+    assert at_import == ["carbonwrap"]
+    assert {"carbonwrap.run.track", "carbonwrap.notebook"} <= set(after_names)
+    heavy = {"IPython", "carbonwrap.run.block", "carbonwrap.measure.meters", "rich"}
+    assert not heavy & {top(m) for m in after_names}

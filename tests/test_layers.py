@@ -17,7 +17,7 @@ LEAVES = {
 }  # fmt: skip
 ORDER = [
     "settings", "sensors", "measure", "runlog", "intensity", "predict", "report", "doctor",
-    "render", "live", "run", "commands", "cli", "entry", "__main__",
+    "render", "live", "run", "notebook", "commands", "cli", "entry", "__main__",
 ]  # fmt: skip
 # What stands beside the flow: integrations call the public helper only.
 BESIDE = {"integrations": {"report_progress"}}

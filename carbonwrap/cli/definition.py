@@ -10,7 +10,13 @@ import sys
 import click
 
 from carbonwrap import __version__, gcpause
-from carbonwrap.choices import CPU_ACCOUNTING, ON_EXCEED, REPORT_FORMATS, SHELLS
+from carbonwrap.choices import (
+    CPU_ACCOUNTING,
+    INTENSITY_SOURCES,
+    ON_EXCEED,
+    REPORT_FORMATS,
+    SHELLS,
+)
 from carbonwrap.cli.options import (
     Finite,
     complete_group_by,
@@ -159,6 +165,26 @@ def cli(ctx: click.Context) -> None:
     "script(1): Ctrl-C, Ctrl-Z and resizes behave as without carbonwrap). Reports to "
     "CARBONWRAP_PROGRESS always count.",
 )
+@click.option(
+    "--mlflow",
+    is_flag=True,
+    help="Also log energy, CO2e, intensity and predictions to MLflow as metrics at every log "
+    "sample, and the totals and tags at the end: to --mlflow-run or MLFLOW_RUN_ID, else a new "
+    "run in --mlflow-experiment, MLFLOW_EXPERIMENT_NAME or Default, at MLFLOW_TRACKING_URI. "
+    "Needs mlflow (pip install 'carbonwrap[mlflow]'); a server that is down or slow never "
+    "delays the command.",
+)
+@click.option(
+    "--mlflow-run",
+    metavar="RUN_ID",
+    help="The MLflow run --mlflow logs to (else MLFLOW_RUN_ID); implies --mlflow.",
+)
+@click.option(
+    "--mlflow-experiment",
+    metavar="NAME",
+    help="Where --mlflow creates its run (else MLFLOW_EXPERIMENT_NAME, else Default); implies "
+    "--mlflow.",
+)
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run(
     interval: float | None,
@@ -184,6 +210,9 @@ def run(
     on_exceed: str | None,
     budget_grace: float | None,
     progress_from_output: bool,
+    mlflow: bool,
+    mlflow_run: str | None,
+    mlflow_experiment: str | None,
     command: tuple[str, ...],
 ) -> int:
     """Run COMMAND and report the energy and CO2e of its process tree.
@@ -216,8 +245,10 @@ def run(
         "budget_grace": budget_grace,
     }
     where = (region, location, cloud)
+    wanted = mlflow or mlflow_run is not None or mlflow_experiment is not None
+    tracking = {"run_id": mlflow_run, "experiment": mlflow_experiment} if wanted else None
     return run_command(
-        flags, command, where, json_path, progress_from_output, os.environ, sys.stderr
+        flags, command, where, json_path, progress_from_output, os.environ, sys.stderr, tracking
     )
 
 
@@ -227,6 +258,12 @@ def run(
 )
 @where_options
 @click.option("--forecast", is_flag=True, help="Also fetch the forecast (where offered).")
+@click.option(
+    "--list",
+    "list_sources",
+    is_flag=True,
+    help="List every region with a live source: provider, resolution, history, key or not.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON document.")
 def intensity(
     region: str | None,
@@ -234,9 +271,14 @@ def intensity(
     cloud: str | None,
     intensity_source: str | None,
     forecast: bool,
+    list_sources: bool,
     as_json: bool,
 ) -> int:
     """Print the grid's carbon intensity now (and its forecast), with source and time."""
+    if list_sources:
+        from carbonwrap.commands.intensity import list_sources as list_command
+
+        return list_command(as_json, sys.stdout)
     from carbonwrap.commands.intensity import intensity as intensity_command
 
     where = (region, location, cloud)
@@ -311,8 +353,10 @@ def completion(shell: str) -> int:
     "--group-by",
     metavar="KEY",
     shell_complete=complete_group_by,
-    help="One row per command, host, day (UTC), job (Slurm, torchrun, PBS, LSF: the ranks "
-    "of one job add up) or tag:KEY, instead of one per run.",
+    help="One row per command, host, day (UTC), job (Slurm, torchrun, MPI, PBS, LSF: the "
+    "tasks of one job add up, each node's whole devices once; Slurm's own energy beside it "
+    "where sacct has it), job,host or job,rank (a job's breakdown) or tag:KEY, instead of one "
+    "per run.",
 )
 @click.option(
     "--since",
@@ -352,6 +396,25 @@ def completion(shell: str) -> int:
     "table, and charts of power by component and cumulative CO2e over time for the 50 most "
     "recent runs.",
 )
+@click.option(
+    "--model-card",
+    is_flag=True,
+    help="Print the selected runs as the co2_eq_emissions block of a Hugging Face model card's "
+    "YAML header (emissions in g, summed; source; training_type from the runs' "
+    "training_type tag; geographical_location; hardware_used), instead of the table.",
+)
+@click.option(
+    "--to-mlflow",
+    is_flag=True,
+    help="Log each selected finished run to MLflow (MLFLOW_TRACKING_URI) as a run of its own: "
+    "samples as metric series, totals, tags; a run already there (tag carbonwrap.run_id) is "
+    "skipped. Needs mlflow (pip install 'carbonwrap[mlflow]').",
+)
+@click.option(
+    "--mlflow-experiment",
+    metavar="NAME",
+    help="The experiment --to-mlflow logs to (else MLFLOW_EXPERIMENT_NAME, else Default).",
+)
 def report(
     paths: tuple[str, ...],
     group_by: str | None,
@@ -362,6 +425,9 @@ def report(
     as_json: bool,
     as_csv: bool,
     html: str | None,
+    model_card: bool,
+    to_mlflow: bool,
+    mlflow_experiment: str | None,
 ) -> int:
     """Add up the runs in carbonwrap logs: PATH... are log files or directories searched for
     *.jsonl (default: the log_dir setting, ./logs unless configured). Other files are
@@ -387,5 +453,62 @@ def report(
         as_json=as_json,
         as_csv=as_csv,
         html=html,
+        model_card=model_card,
+        to_mlflow=to_mlflow,
+        mlflow_experiment=mlflow_experiment,
     )
     return report_command(options, os.environ, sys.stdout, sys.stderr)
+
+
+@cli.command(
+    "reprice",
+    short_help="Fill in measured grid intensity for logged runs from the providers' history.",
+    epilog="""\b
+Exit status: 0 when every run found is repriced, already measured, or never repriced (each
+said); 1 when some could not be (each said on stderr, with why); 125 for a bad option or a
+PATH that does not exist.""",
+)
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option(
+    "--intensity-source",
+    type=click.Choice(INTENSITY_SOURCES),
+    metavar="SOURCE",
+    help="[default: auto] Whose history to fetch: auto = the first source in carbonwrap's "
+    "order that keeps history for each run's region; or a provider's name, as `run "
+    "--intensity-source` takes it.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Say what would be fetched and added to each log; fetch nothing, write nothing.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (schema carbonwrap.reprice/1).")
+def reprice(
+    paths: tuple[str, ...], intensity_source: str | None, dry_run: bool, as_json: bool
+) -> int:
+    """Fill in measured grid intensity for logged runs, afterwards: for runs logged where
+    there was no internet (compute nodes), or before a provider published its measured values.
+    PATH... are log files or directories searched for *.jsonl, as for `carbonwrap report`
+    (default: the log_dir setting, ./logs unless configured).
+
+    For each finished run, the time its energy is not yet priced by measured values is fetched
+    from the history of a provider for its region (within how far back that history reaches:
+    Electricity Maps' free plan 24 hours) and appended to its log as intensity records of kind
+    measured; nothing the log holds is rewritten. Then it says, per run, how much of its energy
+    measured values now price, and its CO2e before and after. Running it again adds nothing
+    already there. Runs without an end record (still going, or cut), with a fixed --intensity
+    or WattTime's marginal signal are never repriced; runs without a history source keep the
+    value they were priced at; each is said. Only a log's owner (or root) adds to it.
+    """
+    from pathlib import Path
+
+    from carbonwrap.commands.reprice import RepriceOptions
+    from carbonwrap.commands.reprice import reprice as reprice_command
+
+    options = RepriceOptions(
+        paths=[Path(p) for p in paths],
+        dry_run=dry_run,
+        as_json=as_json,
+        intensity_source=intensity_source,
+    )
+    return reprice_command(options, os.environ, sys.stdout, sys.stderr)

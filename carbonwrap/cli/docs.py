@@ -39,8 +39,14 @@ ENVIRONMENT = (
     ("CARBONWRAP_REGION, CARBONWRAP_LOCATION, CARBONWRAP_CLOUD", "where the machine is"),
     ("CARBONWRAP_ELECTRICITYMAPS_TOKEN", "Electricity Maps API token"),
     ("CARBONWRAP_WATTTIME_USERNAME, CARBONWRAP_WATTTIME_PASSWORD", "WattTime account"),
+    ("CARBONWRAP_ENTSOE_TOKEN", "ENTSO-E Transparency Platform security token"),
+    (
+        "CARBONWRAP_FINGRID_KEY, CARBONWRAP_EIA_KEY, CARBONWRAP_OPENELECTRICITY_KEY",
+        "Fingrid, US EIA and Open Electricity API keys",
+    ),
     ("CARBONWRAP_<PROVIDER>_URL", "base URL of a provider (proxies, mirrors)"),
     ("CARBONWRAP_SYSFS_ROOT", "where sysfs is (default /sys), e.g. /host/sys in a container"),
+    ("CARBONWRAP_PROC_ROOT", "where procfs is (default /proc)"),
     ("CARBONWRAP_RUN_ID", "set for the command: the run's id"),
     ("CARBONWRAP_PROGRESS", "set for the command: the socket carbonwrap.progress() reports to"),
     ("NO_COLOR", "no colour in the live view and the report"),
@@ -108,6 +114,17 @@ EXAMPLES: dict[str, tuple[tuple[str, str], ...]] = {
         (
             "carbonwrap report --format codecarbon > emissions.csv",
             "CodeCarbon's emissions.csv columns, one row per run.",
+        ),
+    ),
+    "reprice": (
+        (
+            "carbonwrap reprice --dry-run",
+            "What would be fetched for the runs in ./logs, and added to their logs.",
+        ),
+        (
+            "carbonwrap reprice logs/ --json",
+            "Fetch measured history for those runs, add it to their logs, and say as JSON how "
+            "much of each run's energy it now prices.",
         ),
     ),
     "intensity": (

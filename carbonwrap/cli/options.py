@@ -131,9 +131,13 @@ WHERE_OPTIONS = (
     click.option(
         "--intensity-source",
         type=click.Choice(INTENSITY_SOURCES),
-        help="[default: auto] Live grid intensity: auto = the best configured provider for "
-        "the region, else the embedded yearly table. Tokens come from the environment "
-        "(CARBONWRAP_ELECTRICITYMAPS_TOKEN, CARBONWRAP_WATTTIME_USERNAME/_PASSWORD) or "
+        metavar="SOURCE",
+        help="[default: auto] Live grid intensity: auto = a provider you have a key for, else "
+        "a no-signup one for the region, else the embedded yearly table (`carbonwrap "
+        "intensity --list`: what serves where). SOURCE: " + ", ".join(INTENSITY_SOURCES) + ". "
+        "Keys come from the environment (CARBONWRAP_ELECTRICITYMAPS_TOKEN, "
+        "CARBONWRAP_ENTSOE_TOKEN, CARBONWRAP_FINGRID_KEY, CARBONWRAP_EIA_KEY, "
+        "CARBONWRAP_OPENELECTRICITY_KEY, CARBONWRAP_WATTTIME_USERNAME/_PASSWORD) or "
         "~/.config/carbonwrap/config.toml.",
     ),
 )

@@ -30,6 +30,9 @@ class ReportOptions:
     as_json: bool = False
     as_csv: bool = False
     html: str | None = None  # a file to write the HTML page to; "-": stdout
+    model_card: bool = False  # the co2_eq_emissions block of a Hugging Face model card
+    to_mlflow: bool = False  # backfill the selected runs into MLflow
+    mlflow_experiment: str | None = None
 
 
 def report(
@@ -38,6 +41,7 @@ def report(
     """`carbonwrap report`: bad options and missing paths are errors (exit 125); finding no
     logs is not (exit 0, said on stderr, and an empty table, document or CSV on stdout)."""
     output = choose_format(options.output_format, options.as_json, options.as_csv)
+    check_other_outputs(options, output)
     if options.html is not None:
         check_html_target(options, output)
     check_group_by(options.group_by)
@@ -54,6 +58,12 @@ def report(
     no_runs_here = not options.paths and not paths[0].exists()
     runs, stats = read_runs([] if no_runs_here else paths)
     result = build_report(runs, stats, options.group_by, since_s, until_s, options.tags)
+    if result.groups is not None and options.group_by == "job":
+        # Slurm's own figure per job, where its accounting has one (not per host or rank:
+        # sacct's is the whole job's)
+        from carbonwrap.report.sacct import add_consumed_energy
+
+        result.sacct_note = add_consumed_energy(result.groups, environ)
     for problem in stats.unreadable[:3]:
         stderr.write(f"carbonwrap: could not read {shown(problem)}\n")
     if len(stats.unreadable) > 3:
@@ -68,6 +78,10 @@ def report(
     elif stats.logs == 0:
         where = ", ".join(shown(str(p)) for p in paths)
         stderr.write(f"carbonwrap: no carbonwrap logs found in {where}\n")
+    if options.model_card:
+        return _model_card(result, stdout, stderr)
+    if options.to_mlflow:
+        return _to_mlflow(result, options.mlflow_experiment, environ, stdout, stderr)
     if options.html is not None and options.html != "-":
         try:  # the mode of the user's file replaced: they chose who may read their reports
             replace_whole(options.html, html_page(result).encode("utf-8"), mode=None)
@@ -84,6 +98,80 @@ def report(
         with contextlib.suppress(OSError, ValueError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), stdout.fileno())
     return 0
+
+
+def check_other_outputs(options: ReportOptions, output: str) -> None:
+    """--model-card and --to-mlflow are outputs of their own: not with another format, not
+    with --group-by (a card sums the runs; MLflow gets each run)."""
+    chosen = [
+        n
+        for n, on in (("--model-card", options.model_card), ("--to-mlflow", options.to_mlflow))
+        if on
+    ]
+    if options.mlflow_experiment is not None and not options.to_mlflow:
+        raise CarbonwrapError("--mlflow-experiment goes with --to-mlflow")
+    if not chosen:
+        return
+    if output != "table" or options.output_format or options.html is not None:
+        other = "--html" if options.html is not None else output
+        raise CarbonwrapError(f"choose one output, not {chosen[0]} and {other}")
+    if len(chosen) > 1:
+        raise CarbonwrapError("choose one output, not --model-card and --to-mlflow")
+    if options.group_by:
+        raise CarbonwrapError(f"{chosen[0]} takes the runs themselves: leave out --group-by")
+
+
+def _model_card(result: Report, stdout: TextIO, stderr: TextIO) -> int:
+    """The selected runs' co2_eq_emissions block on stdout; what it sums on stderr."""
+    from carbonwrap import __version__
+    from carbonwrap.render.model_card import model_card_yaml
+    from carbonwrap.report.places import places_of
+
+    if not result.runs:
+        raise CarbonwrapError("--model-card: no runs selected, so no emissions to state")
+    stdout.write(model_card_yaml(result.runs, places_of(result.runs), __version__))
+    stdout.flush()
+    incomplete = sum(not s.complete for s in result.runs)
+    n = len(result.runs)
+    stderr.write(
+        f"carbonwrap: co2_eq_emissions of {n} run{'' if n == 1 else 's'}"
+        + (
+            f", {incomplete} without an end record (counted up to their last sample)"
+            if incomplete
+            else ""
+        )
+        + "; paste it into the YAML header (between the --- lines) of the model's README.md\n"
+    )
+    return 0
+
+
+def _to_mlflow(
+    result: Report,
+    experiment: str | None,
+    environ: Mapping[str, str],
+    stdout: TextIO,
+    stderr: TextIO,
+) -> int:
+    """Each selected finished run into MLflow once; one line on what was done. Exit status 1
+    when some run could not be logged (each said, with why)."""
+    from carbonwrap.report.mlflow_backfill import backfill, mlflow_client
+
+    client = mlflow_client(environ.get("MLFLOW_TRACKING_URI") or None)
+    try:
+        done = backfill(result.runs, client, experiment, environ)
+    except Exception as exc:  # the experiment itself: an unreachable server, a bad URI
+        raise CarbonwrapError(f"--to-mlflow: {type(exc).__name__}: {str(exc)[:300]}") from None
+    for problem in done.failed:
+        stderr.write(f"carbonwrap: --to-mlflow: could not log run {problem}\n")
+    parts = [f"{len(done.logged)} run(s) logged to MLflow experiment {done.experiment_id}"]
+    if done.already:
+        parts.append(f"{len(done.already)} already there")
+    if done.incomplete:
+        parts.append(f"{len(done.incomplete)} without an end record left for later")
+    if done.failed:
+        parts.append(f"{len(done.failed)} failed")
+    stdout.write("; ".join(parts) + "\n")
+    return 1 if done.failed else 0
 
 
 def _log_dir(environ: Mapping[str, str]) -> tuple[str, str]:

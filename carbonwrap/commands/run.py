@@ -15,9 +15,11 @@ def run(
     progress_from_output: bool,
     environ: Mapping[str, str],
     stderr: TextIO,
+    mlflow: Mapping[str, str | None] | None = None,
 ) -> int:
     """`carbonwrap run`: `flags` are the options that settings also give (None: not given),
-    `where` --region, --location, --cloud; returns the exit status."""
+    `where` --region, --location, --cloud; `mlflow`: --mlflow's run and experiment, None
+    without it; returns the exit status."""
     from carbonwrap.measure.accounting import new_run_id, open_accounting
 
     config = load_config(environ)
@@ -49,5 +51,6 @@ def run(
         run_id=run_id,
         config=config,
         schedule=schedule,
+        mlflow=mlflow,
     )
     return run_command(options, environ, stderr, accounting)

@@ -1,13 +1,17 @@
 """Keras: `model.fit(..., callbacks=[CarbonwrapProgress()])` reports steps of the whole fit
 (epoch * steps + batch + 1 of epochs * steps) when fit knows the steps per epoch, else epochs.
 
+At each epoch's end it also puts the run's totals so far into the epoch's `logs`
+(carbonwrap_energy_kwh, carbonwrap_co2e_g: `report_progress.totals_for_log`), so History, CSVLogger
+and TensorBoard callbacks after it record them beside the loss.
+
 Imports `keras` (Keras 3), else `tensorflow.keras`. Outside carbonwrap it does nothing.
 """
 
 import importlib
 from typing import Any
 
-from carbonwrap.report_progress import progress
+from carbonwrap.report_progress import progress, totals_for_log
 
 
 def _keras() -> Any:
@@ -49,6 +53,8 @@ class CarbonwrapProgress(_keras().callbacks.Callback):  # type: ignore[misc]
             progress(min(self._epoch * self._steps + batch + 1, total), total, "step")
 
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        if isinstance(logs, dict):  # the dict later callbacks of this epoch get
+            logs.update(totals_for_log())
         if self._epochs and self._steps:
             total = self._epochs * self._steps
             progress(min((epoch + 1) * self._steps, total), total, "step")

@@ -2,16 +2,21 @@
 (trainer.global_step of trainer.estimated_stepping_batches) when the total is known, else epochs
 (current_epoch + 1 of max_epochs).
 
+At each training epoch's end it also logs the run's totals so far through the module's logger
+(`pl_module.log_dict`: carbonwrap_energy_kwh, carbonwrap_co2e_g), so they reach the trainer's
+loggers (TensorBoard, CSV, MLflow, W&B) beside the loss.
+
 Imports `lightning.pytorch`, else `pytorch_lightning` (pass it to the Trainer of the same
 package). Every rank reports; carbonwrap keeps one process's reports. Outside carbonwrap it does
 nothing.
 """
 
+import contextlib
 import importlib
 import math
 from typing import Any
 
-from carbonwrap.report_progress import progress
+from carbonwrap.report_progress import progress, totals_for_log
 
 
 def _lightning() -> Any:
@@ -57,6 +62,12 @@ class CarbonwrapProgress(_lightning().Callback):  # type: ignore[misc]
         else:
             done = trainer.current_epoch + 1
             progress(min(done, self._max_epochs or done), self._max_epochs, "epoch")
+        logged = totals_for_log()
+        # Each node's carbonwrap run has its own totals (the loggers keep rank 0's): no sync.
+        # Never fails the fit: a module not attached to a trainer, an older Lightning.
+        if logged:
+            with contextlib.suppress(Exception):
+                pl_module.log_dict(logged, on_step=False, on_epoch=True, sync_dist=False)
 
     def _report_step(self, trainer: Any) -> None:
         step = trainer.global_step

@@ -30,7 +30,7 @@ from typing import Any
 from carbonwrap import __version__, outfiles
 from carbonwrap.errors import CarbonwrapError
 from carbonwrap.render.prometheus import ComponentPoint, PromSnapshot, render_prometheus
-from carbonwrap.runlog.records import parse_utc
+from carbonwrap.runlog.records import job_key, parse_utc
 from carbonwrap.runlog.summary import Fold
 
 OPTION = "--prometheus-textfile"
@@ -123,6 +123,11 @@ class TextfileExporter:
             ),
             ended=s.complete,
             exit_code=s.exit_code,
+            job=(
+                job_key(s.job) or "",
+                s.job.get("SLURM_JOB_USER", ""),
+                s.job.get("SLURM_JOB_PARTITION", ""),
+            ),
         )
 
     def _replace(self, data: bytes) -> None:

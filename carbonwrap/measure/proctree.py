@@ -81,6 +81,22 @@ def process_stat(pid: int) -> ProcessStat | None:
         return None
 
 
+def descendants(root_pid: int) -> list[tuple[int, int]]:
+    """Every descendant of `root_pid` as (PID, start ticks), breadth first, parents before
+    children. Reads each process's stat in /proc (as `ps` does) to find its parent."""
+    children: dict[int, list[tuple[int, int]]] = {}
+    with contextlib.suppress(OSError):
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                stat = process_stat(int(name))
+                if stat is not None:
+                    children.setdefault(stat.ppid, []).append((int(name), stat.start_ticks))
+    tree = list(children.get(root_pid, []))
+    for pid, _ in tree:  # grows as it goes
+        tree.extend(children.get(pid, []))
+    return tree
+
+
 def _children_cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -113,19 +129,9 @@ class ProcessTreeAccounting:
         self._started = True
 
     def _walk(self) -> None:
-        """Every descendant of carbonwrap, parents first. Reads each process's stat in /proc
-        (as `ps` does) to find its parent: every WALK_EVERY_S, not every reading."""
-        children: dict[int, list[tuple[int, int]]] = {}
-        with contextlib.suppress(OSError):
-            for name in os.listdir("/proc"):
-                if name.isdigit():
-                    stat = process_stat(int(name))
-                    if stat is not None:
-                        children.setdefault(stat.ppid, []).append((int(name), stat.start_ticks))
-        tree = list(children.get(self._own_pid, []))
-        for pid, _ in tree:  # grows as it goes: breadth first, parents before children
-            tree.extend(children.get(pid, []))
-        self._tree = tree
+        """Every descendant of carbonwrap, parents first: every WALK_EVERY_S, not every
+        reading."""
+        self._tree = descendants(self._own_pid)
         self._walked_at_s = time.monotonic()
 
     def cpu_s(self) -> float:

@@ -8,17 +8,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from carbonwrap.measure.attribution import (
+from carbonwrap.measure.attribution import EnergyModel, Reading, interval_energy
+from carbonwrap.measure.gpu_attribution import (
     CounterRejected,
-    EnergyModel,
     GpuCarry,
     GpuStep,
     PowerCheck,
-    Reading,
     cpu_in_gpu,
     gpu_carry_flush,
     gpu_step,
-    interval_energy,
     power_check_step,
 )
 

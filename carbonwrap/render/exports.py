@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from carbonwrap.render.json import INTENSITY_DIGITS, run_document, seconds, sig
+from carbonwrap.render.json import INTENSITY_DIGITS, job_document, run_document, seconds, sig
 from carbonwrap.render.text import csv_row
 from carbonwrap.report.model import Group, Place, ReadStats, Report, Totals
 from carbonwrap.runlog.ledger import J_PER_KWH
@@ -122,7 +122,13 @@ def report_document(report: Report) -> dict[str, Any]:
     groups = None
     if report.groups is not None:
         groups = [
-            {"key": g.key, **totals_document(g.totals), "run_ids": g.run_ids} for g in report.groups
+            {
+                "key": g.key,
+                **totals_document(g.totals),
+                **({"job": job_document(g.job)} if g.job is not None else {}),
+                "run_ids": g.run_ids,
+            }
+            for g in report.groups
         ]
     return {
         "schema": REPORT_SCHEMA,

@@ -64,6 +64,8 @@ def _command(summary: RunSummary) -> str:
 def _ending(summary: RunSummary) -> str:
     if not summary.complete:
         return "incomplete (no end record)"
+    if summary.kind == "block" and not summary.signal:  # a block has no exit status of its own
+        return "ended" if summary.exit_code == 0 else "raised an exception"
     if summary.signal:
         return f"killed by {summary.signal} (exit {summary.exit_code})"
     return f"exit {summary.exit_code}"
@@ -111,13 +113,16 @@ def report_view(summary: RunSummary, equivalents: Sequence[Equivalent] = ()) -> 
     rows.append(("Total", energy(s.energy_j), energy(s.device_energy_j), ""))
     if s.cpu_accounting == "process-tree":
         accounting = f"{s.cpu_accounting} (approximate)"
+    elif s.cpu_accounting == "process":  # a block: measure/ownprocess.py
+        accounting = "process (every thread of the process exactly; its children approximately)"
     elif s.escaped_pids:  # the rest of their CPU, and their new children's, is not counted
         left = len(s.escaped_pids)
         noun = "process that" if left == 1 else "processes that"
         accounting = f"{s.cpu_accounting} (the tree less {left} {noun} left its cgroup)"
     else:
         accounting = f"{s.cpu_accounting} (exact, whole tree)"
-    facts = [*bases, ("CPU time", f"{s.cpu_s:.2f} s of CPU by the tree, counted by {accounting}")]
+    whose = "the process and its children" if s.kind == "block" else "the tree"
+    facts = [*bases, ("CPU time", f"{s.cpu_s:.2f} s of CPU by {whose}, counted by {accounting}")]
     facts.append(("PUE", f"{s.pue:.2f}"))
     if s.schedule is not None:
         from carbonwrap.render.schedule import report_line  # only for scheduled runs
@@ -130,6 +135,7 @@ def report_view(summary: RunSummary, equivalents: Sequence[Equivalent] = ()) -> 
             amount = equivalent.amount(s.co2e_g)
             if amount is not None:
                 facts.append(("≈", f"{amount} {equivalent.what} ({equivalent.source})"))
+    facts += per_unit_facts(s)
     if s.predictions or s.budget is not None:
         from carbonwrap.render.prediction import report_facts  # only for runs that have them
 
@@ -169,7 +175,7 @@ def compact_view(summary: RunSummary) -> ReportView:
     energy with its method; the CO2e with the intensity and its source; what the user asked
     for (a scheduled start, predictions, a budget); the log; one line per real warning."""
     s = summary
-    facts = [("Energy", _energy_line(s)), ("CO2e", _co2e_line(s))]
+    facts = [("Energy", _energy_line(s)), ("CO2e", _co2e_line(s)), *per_unit_facts(s)]
     if s.schedule is not None:
         from carbonwrap.render.schedule import report_line  # only for scheduled runs
 
@@ -181,6 +187,24 @@ def compact_view(summary: RunSummary) -> ReportView:
     if s.log_path:
         facts.append(("Log", s.log_path))
     return ReportView(_title(s), [], facts, warnings_of(s.notes), _alarm(s))
+
+
+def per_unit_facts(s: RunSummary) -> list[tuple[str, str]]:
+    """ "Per step  1.20 J, 35.2 µg CO2e (1,200 steps)": the figure models are compared by, for
+    a run that reported its progress in a unit; none otherwise."""
+    per = s.per_unit
+    if per is None:
+        return []
+    count = per["count"]
+    shown_count = f"{count:,.0f}" if float(count).is_integer() else f"{count:,.4g}"
+    return [
+        (
+            f"Per {per['unit']}",
+            f"{units.energy(per['energy_j_per_unit'])}, "
+            f"{units.mass(per['co2e_g_per_unit'])} CO2e "
+            f"(the whole run's over {shown_count} reported)",
+        )
+    ]
 
 
 def _energy_line(s: RunSummary) -> str:

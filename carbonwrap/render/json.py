@@ -3,10 +3,13 @@ rounded to what was measured."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from carbonwrap.runlog.ledger import J_PER_KWH
 from carbonwrap.runlog.summary import COMPONENTS, RunSummary
+
+if TYPE_CHECKING:
+    from carbonwrap.report.model import JobFigures
 
 # /2: `status` is how the command ended (ok, failed, killed, stopped, incomplete); whether the
 # log is complete is `log_complete` (/1's status said only that: "complete"/"incomplete").
@@ -114,6 +117,10 @@ def run_document(s: RunSummary) -> dict[str, Any]:
         "job": s.job,
         "log_path": s.log_path,
     }
+    if s.node_role:  # in a job: whether its log holds the node's whole-device figures
+        document["node_role"] = s.node_role
+    if s.kind != "command":  # a block measured in-process (`carbonwrap.track`): "block"
+        document["kind"] = s.kind
     if s.escaped_pids:  # only runs whose processes left their cgroup
         document["escaped_pids"] = s.escaped_pids
     if s.schedule is not None:  # only runs that asked for a carbon-aware start
@@ -123,8 +130,26 @@ def run_document(s: RunSummary) -> dict[str, Any]:
 
         document["prediction"] = rounded(prediction_document(s))
         document["budget"] = rounded(budget_document(s))
+    per_unit = s.per_unit
+    if per_unit is not None:  # only runs that reported progress in a unit (epoch, step, …)
+        document["per_unit"] = rounded(per_unit)
     if s.stopped is not None:
         document["stopped"] = s.stopped
     if s.command_cut is not None:  # the log holds only the command's beginning
         document["command_cut"] = s.command_cut  # {arguments, bytes} left out
     return document
+
+
+def job_document(job: JobFigures) -> dict[str, Any]:
+    """A job group's extent for `report --json` (its energies are the group's totals; the
+    device energy there is each node's once, from its leader's log): nodes, tasks, leaders,
+    the Slurm job (step) id and cluster, and Slurm's own ConsumedEnergyRaw in kWh (null where
+    sacct was absent, failed or has none)."""
+    return {
+        "nodes": job.nodes,
+        "tasks": job.tasks,
+        "leaders": job.leaders,
+        "slurm_job_id": job.slurm_job_id or None,
+        "cluster": job.cluster or None,
+        "sacct_energy_kwh": _kwh(job.sacct_energy_j),
+    }

@@ -9,6 +9,13 @@ node_exporter's collector/textfile.go.
 HELP and TYPE lines are part of the interface: node_exporter fails the scrape of a family whose
 HELP differs between two .prom files (two runs, two carbonwrap versions), so change them only
 with care. Every family keeps the same label names in every file for the same reason.
+
+Every series carries the run's job: `job_key` (`records.job_key`: cluster, job id, array task,
+step), `user` and `partition` (Slurm's SLURM_JOB_USER and SLURM_JOB_PARTITION), empty outside a
+job, so that a cluster's monitoring sums a job over its nodes (`sum by (job_key)
+(carbonwrap_energy_joules_total)`; the device series only from each node's leader). Not `job`:
+Prometheus gives every scraped series its own `job` label (the scrape job) and would rename
+ours to `exported_job`.
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ class PromSnapshot(NamedTuple):
     intensity: tuple[float, str, str, str] | None
     ended: bool
     exit_code: int | None
+    job: tuple[str, str, str] = ("", "", "")  # job key, user, partition; "" outside a job
 
 
 # name, type, help; in the order they appear in the file
@@ -98,7 +106,14 @@ Labels = tuple[tuple[str, str], ...]  # (name, value) in the order written
 
 def render_prometheus(s: PromSnapshot) -> str:
     """The whole file: one HELP and TYPE per family that has samples, a newline at the end."""
-    run: Labels = (("run_id", s.run_id), ("host", s.host))
+    job_key, user, partition = s.job
+    run: Labels = (
+        ("run_id", s.run_id),
+        ("host", s.host),
+        ("job_key", job_key),
+        ("user", user),
+        ("partition", partition),
+    )
     samples: dict[str, list[tuple[Labels, float]]] = {name: [] for name in _FAMILIES}
     info: Labels = (
         ("program", s.program),

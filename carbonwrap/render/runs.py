@@ -149,13 +149,16 @@ def _groups_view(report: Report) -> RunsView:
     assert report.groups is not None
     totals = report.totals
     label = report.group_by or "group"
+    groups = report.groups
+    jobs = [g.job for g in groups if g.job is not None]
+    if jobs and len(jobs) == len(groups):
+        return _jobs_view(report)
     header: tuple[str, ...] = (label, "runs", "run time", "energy", "CO2e")
     counts = [("failed", "failed"), ("incomplete", "incomplete")]
     counts = [(name, attr) for name, attr in counts if getattr(totals, attr)]
     header += tuple(name for name, _ in counts)
     rows = []
     marks = []
-    groups = report.groups
     column = _columns([g.totals.energy_j for g in groups], [g.totals.co2e_g for g in groups])
     for g in groups:
         row = (g.key, str(g.totals.runs), *_figures(g.totals, column))
@@ -169,12 +172,65 @@ def _groups_view(report: Report) -> RunsView:
     )
 
 
+def _jobs_view(report: Report) -> RunsView:
+    """--group-by job (job,host, job,rank): per job its nodes and tasks, the energy attributed
+    to its tasks, the whole-device energy of its nodes (each node's once: its leader's log),
+    Slurm's own figure where sacct has one, and CO2e."""
+    assert report.groups is not None
+    totals, groups = report.totals, report.groups
+    jobs = [g.job for g in groups if g.job is not None]
+    sacct = any(job.sacct_energy_j is not None for job in jobs)
+    energies = [g.totals.energy_j for g in groups] + [g.totals.device_energy_j for g in groups]
+    energies += [job.sacct_energy_j or 0.0 for job in jobs]
+    energy_of, co2e_of = _columns(energies, [g.totals.co2e_g for g in groups])
+    header: tuple[str, ...] = (report.group_by or "job", "nodes", "tasks", "run time", "energy",
+                               "device", *(("sacct",) if sacct else ()), "CO2e")  # fmt: skip
+    counts = [(name, name) for name in ("failed", "incomplete") if getattr(totals, name)]
+    header += tuple(name for name, _ in counts)
+    rows, marks = [], []
+    for g in groups:
+        job = g.job
+        assert job is not None
+        row = (g.key, str(job.nodes), str(job.tasks), units.duration(g.totals.duration_s),
+               energy_of(g.totals.energy_j), energy_of(g.totals.device_energy_j),
+               *((_or_dash(job.sacct_energy_j, energy_of),) if sacct else ()),
+               co2e_of(g.totals.co2e_g))  # fmt: skip
+        rows.append(row + tuple(str(getattr(g.totals, attr)) for _, attr in counts))
+        marks.append(ALARM if g.totals.failed else INCOMPLETE if g.totals.incomplete else "")
+    known = [job.sacct_energy_j for job in jobs if job.sacct_energy_j is not None]
+    total: tuple[str, ...] = ("total", "", str(totals.runs), units.duration(totals.duration_s),
+                              energy_of(totals.energy_j), energy_of(totals.device_energy_j),
+                              *((energy_of(sum(known)),) if sacct else ()),
+                              co2e_of(totals.co2e_g))  # fmt: skip
+    total += tuple(str(getattr(totals, attr)) for _, attr in counts)
+    notes = _notes(report)
+    if rows:
+        notes.append(
+            "device: the whole-device energy of each node (CPU packages, DRAM, GPUs), logged "
+            "once per node and step by its leading wrapper; energy: each task's share of it"
+        )
+    if sacct:
+        notes.append(
+            "sacct: Slurm's own ConsumedEnergyRaw for the job (whole nodes, every process)"
+        )
+    if report.sacct_note:
+        notes.append(report.sacct_note)
+    right = frozenset(range(1, len(header)))
+    return RunsView(header, right, 0, rows, total if rows else None, notes, [], marks, [(3, None)])
+
+
+def _or_dash(value: float | None, format_energy: Callable[[float | None], str]) -> str:
+    return "-" if value is None else format_energy(value)
+
+
 def _words(s: RunSummary) -> tuple[str, ...]:
     if s.command is None:
         return ("(not logged)",)
+    cut = s.command_cut_text.strip()
+    if s.kind == "block":  # a Python block's name (`carbonwrap.track`), not a command line
+        return ("block", *s.command, *([cut] if cut else []))
     import shlex
 
-    cut = s.command_cut_text.strip()
     return (*(shlex.quote(a) for a in s.command), *([cut] if cut else []))
 
 

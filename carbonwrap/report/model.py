@@ -47,10 +47,34 @@ class Totals:
 
 
 @dataclass
+class JobFigures:
+    """What a group of `--group-by job` (`job,host`, `job,rank`) spans: `nodes` (hosts),
+    `tasks` (wrapped runs), `leaders` (runs that logged their node's whole-device figures: the
+    group's device energy is theirs, each node once); `slurm_job_id` as sacct names the job
+    ("" outside Slurm); `sacct_energy_j`: Slurm's own ConsumedEnergyRaw for it (J, whole nodes),
+    None where not asked, not measured or sacct could not say (`report/sacct.py`)."""
+
+    nodes: int = 0
+    tasks: int = 0
+    leaders: int = 0
+    slurm_job_id: str = ""
+    cluster: str = ""  # SLURM_CLUSTER_NAME, where logged
+    sacct_energy_j: float | None = None
+    hosts: set[str] = field(default_factory=set, repr=False)
+
+    def add(self, s: RunSummary) -> None:
+        self.hosts.add(s.host)
+        self.nodes = len(self.hosts)
+        self.tasks += 1
+        self.leaders += s.node_role != "member"
+
+
+@dataclass
 class Group:
     key: str
     totals: Totals
     run_ids: list[str]
+    job: JobFigures | None = None  # with --group-by job, job,host or job,rank
 
 
 @dataclass
@@ -63,6 +87,8 @@ class Report:
     group_by: str | None = None
     groups: list[Group] | None = None
     filters: dict[str, object] = field(default_factory=dict)
+    # Slurm's accounting (`report/sacct.py`): what could not be asked, in words; "" when all was.
+    sacct_note: str = ""
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from collections.abc import Iterable, Mapping
 
 from carbonwrap.choices import REPORT_GROUPS
 from carbonwrap.errors import CarbonwrapError
-from carbonwrap.report.model import Group, ReadStats, Report, Totals
-from carbonwrap.runlog.records import job_key, parse_utc
+from carbonwrap.report.model import Group, JobFigures, ReadStats, Report, Totals
+from carbonwrap.runlog.records import job_key, job_rank, parse_utc, slurm_job_id
 from carbonwrap.runlog.summary import RunSummary
 
 NO_JOB = "(no job id)"
@@ -37,7 +37,7 @@ def parse_time(text: str, option: str, *, end_of_day: bool = False) -> float:
 
 
 def check_group_by(group_by: str | None) -> None:
-    if group_by is None or group_by in REPORT_GROUPS[:4]:
+    if group_by is None or group_by in REPORT_GROUPS[:-1]:
         return
     if group_by.startswith("tag:") and group_by[4:].strip():
         return
@@ -71,21 +71,53 @@ def group_key(s: RunSummary, group_by: str) -> str:
         return dt.datetime.fromtimestamp(started, dt.timezone.utc).date().isoformat()
     if group_by == "job":
         return job_key(s.job) or NO_JOB
+    if group_by == "job,host":
+        return f"{job_key(s.job) or NO_JOB}, {s.host or '(no host)'}"
+    if group_by == "job,rank":
+        rank = job_rank(s.job)
+        return f"{job_key(s.job) or NO_JOB}, " + (f"rank {rank}" if rank else "(no rank)")
     key = group_by[4:].strip()  # tag:KEY
     value = s.tags.get(key)
     return value if value is not None else f"(no {key} tag)"
 
 
 def group_runs(runs: Iterable[RunSummary], group_by: str) -> list[Group]:
+    """Groups in the order of their keys (job groups: numbers by value, rank 2 before rank 10);
+    job groups
+    also count nodes, tasks and leaders (`JobFigures`); their device energy is the sum of
+    what each run logged, which is each node's once (members log none: `run/node_role.py`)."""
     groups: dict[str, Group] = {}
+    jobs = group_by.startswith("job")
     for s in runs:
         key = group_key(s, group_by)
         group = groups.get(key)
         if group is None:
             group = groups[key] = Group(key, Totals(), [])
+            if jobs:
+                group.job = JobFigures(
+                    slurm_job_id=slurm_job_id(s.job), cluster=s.job.get("SLURM_CLUSTER_NAME", "")
+                )
         group.totals.add(s)
         group.run_ids.append(s.run_id)
-    return [groups[key] for key in sorted(groups)]
+        if group.job is not None:
+            group.job.add(s)
+    return [groups[key] for key in sorted(groups, key=natural_order if jobs else None)]
+
+
+_DIGITS = re.compile(r"([0-9]+)")
+
+
+def natural_order(key: str) -> tuple[tuple[int, int, str], ...]:
+    """A sort key reading runs of ASCII digits as numbers of any length: "rank 2" before
+    "rank 10" (by length, then digits: no int() of a hostile 10,000-digit key)."""
+    parts = []
+    for part in _DIGITS.split(key):
+        if part.isascii() and part.isdigit():
+            number = part.lstrip("0")
+            parts.append((0, len(number), number))
+        elif part:
+            parts.append((1, 0, part))
+    return tuple(parts)
 
 
 def build_report(

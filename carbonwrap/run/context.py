@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from carbonwrap.quantities import Budget
     from carbonwrap.run.budget import BudgetWatch
     from carbonwrap.run.child import Child, Ending
+    from carbonwrap.run.node_role import NodeRole
     from carbonwrap.runlog.recorder import Recorder
     from carbonwrap.runlog.writer import EventLog
 
@@ -82,6 +83,8 @@ class RunContext:
         self.predictions = Predictions(self.make_predictor, self.on_report, self.clean_exit_s)
         self.poller: IntensityPoller | None = None  # made after the sampler starts
         self.live: LiveView | None = None
+        # In a job: which whole-device figures this wrapper records (`run/node_role.py`).
+        self.node: NodeRole | None = None
 
     @property
     def channel(self) -> "ProgressChannel | None":
@@ -159,7 +162,7 @@ class RunContext:
 
     def emit(self, totals: Totals) -> None:
         """The sampler's logged sample; the .prom file after the fold took it in (they agree)."""
-        self.record(sample_record(totals))
+        self.record(sample_record(totals, self.node))
         if self.exporter is not None:
             self.exporter.write()
 
@@ -260,21 +263,38 @@ class Predictions:
         predictor.flush()
 
 
-def gpu_totals(totals: Totals) -> dict[int, dict[str, Any]]:
+def gpu_totals(totals: Totals, node: "NodeRole | None" = None) -> dict[int, dict[str, Any]]:
+    """Per GPU for the log; a GPU's whole-device figure None where another wrapper of the job
+    records it (`node`)."""
     return {
-        index: {"energy_j": g.energy_j, "device_energy_j": g.device_energy_j, "methods": g.methods}
+        index: {
+            "energy_j": g.energy_j,
+            "device_energy_j": g.device_energy_j
+            if node is None or node.records_gpu(index)
+            else None,
+            "methods": g.methods,
+        }
         for index, g in totals.gpus.items()
     }
 
 
-def sample_record(totals: Totals) -> dict[str, Any]:
+def device_totals(totals: Totals, node: "NodeRole | None" = None) -> dict[str, float]:
+    """The whole-device figures this wrapper logs: all of them, or in a job what its node role
+    gives it (the node's leader: CPU and DRAM; each GPU's claimer: that GPU)."""
+    if node is None:
+        return totals.device_energy_j
+    by_gpu = {index: g.device_energy_j for index, g in totals.gpus.items()}
+    return node.device_energy_j(totals.device_energy_j, by_gpu)
+
+
+def sample_record(totals: Totals, node: "NodeRole | None" = None) -> dict[str, Any]:
     return records.sample(
         time_s=time.time(),
         elapsed_s=totals.elapsed_s,
         cpu_s=totals.cpu_s,
         energy_j=totals.energy_j,
-        device_energy_j=totals.device_energy_j,
-        gpus=gpu_totals(totals),
+        device_energy_j=device_totals(totals, node),
+        gpus=gpu_totals(totals, node),
     )
 
 

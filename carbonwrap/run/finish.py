@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from carbonwrap.errors import ExitCode
 from carbonwrap.measure.accounting import escape_warning
-from carbonwrap.run.context import RunContext, gpu_totals
+from carbonwrap.run.context import RunContext, device_totals, gpu_totals
 from carbonwrap.run.outputs import write_outputs
 from carbonwrap.runlog import records
 
@@ -147,11 +147,11 @@ def _record_end(run: RunContext) -> None:
             signal=run.ending.signal_name,
             cpu_s=totals.cpu_s,
             energy_j=totals.energy_j,
-            device_energy_j=totals.device_energy_j,
+            device_energy_j=device_totals(totals, run.node),
             leftover_pids=run.leftover,
             signals_received=run.child.received,
             signals_not_kept=run.child.received_not_kept,
-            gpus=gpu_totals(totals),
+            gpus=gpu_totals(totals, run.node),
             stopped=watch.stopped if watch is not None else None,
             escaped_pids=run.acct.escaped,
         )
@@ -177,6 +177,8 @@ def _flush_predictions(run: RunContext) -> None:
 
 def _close_log(run: RunContext) -> None:
     run.log.close()
+    if run.node is not None:  # the node's claims end with the run (also if carbonwrap dies)
+        run.node.release()
 
 
 _STEPS: dict[str, Callable[[RunContext], None]] = {

@@ -38,6 +38,8 @@ class RunOptions(NamedTuple):
     progress_from_output: bool = False  # relay stdout/stderr (pipes; a terminal via a pty)
     log_argv: bool = True  # the command line in the start record (redacted); False: None
     log_mode: int = 0o600  # permissions of the new log file
+    # --mlflow: None (off), else {"run_id", "experiment"} as given (None: MLFLOW_* or default)
+    mlflow: Mapping[str, str | None] | None = None
 
     @classmethod
     def from_settings(

@@ -8,7 +8,7 @@ import errno
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TextIO
 
 from carbonwrap import __version__, gcpause
@@ -19,7 +19,7 @@ from carbonwrap.measure.meters import Meters
 from carbonwrap.measure.proctree import ProcessTreeAccounting
 from carbonwrap.measure.sampler import Sampler
 from carbonwrap.run.child import Child, become_subreaper
-from carbonwrap.run.context import RunContext
+from carbonwrap.run.context import RunContext, energy_now
 from carbonwrap.run.finish import finish
 from carbonwrap.run.options import RunOptions
 from carbonwrap.run.outputs import check_json_target
@@ -29,6 +29,8 @@ from carbonwrap.runlog.recorder import Recorder
 from carbonwrap.runlog.summary import Fold
 from carbonwrap.runlog.writer import EventLog, log_name
 from carbonwrap.sensors import SensorUnavailable
+
+TOTALS_ENV = "CARBONWRAP_TOTALS"  # live/totals.py's ENV, named here without importing it
 
 
 def run(
@@ -106,6 +108,7 @@ def prepare(run: RunContext) -> None:
     # (a note each), the measurement does not.
     run.meters = Meters(run.environ, run.env)
     run.undo.append(run.meters.close)
+    elect_node_role(run)
     open_progress(run)
     run.notes += run.meters.notes
     run.sampler = Sampler(
@@ -117,6 +120,21 @@ def prepare(run: RunContext) -> None:
         run.warn,
         on_reading=run.on_reading,
     )
+
+
+def elect_node_role(run: RunContext) -> None:
+    """In a job, which of the node's whole-device figures this wrapper records (see
+    `run/node_role.py`); outside one, all of them, and nothing is imported or locked."""
+    job = records.job_metadata(run.environ)
+    key = records.job_key(job)
+    if key is None:
+        return
+    from carbonwrap.run.node_role import elect
+
+    devices = run.meters.components.get("gpu", {}).get("devices") or []
+    gpus = [(int(d["index"]), str(d.get("uuid", ""))) for d in devices]
+    run.node = elect(key, job, run.environ, gpus)
+    run.undo.append(run.node.release)
 
 
 def working_directory() -> tuple[str, bool]:
@@ -166,9 +184,12 @@ def open_progress(run: RunContext) -> None:
     )
     if run.channel is not None:  # the command reports to it: carbonwrap.progress(3, 10)
         run.env[ENV] = run.channel.path
+        # and reads the totals back beside it (live/totals.py: its ENV and NAME)
+        run.env[TOTALS_ENV] = os.path.join(run.channel.directory, "totals")
         run.undo.append(run.channel.discard)
     else:  # not an outer carbonwrap's channel either: this run's note says why none
         run.env.pop(ENV, None)
+        run.env.pop(TOTALS_ENV, None)
     if run.options.progress_from_output:
         from carbonwrap.predict.relay import OutputRelay  # only with the option
 
@@ -185,6 +206,29 @@ def open_progress(run: RunContext) -> None:
         run.undo.append(run.relay.discard)
         say_now(run, run.relay.at_start)  # what cannot work is said before the command runs
         run.stderr = run.relay.own_stream(run.stderr)  # CR LF while its terminal is raw
+
+
+def watch_totals(run: RunContext) -> None:
+    """The totals file the command may read back (`carbonwrap.report_progress.totals()`),
+    kept from its first logged progress report on (live/totals.py, imported only then)."""
+    path = run.env.get(TOTALS_ENV)
+    if path is None:
+        return
+    observer: Callable[[records.Record], None] | None = None
+
+    def observe(record: records.Record) -> None:
+        nonlocal observer
+        if observer is None:
+            if record.get("type") != "progress":
+                return
+            from carbonwrap.live.totals import totals_observer
+
+            observer = totals_observer(
+                path, run.record.locked, lambda: energy_now(run.sampler, run.t0)
+            )
+        observer(record)
+
+    run.record.observers.append(observe)
 
 
 def say_now(run: RunContext, notes: list[str]) -> None:
@@ -246,6 +290,9 @@ def start(run: RunContext) -> None:
     if run.budget is not None:  # before any sample or progress record: every one is checked
         watch_budget(run)
     record.observers.append(run.predictions)
+    watch_totals(run)
+    if run.options.mlflow is not None:  # before the first sample: every one is logged
+        attach_mlflow(run)
     if run.channel is not None:
         run.channel.start()  # after the start record: progress records follow it
     if run.relay is not None:
@@ -265,6 +312,23 @@ def start(run: RunContext) -> None:
     except OSError as exc:
         run.live = None
         run.warn(f"no live view ({exc.strerror or exc})")
+
+
+def attach_mlflow(run: RunContext) -> None:
+    """--mlflow: the sink observes the records; its thread imports mlflow now that the command
+    runs (0.7 s of CPU it would otherwise wait for)."""
+    from carbonwrap.live.mlflow import attach_mlflow as attach
+
+    assert run.options.mlflow is not None
+    program = os.path.basename(run.options.command[0]) if run.options.log_argv else ""
+    attach(
+        run.record,
+        run.warn,
+        run.environ,
+        run_id=run.options.mlflow.get("run_id"),
+        experiment=run.options.mlflow.get("experiment"),
+        run_name=f"{program} {run.run_id}".strip(),
+    )
 
 
 def start_poller(run: RunContext) -> None:
@@ -310,6 +374,7 @@ def start_record(run: RunContext) -> records.Record:
         job=records.job_metadata(run.environ),
         tags=options.tags,
         schedule=options.schedule,
+        node_role=(run.node.role, run.node.basis) if run.node is not None else None,
     )
 
 

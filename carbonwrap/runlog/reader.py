@@ -178,9 +178,12 @@ def essential_records(
                     raise Irregular(f"{path}: a sample record not written as carbonwrap writes it")
                 if kind == "start":  # logs joined end to end (cat a b): the fold decides
                     raise Irregular(f"{path}: a second start record")
-                if kind == "intensity":
-                    if record.get("kind") == "measured" and not buckets:
-                        raise NeedBuckets
+                if kind == "intensity" and record.get("kind") == "measured" and not buckets:
+                    raise NeedBuckets
+                if kind == "intensity" or (kind == "end" and buckets):
+                    # The last sample before it: where an intensity change splits an interval;
+                    # with buckets, where the energy before an end record in a bucket of its
+                    # own ends (measured windows price each bucket apart).
                     k = buf.rfind(_SAMPLE, begin, i)
                     if k >= 0 and base + k + 1 > covered:
                         covered = base + k + 1
@@ -188,8 +191,8 @@ def essential_records(
                     elif k < 0 and last_sample is not None and last_sample[0] > covered:
                         covered = last_sample[0]
                         yield split.folded(_parse_sample(last_sample[1], covered))
-                    if record.get("kind") != "measured":
-                        split.change(record)
+                if kind == "intensity" and record.get("kind") != "measured":
+                    split.change(record)
                 elif kind == "end":
                     covered = base + i + 1
                     split.folded(record)

@@ -13,13 +13,23 @@ LOG_SCHEMA = "carbonwrap.log/1"
 Record = dict[str, Any]
 
 # Job metadata worth keeping: schedulers and launchers that tie ranks of one job together.
+# Slurm's are those srun(1) and sbatch(1) set ("OUTPUT ENVIRONMENT VARIABLES", 22.05); the
+# batch script itself has no SLURM_STEP_ID (checked on Slurm 22.05).
 JOB_VARIABLES = (
     "SLURM_JOB_ID",
     "SLURM_ARRAY_JOB_ID",
     "SLURM_ARRAY_TASK_ID",
+    "SLURM_STEP_ID",
     "SLURM_PROCID",
+    "SLURM_LOCALID",
     "SLURM_NODEID",
     "SLURM_CLUSTER_NAME",
+    "SLURM_JOB_PARTITION",
+    "SLURM_JOB_USER",
+    "SLURM_JOB_NUM_NODES",
+    "SLURM_NTASKS",
+    "SLURM_STEP_GPUS",
+    "SLURM_JOB_GPUS",
     "PBS_JOBID",
     "LSB_JOBID",
     "TORCHELASTIC_RUN_ID",
@@ -27,8 +37,12 @@ JOB_VARIABLES = (
     "LOCAL_RANK",
     "WORLD_SIZE",
     "OMPI_COMM_WORLD_RANK",
+    "OMPI_COMM_WORLD_LOCAL_RANK",
     "OMPI_COMM_WORLD_SIZE",
+    "MPI_LOCALRANKID",  # MPICH, Intel MPI
+    "PALS_LOCAL_RANKID",  # Cray PALS
     "PMI_RANK",
+    "PMIX_RANK",
     "PMI_SIZE",
     "PMIX_NAMESPACE",  # Open MPI 5: one per job
     "OMPI_MCA_ess_base_jobid",  # Open MPI 4
@@ -121,10 +135,10 @@ def _bounded_list(record: Record, key: str, items: Sequence[Any], more: int = 0)
         record[f"{key}_cut"] = cut
 
 
-def _texts(values: Mapping[str, Any]) -> dict[str, Any]:
-    """A small table of strings (region, job), each key and string cut to TEXT_CHARS."""
+def _texts(values: Mapping[str, Any], limit: int = TEXT_CHARS) -> dict[str, Any]:
+    """A small table of strings (region, job), each key and string cut to `limit` characters."""
     return {
-        _text(str(k)): _text(v) if isinstance(v, str) else v
+        _text(str(k), limit): _text(v, limit) if isinstance(v, str) else v
         for k, v in itertools.islice(values.items(), LIST_ITEMS)
     }
 
@@ -167,11 +181,14 @@ def job_metadata(environ: Mapping[str, str]) -> dict[str, str]:
 
 
 def job_key(job: Mapping[str, str]) -> str | None:
-    """The job a run belongs to, so that the ranks of one multi-node job add up."""
+    """The job a run belongs to, so that the ranks of one multi-node job add up. A Slurm job is
+    its cluster, job id (array job and task for an array's task) and step, written as Slurm
+    writes a step ("slurm c:7_2.0"; the batch script has no step: "slurm c:7"): job ids repeat
+    across clusters and after a controller's state is reset, and each step is measured on its
+    own. Logs from before the step was recorded read as the job alone."""
     if job.get("SLURM_JOB_ID"):
         cluster = job.get("SLURM_CLUSTER_NAME")
-        array, task = job.get("SLURM_ARRAY_JOB_ID"), job.get("SLURM_ARRAY_TASK_ID")
-        number = f"{array}_{task}" if array and task else job["SLURM_JOB_ID"]
+        number = slurm_job_id(job)
         return f"slurm {cluster}:{number}" if cluster else f"slurm {number}"
     # torchrun's --rdzv-id defaults to "none": that ties nothing together.
     if job.get("TORCHELASTIC_RUN_ID") and job["TORCHELASTIC_RUN_ID"] != "none":
@@ -184,6 +201,33 @@ def job_key(job: Mapping[str, str]) -> str | None:
     ):
         if job.get(name):
             return f"{label} {job[name]}"
+    return None
+
+
+def slurm_job_id(job: Mapping[str, str]) -> str:
+    """The job (step) as sacct(1) names it: 7, 7_2 (array task), 7.0 (step); "" outside Slurm."""
+    array, task = job.get("SLURM_ARRAY_JOB_ID"), job.get("SLURM_ARRAY_TASK_ID")
+    number = f"{array}_{task}" if array and task else job.get("SLURM_JOB_ID", "")
+    step = job.get("SLURM_STEP_ID")
+    return f"{number}.{step}" if number and step else number
+
+
+# The rank of a run in its job, the innermost launcher first: a wrapper that torchrun or
+# mpirun starts inside a Slurm job inherits the batch step's SLURM_PROCID (0 for all).
+RANK_VARIABLES = ("RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID")
+
+
+def job_rank(job: Mapping[str, str]) -> str | None:
+    """The run's rank in its job, or None. SLURM_PROCID not in the batch script (its 0 is that
+    of whatever the script starts): where SLURM_LOCALID was logged (this version on) and
+    SLURM_STEP_ID was not."""
+    batch = "SLURM_LOCALID" in job and not job.get("SLURM_STEP_ID")
+    for name in RANK_VARIABLES:
+        if name == "SLURM_PROCID" and batch:
+            continue
+        value = job.get(name, "").strip()
+        if value.isascii() and value.isdigit():
+            return value
     return None
 
 
@@ -205,8 +249,15 @@ def start(
     job: Mapping[str, str],
     tags: Mapping[str, str],
     schedule: Mapping[str, Any] | None = None,
+    node_role: tuple[str, str] | None = None,
+    kind: str | None = None,
 ) -> Record:
-    """`schedule`: the carbon-aware start (`schedule.decide`), only for runs that asked.
+    """`kind`: "block" for a block of Python measured in-process (`carbonwrap.track`: `argv`
+    is its name, `pid` the process's); None for a command (logs have no `kind` then).
+    `schedule`: the carbon-aware start (`schedule.decide`), only for runs that asked.
+    `node_role`: in a job, ("leader" or "member", why): a member's sample and end records hold
+    no whole-device figures of CPU and DRAM (the node's leader records them), and GPU figures
+    only for the GPUs it claimed (`run/node_role.py`).
     `argv_cut`, `tags_cut`: what of a huge command line or set of tags was left out (see
     ARGV_BYTES), only when something was."""
     kept_argv, argv_cut = _bounded_argv(argv) if argv is not None else (None, None)
@@ -227,7 +278,8 @@ def start(
         "pue": pue,
         "interval_s": interval_s,
         "log_interval_s": log_interval_s,
-        "job": _texts(job),
+        # Job ids are short; 40 variables of TEXT_CHARS would be 2 MB of JSON (ARGV_BYTES' note).
+        "job": _texts(job, TEXT_CHARS // 4),
         "tags": kept_tags,
     }
     if argv_cut is not None:
@@ -236,6 +288,10 @@ def start(
         record["tags_cut"] = tags_cut
     if schedule is not None:
         record["schedule"] = _texts(schedule)
+    if node_role is not None:
+        record["node_role"], record["node_role_basis"] = node_role[0], _text(node_role[1])
+    if kind is not None:
+        record["kind"] = kind
     return record
 
 
@@ -250,7 +306,8 @@ def sample(
 ) -> Record:
     """Cumulative totals since the start: a log cut anywhere still sums correctly.
 
-    `gpus`: device index -> {energy_j, device_energy_j, methods: {method: intervals}}.
+    `gpus`: device index -> {energy_j, device_energy_j, methods: {method: intervals}};
+    device_energy_j None: not recorded by this wrapper (another of its job's on the node does).
     """
     record: Record = {
         "type": "sample",
@@ -264,7 +321,11 @@ def sample(
         record["gpus"] = {
             str(index): {
                 "energy_j": round(gpu["energy_j"], 6),
-                "device_energy_j": round(gpu["device_energy_j"], 6),
+                **(
+                    {"device_energy_j": round(gpu["device_energy_j"], 6)}
+                    if gpu["device_energy_j"] is not None
+                    else {}
+                ),
                 "methods": dict(gpu["methods"]),
             }
             for index, gpu in gpus.items()

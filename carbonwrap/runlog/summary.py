@@ -90,6 +90,12 @@ class RunSummary:
     escaped_pids: list[int] = field(default_factory=list)  # left the run's cgroup while running
     tags: dict[str, str] = field(default_factory=dict)
     job: dict[str, str] = field(default_factory=dict)
+    # In a job: "leader" (it logged the node's whole-device CPU and DRAM figures) or "member"
+    # (only its share: the node's leader has them); "" for a run outside a job or an old log.
+    node_role: str = ""
+    # "command" (`carbonwrap run`), or "block": Python measured in-process (`carbonwrap.track`,
+    # the notebook magics), whose `command` is the block's name.
+    kind: str = "command"
     log_path: str | None = None
     bad_lines: int = 0
     # Predictions from progress (`prediction` records): "first", "at_50" (the first at or past
@@ -100,6 +106,9 @@ class RunSummary:
     budget: dict[str, Any] | None = None
     stopped: str | None = None  # why carbonwrap stopped the command (the end record says)
     schedule: dict[str, Any] | None = None  # the carbon-aware start (render/schedule.py)
+    # The last progress report logged from each source ("channel", "output"): {done, total,
+    # unit}; the work the energy bought (`per_unit`).
+    progress: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def energy_j(self) -> float:
@@ -125,11 +134,40 @@ class RunSummary:
         return "ok" if self.exit_code == 0 else "failed"
 
     @property
+    def per_unit(self) -> dict[str, Any] | None:
+        """Energy (J, before PUE) and CO2e (g, PUE included) per unit of work the command
+        reported (`progress`: an epoch, a step, a sample, a token, tqdm's "it"): {unit, count,
+        energy_j_per_unit, co2e_g_per_unit}. The count is the last report's `done` (the
+        channel's before the output's), completed by a clean exit as the prediction is (an
+        `Epoch M/M` line and exit 0 are M epochs); the whole run's energy over it, start-up
+        included. None without a counted unit (no report, a fraction, nothing done yet)."""
+        for source in ("channel", "output", *sorted(self.progress)):
+            last = self.progress.get(source)
+            if last is not None and last["unit"] != "fraction":
+                break
+        else:
+            return None
+        unit, count = last["unit"], last["done"]
+        final = self.predictions.get("last")
+        if final is not None and final.get("unit") == unit and self.status == "ok":
+            count = max(count, final.get("done") or 0.0)
+        if not count > 0:
+            return None
+        return {
+            "unit": unit,
+            "count": count,
+            "energy_j_per_unit": self.energy_j / count,
+            "co2e_g_per_unit": self.co2e_g / count,
+        }
+
+    @property
     def command_line(self) -> str | None:
         """The command as a shell would read it, and what the log left out of it (" … (+N more
         arguments)"); None when it was not logged (--no-argv). Every renderer shows this."""
         if self.command is None:
             return None
+        if self.kind == "block":  # a name, not a command line a shell would read
+            return "block " + " ".join(self.command) + self.command_cut_text
         import shlex  # the reports only, not the run's start-up
 
         return shlex.join(self.command) + self.command_cut_text
@@ -217,6 +255,8 @@ class Fold:
             self.s.notes.append(str(record.get("message", "")))
         elif kind == "prediction":
             self._prediction(record)
+        elif kind == "progress":
+            self._progress(record)
         elif kind == "budget":
             self._budget(record)
         elif kind in ("sample", "end"):
@@ -250,6 +290,9 @@ class Fold:
                 for k, v in schedule.items()
                 if v is None or isinstance(v, (str, bool)) or _number(v) is not None
             }
+        s.kind = "block" if r.get("kind") == "block" else "command"
+        role = r.get("node_role")
+        s.node_role = role if role in ("leader", "member") else ""
         for name, key in (("tags", "tags"), ("job", "job")):
             value = r.get(key)
             if isinstance(value, dict):
@@ -366,6 +409,15 @@ class Fold:
             kept["at_50"] = entry
         kept["last"] = entry
         self.latest_prediction = entry
+
+    def _progress(self, r: Record) -> None:
+        """The last report of each source, checked (logs are input)."""
+        done, total, unit = _number(r.get("done")), _number(r.get("total")), r.get("unit")
+        if done is None or done < 0 or not isinstance(unit, str) or not unit:
+            return
+        source = str(r.get("source", ""))[:32]
+        if source in self.s.progress or len(self.s.progress) < 8:
+            self.s.progress[source] = {"done": done, "total": total, "unit": unit[:32]}
 
     def see_prediction(self, r: Record) -> None:
         """A prediction made during the run, logged or not: the newest for the live line only

@@ -217,11 +217,11 @@ def test_group_by_job_adds_up_the_ranks_in_the_table(logs: Path) -> None:
     result = report(str(logs), "--group-by", "job", cwd=logs.parent)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["job", "runs", "run", "time", "energy", "CO2e", "failed",
-                                "incomplete"]  # fmt: skip
+    assert lines[0].split() == ["job", "nodes", "tasks", "run", "time", "energy", "device",
+                                "CO2e", "failed", "incomplete"]  # fmt: skip
     keys = [line.split("  ")[0].strip() for line in lines[1:4]]
     assert keys == ["(no job id)", "slurm 101", "slurm 102"]
-    assert lines[2].split()[2] == "2"  # two ranks
+    assert lines[2].split()[2:4] == ["1", "2"]  # one node, two ranks
 
 
 @pytest.mark.parametrize(

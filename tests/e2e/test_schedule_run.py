@@ -166,7 +166,7 @@ def test_a_hanging_provider_costs_the_budget_only(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("args", "source"),
-    [(["--region", "FR"], "no live intensity provider for FR"),
+    [(["--region", "BR"], "no live intensity provider for BR"),
      (["--region", "GB", "--intensity", "50"], "the intensity is fixed by --intensity"),
      (["--region", "GB", "--intensity-source", "static"], "the intensity source is static")],
 )  # fmt: skip

@@ -83,7 +83,7 @@ def test_bash_completes_the_wrapped_program_then_its_files(
         reply, calls = _bash_complete(line, shell_env, work)
         assert reply == [] and calls == "compopt -o default\n", line
     reply, _ = _bash_complete("carbonwrap report --group-by ", shell_env, work)
-    assert reply == ["command", "host", "day", "job", "tag:"]
+    assert reply == ["command", "host", "day", "job", "job,host", "job,rank", "tag:"]
     reply, _ = _bash_complete("carbonwrap run --region DK-D", shell_env, work)
     assert reply == ["DK-DK1", "DK-DK2"]  # run's options as before
 

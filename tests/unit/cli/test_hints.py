@@ -231,6 +231,8 @@ def test_group_by_completes_its_values() -> None:
         "host",
         "day",
         "job",
+        "job,host",
+        "job,rank",
         "tag:",
     ]
     assert [i.value for i in option.shell_complete(ctx, "t")] == ["tag:"]

@@ -23,7 +23,7 @@ def where(region: str | None = None, location: str | None = None):  # type: igno
         ("DK-DK2", {}, "energidataservice"),
         ("GB", {}, "ukgrid"),
         ("gb-postcode:RG10", {}, "ukgrid"),
-        ("GB-NIR", {}, None),  # Northern Ireland is not on the GB grid
+        ("GB-NIR", {}, "eirgrid"),  # Northern Ireland is not on the GB grid: SONI's figure
         ("DK", TOKEN, "electricitymaps"),
         ("DE", TOKEN, "electricitymaps"),
         ("DE", {}, "energycharts"),  # no signup: the generation mix priced with factors

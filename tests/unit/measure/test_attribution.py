@@ -7,14 +7,17 @@ import itertools
 import pytest
 
 from carbonwrap.measure.attribution import (
-    CounterRejected,
     EnergyModel,
-    GpuCarry,
-    GpuShare,
-    PowerCheck,
     Reading,
     busy_share,
     counter_delta,
+    interval_energy,
+)
+from carbonwrap.measure.gpu_attribution import (
+    CounterRejected,
+    GpuCarry,
+    GpuShare,
+    PowerCheck,
     counter_power_disagree,
     ended_in_tree,
     gpu_carry_flush,
@@ -22,7 +25,6 @@ from carbonwrap.measure.attribution import (
     gpu_interval,
     gpu_share,
     gpu_step,
-    interval_energy,
     power_check_step,
 )
 from carbonwrap.runlog.ledger import co2e_g

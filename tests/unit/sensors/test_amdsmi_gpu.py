@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from fake_amdsmi import AmdSmiStatus, FakeAmdGpu, FakeAmdSmi, FakeProcess
 
-from carbonwrap.measure.attribution import EnergyModel, Reading, gpu_interval
+from carbonwrap.measure.attribution import EnergyModel, Reading
+from carbonwrap.measure.gpu_attribution import gpu_interval
 from carbonwrap.sensors import SensorUnavailable
 from carbonwrap.sensors.amdsmi_gpu import (
     INSTALL_HINT,

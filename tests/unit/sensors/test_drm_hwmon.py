@@ -16,12 +16,8 @@ from drm_tree import (
     xe_fdinfo,
 )
 
-from carbonwrap.measure.attribution import (
-    GPU_ENGINE_SHARE,
-    EnergyModel,
-    Reading,
-    gpu_interval,
-)
+from carbonwrap.measure.attribution import EnergyModel, Reading
+from carbonwrap.measure.gpu_attribution import GPU_ENGINE_SHARE, gpu_interval
 from carbonwrap.sensors import SensorUnavailable
 from carbonwrap.sensors.drm_fdinfo import DrmClients
 from carbonwrap.sensors.drm_hwmon import (

@@ -10,7 +10,8 @@ import pynvml
 import pytest
 from fake_nvml import Accounted, FakeGpu, FakeNvml
 
-from carbonwrap.measure.attribution import EnergyModel, GpuShare, Reading, gpu_interval
+from carbonwrap.measure.attribution import EnergyModel, Reading
+from carbonwrap.measure.gpu_attribution import GpuShare, gpu_interval
 from carbonwrap.sensors import SensorUnavailable
 from carbonwrap.sensors.gpu import GpuInfo, GpuSample
 from carbonwrap.sensors.nvml import NvmlSensor
