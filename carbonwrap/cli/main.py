@@ -1,5 +1,6 @@
-"""The CLI's entry: run the click group; every error a user can cause becomes one line on
-stderr and exit status 125 (`errors.ExitCode`); leave through os._exit once all is written."""
+"""The CLI's entry: `run` read by cli/fastrun.py where it can, everything else by the click
+group; every error a user can cause becomes one line on stderr and exit status 125
+(`errors.ExitCode`); leave through os._exit once all is written."""
 
 from __future__ import annotations
 
@@ -10,10 +11,14 @@ import os
 import sys
 from typing import NoReturn
 
-import click
-
-from carbonwrap.cli.definition import cli
+from carbonwrap.cli import fastrun
 from carbonwrap.errors import CarbonwrapError, ExitCode, one_line
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing more at start-up
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import click
 
 _INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command ended by Ctrl-C
 
@@ -31,21 +36,60 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _status(argv: list[str] | None) -> int:
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args[:1] == ["run"] and "_CARBONWRAP_COMPLETE" not in os.environ:
+        params = fastrun.parse(args[1:])  # None: click reads the line (help, errors)
+        if params is not None:
+            return _guarded(lambda: _run_fast(params))
+    return _guarded(lambda: _click_status(args))
+
+
+def _guarded(status: Callable[[], int]) -> int:
+    """The errors of carbonwrap itself, however the line was read."""
+    try:
+        return status()
+    except CarbonwrapError as exc:  # user text in it may hold a newline or an escape sequence
+        sys.stderr.write(f"carbonwrap: {one_line(exc.message, limit=1000)}\n")
+        return exc.code
+    except OSError as exc:
+        if exc.errno not in (errno.EMFILE, errno.ENFILE):
+            raise  # a bug: the traceback shows
+        sys.stderr.write(_too_many_files(exc) + "\n")
+        return ExitCode.USAGE
+
+
+def _run_fast(params: dict[str, object]) -> int:
+    """`run` as click's `Command.main(standalone_mode=False)` would end it: Ctrl-C before the
+    command runs is a blank line (closing the terminal's ^C) and 130, a reader of stdout or
+    stderr that has gone is status 1."""
+    try:
+        return fastrun.run(params, os.environ, sys.stderr)
+    except (EOFError, KeyboardInterrupt) as exc:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.write("\n")
+        return _INTERRUPTED if isinstance(exc, KeyboardInterrupt) else ExitCode.USAGE
+    except OSError as exc:
+        if exc.errno != errno.EPIPE:
+            raise
+        return 1  # click exits 1 with its streams pacified; _leave's flush is as quiet
+
+
+def _click_status(args: list[str]) -> int:
+    import click
+
+    from carbonwrap.cli.definition import cli
+
     if "_CARBONWRAP_COMPLETE" in os.environ:  # the shell asks for completions (cli/docs.py)
         from carbonwrap.cli.docs import complete
 
         return complete(cli, os.environ["_CARBONWRAP_COMPLETE"])
     try:
-        result = cli.main(args=argv, prog_name="carbonwrap", standalone_mode=False)
+        result = cli.main(args=args, prog_name="carbonwrap", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as exc:
         click.echo(exc.ctx.get_help() if exc.ctx else "", err=True)
         return ExitCode.USAGE
     except click.NoSuchOption as exc:
-        line = (
-            _credential_refused(exc.option_name)
-            or _misplaced(exc, sys.argv[1:] if argv is None else argv)
-            or _one_line(exc)
-        )
+        line = _credential_refused(exc.option_name) or _misplaced(exc, args) or _one_line(exc)
         sys.stderr.write(line + "\n")
         return ExitCode.USAGE
     except click.ClickException as exc:
@@ -54,14 +98,6 @@ def _status(argv: list[str] | None) -> int:
     except click.exceptions.Abort as exc:
         if isinstance(exc.__cause__, KeyboardInterrupt):
             return _INTERRUPTED  # Ctrl-C before the command ran: what the command would give
-        return ExitCode.USAGE
-    except CarbonwrapError as exc:  # user text in it may hold a newline or an escape sequence
-        sys.stderr.write(f"carbonwrap: {one_line(exc.message, limit=1000)}\n")
-        return exc.code
-    except OSError as exc:
-        if exc.errno not in (errno.EMFILE, errno.ENFILE):
-            raise  # a bug: the traceback shows
-        sys.stderr.write(_too_many_files(exc) + "\n")
         return ExitCode.USAGE
     return result if isinstance(result, int) else ExitCode.OK
 
@@ -97,6 +133,10 @@ def _credential_refused(option: str) -> str | None:
 def _misplaced(exc: click.NoSuchOption, argv: list[str]) -> str | None:
     """The line for a command's option given before the command's name (`carbonwrap --region
     DK run …`): whose option it is, and where it goes. None for other unknown options."""
+    import click
+
+    from carbonwrap.cli.definition import cli
+
     if exc.ctx is None or exc.ctx.command is not cli:
         return None
     option = exc.option_name
@@ -125,6 +165,8 @@ def _misplaced(exc: click.NoSuchOption, argv: list[str]) -> str | None:
 
 def _value_given(option: str, argv: list[str]) -> str | None:
     """The value the user gave the misplaced option: `--region DK` or `--region=DK`."""
+    from carbonwrap.cli.definition import cli
+
     for index, word in enumerate(argv):
         if word.startswith(option + "="):
             return word[len(option) + 1 :]
