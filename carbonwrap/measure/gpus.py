@@ -12,12 +12,13 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from carbonwrap.sensors import SensorUnavailable
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from carbonwrap.sensors.gpu import GpuInfo, GpuSample, GpuSensor
 
 
@@ -96,7 +97,7 @@ class GpuHost:
         child_env: Mapping[str, str],
         nvml: Any = None,
         amdsmi: Any = None,
-        root: Path = Path("/"),
+        root: str | os.PathLike[str] = "/",
     ) -> None:
         self.environ = environ  # carbonwrap's own (CARBONWRAP_SYSFS_ROOT, _PROC_ROOT)
         self.child_env = child_env  # the command's (CUDA_VISIBLE_DEVICES & co.)
@@ -105,12 +106,21 @@ class GpuHost:
         self.root = root  # where driver markers (/dev, /proc/driver, /sys/module) are looked for
 
     @property
+    def sysfs_dir(self) -> str:
+        """The sysfs root as a string, for the presence checks (no pathlib on the run path)."""
+        return self.environ.get("CARBONWRAP_SYSFS_ROOT", "") or os.path.join(self.root, "sys")
+
+    @property
     def sysfs_root(self) -> Path:
-        return Path(self.environ.get("CARBONWRAP_SYSFS_ROOT", "") or self.root / "sys")
+        from pathlib import Path  # only where a backend looks (pathlib is not on the run path)
+
+        return Path(self.environ.get("CARBONWRAP_SYSFS_ROOT", "") or os.path.join(self.root, "sys"))
 
     @property
     def proc_root(self) -> Path:
-        return Path(self.environ.get("CARBONWRAP_PROC_ROOT", "") or self.root / "proc")
+        from pathlib import Path
+
+        return Path(self.environ.get("CARBONWRAP_PROC_ROOT", "") or os.path.join(self.root, "proc"))
 
 
 def _nvidia_here(host: GpuHost) -> str | None:
@@ -120,10 +130,12 @@ def _nvidia_here(host: GpuHost) -> str | None:
 
 
 def _open_nvml(host: GpuHost, _found: list[GpuInfo]) -> GpuSensor:
+    from pathlib import Path
+
     from carbonwrap.sensors.nvml import NvmlSensor
     from carbonwrap.sensors.nvml_probe import load_nvml
 
-    nvml = load_nvml(host.root) if host.nvml is None else host.nvml
+    nvml = load_nvml(Path(host.root)) if host.nvml is None else host.nvml
     return NvmlSensor(nvml, host.child_env, host.proc_root)
 
 
@@ -148,7 +160,7 @@ def _open_amdsmi(host: GpuHost, _found: list[GpuInfo]) -> GpuSensor:
 def _jetson_here(host: GpuHost) -> str | None:
     from carbonwrap.sensors.jetson_marker import jetson_present
 
-    return None if jetson_present(host.sysfs_root) else "not a Jetson board (no INA3221 monitor)"
+    return None if jetson_present(host.sysfs_dir) else "not a Jetson board (no INA3221 monitor)"
 
 
 def _open_jetson(host: GpuHost, _found: list[GpuInfo]) -> GpuSensor:
@@ -158,9 +170,10 @@ def _open_jetson(host: GpuHost, _found: list[GpuInfo]) -> GpuSensor:
 
 
 def _drm_here(host: GpuHost) -> str | None:
-    if os.path.isdir(host.sysfs_root / "class" / "drm"):
+    drm = os.path.join(host.sysfs_dir, "class", "drm")
+    if os.path.isdir(drm):
         return None
-    return f"no DRM GPU ({host.sysfs_root / 'class' / 'drm'} does not exist)"
+    return f"no DRM GPU ({drm} does not exist)"
 
 
 def _open_drm(host: GpuHost, found: list[GpuInfo]) -> GpuSensor:
