@@ -40,6 +40,7 @@ from carbonwrap.intensity.points import (
     checked_value,
 )
 from carbonwrap.intensity.providers.caiso_areas import AREAS
+from carbonwrap.intensity.providers.common import HttpProvider
 
 if TYPE_CHECKING:
     from carbonwrap.intensity.providers import Provider
@@ -55,7 +56,7 @@ _PDT_S = -7 * 3600.0
 _TIMEOUTS = Timeouts()
 
 
-class Caiso:
+class Caiso(HttpProvider):
     """The `Provider` for CAISO's balancing area ("CISO")."""
 
     name = "caiso"
@@ -75,15 +76,7 @@ class Caiso:
         if area not in AREAS.values():
             raise ValueError(f"CAISO area {area!r}: only 'CISO' is served")
         self.area = area
-        self.base = base.rstrip("/")
-        self.source = f"{self.name}:{area}"
-        self._timeouts = timeouts
-        self._retries = retries
-        self._sleep = sleep
-        self._now = now
-
-    def __repr__(self) -> str:
-        return f"Caiso({self.source!r}, base={self.base!r})"
+        self._keep(area, base, timeouts, retries, sleep, now)
 
     async def _day_files(
         self, session: aiohttp.ClientSession, folder: str, bust: bool

@@ -42,6 +42,7 @@ from carbonwrap.intensity.points import (
     ProviderError,
     checked_value,
 )
+from carbonwrap.intensity.providers.common import HttpProvider
 from carbonwrap.intensity.providers.eia_areas import AREAS
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ FUEL_KEYS: dict[str, str] = {
 _TIMEOUTS = Timeouts()
 
 
-class Eia:
+class Eia(HttpProvider):
     """The `Provider` for one balancing authority, by its EIA respondent code ("CISO")."""
 
     name = "eia"
@@ -96,15 +97,7 @@ class Eia:
             raise ValueError(f"EIA respondent {respondent!r} is not a balancing authority we map")
         self._key = key
         self.respondent = respondent
-        self.base = base.rstrip("/")
-        self.source = f"{self.name}:{respondent}"
-        self._timeouts = timeouts
-        self._retries = retries
-        self._sleep = sleep
-        self._now = now
-
-    def __repr__(self) -> str:  # never the key
-        return f"Eia({self.source!r}, base={self.base!r})"
+        self._keep(respondent, base, timeouts, retries, sleep, now)
 
     async def _rows(
         self, session: aiohttp.ClientSession, start_s: float, end_s: float, order: str, pages: int

@@ -45,6 +45,7 @@ from carbonwrap.intensity.points import (
     ProviderError,
     checked_value,
 )
+from carbonwrap.intensity.providers.common import HttpProvider
 from carbonwrap.intensity.providers.eirgrid_areas import AREAS
 from carbonwrap.intensity.providers.wallclock import IRELAND, local_date, wall_epoch
 
@@ -62,7 +63,7 @@ _TIME = re.compile(r"(\d{2})-([A-Z][a-z]{2})-(\d{4}) (\d{2}):(\d{2}):(\d{2})")
 _TIMEOUTS = Timeouts()
 
 
-class EirGrid:
+class EirGrid(HttpProvider):
     """The `Provider` for one Smart Grid Dashboard region ("ROI" or "NI")."""
 
     name = "eirgrid"
@@ -82,15 +83,7 @@ class EirGrid:
         if area not in AREAS.values():
             raise ValueError(f"Smart Grid Dashboard region {area!r}: use one of ROI, NI")
         self.area = area
-        self.base = base.rstrip("/")
-        self.source = f"{self.name}:{area}"
-        self._timeouts = timeouts
-        self._retries = retries
-        self._sleep = sleep
-        self._now = now
-
-    def __repr__(self) -> str:
-        return f"EirGrid({self.source!r}, base={self.base!r})"
+        self._keep(area, base, timeouts, retries, sleep, now)
 
     async def _rows(self, session: aiohttp.ClientSession, first: dt.date, last: dt.date) -> Any:
         query = {

@@ -37,6 +37,7 @@ from carbonwrap.intensity.points import (
     ProviderError,
     checked_value,
 )
+from carbonwrap.intensity.providers.common import HttpProvider
 from carbonwrap.intensity.providers.energycharts_areas import (
     AREAS,
     CO2EQ_AREAS,
@@ -97,7 +98,7 @@ class _NoValues(ProviderError):
     """The answer holds no value: for /co2eq, the cue to price the generation mix instead."""
 
 
-class EnergyCharts:
+class EnergyCharts(HttpProvider):
     """The `Provider` for one country Energy-Charts serves, keyed like AREAS ("DE", "GB")."""
 
     name = "energycharts"
@@ -118,18 +119,10 @@ class EnergyCharts:
             raise ValueError(f"Energy-Charts serves no zone {zone!r}: use one of {sorted(AREAS)}")
         self.zone = zone
         self.country = AREAS[zone]
-        self.base = base.rstrip("/")
-        self.source = f"{self.name}:{zone}"
+        self._keep(zone, base, timeouts, retries, sleep, now)
         self.mix_source = f"{self.source} ({MIX_LABEL})"
         self.co2eq_source = f"{self.source} ({CO2EQ_LABEL})"
         self._co2eq = zone in CO2EQ_AREAS
-        self._timeouts = timeouts
-        self._retries = retries
-        self._sleep = sleep
-        self._now = now
-
-    def __repr__(self) -> str:
-        return f"EnergyCharts({self.source!r}, base={self.base!r})"
 
     async def _get(self, session: aiohttp.ClientSession, path: str, **params: str) -> Any:
         return await get_json(

@@ -38,6 +38,7 @@ from carbonwrap.intensity.points import (
     checked_time_s,
     checked_value,
 )
+from carbonwrap.intensity.providers.common import HttpProvider
 from carbonwrap.intensity.providers.entsoe_areas import AREAS, RESOLUTION_S
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ class _NoValues(ProviderError):
     """ENTSO-E has no data for the window (yet)."""
 
 
-class Entsoe:
+class Entsoe(HttpProvider):
     """The `Provider` for one bidding zone, keyed like AREAS ("DE", "SE-SE3"); needs a token."""
 
     name = "entsoe"
@@ -109,17 +110,9 @@ class Entsoe:
             raise ValueError("ENTSO-E needs a security token")
         self.zone = zone
         self.eic = AREAS[zone]
-        self.base = base
-        self.source = f"{self.name}:{zone}"
+        self._keep(zone, base, timeouts, retries, sleep, now)
         self.mix_source = f"{self.source} ({MIX_LABEL})"
         self._token = token.strip()
-        self._timeouts = timeouts
-        self._retries = retries
-        self._sleep = sleep
-        self._now = now
-
-    def __repr__(self) -> str:  # never the token
-        return f"Entsoe({self.source!r}, base={self.base!r})"
 
     async def _get(self, session: aiohttp.ClientSession, start_s: float, end_s: float) -> str:
         return await get_text(

@@ -47,6 +47,7 @@ from carbonwrap.intensity.points import (
     IntensityPoint,
     ProviderError,
 )
+from carbonwrap.intensity.providers.common import HttpProvider
 from carbonwrap.intensity.providers.ercot_areas import AREAS
 from carbonwrap.intensity.providers.fuelmix import MixStep, priced_points
 
@@ -69,7 +70,7 @@ FUEL_OF: dict[str, str] = {
 _TIMEOUTS = Timeouts()
 
 
-class Ercot:
+class Ercot(HttpProvider):
     """The `Provider` for ERCOT's area ("ERCO")."""
 
     name = "ercot"
@@ -89,15 +90,7 @@ class Ercot:
         if area not in AREAS.values():
             raise ValueError(f"ERCOT area {area!r}: only 'ERCO' is served")
         self.area = area
-        self.base = base.rstrip("/")
-        self.source = f"{self.name}:{area}"
-        self._timeouts = timeouts
-        self._retries = retries
-        self._sleep = sleep
-        self._now = now
-
-    def __repr__(self) -> str:
-        return f"Ercot({self.source!r}, base={self.base!r})"
+        self._keep(area, base, timeouts, retries, sleep, now)
 
     async def _mix(self, session: aiohttp.ClientSession) -> Any:
         try:

@@ -33,6 +33,7 @@ from carbonwrap.intensity.points import (
     checked_time_s,
     checked_value,
 )
+from carbonwrap.intensity.providers.common import HttpProvider
 from carbonwrap.intensity.providers.fingrid_areas import AREAS
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ PAGE_ROWS = 20000  # the API's largest pageSize
 _TIMEOUTS = Timeouts()
 
 
-class Fingrid:
+class Fingrid(HttpProvider):
     """The `Provider` for Finland's consumption-based emission factor (dataset 265)."""
 
     name = "fingrid"
@@ -74,15 +75,7 @@ class Fingrid:
             raise ValueError(f"Fingrid area {area!r}: only 'FI' is served")
         self._key = key
         self.area = area
-        self.base = base.rstrip("/")
-        self.source = f"{self.name}:{area}"
-        self._timeouts = timeouts
-        self._retries = retries
-        self._sleep = sleep
-        self._now = now
-
-    def __repr__(self) -> str:  # never the key
-        return f"Fingrid({self.source!r}, base={self.base!r})"
+        self._keep(area, base, timeouts, retries, sleep, now)
 
     async def _get(
         self, session: aiohttp.ClientSession, start_s: float, end_s: float, order: str

@@ -46,6 +46,7 @@ from carbonwrap.intensity.points import (
     IntensityPoint,
     ProviderError,
 )
+from carbonwrap.intensity.providers.common import HttpProvider
 from carbonwrap.intensity.providers.fuelmix import MixStep, priced_points
 from carbonwrap.intensity.providers.miso_areas import AREAS
 
@@ -75,7 +76,7 @@ _TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2}) (\d{1,2}):(\d{2}):(\d{2}) ([AP]M)")
 _TIMEOUTS = Timeouts()
 
 
-class Miso:
+class Miso(HttpProvider):
     """The `Provider` for the Midcontinent ISO ("MISO")."""
 
     name = "miso"
@@ -95,15 +96,7 @@ class Miso:
         if area not in AREAS.values():
             raise ValueError(f"MISO area {area!r}: only 'MISO' is served")
         self.area = area
-        self.base = base.rstrip("/")
-        self.source = f"{self.name}:{area}"
-        self._timeouts = timeouts
-        self._retries = retries
-        self._sleep = sleep
-        self._now = now
-
-    def __repr__(self) -> str:
-        return f"Miso({self.source!r}, base={self.base!r})"
+        self._keep(area, base, timeouts, retries, sleep, now)
 
     async def _get(self, session: aiohttp.ClientSession, path: str) -> Any:
         return await get_json(

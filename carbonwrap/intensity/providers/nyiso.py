@@ -46,6 +46,7 @@ from carbonwrap.intensity.points import (
     IntensityPoint,
     ProviderError,
 )
+from carbonwrap.intensity.providers.common import HttpProvider
 from carbonwrap.intensity.providers.fuelmix import MixStep, priced_points
 from carbonwrap.intensity.providers.nyiso_areas import AREAS, HISTORY_DAYS
 from carbonwrap.intensity.providers.wallclock import US_EASTERN, local_date
@@ -71,7 +72,7 @@ FUEL_OF: dict[str, str] = {
 _TIMEOUTS = Timeouts()
 
 
-class Nyiso:
+class Nyiso(HttpProvider):
     """The `Provider` for the New York ISO ("NYIS")."""
 
     name = "nyiso"
@@ -91,15 +92,7 @@ class Nyiso:
         if area not in AREAS.values():
             raise ValueError(f"NYISO area {area!r}: only 'NYIS' is served")
         self.area = area
-        self.base = base.rstrip("/")
-        self.source = f"{self.name}:{area}"
-        self._timeouts = timeouts
-        self._retries = retries
-        self._sleep = sleep
-        self._now = now
-
-    def __repr__(self) -> str:
-        return f"Nyiso({self.source!r}, base={self.base!r})"
+        self._keep(area, base, timeouts, retries, sleep, now)
 
     async def _day(self, session: aiohttp.ClientSession, day: dt.date) -> str | None:
         """A day's file; None where it is not published (404)."""

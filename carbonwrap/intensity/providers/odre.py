@@ -37,6 +37,7 @@ from carbonwrap.intensity.points import (
     checked_time_s,
     checked_value,
 )
+from carbonwrap.intensity.providers.common import HttpProvider
 from carbonwrap.intensity.providers.odre_areas import AREAS
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ _SELECT = "date_heure,taux_co2"
 _TIMEOUTS = Timeouts()
 
 
-class Odre:
+class Odre(HttpProvider):
     """The `Provider` for France's national éCO2mix taux_co2 (area "national")."""
 
     name = "odre"
@@ -76,15 +77,7 @@ class Odre:
         if area not in AREAS.values():
             raise ValueError(f"ODRÉ éCO2mix area {area!r}: only 'national' is served")
         self.area = area
-        self.base = base.rstrip("/")
-        self.source = f"{self.name}:{area}"
-        self._timeouts = timeouts
-        self._retries = retries
-        self._sleep = sleep
-        self._now = now
-
-    def __repr__(self) -> str:
-        return f"Odre({self.source!r}, base={self.base!r})"
+        self._keep(area, base, timeouts, retries, sleep, now)
 
     async def _get(
         self, session: aiohttp.ClientSession, dataset: str, where: str, order: str, offset: int

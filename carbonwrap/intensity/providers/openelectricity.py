@@ -43,6 +43,7 @@ from carbonwrap.intensity.points import (
     checked_time_s,
     checked_value,
 )
+from carbonwrap.intensity.providers.common import HttpProvider
 from carbonwrap.intensity.providers.openelectricity_areas import AREAS
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ EMISSIONS_UNITS = {"t", "tco2", "tco2e", "tonnes"}
 _TIMEOUTS = Timeouts()
 
 
-class OpenElectricity:
+class OpenElectricity(HttpProvider):
     """The `Provider` for one NEM region ("NSW1", "QLD1", "VIC1", "SA1", "TAS1")."""
 
     name = "openelectricity"
@@ -89,15 +90,7 @@ class OpenElectricity:
             raise ValueError(f"Open Electricity region {region!r}: use {', '.join(AREAS.values())}")
         self._key = key
         self.region = region
-        self.base = base.rstrip("/")
-        self.source = f"{self.name}:{region}"
-        self._timeouts = timeouts
-        self._retries = retries
-        self._sleep = sleep
-        self._now = now
-
-    def __repr__(self) -> str:  # never the key
-        return f"OpenElectricity({self.source!r}, base={self.base!r})"
+        self._keep(region, base, timeouts, retries, sleep, now)
 
     async def _get(self, session: aiohttp.ClientSession, start_s: float, end_s: float) -> Any:
         # `metrics` is an array: repeated in the URL, which a mapping of params cannot hold.
