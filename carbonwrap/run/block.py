@@ -5,12 +5,10 @@ STOP_ORDER and reports — over this process (`measure/ownprocess.py`) instead o
 import contextlib
 import copy
 import os
-import sys
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, TextIO, cast
 
-from carbonwrap import __version__
 from carbonwrap.intensity.plan import plan_intensity
 from carbonwrap.measure.accounting import new_run_id
 from carbonwrap.measure.meters import Meters
@@ -21,8 +19,11 @@ from carbonwrap.run.context import RunContext
 from carbonwrap.run.finish import finish
 from carbonwrap.run.options import RunOptions
 from carbonwrap.run.outputs import check_json_target
-from carbonwrap.run.phases import check_relative_paths, start_poller, working_directory
-from carbonwrap.run.redact import redact_argv
+from carbonwrap.run.phases import (
+    check_relative_paths,
+    start_poller,
+    start_record,
+)
 from carbonwrap.runlog import records
 from carbonwrap.runlog.recorder import Recorder
 from carbonwrap.runlog.summary import ComponentSummary, Fold, GpuSummary, RunSummary
@@ -191,31 +192,8 @@ def _prepare(run: RunContext) -> None:
 def _start(run: RunContext) -> None:
     """The start record (kind "block") and the intensity in force, the notes, then the sampler
     and the poller. From now on `finish` ends every part."""
-    options, plan, record = run.options, run.plan, run.record
-    record(
-        records.start(
-            run_id=run.run_id,
-            time_s=run.started_wall,
-            argv=redact_argv(options.command) if options.log_argv else None,
-            cwd=working_directory()[0],
-            host=run.host,
-            pid=run.child.pid,
-            versions={
-                "carbonwrap": __version__,
-                "python": ".".join(map(str, sys.version_info[:3])),
-                "kernel": run.kernel,
-            },
-            cpu_accounting=run.acct.method,
-            components=run.meters.components,
-            region=plan.region,
-            pue=options.pue,
-            interval_s=options.interval_s,
-            log_interval_s=options.log_interval_s,
-            job=records.job_metadata(run.environ),
-            tags=options.tags,
-            kind="block",
-        )
-    )
+    plan, record = run.plan, run.record
+    record(start_record(run, kind="block"))
     record(
         records.intensity(
             time_s=run.started_wall,

@@ -350,8 +350,9 @@ def start_poller(run: RunContext) -> None:
     run.poller.start()
 
 
-def start_record(run: RunContext) -> records.Record:
-    """The start record: the command (redacted, or left out), where and how it is measured."""
+def start_record(run: RunContext, kind: str | None = None) -> records.Record:
+    """The start record: the command (redacted, or left out), where and how it is measured;
+    `kind` "block" for a block of Python measured in-process (run/block.py)."""
     options, plan = run.options, run.plan
     return records.start(
         run_id=run.run_id,
@@ -375,6 +376,7 @@ def start_record(run: RunContext) -> records.Record:
         tags=options.tags,
         schedule=options.schedule,
         node_role=(run.node.role, run.node.basis) if run.node is not None else None,
+        kind=kind,
     )
 
 
