@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -14,9 +14,10 @@ from typing import TextIO
 from carbonwrap.choices import REPORT_FORMATS
 from carbonwrap.errors import CarbonwrapError, shown
 from carbonwrap.outfiles import check_target, replace_whole
-from carbonwrap.report.model import Report
-from carbonwrap.report.read import read_runs
-from carbonwrap.report.select import build_report, check_group_by, parse_time
+from carbonwrap.report.model import ReadStats, Report
+from carbonwrap.report.read import read_into
+from carbonwrap.report.select import LISTED, ReportBuilder, check_group_by, parse_time
+from carbonwrap.report.spool import RunSpool
 
 
 @dataclass
@@ -56,8 +57,87 @@ def report(
             raise CarbonwrapError(f"{path}: no such file or directory")
     # No PATH, and no log directory here (yet): no runs, said with where they would be.
     no_runs_here = not options.paths and not paths[0].exists()
-    runs, stats = read_runs([] if no_runs_here else paths)
-    result = build_report(runs, stats, options.group_by, since_s, until_s, options.tags)
+    terminal = stdout.isatty() and environ.get("TERM", "") != "dumb"
+    # Every run kept only where the output takes them whole; JSON and CSV rows are written out
+    # as the runs are read (`RunSpool`); a table lists the most recent (`LISTED`).
+    whole = options.model_card or options.to_mlflow
+    writer: _Rows | None = None
+    if not whole and options.html is None:
+        writer = _rows_writer(output, options.group_by, terminal)
+    stats = ReadStats()
+    builder = ReportBuilder(
+        stats,
+        options.group_by,
+        since_s,
+        until_s,
+        options.tags,
+        listed=None if whole else LISTED,
+        spool=writer.spool if writer is not None else None,
+        run_ids=output == "json",
+    )
+    try:
+        read_into([] if no_runs_here else paths, builder, stats=stats)
+        where = _Where(log_dir, log_dir_from, paths, no_runs_here)
+        return _output(options, builder.report(), output, where, environ, stdout, stderr, writer)
+    finally:
+        if writer is not None:
+            writer.spool.close()
+
+
+@dataclass
+class _Where:
+    """Where the runs were looked for, for what is said when none was found."""
+
+    log_dir: str
+    log_dir_from: str
+    paths: list[Path]
+    no_runs_here: bool
+
+
+@dataclass
+class _Rows:
+    """The spool of an output that lists every run, and how its rows are written out."""
+
+    spool: RunSpool
+    write: Callable[[Report, Callable[[str], object]], None]
+
+
+def _rows_writer(output: str, group_by: str | None, terminal: bool) -> _Rows | None:
+    if output == "json":
+        from carbonwrap.render.exports import run_json, write_document
+
+        indent = 2 if terminal else None  # for a person; one line for scripts (3x faster)
+        return _Rows(
+            RunSpool(run_json(indent)), lambda report, write: write_document(report, write, indent)
+        )
+    if output == "csv" and not group_by:
+        from carbonwrap.render.exports import RunsCsv
+
+        csv = RunsCsv()
+        spool = RunSpool(csv.encode, csv.forget)
+        return _Rows(spool, lambda report, write: csv.write(spool.rows(), write))
+    if output == "codecarbon":
+        from carbonwrap.render.exports import codecarbon_encoder, write_codecarbon
+        from carbonwrap.report.places import Places
+
+        spool = RunSpool(codecarbon_encoder(Places()))
+        return _Rows(spool, lambda report, write: write_codecarbon(spool.rows(), write))
+    return None
+
+
+def _output(
+    options: ReportOptions,
+    result: Report,
+    output: str,
+    where: _Where,
+    environ: Mapping[str, str],
+    stdout: TextIO,
+    stderr: TextIO,
+    writer: _Rows | None,
+) -> int:
+    stats = result.stats
+    log_dir, log_dir_from, paths = where.log_dir, where.log_dir_from, where.paths
+    no_runs_here = where.no_runs_here
     if result.groups is not None and options.group_by == "job":
         # Slurm's own figure per job, where its accounting has one (not per host or rank:
         # sacct's is the whole job's)
@@ -76,8 +156,8 @@ def report(
             "carbonwrap report DIR, or set log_dir (see 'carbonwrap config')\n"
         )
     elif stats.logs == 0:
-        where = ", ".join(shown(str(p)) for p in paths)
-        stderr.write(f"carbonwrap: no carbonwrap logs found in {where}\n")
+        looked = ", ".join(shown(str(p)) for p in paths)
+        stderr.write(f"carbonwrap: no carbonwrap logs found in {looked}\n")
     if options.model_card:
         return _model_card(result, stdout, stderr)
     if options.to_mlflow:
@@ -90,9 +170,12 @@ def report(
                 f"--html {options.html}: cannot write it: {exc.strerror}"
             ) from None
         return 0
-    text = html_page(result) if options.html else _render(result, output, environ, stdout)
     try:
-        stdout.write(text)
+        if writer is not None:
+            writer.write(result, stdout.write)
+        else:
+            text = html_page(result) if options.html else _render(result, output, environ, stdout)
+            stdout.write(text)
         stdout.flush()
     except BrokenPipeError:  # `carbonwrap report | head`: the reader has what it wanted
         with contextlib.suppress(OSError, ValueError):
@@ -204,25 +287,12 @@ RICH_MAX_ROWS = 500  # beyond this, rich's table layout takes seconds: plain tex
 
 
 def _render(result: Report, output: str, environ: Mapping[str, str], stdout: TextIO) -> str:
+    """The table, or the CSV of groups (JSON and the CSVs of runs: `_rows_writer`)."""
     terminal = stdout.isatty() and environ.get("TERM", "") != "dumb"
-    if output == "json":
-        import json
+    if output == "csv" and result.groups is not None and result.group_by is not None:
+        from carbonwrap.render.exports import groups_csv
 
-        from carbonwrap.render.exports import report_document
-
-        # Indented for a person; one line for scripts (json's C encoder: 3x faster).
-        return json.dumps(report_document(result), indent=2 if terminal else None) + "\n"
-    if output == "csv":
-        from carbonwrap.render.exports import groups_csv, runs_csv
-
-        if result.groups is not None and result.group_by is not None:
-            return groups_csv(result.groups, result.group_by)
-        return runs_csv(result.runs)
-    if output == "codecarbon":
-        from carbonwrap.render.exports import codecarbon_csv
-        from carbonwrap.report.places import places_of
-
-        return codecarbon_csv(result.runs, places_of(result.runs))
+        return groups_csv(result.groups, result.group_by)
     from carbonwrap.render.runs import render_rich, render_text, runs_view
 
     view = runs_view(result)

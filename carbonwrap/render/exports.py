@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
+import marshal
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from carbonwrap.render.json import INTENSITY_DIGITS, job_document, run_document, seconds, sig
@@ -117,8 +119,9 @@ def _logs_document(stats: ReadStats) -> dict[str, Any]:
     }
 
 
-def report_document(report: Report) -> dict[str, Any]:
-    """Energies in kWh before PUE, CO2e in kg with PUE; each run as `run_document` gives it."""
+def report_document(report: Report, runs: bool = True) -> dict[str, Any]:
+    """Energies in kWh before PUE, CO2e in kg with PUE; each run as `run_document` gives it
+    (`runs` False: without the runs, which `write_document` takes from the spool)."""
     groups = None
     if report.groups is not None:
         groups = [
@@ -130,15 +133,61 @@ def report_document(report: Report) -> dict[str, Any]:
             }
             for g in report.groups
         ]
-    return {
+    document = {
         "schema": REPORT_SCHEMA,
         "filters": report.filters,
         "group_by": report.group_by,
         "logs": _logs_document(report.stats),
         "totals": totals_document(report.totals),
         "groups": groups,
-        "runs": [run_document(s) for s in report.runs],
     }
+    if runs:
+        document["runs"] = [run_document(s) for s in report.runs]
+    return document
+
+
+def run_json(indent: int | None) -> Callable[[RunSummary], bytes]:
+    """A run's entry in the document's "runs", as `json.dumps` of the whole document writes it
+    (with `indent`: at the depth of the list's items): the spool's encoder."""
+    import json
+
+    prefix = " " * (2 * indent) if indent else ""
+
+    def encode(s: RunSummary) -> bytes:
+        text = json.dumps(run_document(s), indent=indent)
+        if prefix:
+            text = prefix + text.replace("\n", "\n" + prefix)  # JSON strings hold no newline
+        return text.encode()
+
+    return encode
+
+
+def write_document(report: Report, write: Callable[[str], object], indent: int | None) -> None:
+    """The JSON document (`report_document`) as `json.dumps(…, indent=indent)` writes it, the
+    runs taken from `report.spool` where there is one, a thousand at a time."""
+    import json
+
+    if report.spool is None:
+        write(json.dumps(report_document(report), indent=indent) + "\n")
+        return
+    head = json.dumps(report_document(report, runs=False), indent=indent)
+    if not len(report.spool):
+        write(
+            head[: -2 if indent else -1] + (',\n  "runs": []\n}\n' if indent else ', "runs": []}\n')
+        )
+        return
+    pad = " " * (indent or 0)
+    write(head[:-2] + f',\n{pad}"runs": [\n' if indent else head[:-1] + ', "runs": [')
+    between = ",\n" if indent else ", "
+    _write_chunks(report.spool.rows(), write, between)
+    write(f"\n{pad}]\n}}\n" if indent else "]}\n")
+
+
+def _write_chunks(rows: Iterator[bytes], write: Callable[[str], object], between: str) -> None:
+    first = True
+    while chunk := list(itertools.islice(rows, 1000)):
+        write(("" if first else between) + between.join(row.decode() for row in chunk))
+        first = False
 
 
 def _number(value: float | int | None) -> str:
@@ -153,12 +202,13 @@ def _sig(value: float | None, digits: int = 6) -> str:
     return "" if value is None else repr(sig(value, digits))
 
 
-def _write(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+def _write(header: Sequence[str] | None, rows: Iterable[Sequence[str]]) -> str:
     """The one way out of every CSV: each cell, header included, through `csv_cell` (a cell
     from a log cannot run as a spreadsheet formula or reach a terminal as a control sequence)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(csv_row(header))
+    if header is not None:
+        writer.writerow(csv_row(header))
     writer.writerows(map(csv_row, rows))
     return out.getvalue()
 
@@ -168,37 +218,95 @@ def runs_csv(runs: Sequence[RunSummary]) -> str:
     tag_keys = sorted({key for s in runs for key in s.tags})
 
     def row(s: RunSummary) -> list[str]:
-        energy = {name: c.energy_j for name, c in s.components.items()}
-        return [
-            s.run_id,
-            s.started_at,
-            s.ended_at or "",
-            s.status,
-            "true" if s.complete else "false",
-            _number(s.exit_code),
-            s.signal or "",
-            s.command_line or "",
-            s.host,
-            s.cwd,
-            job_key(s.job) or "",
-            _number(seconds(s.duration_s)),
-            _number(seconds(s.cpu_s, 6)),
-            _kwh(s.energy_j),
-            _kwh(energy.get("cpu")),
-            _kwh(energy.get("dram")),
-            _kwh(energy.get("gpu")),
-            _kwh(s.device_energy_j),
-            _sig(s.pue),
-            _sig(s.intensity_mean_g_per_kwh, INTENSITY_DIGITS),
-            "; ".join(s.intensity_sources),
-            s.region.get("code", ""),
-            _sig(s.co2e_g / 1000),
-            str(s.bad_lines),
-            s.log_path or "",
-            *(s.tags.get(key, "") for key in tag_keys),
-        ]
+        return [*_run_cells(s), *(s.tags.get(key, "") for key in tag_keys)]
 
     return _write([*RUN_COLUMNS, *(f"tag:{key}" for key in tag_keys)], (row(s) for s in runs))
+
+
+class RunsCsv:
+    """`runs_csv` as the runs are read: each run's cells encoded at once (the spool's
+    `encode`, and `forget` for one taken out again), the tag columns once every run is known
+    (`write`)."""
+
+    def __init__(self) -> None:
+        self._tags: dict[str, int] = {}  # tag key -> runs that carry it
+
+    def encode(self, s: RunSummary) -> bytes:
+        for key in s.tags:
+            self._tags[key] = self._tags.get(key, 0) + 1
+        return marshal.dumps((_run_cells(s), s.tags))
+
+    def forget(self, s: RunSummary) -> None:
+        for key in s.tags:
+            self._tags[key] -= 1
+            if not self._tags[key]:
+                del self._tags[key]
+
+    def write(self, rows: Iterator[bytes], write: Callable[[str], object]) -> None:
+        tag_keys = sorted(self._tags)
+
+        def row(data: bytes) -> list[str]:
+            cells, tags = marshal.loads(data)
+            return [*cells, *(tags.get(key, "") for key in tag_keys)]
+
+        header = [*RUN_COLUMNS, *(f"tag:{key}" for key in tag_keys)]
+        _write_rows(header, map(row, rows), write)
+
+
+def codecarbon_encoder(place: Callable[[str, str], Place]) -> Callable[[RunSummary], bytes]:
+    """A run's row of CodeCarbon's CSV, encoded for the spool (`place`: a grid region's, by
+    code and kind); `write_codecarbon` writes the rows out."""
+
+    def encode(s: RunSummary) -> bytes:
+        code = s.region.get("code", "")
+        return marshal.dumps(_codecarbon_row(s, {code: place(code, s.region.get("kind", ""))}))
+
+    return encode
+
+
+def write_codecarbon(rows: Iterator[bytes], write: Callable[[str], object]) -> None:
+    _write_rows(CODECARBON_COLUMNS, map(marshal.loads, rows), write)
+
+
+def _write_rows(
+    header: Sequence[str], rows: Iterator[Sequence[str]], write: Callable[[str], object]
+) -> None:
+    """`_write`, a thousand rows at a time."""
+    write(_write(header, ()))
+    while chunk := list(itertools.islice(rows, 1000)):
+        write(_write(None, chunk))
+
+
+def _run_cells(s: RunSummary) -> list[str]:
+    """A run's cells of `runs_csv`, its tags apart."""
+    energy = {name: c.energy_j for name, c in s.components.items()}
+    return [
+        s.run_id,
+        s.started_at,
+        s.ended_at or "",
+        s.status,
+        "true" if s.complete else "false",
+        _number(s.exit_code),
+        s.signal or "",
+        s.command_line or "",
+        s.host,
+        s.cwd,
+        job_key(s.job) or "",
+        _number(seconds(s.duration_s)),
+        _number(seconds(s.cpu_s, 6)),
+        _kwh(s.energy_j),
+        _kwh(energy.get("cpu")),
+        _kwh(energy.get("dram")),
+        _kwh(energy.get("gpu")),
+        _kwh(s.device_energy_j),
+        _sig(s.pue),
+        _sig(s.intensity_mean_g_per_kwh, INTENSITY_DIGITS),
+        "; ".join(s.intensity_sources),
+        s.region.get("code", ""),
+        _sig(s.co2e_g / 1000),
+        str(s.bad_lines),
+        s.log_path or "",
+    ]
 
 
 def groups_csv(groups: Sequence[Group], group_by: str) -> str:

@@ -83,7 +83,7 @@ def render_html(report: Report, charts: Sequence[RunChart]) -> str:
         '<ul class="notes">' + "".join(f"<li>{_e(n)}</li>" for n in view.notes) + "</ul>\n"
     )
     if report.runs:
-        parts.append(_charts_intro(len(report.runs), len(charts)))
+        parts.append(_charts_intro(report.totals.runs, len(charts), report.runs_not_listed))
         parts.extend(_run_section(i, chart) for i, chart in enumerate(charts))
     parts.append("</body>\n</html>\n")
     return "".join(parts)
@@ -162,14 +162,15 @@ def _table(view: RunsView, report: Report, charted: dict[int, int]) -> str:
     )
 
 
-def _charts_intro(runs: int, charted: int) -> str:
+def _charts_intro(runs: int, charted: int, not_listed: int = 0) -> str:
     if charted >= runs:
         text = "Every run, oldest first."
     else:
         left = runs - charted
+        where = "in the totals, and the table's most recent" if not_listed else "in the table only"
         text = (
             f"The {charted} most recent runs, oldest first; {left:,} earlier "
-            f"run{'' if left == 1 else 's'} left out here (in the table only; --since, --until "
+            f"run{'' if left == 1 else 's'} left out here ({where}; --since, --until "
             "and --tag choose which runs are charted)."
         )
     return f'<h2 id="charts">Power and CO₂e over time</h2>\n<p class="note">{_e(text)}</p>\n'

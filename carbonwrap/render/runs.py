@@ -245,10 +245,16 @@ def _notes(report: Report) -> list[str]:
             f"{_runs_label(totals.runs)} shown, from {logs}; "
             f"{_runs_label(stats.filtered_out)} outside the filters left out"
         ]
-        bad_lines = sum(s.bad_lines for s in report.runs)
+        bad_lines = totals.bad_lines
     else:
         notes = [f"{_runs_label(totals.runs)} from {logs}"]
         bad_lines = stats.bad_lines
+    if report.runs_not_listed > 0 and report.groups is None:
+        notes.append(
+            f"the {len(report.runs):,} most recent listed, {report.runs_not_listed:,} earlier "
+            "counted in the total only (--json and --csv list every run; --since, --until and "
+            "--tag choose)"
+        )
     if totals.incomplete:
         notes.append(
             f"{totals.incomplete} without an end record (killed or still running): "

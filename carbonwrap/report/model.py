@@ -6,7 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from carbonwrap.report.spool import RunSpool
 from carbonwrap.runlog.summary import RunSummary
+
+
+def run_key(s: RunSummary) -> str:
+    """What tells runs apart: the run id, or the log of a run without one."""
+    return s.run_id or s.log_path or ""
 
 
 @dataclass
@@ -34,16 +40,19 @@ class Totals:
     energy_j: float = 0.0
     device_energy_j: float = 0.0
     co2e_g: float = 0.0
+    bad_lines: int = 0  # corrupt lines skipped in the runs' logs
 
-    def add(self, s: RunSummary) -> None:
-        self.runs += 1
-        self.incomplete += not s.complete
-        self.failed += s.status in ("failed", "killed", "stopped")
-        self.duration_s += s.duration_s
-        self.cpu_s += s.cpu_s
-        self.energy_j += s.energy_j
-        self.device_energy_j += s.device_energy_j
-        self.co2e_g += s.co2e_g
+    def add(self, s: RunSummary, sign: int = 1) -> None:
+        """`s` counted; with `sign` -1, taken out again (a fuller copy of it came later)."""
+        self.runs += sign
+        self.incomplete += sign * (not s.complete)
+        self.failed += sign * (s.status in ("failed", "killed", "stopped"))
+        self.duration_s += sign * s.duration_s
+        self.cpu_s += sign * s.cpu_s
+        self.energy_j += sign * s.energy_j
+        self.device_energy_j += sign * s.device_energy_j
+        self.co2e_g += sign * s.co2e_g
+        self.bad_lines += sign * s.bad_lines
 
 
 @dataclass
@@ -60,13 +69,18 @@ class JobFigures:
     slurm_job_id: str = ""
     cluster: str = ""  # SLURM_CLUSTER_NAME, where logged
     sacct_energy_j: float | None = None
-    hosts: set[str] = field(default_factory=set, repr=False)
+    hosts: dict[str, int] = field(default_factory=dict, repr=False)  # host -> its tasks
 
-    def add(self, s: RunSummary) -> None:
-        self.hosts.add(s.host)
+    def add(self, s: RunSummary, sign: int = 1) -> None:
+        """`s` counted; with `sign` -1, taken out again (a fuller copy of it came later)."""
+        tasks = self.hosts.get(s.host, 0) + sign
+        if tasks > 0:
+            self.hosts[s.host] = tasks
+        else:
+            self.hosts.pop(s.host, None)
         self.nodes = len(self.hosts)
-        self.tasks += 1
-        self.leaders += s.node_role != "member"
+        self.tasks += sign
+        self.leaders += sign * (s.node_role != "member")
 
 
 @dataclass
@@ -79,9 +93,14 @@ class Group:
 
 @dataclass
 class Report:
-    """Everything a renderer needs; renderers are pure functions of this."""
+    """Everything a renderer needs; renderers are pure functions of this.
 
-    runs: list[RunSummary]  # sorted by start time
+    `runs`: the runs listed, sorted by start time: every run selected, or where more were
+    read than a table lists (`report/select.LISTED`), the most recent ones, and
+    `runs_not_listed` says how many more the totals and groups hold. `spool`: every run
+    selected, each already written as its row of the JSON or CSV output (`report/spool.py`)."""
+
+    runs: list[RunSummary]
     totals: Totals
     stats: ReadStats
     group_by: str | None = None
@@ -89,6 +108,8 @@ class Report:
     filters: dict[str, object] = field(default_factory=dict)
     # Slurm's accounting (`report/sacct.py`): what could not be asked, in words; "" when all was.
     sacct_note: str = ""
+    runs_not_listed: int = 0
+    spool: RunSpool | None = None
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,30 @@ from carbonwrap.runlog.summary import RunSummary
 
 def places_of(runs: list[RunSummary]) -> dict[str, Place]:
     """Country and region names of the runs' grid regions, from the shipped table."""
-    table = load_table()
-    iso3 = {code: iso for iso, code in table.iso3_to_code().items()}
-    places: dict[str, Place] = {}
+    places = Places()
     for s in runs:
         code = s.region.get("code", "")
-        if code and code not in places:
-            places[code] = place_of(code, s.region.get("kind", ""), table, iso3)
-    return places
+        if code:
+            places(code, s.region.get("kind", ""))
+    return places.found
+
+
+class Places:
+    """`place_of` with the table loaded once and each region looked up once (`found`), as the
+    runs are read."""
+
+    def __init__(self) -> None:
+        self._table = load_table()
+        self._iso3 = {code: iso for iso, code in self._table.iso3_to_code().items()}
+        self.found: dict[str, Place] = {}
+
+    def __call__(self, code: str, kind: str) -> Place:
+        if not code:
+            return Place()
+        place = self.found.get(code)
+        if place is None:
+            place = self.found[code] = place_of(code, kind, self._table, self._iso3)
+        return place
 
 
 def place_of(code: str, kind: str, table: IntensityTable, iso3: Mapping[str, str]) -> Place:

@@ -1,6 +1,7 @@
 """Log files → one `RunSummary` per run, each through `Fold` (never another derivation): most
 sample lines are skipped unparsed (`runlog/reader.essential_records`), many logs are read by
-forked helpers, a run logged twice is counted once."""
+forked helpers, a run logged twice is counted once; the runs are streamed to a sink as they
+are read (`read_into`), so memory does not grow with their summaries."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import marshal
 import os
 from collections.abc import Generator, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from carbonwrap.report.model import ReadStats
+from carbonwrap.report.model import ReadStats, run_key
 from carbonwrap.runlog.ledger import BUCKET_S
 from carbonwrap.runlog.reader import (
     Irregular,
@@ -69,11 +70,48 @@ def fold_every_record(path: str | Path) -> RunSummary | None:
     return summary
 
 
+class RunSink(Protocol):
+    """Where `read_into` streams the runs: each added once; a run whose fuller copy turns up
+    later is removed (the copy read again: `summarize_log`) before the fuller one is added."""
+
+    def add(self, s: RunSummary) -> None: ...
+
+    def remove(self, s: RunSummary) -> None: ...
+
+
 def read_runs(
     paths: Iterable[Path], workers: int | None = None
 ) -> tuple[list[RunSummary], ReadStats]:
-    """One summary per run found under `paths`; a run logged twice (copies) is counted once.
-    `workers`: processes that read logs in parallel (default: one per usable CPU)."""
+    """One summary per run found under `paths`, sorted by start time; a run logged twice
+    (copies) is counted once. `workers`: processes that read logs in parallel (default: one per
+    usable CPU). Holds every summary: `read_into` streams them instead."""
+    kept = _Kept()
+    stats = read_into(paths, kept, workers)
+    runs = sorted(kept.runs.values(), key=lambda s: (s.started_at, s.run_id))
+    return runs, stats
+
+
+class _Kept:
+    def __init__(self) -> None:
+        self.runs: dict[str, RunSummary] = {}
+
+    def add(self, s: RunSummary) -> None:
+        self.runs[run_key(s)] = s
+
+    def remove(self, s: RunSummary) -> None:
+        self.runs.pop(run_key(s), None)
+
+
+def read_into(
+    paths: Iterable[Path],
+    sink: RunSink,
+    workers: int | None = None,
+    stats: ReadStats | None = None,
+) -> ReadStats:
+    """Every run found under `paths` into `sink`, as each log is read (memory does not grow
+    with the summaries: the sink keeps what it needs), and what reading found into `stats`.
+    What is kept per log: its path (in the list of files) and, per run, its id with what
+    decides between two copies of it."""
     if workers is None:
         workers = len(os.sched_getaffinity(0))
     # Hundreds of thousands of small objects, none in a cycle: the cycle collector would walk
@@ -81,16 +119,23 @@ def read_runs(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _read_runs(list(iter_logs(list(paths))), workers)
+        found = ReadStats() if stats is None else stats
+        _read_into(list(iter_logs(list(paths))), sink, workers, found)
+        return found
     finally:
         if collecting:
             gc.enable()
 
 
-def _read_runs(files: list[str], workers: int) -> tuple[list[RunSummary], ReadStats]:
-    stats = ReadStats()
-    by_id: dict[str, RunSummary] = {}
-    for path, found in _summaries_of(files, workers):
+# Per run read: (complete, duration_s, -bad_lines, its file's index in the list), what
+# `_better_copy` compares; a run's other copies are read again only when one is fuller.
+_Copy = tuple[bool, float, int, int]
+
+
+def _read_into(files: list[str], sink: RunSink, workers: int, stats: ReadStats) -> None:
+    seen: dict[str, _Copy] = {}
+    for n, found in _summaries_of(files, workers):
+        path = files[n]
         if isinstance(found, str):
             stats.unreadable.append(f"{path}: {found}")
             continue
@@ -99,24 +144,27 @@ def _read_runs(files: list[str], workers: int) -> tuple[list[RunSummary], ReadSt
             continue
         stats.logs += 1
         stats.bad_lines += found.bad_lines
-        key = found.run_id or path
-        kept = by_id.get(key)
+        key = run_key(found)
+        copy = (found.complete, found.duration_s, -found.bad_lines, n)
+        kept = seen.get(key)
         if kept is not None:
             stats.duplicates += 1
-            if not _better_copy(found, kept):
+            if not _better_copy(copy, files[copy[3]], kept, files[kept[3]]):
                 continue
-        by_id[key] = found
-    runs = sorted(by_id.values(), key=lambda s: (s.started_at, s.run_id))
-    stats.incomplete = sum(not s.complete for s in runs)
+            old = _summary_or_reason(files[kept[3]])
+            if isinstance(old, RunSummary) and run_key(old) == key:
+                stats.incomplete -= not old.complete
+                sink.remove(old)
+        seen[key] = copy
+        stats.incomplete += not found.complete
+        sink.add(found)
     stats.unreadable.sort()
-    return runs, stats
 
 
-def _better_copy(new: RunSummary, old: RunSummary) -> bool:
+def _better_copy(new: _Copy, new_path: str, old: _Copy, old_path: str) -> bool:
     """The fuller copy of a run (whatever order files are read in); on a tie, the first path."""
-    a = (new.complete, new.duration_s, -new.bad_lines)
-    b = (old.complete, old.duration_s, -old.bad_lines)
-    return a > b or (a == b and (new.log_path or "") < (old.log_path or ""))
+    a, b = new[:3], old[:3]
+    return a > b or (a == b and new_path < old_path)
 
 
 # Below this many files, starting a helper process costs more than it saves.
@@ -124,23 +172,24 @@ PARALLEL_MIN_FILES = 64
 _CHUNK = 16  # files per claim: small enough to balance big logs between processes
 
 
-def _summaries_of(files: list[str], workers: int) -> Iterator[tuple[str, RunSummary | str | None]]:
-    """(path, its summary | None if not a log | why it could not be read). With `workers` > 1
+def _summaries_of(files: list[str], workers: int) -> Iterator[tuple[int, RunSummary | str | None]]:
+    """(index in `files`, its summary | None if not a log | why it could not be read), as each
+    is read: none is held (helpers send each chunk as it is done). With `workers` > 1
     and many files, forked helpers and this process take chunks of files from a shared
     counter (whoever is free takes the next); helpers send summaries back as plain data by
     marshal, which is several times faster than pickling dataclasses. Order is not kept."""
     if workers <= 1 or len(files) < PARALLEL_MIN_FILES:
-        for path in files:
-            yield path, _summary_or_reason(path)
+        for n, path in enumerate(files):
+            yield n, _summary_or_reason(path)
         return
     import multiprocessing
 
     context = multiprocessing.get_context("fork")
-    chunks = [files[i : i + _CHUNK] for i in range(0, len(files), _CHUNK)]
+    chunks = len(files) // _CHUNK + 1
     counter = context.Value("l", 0)
     receive, send = context.Pipe(duplex=False)
     helpers = [
-        context.Process(target=_helper, args=(chunks, counter, send), daemon=True)
+        context.Process(target=_helper, args=(files, chunks, counter, send), daemon=True)
         for _ in range(workers - 1)
     ]
     for helper in helpers:
@@ -148,9 +197,9 @@ def _summaries_of(files: list[str], workers: int) -> Iterator[tuple[str, RunSumm
     send.close()
     running = len(helpers)
     try:
-        while (claimed := _claim(counter, len(chunks))) is not None:
-            for path in chunks[claimed]:
-                yield path, _summary_or_reason(path)
+        while (claimed := _claim(counter, chunks)) is not None:
+            for n in _chunk(claimed, len(files)):
+                yield n, _summary_or_reason(files[n])
             while running and receive.poll():
                 running -= yield from _received(receive.recv_bytes())
         while running:
@@ -176,12 +225,16 @@ def _claim(counter: Any, chunks: int) -> int | None:
     return claimed
 
 
-def _helper(chunks: list[list[str]], counter: Any, send: Any) -> None:
+def _chunk(claimed: int, files: int) -> range:
+    return range(claimed * _CHUNK, min(files, (claimed + 1) * _CHUNK))
+
+
+def _helper(files: list[str], chunks: int, counter: Any, send: Any) -> None:
     try:
-        while (claimed := _claim(counter, len(chunks))) is not None:
-            found = [(path, _summary_or_reason(path)) for path in chunks[claimed]]
-            send.send_bytes(marshal.dumps([(p, _pack(s) if isinstance(s, RunSummary) else s)
-                                           for p, s in found]))  # fmt: skip
+        while (claimed := _claim(counter, chunks)) is not None:
+            found = [(n, _summary_or_reason(files[n])) for n in _chunk(claimed, len(files))]
+            send.send_bytes(marshal.dumps([(n, _pack(s) if isinstance(s, RunSummary) else s)
+                                           for n, s in found]))  # fmt: skip
     except BaseException:
         import traceback
 
@@ -191,15 +244,15 @@ def _helper(chunks: list[list[str]], counter: Any, send: Any) -> None:
         send.close()
 
 
-def _received(data: bytes) -> Generator[tuple[str, RunSummary | str | None], None, int]:
+def _received(data: bytes) -> Generator[tuple[int, RunSummary | str | None], None, int]:
     """Yield what a helper sent; return 1 when it says it is done."""
     if not data:
         return 1
     found = marshal.loads(data)
     if isinstance(found, str):
         raise RuntimeError(f"a process reading logs failed:\n{found}")
-    for path, s in found:
-        yield path, _unpack(s) if isinstance(s, dict) else s
+    for n, s in found:
+        yield n, _unpack(s) if isinstance(s, dict) else s
     return 0
 
 

@@ -48,7 +48,17 @@ class CarbonTotals(NamedTuple):
 class _Bucket:
     """The energy of one bucket and what it is priced at."""
 
-    __slots__ = ("energy_j", "first_s", "high", "last_s", "low", "measured_j", "price", "weighted")
+    __slots__ = (
+        "energy_j",
+        "first_s",
+        "high",
+        "last_s",
+        "low",
+        "measured_j",
+        "price",
+        "share",
+        "weighted",
+    )
 
     def __init__(self, key: int) -> None:
         self.energy_j = 0.0
@@ -59,6 +69,54 @@ class _Bucket:
         self.first_s, self.last_s = (key + 1) * BUCKET_S, key * BUCKET_S
         self.price = 0.0  # Σ energy·intensity as `totals` counts it: measured where there is
         self.measured_j = 0.0  # the energy of it priced at measured values
+        self.share = _NO_SHARE  # what it adds to the run's extremes and measured sources
+
+
+class _Share(NamedTuple):
+    """What one bucket adds to `totals` beyond sums: the lowest and highest value its energy
+    was priced at, and the measured windows' sources and signals that priced some of it."""
+
+    low: float
+    high: float
+    sources: tuple[str, ...]
+    signals: tuple[str, ...]
+
+
+_NO_SHARE = _Share(math.inf, -math.inf, (), ())
+
+
+class _Counted:
+    """A multiset of values (each bucket's low, or high) whose least (`least`) is kept at hand:
+    found again among the distinct values only after the least one left."""
+
+    __slots__ = ("_count", "_least", "_sign", "_stale")
+
+    def __init__(self, sign: float) -> None:
+        self._count: dict[float, int] = {}
+        self._sign = sign  # 1: the least; -1: the greatest
+        self._least = math.inf
+        self._stale = False
+
+    def replace(self, old: float, new: float) -> None:
+        if old == new:
+            return
+        if not math.isinf(new):
+            self._count[new] = self._count.get(new, 0) + 1
+            if self._sign * new < self._least:
+                self._least = self._sign * new
+        if not math.isinf(old):
+            left = self._count[old] - 1
+            if left:
+                self._count[old] = left
+            else:
+                del self._count[old]
+                self._stale = self._stale or self._sign * old == self._least
+
+    def least(self) -> float:
+        if self._stale:
+            self._least = min((self._sign * v for v in self._count), default=math.inf)
+            self._stale = False
+        return self._sign * self._least
 
 
 # A measured window: start, end (wall clock, whole seconds), value, source, signal.
@@ -88,9 +146,16 @@ class CarbonLedger:
         self._windows: dict[int, list[_Window]] = {}  # bucket -> measured windows, disjoint
         self._sources: dict[str, None] = {}
         self._signals: dict[str, None] = {}
-        # Σ of the buckets' prices, kept current so that `co2e_g` is O(1) (a chart asks after
-        # every sample of a long run).
+        # Σ of the buckets' prices, energies and measured energies, their extremes and the
+        # measured windows' sources (by the buckets they price), kept current as buckets change
+        # so that `co2e_g` and `totals` are O(1) per sample (the live view, the .prom file and
+        # the budget ask after every sample of a long run).
         self._weighted = 0.0
+        self._energy_j = 0.0
+        self._measured_j = 0.0
+        self._lows, self._highs = _Counted(1.0), _Counted(-1.0)
+        self._measured_sources: dict[str, int] = {}
+        self._measured_signals: dict[str, int] = {}
 
     @property
     def current(self) -> tuple[float, str, str] | None:
@@ -187,6 +252,7 @@ class CarbonLedger:
             bucket.last_s = end_s
         if energy_j > 0:
             bucket.energy_j += energy_j
+            self._energy_j += energy_j
             if price is not None:
                 value, source, signal = price
                 bucket.weighted += energy_j * value
@@ -201,11 +267,46 @@ class CarbonLedger:
         else:  # the common case, priced provisionally: spare `_price`
             self._weighted += bucket.weighted - bucket.price
             bucket.price = bucket.weighted
+            if bucket.energy_j > 0 and (bucket.low, bucket.high) != bucket.share[:2]:
+                self._share(bucket, _Share(bucket.low, bucket.high, (), ()))
 
     def _reprice(self, key: int, bucket: _Bucket) -> None:
         price, measured_j = self._price(key, bucket)
         self._weighted += price - bucket.price
+        self._measured_j += measured_j - bucket.measured_j
         bucket.price, bucket.measured_j = price, measured_j
+        low, high = math.inf, -math.inf
+        sources: dict[str, None] = {}
+        signals: dict[str, None] = {}
+        if measured_j > 0:
+            for share, (_, _, value, source, signal) in _shares(
+                self._windows[key], bucket.first_s, bucket.last_s
+            ):
+                if share > 0:
+                    low, high = min(low, value), max(high, value)
+                    sources.setdefault(source, None)
+                    signals.setdefault(signal, None)
+        if measured_j < bucket.energy_j:
+            low, high = min(low, bucket.low), max(high, bucket.high)
+        self._share(bucket, _Share(low, high, tuple(sources), tuple(signals)))
+
+    def _share(self, bucket: _Bucket, new: _Share) -> None:
+        """The bucket's part of the extremes and measured sources is now `new`."""
+        old, bucket.share = bucket.share, new
+        self._lows.replace(old.low, new.low)
+        self._highs.replace(old.high, new.high)
+        for counts, before, after in (
+            (self._measured_sources, old.sources, new.sources),
+            (self._measured_signals, old.signals, new.signals),
+        ):
+            if before == after:
+                continue
+            for name in after:
+                counts[name] = counts.get(name, 0) + 1
+            for name in before:
+                counts[name] -= 1
+                if not counts[name]:
+                    del counts[name]
 
     def _price(self, key: int, bucket: _Bucket) -> tuple[float, float]:
         """What `totals` counts for a bucket (Σ energy·intensity) and the energy of it priced at
@@ -227,24 +328,19 @@ class CarbonLedger:
         return co2e_g(self._weighted, pue, 1.0)  # weighted: Σ energy × intensity
 
     def totals(self, pue: float) -> CarbonTotals:
-        energy_j = weighted = measured_j = 0.0
-        low, high = math.inf, -math.inf
+        """The run's CO2e and intensity figures so far, from the sums kept current (O(1)
+        but after a measured window took the lowest or highest value away: then O(distinct
+        values))."""
+        energy_j, weighted, measured_j = self._energy_j, self._weighted, self._measured_j
+        low, high = self._lows.least(), self._highs.least()
         sources = dict(self._sources)
         signals = dict(self._signals)
-        for key, bucket in self._buckets.items():
-            energy_j += bucket.energy_j
-            weighted += bucket.price
-            measured_j += bucket.measured_j
-            if bucket.measured_j > 0:
-                for share, (_, _, value, source, signal) in _shares(
-                    self._windows[key], bucket.first_s, bucket.last_s
-                ):
-                    if share > 0:
-                        low, high = min(low, value), max(high, value)
-                        sources.setdefault(source, None)
-                        signals.setdefault(signal, None)
-            if bucket.measured_j < bucket.energy_j:
-                low, high = min(low, bucket.low), max(high, bucket.high)
+        # measured windows' sources and signals in name order: a fixed order that needs no walk
+        # over the buckets (which bucket first used each one is not kept)
+        for source in sorted(self._measured_sources):
+            sources.setdefault(source, None)
+        for signal in sorted(self._measured_signals):
+            signals.setdefault(signal, None)
         if energy_j <= 0 or (weighted == 0 and low == math.inf):
             current = self._current[0] if self._current else None
             if self._current is not None:
