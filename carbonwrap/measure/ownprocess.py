@@ -133,12 +133,14 @@ class OwnProcessAccounting:
         return total_pages * _PAGE_BYTES
 
     def finish(self) -> list[int]:
-        """The count frozen over a fresh walk; the descendants still running (this process
-        goes on, and is not one of them)."""
+        """The count frozen over a fresh walk; the descendants started during the block and
+        still running (this process goes on, and is not one of them; nor are the children it
+        had before the block: a worker pool, a server a notebook started earlier)."""
         if self._final_cpu_s is not None:
             return []
         self._walked_at_s = -float("inf")
         count_s = self.cpu_s()
-        leftover = self.pids()[1:]
+        before = {pid for pid, _ in self._base_s}
+        leftover = [pid for pid in self.pids()[1:] if pid not in before]
         self._final_cpu_s = count_s
         return leftover

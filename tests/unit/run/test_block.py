@@ -168,6 +168,9 @@ def test_a_bad_keyword_is_one_line_naming_it(where: dict[str, Any]) -> None:
 
 def test_a_child_running_before_the_block_is_counted_from_the_start_only() -> None:
     child = subprocess.Popen([sys.executable, "-c", CHILD_WORK.format(s=30)])
+    # another child from before the block, still running after it: not one the block left
+    # (before the fix, CI's Slurm daemons, children of pytest, were "left running" by a block)
+    server = subprocess.Popen(["sleep", "30"])
     try:
         time.sleep(0.5)  # CPU it uses before the block is not the block's
         at_start = process_stat(child.pid)
@@ -184,4 +187,8 @@ def test_a_child_running_before_the_block_is_counted_from_the_start_only() -> No
         child.wait()  # reaped: RUSAGE_CHILDREN takes its whole CPU, the baseline comes off
     after = acct.cpu_s()
     assert during <= after <= during + 0.1
-    assert acct.finish() == []
+    try:
+        assert acct.finish() == []
+    finally:
+        server.kill()
+        server.wait()
