@@ -23,6 +23,9 @@ from carbonwrap.measure.proctree import process_stat
 from carbonwrap.sensors import SensorUnavailable
 
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+# How often readings look for processes that left the leaf (at --interval 0.1 the walk of the
+# leaf's groups and processes every reading was a third of the sampler's CPU).
+DEPARTURES_EVERY_S = 0.9
 
 
 def _read(path: str) -> str:
@@ -186,6 +189,9 @@ class CgroupLeaf:
         # that later left for a cgroup outside it (noticed at a reading; said at the end).
         self._members: dict[int, int] = {}
         self.escaped: list[int] = []
+        self.departures_every_s = DEPARTURES_EVERY_S
+        self._departures_at = -DEPARTURES_EVERY_S  # when they were last looked for (monotonic)
+        self.walks = 0  # how many times readings looked for departures
         self._proc_path: str | None = None  # the leaf as /proc/PID/cgroup names it
 
     def join_early(self) -> None:
@@ -246,13 +252,21 @@ class CgroupLeaf:
 
     def cpu_s(self) -> float:
         """CPU seconds used by every process that ever ran in the leaf or below it, less
-        carbonwrap's own. Each reading also notes processes that have left (`escaped`)."""
+        carbonwrap's own. Readings also note processes that have left (`escaped`), at most
+        every DEPARTURES_EVERY_S (a walk of the leaf's groups and processes)."""
+        return self._cpu_s(force=False)
+
+    def _cpu_s(self, *, force: bool) -> float:
         if self._final_cpu_s is not None:
             return self._final_cpu_s
         if not self._placed:
             return 0.0  # before the spawn the leaf holds only carbonwrap, joined early
         self._last_cpu_s = max(self._last_cpu_s, self._usage_s() - self._wrapper_cpu_s)
-        self._note_departures()
+        now_s = time.monotonic()
+        if force or now_s - self._departures_at >= self.departures_every_s:
+            self._departures_at = now_s
+            self.walks += 1
+            self._note_departures()
         return self._last_cpu_s
 
     def _note_departures(self) -> None:
@@ -341,7 +355,7 @@ class CgroupLeaf:
         with contextlib.suppress(OSError):
             self._leave()
         try:
-            self._final_cpu_s = self.cpu_s()  # notes the last departures before we move any
+            self._final_cpu_s = self._cpu_s(force=True)  # the last departures, before we move any
         except OSError:  # the leaf was removed from outside (ENODEV): its last count stands
             self._final_cpu_s = self._last_cpu_s
         leftover: dict[int, None] = {}

@@ -16,6 +16,7 @@ from carbonwrap.sensors.procstat import ProcStat
 T = TypeVar("T")
 _NO_PIDS: list[int] = []
 RAPL_STUCK_S = 10.0  # a live counter moves every millisecond: unchanged this long is stuck
+MEMORY_REFRESH_S = 0.9  # memory figures (the DRAM estimate's) are read at most this often
 
 # What a failing read means for the numbers, said once per source in the log.
 _CONSEQUENCE = {
@@ -69,6 +70,7 @@ class Meters:
         self._rapl = self._open_rapl(environ)
         self._meminfo = None if self.model_dram == "rapl" else MemInfo(proc_root)
         self._last: dict[str, Any] = {}  # each source's last good value
+        self._slow_at: dict[str, float] = {}  # when each slow source was last read (monotonic)
         self._failing: set[str] = set()  # sources whose failure has been said
         self._fresh: list[str] = []  # notes found while sampling, for new_notes()
         self._rapl_moved: dict[str, tuple[float, float]] = {}  # zone -> (value J, since mono s)
@@ -232,13 +234,26 @@ class Meters:
             tree_cpu_s=self._guard("tree CPU time", acct.cpu_s, 0.0),
             busy_all_s=self._guard("/proc/stat", self._procstat.busy_s, 0.0),
             rapl_j=rapl_j,
-            tree_rss_bytes=self._guard("the tree's memory", acct.rss_bytes, 0) if meminfo else 0,
-            used_memory_bytes=self._guard("/proc/meminfo", meminfo.used_bytes, 0) if meminfo else 0,
+            tree_rss_bytes=self._slow("the tree's memory", acct.rss_bytes, 0, mono_s)
+            if meminfo
+            else 0,
+            used_memory_bytes=self._slow("/proc/meminfo", meminfo.used_bytes, 0, mono_s)
+            if meminfo
+            else 0,
             tree_pids=frozenset(self._guard("the tree's processes", acct.pids, _NO_PIDS))
             if gpu
             else frozenset(),
             gpu=self._guard("NVML", gpu.read, {}) if gpu else {},
         )
+
+    def _slow(self, source: str, read: Callable[[], T], default: T, mono_s: float) -> T:
+        """`_guard`, read at most every MEMORY_REFRESH_S: memory in use changes slowly, and at
+        --interval 0.1 reading every process's statm each time was most of the sampler's CPU."""
+        last = self._slow_at.get(source)
+        if last is not None and mono_s - last < MEMORY_REFRESH_S and source in self._last:
+            return self._last[source]  # type: ignore[no-any-return]
+        self._slow_at[source] = mono_s
+        return self._guard(source, read, default)
 
     def _guard(self, source: str, read: Callable[[], T], default: T) -> T:
         try:

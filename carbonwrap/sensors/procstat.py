@@ -13,7 +13,9 @@ _BUSY_FIELDS = (0, 1, 2, 5, 6)
 
 def parse_busy_ticks(text: str) -> int:
     """Busy clock ticks of all CPUs from the aggregate `cpu` line of /proc/stat."""
-    for line in text.splitlines():
+    # The aggregate line comes first; only where it does not is the rest looked through.
+    first, _, rest = text.partition("\n")
+    for line in (first, *rest.splitlines()) if not first.startswith("cpu ") else (first,):
         if line.startswith("cpu "):
             fields = line.split()[1:]
             return sum(int(fields[i]) for i in _BUSY_FIELDS if i < len(fields))
@@ -31,7 +33,9 @@ class ProcStat:
 
     def busy_s(self) -> float:
         """Cumulative busy seconds of all CPUs since boot."""
-        text = os.pread(self._fd, 4096, 0).decode("ascii", "replace")
+        # The kernel makes the whole file at each read; only its first line is needed (the
+        # aggregate "cpu" line, under 200 bytes: 10 fields of at most 20 digits).
+        text = os.pread(self._fd, 512, 0).decode("ascii", "replace")
         return parse_busy_ticks(text) * self._seconds_per_tick
 
     def close(self) -> None:

@@ -80,7 +80,7 @@ LEAVER = LEAF + (
     "burn(0.2)\n"
     "inside = time.process_time()\n"
     "move(os.environ['LEAF_PARENT'])\n"
-    "burn(0.6)\n"
+    "burn(1.5)\n"  # outside longer than the 0.9 s between two looks for departures
     "say('leaver', f'{os.getpid()} {inside} {time.process_time()}')\n"
 )
 

@@ -21,6 +21,7 @@ from conftest import cw_env, is_root
 
 from carbonwrap.measure.accounting import escape_warning
 from carbonwrap.measure.cgroup import (
+    DEPARTURES_EVERY_S,
     CgroupLeaf,
     own_cgroup_dir,
     parse_proc_cgroup,
@@ -118,6 +119,7 @@ def test_a_cgroup_below_the_leaf_is_counted_listed_moved_out_and_removed(version
 def test_a_process_that_moves_itself_out_is_noticed_and_no_longer_counted(version: int) -> None:
     """Before the fix nothing noticed it: the run claimed the whole tree's CPU time."""
     with leaf_with_workers(version, 3) as (leaf, (leaver, ender, mover)):
+        leaf.departures_every_s = 0.0  # every reading looks (by default at most every 0.9 s)
         inside_s = ask(leaver, "burn 0.2")
         leaf.cpu_s()  # a reading sees all three in the leaf
         (Path(leaf.path) / "sub").mkdir()
@@ -135,6 +137,24 @@ def test_a_process_that_moves_itself_out_is_noticed_and_no_longer_counted(versio
         assert counted_s < inside_s + 0.2  # three start-ups, not the 0.3 s outside
         assert leaf.finish() == [mover.pid]
         assert leaf.escaped == [leaver.pid]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_readings_more_often_than_a_second_look_for_departures_once_a_second(
+    version: int,
+) -> None:
+    """At --interval 0.1 the walk of the leaf's groups and processes at every reading was most
+    of the sampler's CPU (0.5 % of a core here); the count itself is read every time."""
+    with leaf_with_workers(version, 1) as (leaf, (worker,)):
+        before = leaf.walks
+        counts = [leaf.cpu_s() for _ in range(5)]
+        assert leaf.walks - before <= 1  # five readings within a few ms: one walk at most
+        ask(worker, "burn 0.05")
+        assert leaf.cpu_s() > counts[-1]  # the CPU count is still fresh at every reading
+        time.sleep(DEPARTURES_EVERY_S)
+        walked = leaf.walks
+        leaf.cpu_s()
+        assert leaf.walks == walked + 1
 
 
 @pytest.mark.parametrize("version", VERSIONS)
