@@ -218,12 +218,13 @@ class Meters:
         self.notes.extend(gpus.notes)
         return gpus
 
-    def read(self, acct: TreeAccounting) -> Reading:
+    def read(self, acct: TreeAccounting, *, gpus: bool = True) -> Reading:
         """One reading of every counter, for the sampler thread. Never raises: a source that
         fails gives its last good value (counters are cumulative, so an interval it missed is
         counted when it reads again) and the failure is noted once (`new_notes`); the other
-        sources are read as usual, so one broken sensor costs only its own numbers."""
-        rapl, gpu, meminfo = self._rapl, self._gpu, self._meminfo
+        sources are read as usual, so one broken sensor costs only its own numbers. `gpus`
+        False: CPU and memory only (`Sampler.peek`)."""
+        rapl, gpu, meminfo = self._rapl, self._gpu if gpus else None, self._meminfo
         mono_s = time.monotonic()
         source = "RAPL" if rapl is None or rapl.name == "rapl" else "amd_energy"
         rapl_j: dict[str, float] = self._guard(source, rapl.read, {}) if rapl else {}

@@ -191,6 +191,27 @@ class Sampler:
         with self._lock:
             return self.totals.copy()
 
+    def peek(self, read_cpu: Callable[[], Reading]) -> Totals:
+        """The totals as of a reading of CPU and memory taken now, kept nowhere (a block's
+        `summary()` between two of the thread's readings). `read_cpu` reads no GPU: a GPU
+        backend's per-process figures are deltas since its last read, which belong to the
+        thread's next reading; GPU figures stay as of the thread's latest reading."""
+        try:
+            cur = read_cpu()
+        except Exception:
+            return self.snapshot()
+        with self._lock:
+            t = self.totals.copy()
+            last = self._last
+            if cur.mono_s <= last.mono_s or self._model.cpu_in_gpus:
+                return t  # nothing newer; or a superchip's CPU is in its GPU's figure
+            for component, share in interval_energy(last, cur, self._model).items():
+                t.add(component, share.energy_j, share.device_energy_j)
+            t.elapsed_s = cur.mono_s - self._first.mono_s
+            t.cpu_s = cur.tree_cpu_s - self._first.tree_cpu_s
+            t.mono_s = cur.mono_s
+            return t
+
     def energy_now(self) -> tuple[float, float]:
         """The latest reading's time (time.monotonic()) and attributed energy so far (J), without
         copying the totals (the predictor asks at every progress report)."""

@@ -106,7 +106,7 @@ class Block:
         run = self.run
         if run is None:
             return RunSummary()
-        totals = run.sampler.snapshot()
+        totals = run.sampler.peek(lambda: run.meters.read(run.acct, gpus=False))
 
         def read(fold: Fold) -> tuple[RunSummary, float]:
             so_far = fold.so_far()

@@ -192,3 +192,12 @@ def test_a_child_running_before_the_block_is_counted_from_the_start_only() -> No
     finally:
         server.kill()
         server.wait()
+
+
+def test_summary_reads_now_even_before_the_samplers_first_reading(where: dict[str, Any]) -> None:
+    """Before: a block shorter than one interval said 0 J from summary() (the sampler's first
+    reading had not come); now summary() reads CPU and memory itself."""
+    with carbonwrap.track(**{**where, "interval_s": 30.0, "log_interval_s": 30.0}) as t:
+        burn(0.2)
+        now = t.summary()
+    assert now.cpu_s >= 0.15 and now.energy_j > 0 and now.duration_s > 0
