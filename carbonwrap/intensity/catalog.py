@@ -188,7 +188,7 @@ def _rule_rows() -> list[dict[str, Any]]:
          "history_days": 1.0, "key": [EM_TOKEN], "live": True,
          "basis": "lifecycle, consumption-based (imports included)"},
         {"region": "GB", "provider": "ukgrid", "publisher": BY_NAME["ukgrid"].label,
-         "resolution_s": 1800.0, "history_days": 14.0,
+         "resolution_s": 1800.0, "history_days": 365.0,
          "basis": "NESO's national (or regional, by postcode) intensity, consumption-based",
          **common},
         *({"region": area, "provider": "energidataservice",

@@ -30,9 +30,11 @@ if TYPE_CHECKING:
 __all__ = ["EM_TOKEN", "SOURCES", "WT_PASSWORD", "WT_USER", "Choice", "choose", "choose_history"]
 
 # How far back each rule-served source's history reaches (table-served ones say it themselves).
+# NESO answers at most 14 days a request (/intensity/{from}/{to}) but keeps years
+# (/intensity/date/{date} for any past day): a year is what we promise, as for the others.
 _HISTORY_DAYS = {
     "electricitymaps": 1.0,
-    "ukgrid": 14.0,
+    "ukgrid": 365.0,
     "energidataservice": 365.0,
     "watttime": 30.0,
 }
