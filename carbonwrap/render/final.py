@@ -123,6 +123,11 @@ def report_view(summary: RunSummary, equivalents: Sequence[Equivalent] = ()) -> 
         accounting = f"{s.cpu_accounting} (exact, whole tree)"
     whose = "the process and its children" if s.kind == "block" else "the tree"
     facts = [*bases, ("CPU time", f"{s.cpu_s:.2f} s of CPU by {whose}, counted by {accounting}")]
+    if s.node_role == "member":  # the whole-device column's "—": another wrapper logs it
+        facts.append(
+            ("Node", "a member of its job's node: the whole-device figures are logged once, by "
+             "the node's leader (docs/CLUSTERS.md)")
+        )  # fmt: skip
     facts.append(("PUE", f"{s.pue:.2f}"))
     if s.schedule is not None:
         from carbonwrap.render.schedule import report_line  # only for scheduled runs

@@ -445,3 +445,9 @@ def test_a_host_without_any_gpu_says_nothing_about_gpus_and_amd_notes_explain() 
     energy = dict(view.facts)["Energy"]
     assert "GPU" not in energy and "not measured" not in energy
     assert view.notes == []
+
+
+def test_a_members_full_report_says_why_it_has_no_whole_device_figures() -> None:
+    member = render_text(report_view(summary(node_role="member")))
+    assert "the whole-device figures are logged once, by the node's leader" in member
+    assert "node's leader" not in render_text(report_view(summary()))
