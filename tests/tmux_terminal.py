@@ -20,6 +20,7 @@ class Terminal:
     def __init__(self, workdir: Path, columns: int, rows: int) -> None:
         self.workdir = workdir
         self.socket = str(workdir / "tmux.sock")
+        self.columns = columns
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": str(workdir),
@@ -51,6 +52,13 @@ class Terminal:
         return done.stdout
 
     def type(self, text: str) -> None:
+        # A command line that fills its last row exactly leaves tmux's wrap mark on it, and
+        # `history()` (capture-pane -J) would join the command's first output line to it: a
+        # trailing space (bash ignores it) keeps the typed line off the margin. The lines
+        # depend on the checkout's path (the interpreter's and the workloads'), so a clone one
+        # character deeper failed here.
+        if (len(PROMPT) + 1 + len(text)) % self.columns == 0:
+            text += " "
         self.tmux("send-keys", "-t", "0", "-l", text)
         self.tmux("send-keys", "-t", "0", "Enter")
 
@@ -68,6 +76,7 @@ class Terminal:
 
     def resize(self, columns: int, rows: int) -> None:
         self.tmux("resize-window", "-t", "0", "-x", str(columns), "-y", str(rows))
+        self.columns = columns
 
     def wait(self, ready: Callable[[list[str]], bool], what: str, timeout_s: float = 5) -> None:
         deadline = time.monotonic() + timeout_s
