@@ -55,23 +55,18 @@ def _watttime(area: str, environ: Mapping[str, str], base: str | None) -> Provid
     return cls(environ[WT_USER], environ[WT_PASSWORD], lat=lat, lon=lon, **_base(base))  # type: ignore[no-any-return]
 
 
-def _simple(module: str, cls: str, *, key: str | None = None) -> Callable[..., Provider]:
-    """A factory for providers built as Cls([key,] area, base=...)."""
+def _simple(
+    module: str, cls: str, *, key: str | None = None, key_first: bool = True
+) -> Callable[..., Provider]:
+    """A factory for providers built as Cls([key,] area, base=...), or Cls(area, key, base=...)
+    where `key_first` is False (ENTSO-E's and Energy-Charts' constructors take the zone first)."""
 
     def build(area: str, environ: Mapping[str, str], base: str | None) -> Provider:
         provider = _provider(module, cls)
-        args = (environ[key], area) if key else (area,)
-        return provider(*args, **_base(base))  # type: ignore[no-any-return]
-
-    return build
-
-
-def _by_zone(module: str, cls: str, *, key: str | None = None) -> Callable[..., Provider]:
-    """A factory for providers built as Cls(zone[, key], base=...), keyed by the location key."""
-
-    def build(area: str, environ: Mapping[str, str], base: str | None) -> Provider:
-        provider = _provider(module, cls)
-        args = (area, environ[key]) if key else (area,)
+        if key is None:
+            args: tuple[str, ...] = (area,)
+        else:
+            args = (environ[key], area) if key_first else (area, environ[key])
         return provider(*args, **_base(base))  # type: ignore[no-any-return]
 
     return build
@@ -90,7 +85,8 @@ SOURCES: tuple[Source, ...] = (
     Source("electricitymaps", "Electricity Maps", None, (EM_TOKEN,), True, False, _electricitymaps),
     Source("entsoe", "ENTSO-E Transparency Platform", "entsoe_areas",
            ("CARBONWRAP_ENTSOE_TOKEN",), True, False,
-           _by_zone("entsoe", "Entsoe", key="CARBONWRAP_ENTSOE_TOKEN"), by_zone=True),
+           _simple("entsoe", "Entsoe", key="CARBONWRAP_ENTSOE_TOKEN", key_first=False),
+           by_zone=True),
     Source("fingrid", "Fingrid", "fingrid_areas", ("CARBONWRAP_FINGRID_KEY",), True, False,
            _simple("fingrid", "Fingrid", key="CARBONWRAP_FINGRID_KEY")),
     Source("openelectricity", "Open Electricity (Australia NEM)", "openelectricity_areas",
@@ -110,7 +106,7 @@ SOURCES: tuple[Source, ...] = (
     Source("ercot", "ERCOT (answers US addresses only)", "ercot_areas", (), True, False,
            _simple("ercot", "Ercot")),
     Source("energycharts", "Energy-Charts (Fraunhofer ISE)", "energycharts_areas", (), True,
-           False, _by_zone("energycharts", "EnergyCharts"), by_zone=True),
+           False, _simple("energycharts", "EnergyCharts"), by_zone=True),
     Source("watttime", "WattTime (marginal)", None, (WT_USER, WT_PASSWORD), True, True, _watttime),
 )  # fmt: skip
 BY_NAME = {source.name: source for source in SOURCES}

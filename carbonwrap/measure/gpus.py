@@ -55,8 +55,9 @@ class GpuSet:
 
     def read(self) -> dict[int, GpuSample]:
         """Every backend's samples under run-wide indices; one backend that raises loses only
-        its own devices for this reading (the others are read as usual), and the error is
-        raised after them so the caller notes it."""
+        its own devices for this reading (the others are read as usual). The error reaches the
+        caller (which notes it) only when no backend answered: a backend's own failures are its
+        notes (each sensor confines and says its per-device errors)."""
         samples: dict[int, GpuSample] = {}
         failure: Exception | None = None
         for sensor, keys in zip(self.sensors, self._keys, strict=True):

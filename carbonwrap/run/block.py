@@ -5,11 +5,9 @@ STOP_ORDER and reports — over this process (`measure/ownprocess.py`) instead o
 import contextlib
 import copy
 import os
-import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, TextIO, cast
 
-from carbonwrap.intensity.plan import plan_intensity
 from carbonwrap.measure.accounting import new_run_id
 from carbonwrap.measure.meters import Meters
 from carbonwrap.measure.ownprocess import OwnProcessAccounting
@@ -18,16 +16,9 @@ from carbonwrap.run.child import Ending
 from carbonwrap.run.context import RunContext
 from carbonwrap.run.finish import finish
 from carbonwrap.run.options import RunOptions
-from carbonwrap.run.outputs import check_json_target
-from carbonwrap.run.phases import (
-    check_relative_paths,
-    start_poller,
-    start_record,
-)
+from carbonwrap.run.phases import plan_and_log, start_poller, start_record
 from carbonwrap.runlog import records
-from carbonwrap.runlog.recorder import Recorder
 from carbonwrap.runlog.summary import ComponentSummary, Fold, GpuSummary, RunSummary
-from carbonwrap.runlog.writer import EventLog, log_name
 
 if TYPE_CHECKING:
     from carbonwrap.live.feed import LiveFeed
@@ -156,23 +147,7 @@ class Block:
 def _prepare(run: RunContext) -> None:
     """`phases.prepare`'s parts a block uses, in its order; each undone if a later one fails."""
     options = run.options
-    check_relative_paths(options)
-    check_json_target(options.json_path)
-    run.plan = plan_intensity(
-        options.region,
-        options.location,
-        options.cloud,
-        options.intensity_source,
-        options.intensity_g_per_kwh,
-        run.environ,
-        options.config,
-    )
-    run.started_wall = time.time()
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(run.started_wall))
-    run.log = EventLog(options.log_dir, log_name(stamp, run.host, run.run_id), options.log_mode)
-    run.undo.append(run.log.discard)
-    run.record = Recorder(run.log)
-    run.t0 = time.monotonic()
+    plan_and_log(run)
     run.meters = Meters(run.environ, run.env)
     run.undo.append(run.meters.close)
     run.notes += run.meters.notes

@@ -63,16 +63,10 @@ def run(
     return finish(context)
 
 
-def prepare(run: RunContext) -> None:
-    """Everything that can fail before the command runs: checks, where the run is and its
-    intensity, the log, the budget, the .prom file, the meters, the progress channel and
-    relay, and the sampler. Each part that must be undone if a later one fails says how."""
+def plan_and_log(run: RunContext) -> None:
+    """The parts of `prepare` a run and a block share: paths checked, the intensity planned,
+    the log opened (undone if a later part fails) with its recorder, the clocks started."""
     options = run.options
-    if options.log_interval_s < options.interval_s:  # the CLI names the settings' sources
-        raise CarbonwrapError(
-            f"log interval {options.log_interval_s:g} s is shorter than the sampling "
-            f"interval {options.interval_s:g} s"
-        )
     check_relative_paths(options)
     check_json_target(options.json_path)
     run.plan = plan_intensity(
@@ -90,6 +84,19 @@ def prepare(run: RunContext) -> None:
     run.undo.append(run.log.discard)
     run.record = Recorder(run.log)
     run.t0 = time.monotonic()
+
+
+def prepare(run: RunContext) -> None:
+    """Everything that can fail before the command runs: checks, where the run is and its
+    intensity, the log, the budget, the .prom file, the meters, the progress channel and
+    relay, and the sampler. Each part that must be undone if a later one fails says how."""
+    options = run.options
+    if options.log_interval_s < options.interval_s:  # the CLI names the settings' sources
+        raise CarbonwrapError(
+            f"log interval {options.log_interval_s:g} s is shorter than the sampling "
+            f"interval {options.interval_s:g} s"
+        )
+    plan_and_log(run)
     if options.budget is not None:
         from carbonwrap.quantities import parse_budget  # only with --budget (start-up time)
 

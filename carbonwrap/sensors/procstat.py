@@ -14,8 +14,8 @@ _BUSY_FIELDS = (0, 1, 2, 5, 6)
 def parse_busy_ticks(text: str) -> int:
     """Busy clock ticks of all CPUs from the aggregate `cpu` line of /proc/stat."""
     # The aggregate line comes first; only where it does not is the rest looked through.
-    first, _, rest = text.partition("\n")
-    for line in (first, *rest.splitlines()) if not first.startswith("cpu ") else (first,):
+    first = text.partition("\n")[0]
+    for line in (first,) if first.startswith("cpu ") else text.splitlines():
         if line.startswith("cpu "):
             fields = line.split()[1:]
             return sum(int(fields[i]) for i in _BUSY_FIELDS if i < len(fields))

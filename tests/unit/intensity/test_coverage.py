@@ -4,9 +4,6 @@ response on a real aiohttp server on 127.0.0.1 — the request names that region
 
 from __future__ import annotations
 
-import asyncio
-from pathlib import Path
-
 import aiohttp
 import pytest
 from intensity_server import FIXTURES, RecordedServer, serve
@@ -100,7 +97,7 @@ def test_each_free_region_is_served_from_a_recorded_answer(
     assert name
 
 
-def test_the_list_command_and_its_json(tmp_path: Path) -> None:
+def test_the_list_command_and_its_json() -> None:
     import io
     import json
 
@@ -117,7 +114,3 @@ def test_the_list_command_and_its_json(tmp_path: Path) -> None:
     text = io.StringIO()
     list_sources(False, text)
     assert text.getvalue().rstrip().endswith("others use the yearly table.")
-
-
-def test_asyncio_is_left_clean() -> None:
-    asyncio.set_event_loop(None)
