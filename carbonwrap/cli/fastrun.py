@@ -4,13 +4,19 @@ itself (help, an option this table lacks, a value click would refuse, no command
 is wrong. click stays the definition: tests/unit/cli/test_fastrun.py holds this table against
 it, option by option, and checks that both give the same values."""
 
+from __future__ import annotations
+
 import math
 import os
 import stat
 from collections.abc import Mapping
-from typing import Any, NamedTuple, TextIO
 
 from carbonwrap.choices import CPU_ACCOUNTING, INTENSITY_SOURCES, ON_EXCEED
+from carbonwrap.typing_lite import NamedTuple
+
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
 
 class Spec(NamedTuple):

@@ -9,14 +9,14 @@ import contextlib
 import errno
 import os
 import sys
-from typing import NoReturn
 
 from carbonwrap.cli import fastrun
 from carbonwrap.errors import CarbonwrapError, ExitCode, one_line
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing more at start-up
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import NoReturn
 
     import click
 

@@ -1,10 +1,15 @@
 """The `run` command: settings resolved and checked, the carbon-aware wait if asked for, the
 cgroup leaf opened as early as possible, then the run itself (`run/phases.py`)."""
 
+from __future__ import annotations
+
 from collections.abc import Mapping
-from typing import Any, TextIO
 
 from carbonwrap.settings.resolve import check_run_settings, load_config
+
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
 
 def run(

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
 
+from carbonwrap.typing_lite import NamedTuple
+
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
 if TYPE_CHECKING:
+    from typing import Any
+
     from carbonwrap.intensity.location import Location
     from carbonwrap.intensity.providers import Provider
 

@@ -1,9 +1,10 @@
 """Where a run draws power: a country, US state, grid zone, GB postcode, point or cloud region."""
 
+from __future__ import annotations
+
 import functools
 import re
 from collections.abc import Mapping
-from typing import NamedTuple
 
 from carbonwrap.errors import CarbonwrapError
 from carbonwrap.intensity.region import (
@@ -18,6 +19,7 @@ from carbonwrap.intensity.region import (
 )
 from carbonwrap.intensity.table import WORLD, IntensityTable, StaticIntensity, load_table
 from carbonwrap.packagedata import read_data
+from carbonwrap.typing_lite import NamedTuple
 
 LOCATION_ENV = "CARBONWRAP_LOCATION"
 CLOUD_ENV = "CARBONWRAP_CLOUD"

@@ -1,14 +1,16 @@
 """Where a run is, the intensity in force from its start, and the live source if any: the one
 decision `run` and `intensity` share."""
 
+from __future__ import annotations
+
 import math
 from collections.abc import Mapping
-from typing import NamedTuple
 
 from carbonwrap.errors import CarbonwrapError
 from carbonwrap.intensity.points import AVERAGE, STATIC, IntensityPoint
 from carbonwrap.intensity.select import Choice
 from carbonwrap.settings.resolve import Config, load_config
+from carbonwrap.typing_lite import NamedTuple
 
 
 class IntensityPlan(NamedTuple):

@@ -1,11 +1,17 @@
 """Intensity values with their validity window, kind and signal: what every provider returns."""
 
+from __future__ import annotations
+
 import datetime as dt
 import math
 import threading
-from typing import Any, NamedTuple
 
 from carbonwrap.errors import one_line
+from carbonwrap.typing_lite import NamedTuple
+
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 MEASURED = "measured"  # published after the fact (history): the value to keep
 LATEST = "latest"  # the provider's current value; may be provisional or estimated

@@ -2,15 +2,17 @@
 row an Electricity Maps zone falls back to, and the system time zone's country (the default when
 no region is given; `location.py` decides)."""
 
+from __future__ import annotations
+
 import contextlib
 import functools
 import os
 from collections.abc import Callable, Mapping
-from typing import NamedTuple
 
 from carbonwrap.errors import CarbonwrapError
 from carbonwrap.intensity.table import WORLD, IntensityTable, StaticIntensity
 from carbonwrap.packagedata import read_data
+from carbonwrap.typing_lite import NamedTuple
 
 ENV_VAR = "CARBONWRAP_REGION"
 ZONEINFO = "/usr/share/zoneinfo"

@@ -1,11 +1,17 @@
 """The offline yearly intensity table shipped in carbonwrap/data (countries, US states, world)."""
 
+from __future__ import annotations
+
 import csv
 import functools
 from collections.abc import Iterator
-from typing import Any, NamedTuple
 
 from carbonwrap.packagedata import read_data
+from carbonwrap.typing_lite import NamedTuple
+
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 WORLD = "WORLD"
 _COUNTRY_FILE = "country_intensity.csv"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import Protocol
 
 from carbonwrap.errors import CarbonwrapError
 from carbonwrap.measure.cgroup import CgroupLeaf
 from carbonwrap.sensors import SensorUnavailable
+from carbonwrap.typing_lite import Protocol
 
 
 class TreeAccounting(Protocol):

@@ -1,8 +1,15 @@
 """Pure arithmetic: counter deltas, wraparound, busy-time shares, joules and CO2e."""
 
+from __future__ import annotations
+
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, NamedTuple, Protocol
+
+from carbonwrap.typing_lite import NamedTuple, Protocol
+
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})  # shared, read-only default
 

@@ -11,16 +11,18 @@ part of itself) is counted in the leaf's, also after it is removed. Its processe
 too: listed, stopped by a budget, moved out at the end, and the groups removed bottom-up.
 """
 
+from __future__ import annotations
+
 import contextlib
 import errno
 import os
 import threading
 import time
 from collections.abc import Iterator
-from typing import NamedTuple
 
 from carbonwrap.measure.proctree import process_stat
 from carbonwrap.sensors import SensorUnavailable
+from carbonwrap.typing_lite import NamedTuple
 
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 # How often readings look for processes that left the leaf (at --interval 0.1 the walk of the

@@ -1,12 +1,18 @@
 """GPU attribution, pure: each device's share of one interval (sole user, busy share, memory, equal
 split), counter deltas that wait through failed reads, and the counter checked against power."""
 
+from __future__ import annotations
+
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from types import MappingProxyType
-from typing import Any, NamedTuple
 
 from carbonwrap.measure.attribution import EnergyModel, GpuSampleLike, Reading, estimated_energy_j
+from carbonwrap.typing_lite import NamedTuple
+
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})  # shared, read-only default
 

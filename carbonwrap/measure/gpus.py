@@ -12,12 +12,13 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
 
 from carbonwrap.sensors import SensorUnavailable
 
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
 if TYPE_CHECKING:
     from pathlib import Path
+    from typing import Any
 
     from carbonwrap.sensors.gpu import GpuInfo, GpuSample, GpuSensor
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
 
 from carbonwrap.measure.accounting import TreeAccounting
 from carbonwrap.measure.attribution import MAX_ZONE_POWER_W, EnergyModel, Reading, is_wrap
@@ -13,7 +12,11 @@ from carbonwrap.sensors import SensorUnavailable
 from carbonwrap.sensors.meminfo import MemInfo
 from carbonwrap.sensors.procstat import ProcStat
 
-T = TypeVar("T")
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    T = TypeVar("T")
 _NO_PIDS: list[int] = []
 RAPL_STUCK_S = 10.0  # a live counter moves every millisecond: unchanged this long is stuck
 MEMORY_REFRESH_S = 0.9  # memory figures (the DRAM estimate's) are read at most this often

@@ -23,12 +23,15 @@ psutil is not needed: one read of /proc/PID/stat gives a process's parent, CPU t
 time (its identity: a PID reused by another process has another start time).
 """
 
+from __future__ import annotations
+
 import contextlib
 import os
 import resource
 import threading
 import time
-from typing import NamedTuple
+
+from carbonwrap.typing_lite import NamedTuple
 
 WALK_EVERY_S = 5.0  # how often new processes of the tree are looked for
 PIDS_WALK_S = 1.0  # pids() (the budget stop, GPU matching) sees processes at most this old

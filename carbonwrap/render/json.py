@@ -3,12 +3,13 @@ rounded to what was measured."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from carbonwrap.runlog.ledger import J_PER_KWH
 from carbonwrap.runlog.summary import COMPONENTS, RunSummary
 
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
 if TYPE_CHECKING:
+    from typing import Any
+
     from carbonwrap.report.model import JobFigures
 
 # /2: `status` is how the command ended (ok, failed, killed, stopped, incomplete); whether the

@@ -1,5 +1,7 @@
 """Start the child as if carbonwrap were not there, forward signals, report how it ended."""
 
+from __future__ import annotations
+
 import contextlib
 import ctypes
 import errno
@@ -7,10 +9,14 @@ import os
 import signal
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, NamedTuple
 
 from carbonwrap.errors import CarbonwrapError, ExitCode
 from carbonwrap.runlog.records import LIST_ITEMS
+from carbonwrap.typing_lite import NamedTuple
+
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 # Signals whose default action would end carbonwrap mid-run without an end record, and that only
 # come from outside (carbonwrap sets no timer, owns no O_ASYNC file): the command gets them, as

@@ -2,11 +2,12 @@
 `RunContext` that the phases (`run/phases.py`) fill and empty, and the callbacks the threads
 call back into (warn, progress reports, samples, readings, the forecast)."""
 
+from __future__ import annotations
+
 import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TextIO
 
 from carbonwrap.measure.accounting import TreeAccounting
 from carbonwrap.measure.attribution import Reading
@@ -15,7 +16,10 @@ from carbonwrap.run.options import RunOptions
 from carbonwrap.runlog import records
 from carbonwrap.runlog.summary import Fold
 
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
 if TYPE_CHECKING:
+    from typing import Any, TextIO
+
     from carbonwrap.intensity.plan import IntensityPlan
     from carbonwrap.intensity.poller import IntensityPoller
     from carbonwrap.live.textfile import TextfileExporter
@@ -39,15 +43,15 @@ class RunContext:
     budget, no relay, no live view) stays None."""
 
     # set by prepare
-    log: "EventLog"
-    record: "Recorder"
-    plan: "IntensityPlan"
-    meters: "Meters"
-    sampler: "Sampler"
+    log: EventLog
+    record: Recorder
+    plan: IntensityPlan
+    meters: Meters
+    sampler: Sampler
     # set by start
-    child: "Child"
+    child: Child
     # set by the end of the run
-    ending: "Ending"
+    ending: Ending
     totals: Totals
     leftover: list[int]
 
@@ -87,11 +91,11 @@ class RunContext:
         self.node: NodeRole | None = None
 
     @property
-    def channel(self) -> "ProgressChannel | None":
+    def channel(self) -> ProgressChannel | None:
         return self._channel
 
     @channel.setter
-    def channel(self, channel: "ProgressChannel | None") -> None:
+    def channel(self, channel: ProgressChannel | None) -> None:
         """Every report the channel takes goes to `on_report` (the predictor), the log gets
         them through its rate limiter (`on_progress`)."""
         self._channel = channel
@@ -99,17 +103,17 @@ class RunContext:
             self._watch_reports(channel.limiter, "channel")
 
     @property
-    def relay(self) -> "OutputRelay | None":
+    def relay(self) -> OutputRelay | None:
         return self._relay
 
     @relay.setter
-    def relay(self, relay: "OutputRelay | None") -> None:
+    def relay(self, relay: OutputRelay | None) -> None:
         """As the channel: every report found in the output to `on_report`."""
         self._relay = relay
         if relay is not None:
             self._watch_reports(relay.limiter, "output")
 
-    def _watch_reports(self, limiter: "RateLimiter", source: str) -> None:
+    def _watch_reports(self, limiter: RateLimiter, source: str) -> None:
         from carbonwrap.predict.channel import Observer  # loaded with the channel already
 
         limiter.watch(Observer(self.on_report, source))
@@ -181,7 +185,7 @@ class RunContext:
         self.poller.want_forecast()
         return [(p.start_s, p.end_s, p.intensity_g_per_kwh) for p in self.poller.forecast()]
 
-    def make_predictor(self) -> "Predictor":
+    def make_predictor(self) -> Predictor:
         from carbonwrap.predict.predictor import Predictor
 
         predictor = Predictor(
@@ -213,8 +217,8 @@ class Predictions:
 
     def __init__(
         self,
-        make: Callable[[], "Predictor"],
-        on_report: "OnProgress",
+        make: Callable[[], Predictor],
+        on_report: OnProgress,
         clean_exit_s: Callable[[], float | None],
     ) -> None:
         """`on_report` takes a report as the limiters' observers do (`RunContext.on_report`);
@@ -226,7 +230,7 @@ class Predictions:
         self._sources: set[str] = set()  # those whose every report comes to `report`
         self.predictor: Predictor | None = None
 
-    def _predictor(self) -> "Predictor":
+    def _predictor(self) -> Predictor:
         with self._lock:
             if self.predictor is None:
                 self.predictor = self._make()
@@ -263,7 +267,7 @@ class Predictions:
         predictor.flush()
 
 
-def gpu_totals(totals: Totals, node: "NodeRole | None" = None) -> dict[int, dict[str, Any]]:
+def gpu_totals(totals: Totals, node: NodeRole | None = None) -> dict[int, dict[str, Any]]:
     """Per GPU for the log; a GPU's whole-device figure None where another wrapper of the job
     records it (`node`)."""
     return {
@@ -278,7 +282,7 @@ def gpu_totals(totals: Totals, node: "NodeRole | None" = None) -> dict[int, dict
     }
 
 
-def device_totals(totals: Totals, node: "NodeRole | None" = None) -> dict[str, float]:
+def device_totals(totals: Totals, node: NodeRole | None = None) -> dict[str, float]:
     """The whole-device figures this wrapper logs: all of them, or in a job what its node role
     gives it (the node's leader: CPU and DRAM; each GPU's claimer: that GPU)."""
     if node is None:
@@ -287,7 +291,7 @@ def device_totals(totals: Totals, node: "NodeRole | None" = None) -> dict[str, f
     return node.device_energy_j(totals.device_energy_j, by_gpu)
 
 
-def sample_record(totals: Totals, node: "NodeRole | None" = None) -> dict[str, Any]:
+def sample_record(totals: Totals, node: NodeRole | None = None) -> dict[str, Any]:
     return records.sample(
         time_s=time.time(),
         elapsed_s=totals.elapsed_s,
@@ -298,7 +302,7 @@ def sample_record(totals: Totals, node: "NodeRole | None" = None) -> dict[str, A
     )
 
 
-def energy_now(sampler: "Sampler", t0: float) -> tuple[float, float]:
+def energy_now(sampler: Sampler, t0: float) -> tuple[float, float]:
     """The sampler's latest reading: when (s since `t0`, the reports' clock) and the attributed
     energy (J) so far."""
     mono_s, energy_j = sampler.energy_now()

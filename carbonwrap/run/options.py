@@ -1,12 +1,18 @@
 """What one run is asked to do: `RunOptions`, and `from_settings`, the resolved settings (flag >
 environment > files > default) turned into them."""
 
+from __future__ import annotations
+
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, NamedTuple
 
 from carbonwrap.settings.catalog import Value
 from carbonwrap.settings.resolve import Config
+from carbonwrap.typing_lite import NamedTuple
+
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})  # shared, read-only default
 
@@ -48,7 +54,7 @@ class RunOptions(NamedTuple):
         command: tuple[str, ...],
         where: tuple[str | None, str | None, str | None],
         **given: Any,
-    ) -> "RunOptions":
+    ) -> RunOptions:
         """The options of a run whose settings are `resolved` (`Config.resolve`); `where`:
         --region, --location, --cloud as given (files and variables are read later, by the
         location's own precedence); `given`: the rest, as the caller has them (json_path,

@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TextIO
 
 from carbonwrap.outfiles import check_target, replace_whole
 from carbonwrap.runlog.summary import RunSummary
 
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
 if TYPE_CHECKING:
+    from typing import Any, TextIO
+
     from carbonwrap.render.final import Equivalent
 
 

@@ -3,13 +3,14 @@ command runs; undone if anything does) → start (the child in its leaf, the sta
 threads) → wait (for the child) → finish (`run/finish.py`: each part taken down in STOP_ORDER,
 the end record, the reports)."""
 
+from __future__ import annotations
+
 import contextlib
 import errno
 import os
 import sys
 import time
 from collections.abc import Callable, Mapping
-from typing import TextIO
 
 from carbonwrap import __version__, gcpause
 from carbonwrap.errors import CarbonwrapError
@@ -29,6 +30,10 @@ from carbonwrap.runlog.recorder import Recorder
 from carbonwrap.runlog.summary import Fold
 from carbonwrap.runlog.writer import EventLog, log_name
 from carbonwrap.sensors import SensorUnavailable
+
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+if TYPE_CHECKING:
+    from typing import TextIO
 
 TOTALS_ENV = "CARBONWRAP_TOTALS"  # live/totals.py's ENV, named here without importing it
 

@@ -3,8 +3,11 @@ the intensity in force (a sample interval split where the intensity changed insi
 values replacing provisional ones over the time their windows cover, where a provider publishes
 them later."""
 
+from __future__ import annotations
+
 import math
-from typing import NamedTuple
+
+from carbonwrap.typing_lite import NamedTuple
 
 J_PER_KWH = 3.6e6
 BUCKET_S = 300.0  # the finest provider resolution (Energinet, WattTime: 5 minutes)

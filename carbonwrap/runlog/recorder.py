@@ -1,12 +1,17 @@
 """The run's one way to record: each record written to the log and folded into the summary
 under one lock, then handed to the observers (the predictor, the budget)."""
 
+from __future__ import annotations
+
 import threading
 from collections.abc import Callable
-from typing import Any
 
 from carbonwrap.runlog.summary import Fold
 from carbonwrap.runlog.writer import EventLog
+
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class Recorder:

@@ -7,10 +7,16 @@ import datetime as dt
 import itertools
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+if TYPE_CHECKING:
+    from typing import Any
+
+    Record = dict[str, Any]
+else:
+    Record = dict  # a record at run time: what json reads and writes
 
 LOG_SCHEMA = "carbonwrap.log/1"
-Record = dict[str, Any]
 
 # Job metadata worth keeping: schedulers and launchers that tie ranks of one job together.
 # Slurm's are those srun(1) and sbatch(1) set ("OUTPUT ENVIRONMENT VARIABLES", 22.05); the

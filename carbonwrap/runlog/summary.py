@@ -4,10 +4,13 @@ render this, so they can never disagree."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from carbonwrap.runlog.ledger import CarbonLedger, SoFar
 from carbonwrap.runlog.records import Record, parse_utc
+
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 COMPONENTS = ("cpu", "dram", "gpu")
 _PREDICTION_NUMBERS = (

@@ -7,9 +7,12 @@ import importlib
 import io
 import os
 from types import ModuleType
-from typing import Any
 
 from carbonwrap.sensors import SensorUnavailable
+
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 # The amdgpu driver shows itself by its module directory ("/sys/module/amdgpu exists when it
 # is [loaded]": https://rocm.docs.amd.com/projects/amdsmi/en/latest/install/install.html) and,

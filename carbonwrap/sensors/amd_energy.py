@@ -25,11 +25,17 @@ so only the socket counters stand in for RAPL's package zones, and `read_cores` 
 later per-CPU accounting.
 """
 
+from __future__ import annotations
+
 import os
 import re
-from typing import Literal, NamedTuple
 
 from carbonwrap.sensors import SensorUnavailable
+from carbonwrap.typing_lite import NamedTuple
+
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+if TYPE_CHECKING:
+    from typing import Literal
 
 DRIVER_NAMES = ("amd_energy", "zenergy")
 _UJ_PER_J = 1_000_000
@@ -129,7 +135,7 @@ class AmdEnergySensor:
         for _, fd in (*sockets, *cores):
             os.close(fd)
 
-    def __enter__(self) -> "AmdEnergySensor":
+    def __enter__(self) -> AmdEnergySensor:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -1,10 +1,13 @@
 """CPU and DRAM power estimates (W) for when no energy counter can be read."""
 
+from __future__ import annotations
+
 import csv
 import functools
 import os
 import re
-from typing import NamedTuple
+
+from carbonwrap.typing_lite import NamedTuple
 
 # Green Algorithms (Lannelongue, Grealey & Inouye, Adv. Sci. 2021, doi:10.1002/advs.202100707):
 # 12 W per core for an unknown CPU (TDP_cpu.csv, row "Any") and 0.3725 W per GB of memory

@@ -1,11 +1,17 @@
 """RAPL package and DRAM energy counters (Intel, AMD Zen) read through Linux powercap (J)."""
 
+from __future__ import annotations
+
 import os
 import re
 from collections.abc import Mapping
-from typing import Literal, NamedTuple
 
 from carbonwrap.sensors import SensorUnavailable
+from carbonwrap.typing_lite import NamedTuple
+
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+if TYPE_CHECKING:
+    from typing import Literal
 
 # Kernel docs: https://docs.kernel.org/power/powercap/powercap.html
 # Top-level zones are packages (or psys); subzones are core, uncore, dram. The intel-rapl-mmio
@@ -109,7 +115,7 @@ class RaplSensor:
         for _, fd in counters:
             os.close(fd)
 
-    def __enter__(self) -> "RaplSensor":
+    def __enter__(self) -> RaplSensor:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -1,11 +1,17 @@
 """Every setting carbonwrap reads from flags, the environment and settings files: its key,
 variable, parser (with the same limits as the option) and default."""
 
+from __future__ import annotations
+
 import math
 from collections.abc import Callable
-from typing import Any, NamedTuple
 
 from carbonwrap.choices import CPU_ACCOUNTING, INTENSITY_SOURCES, ON_EXCEED
+from carbonwrap.typing_lite import NamedTuple
+
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class Setting(NamedTuple):

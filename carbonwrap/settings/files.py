@@ -7,14 +7,20 @@ most MAX_FILE_BYTES is read; anything else is one line and exit 125. A symlinked
 is normal (dotfiles kept in a repository): links are followed and the file they end at checked.
 """
 
+from __future__ import annotations
+
 import os
 import stat
 import sys
 from collections.abc import Mapping
-from typing import Any, NamedTuple
 
 from carbonwrap.errors import CarbonwrapError, one_line
 from carbonwrap.settings.catalog import BY_KEY, PATHS, TABLES, WHERE
+from carbonwrap.typing_lite import NamedTuple
+
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 PROJECT_FILE = "carbonwrap.toml"
 PYPROJECT = "pyproject.toml"

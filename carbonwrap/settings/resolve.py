@@ -10,9 +10,10 @@ project file (often committed) must not hold. Every file error names the file, t
 line. tomllib is imported only when a file exists.
 """
 
+from __future__ import annotations
+
 import os
 from collections.abc import Mapping
-from typing import Any
 
 from carbonwrap.errors import CarbonwrapError, one_line
 from carbonwrap.settings.catalog import (
@@ -23,6 +24,10 @@ from carbonwrap.settings.catalog import (
     Value,
 )
 from carbonwrap.settings.files import ConfigFile, find_project_file, read_file, user_config_path
+
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["BY_KEY", "Config", "load_config", "user_config_path"]
 
