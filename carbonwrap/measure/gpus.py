@@ -9,10 +9,10 @@ vendor library measures. Every device gets a run-wide index: the first backend's
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Callable, Mapping
 
+from carbonwrap import typing_lite
 from carbonwrap.sensors import SensorUnavailable
 
 TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
@@ -41,7 +41,7 @@ class GpuSet:
                 key = info.index if len(sensors) == 1 else next_key + info.index
                 keys[info.index] = key
                 self.backend_of[key] = sensor.name
-                devices.append(dataclasses.replace(info, index=key))
+                devices.append(typing_lite.replace(info, index=key))
             if len(sensors) > 1 and keys and keys != {i: i for i in keys}:
                 self.notes.append(
                     f"{sensor.name} GPUs are numbered from {min(keys.values())} in carbonwrap's "

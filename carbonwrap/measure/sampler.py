@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from carbonwrap.measure.attribution import EnergyModel, Reading, interval_energy
 from carbonwrap.measure.gpu_attribution import (
@@ -19,6 +18,7 @@ from carbonwrap.measure.gpu_attribution import (
     gpu_step,
     power_check_step,
 )
+from carbonwrap.typing_lite import dataclass, field
 
 # Long runs log less often: at most one sample per (time run so far) / this, so a log grows
 # with the logarithm of the run's length. With the default 10 s: every 10 s for the first day,

@@ -3,12 +3,12 @@ ran, energy, CO2e, the log, real warnings), whole with --verbose (bases, sources
 energy, everyday equivalents)."""
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from carbonwrap.render import units
 from carbonwrap.render.text import rich_text, shown, shown_row
 from carbonwrap.runlog.summary import COMPONENTS, RunSummary
+from carbonwrap.typing_lite import dataclass, field
 
 _LABELS = {"cpu": "CPU", "dram": "DRAM", "gpu": "GPU"}
 

@@ -3,10 +3,9 @@ render this, so they can never disagree."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from carbonwrap.runlog.ledger import CarbonLedger, SoFar
 from carbonwrap.runlog.records import Record, parse_utc
+from carbonwrap.typing_lite import dataclass, field
 
 TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
 if TYPE_CHECKING:

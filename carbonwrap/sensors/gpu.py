@@ -5,9 +5,10 @@ for all of them."""
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, NamedTuple, Protocol, TypeVar
+
+from carbonwrap.typing_lite import dataclass
 
 EMPTY: Mapping[Any, Any] = MappingProxyType({})  # shared, read-only default
 

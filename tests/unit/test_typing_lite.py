@@ -4,6 +4,7 @@ body (the run path's modules use it to start without importing typing)."""
 from __future__ import annotations
 
 import pickle
+import sys
 import textwrap
 from types import ModuleType
 
@@ -51,8 +52,6 @@ def build(source: str, name: str) -> ModuleType:
 def pair() -> tuple[type, type]:
     theirs = build("typing", "tl_typing").Reading
     ours = build("carbonwrap.typing_lite", "tl_ours").Reading
-    import sys
-
     for cls in (theirs, ours):  # pickle finds the class by module and name
         module = ModuleType(cls.__module__)
         module.Reading = cls  # type: ignore[attr-defined]
@@ -102,3 +101,96 @@ def test_what_typing_refuses_is_refused() -> None:
         )
     with pytest.raises(TypeError, match="class form"):
         typing_lite.NamedTuple("Point", [("x", int)])  # type: ignore[call-overload]
+
+
+DATA_BODY = textwrap.dedent(
+    '''
+    from __future__ import annotations
+    from {source} import dataclass, field
+
+    @dataclass
+    class Summary:
+        """A summary."""
+
+        run_id: str
+        energy_j: float = 0.0
+        notes: list[str] = field(default_factory=list)
+        tags: dict[str, str] = field(default_factory=dict)
+
+        @property
+        def noted(self) -> bool:
+            return bool(self.notes)
+
+    @dataclass(frozen=True)
+    class Info:
+        index: int
+        name: str = ""
+    '''
+)
+
+
+@pytest.fixture(scope="module")
+def data_pair() -> tuple[ModuleType, ModuleType]:
+    def build_data(source: str, name: str) -> ModuleType:
+        module = ModuleType(name)
+        sys.modules[name] = module  # dataclasses looks its module up
+        exec(compile(DATA_BODY.format(source=source), name, "exec"), module.__dict__)
+        return module
+
+    return build_data("dataclasses", "dc_theirs"), build_data("carbonwrap.typing_lite", "dc_ours")
+
+
+def test_a_dataclass_is_built_as_dataclasses_builds_it(
+    data_pair: tuple[ModuleType, ModuleType],
+) -> None:
+    import inspect
+
+    theirs, ours = data_pair
+    for name in ("Summary", "Info"):
+        mine, real = getattr(ours, name), getattr(theirs, name)
+        ours_params = inspect.signature(mine).parameters
+        their_params = inspect.signature(real).parameters
+        assert list(ours_params) == list(their_params)  # names in order, positional or keyword
+        for param, other in zip(ours_params.values(), their_params.values(), strict=True):
+            assert param.kind == other.kind
+            assert (param.default is param.empty) == (other.default is other.empty)
+        assert mine.__match_args__ == real.__match_args__
+        assert mine.__doc__ == real.__doc__ or real.__doc__.startswith(name)
+    a, b = ours.Summary("r1"), theirs.Summary("r1")
+    assert repr(a).replace("dc_ours.", "") == repr(b).replace("dc_theirs.", "")
+    assert a.notes == [] and a.notes is not ours.Summary("r2").notes  # a fresh list each
+    assert not hasattr(ours.Summary, "notes") and not hasattr(theirs.Summary, "notes")
+    assert ours.Summary.energy_j == theirs.Summary.energy_j == 0.0  # a plain default stays
+    assert ours.Summary("r", 1.0, ["n"]) == ours.Summary(run_id="r", energy_j=1.0, notes=["n"])
+    assert ours.Summary("r") != ours.Summary("s")
+    assert ours.Summary("r").__eq__(b) is NotImplemented
+    assert ours.Summary("r", notes=["x"]).noted
+    with pytest.raises(TypeError):
+        hash(ours.Summary("r"))  # eq without frozen: unhashable, as dataclasses makes it
+
+
+def test_a_frozen_dataclass_refuses_changes_and_hashes(
+    data_pair: tuple[ModuleType, ModuleType],
+) -> None:
+    import dataclasses
+
+    theirs, ours = data_pair
+    for module, refused in (
+        (ours, typing_lite.FrozenInstanceError),
+        (theirs, dataclasses.FrozenInstanceError),
+    ):
+        info = module.Info(1, "gpu")
+        with pytest.raises(refused):
+            info.index = 2
+        with pytest.raises(AttributeError):
+            del info.name
+        assert hash(info) == hash(module.Info(1, "gpu"))
+        assert {info, module.Info(1, "gpu")} == {info}
+    assert typing_lite.replace(ours.Info(1, "gpu"), index=3) == ours.Info(3, "gpu")
+
+
+def test_what_dataclasses_refuses_is_refused() -> None:
+    with pytest.raises(TypeError, match="non-default argument 'b' follows default"):
+        typing_lite.dataclass(
+            type("Bad", (), {"__annotations__": {"a": "int", "b": "int"}, "a": 1})
+        )
