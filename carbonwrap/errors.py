@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import enum
-import re
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+if TYPE_CHECKING:
+    import re
 
 
-class ExitCode(enum.IntEnum):
+class ExitCode:
     """Exit statuses of carbonwrap itself; the child's own status passes through unchanged.
 
-    A child killed by signal N gives 128 + N, as in a POSIX shell.
+    A child killed by signal N gives 128 + N, as in a POSIX shell. Plain ints (an IntEnum
+    would import enum on every run's start-up).
     """
 
     OK = 0
@@ -43,6 +45,8 @@ def shown(text: str, keep: str = "") -> str:
     if text.isascii() and text.isprintable():  # nearly all text: no search at all
         return text
     if _unsafe is None:
+        import re
+
         _unsafe = re.compile(_UNSAFE)
     if keep:
         return _unsafe.sub(lambda m: m[0] if m[0] in keep else visible(m[0]), text)
@@ -59,7 +63,7 @@ def one_line(text: str, limit: int = 60) -> str:
 class CarbonwrapError(Exception):
     """An error the user can fix: printed as one line, exits with `code`."""
 
-    def __init__(self, message: str, code: ExitCode = ExitCode.USAGE) -> None:
+    def __init__(self, message: str, code: int = ExitCode.USAGE) -> None:
         super().__init__(message)
         self.message = message
         self.code = code

@@ -1,4 +1,5 @@
-"""Read files shipped in carbonwrap/data without importing importlib.resources."""
+"""Read files shipped in carbonwrap/data without importing importlib.resources, and their CSV
+rows without importing csv."""
 
 from __future__ import annotations
 
@@ -22,3 +23,41 @@ def read_data(name: str) -> bytes:
     import importlib.resources
 
     return importlib.resources.files("carbonwrap").joinpath("data", name).read_bytes()
+
+
+def csv_rows(text: str) -> list[list[str]]:
+    """The rows of a CSV text as `csv.reader(text.splitlines())` reads them with the default
+    dialect, for the files carbonwrap ships (one record per line; a field quoted where it holds
+    a comma or a quote, "" for a quote inside): every field a string. The intensity and CPU
+    tables are read at every run's start-up, and the csv module costs more than reading them
+    (tests/unit/test_packagedata.py holds this to csv.reader on every shipped file)."""
+    return [_csv_line(line) for line in text.splitlines()]
+
+
+def _csv_line(line: str) -> list[str]:
+    if '"' not in line:
+        return line.split(",") if line else []
+    fields: list[str] = []
+    field: list[str] = []
+    quoted = False  # inside a quoted part
+    at = 0
+    while at < len(line):
+        ch = line[at]
+        if quoted:
+            if ch != '"':
+                field.append(ch)
+            elif line.startswith('"', at + 1):  # "" inside quotes: one quote
+                field.append('"')
+                at += 1
+            else:
+                quoted = False
+        elif ch == ",":
+            fields.append("".join(field))
+            field = []
+        elif ch == '"' and not field:  # a quote opens only at a field's start
+            quoted = True
+        else:
+            field.append(ch)
+        at += 1
+    fields.append("".join(field))
+    return fields

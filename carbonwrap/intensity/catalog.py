@@ -7,7 +7,6 @@ looked up, and each source builds its provider through a factory called on the p
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 
 from carbonwrap.typing_lite import NamedTuple
@@ -38,6 +37,8 @@ class Source(NamedTuple):
 
 
 def _provider(module: str, cls: str) -> Any:
+    import importlib  # only when a provider is made (it imports warnings: start-up)
+
     return getattr(importlib.import_module(f"carbonwrap.intensity.providers.{module}"), cls)
 
 
@@ -120,6 +121,8 @@ NAMES = tuple(BY_NAME)
 def areas_of(source: Source) -> Any:
     """The light module of a source with an area table (AREAS, KEY_ENV, RESOLUTION_S, …)."""
     assert source.areas is not None
+    import importlib
+
     return importlib.import_module(f"carbonwrap.intensity.providers.{source.areas}")
 
 

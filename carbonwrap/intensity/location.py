@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Mapping
 
 from carbonwrap.errors import CarbonwrapError
@@ -194,6 +193,8 @@ def _postcode(
         raise CarbonwrapError(
             f"empty GB postcode{where}: give an outward code, as gb-postcode:RG10"
         )
+    import re  # only for a postcode (start-up)
+
     match = re.fullmatch(_POSTCODE, normal)
     if match is None:
         message = (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import threading
 
@@ -146,6 +145,8 @@ def checked_time_s(text: Any, source: str, field: str) -> float:
     document); anything else is a ProviderError naming the field."""
     if not isinstance(text, str):
         raise ProviderError(f"{source}: {field} is {text!r}, expected an ISO time")
+    import datetime as dt  # providers' answers only: not at the run's start-up
+
     try:
         # Python 3.10's fromisoformat does not take "Z".
         when = dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)

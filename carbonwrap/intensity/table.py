@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 import functools
 from collections.abc import Iterator
 
-from carbonwrap.packagedata import read_data
+from carbonwrap.packagedata import csv_rows, read_data
 from carbonwrap.typing_lite import NamedTuple
 
 TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
@@ -37,7 +36,7 @@ _STATE_HEADER = ["state_code", "state", "year", "lb_co2e_per_mwh", "gco2e_per_kw
 
 def _rows(name: str, header: list[str]) -> Iterator[list[str]]:
     # csv keeps every field a string: Namibia's code "NA" stays "NA" (pandas would make it NaN).
-    reader = csv.reader(read_data(name).decode("utf-8").splitlines())
+    reader = iter(csv_rows(read_data(name).decode("utf-8")))
     found = next(reader)
     if found != header:
         raise RuntimeError(f"carbonwrap/data/{name}: columns {found}, expected {header}")

@@ -3,7 +3,6 @@ and the JSON document."""
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Mapping
 
@@ -48,12 +47,14 @@ def write_outputs(
     after the child has exited. The JSON file is replaced whole by outfiles' rules (never
     written through a symlink) with the log's mode, `json_mode` exactly (the `log_mode`
     setting): it holds what the log holds."""
-    from carbonwrap.render.json import run_document
-
     if not quiet:
         _print_report(summary, environ, stderr, verbose)
     if json_path is None:
         return
+    import json  # only with --json (start-up: json imports re)
+
+    from carbonwrap.render.json import run_document
+
     text = json.dumps(run_document(summary), indent=2) + "\n"
     try:
         stream = _STREAMS.get(json_path)

@@ -3,10 +3,12 @@ Units are in the key names."""
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
-import json
+import math
+import time
 from collections.abc import Mapping, Sequence
+
+from carbonwrap.runlog import jsonline
 
 TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
 if TYPE_CHECKING:
@@ -80,7 +82,7 @@ def _text(text: str, limit: int = TEXT_CHARS) -> str:
 
 
 def _json_size(value: Any) -> int:
-    return len(json.dumps(value))  # ASCII, as `encode` writes it: its length is its bytes
+    return len(jsonline.dumps(value))  # ASCII, as `encode` writes it: its length is its bytes
 
 
 def _os_bytes(text: str) -> int:
@@ -152,7 +154,7 @@ def _texts(values: Mapping[str, Any], limit: int = TEXT_CHARS) -> dict[str, Any]
 def encode(record: Record) -> bytes:
     """One log line: compact JSON, keys in the order the record was built, no NaN or Infinity
     (not JSON); ValueError or TypeError for a record that cannot be one."""
-    return (json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n").encode()
+    return (jsonline.dumps(record, compact=True, allow_nan=False) + "\n").encode()
 
 
 # How every sample line begins, as `encode(sample(...))` writes it: the fast readers
@@ -164,15 +166,29 @@ SAMPLE_TIME = rb'\{"type":"sample","time":"(\d{4}-\d\d-\d\dT\d\d:)(\d\d):\d\d(?:
 
 
 def utc_iso(timestamp_s: float) -> str:
-    """ISO 8601 UTC with milliseconds, e.g. 2026-11-27T06:29:42.123Z."""
-    moment = dt.datetime.fromtimestamp(timestamp_s, dt.timezone.utc)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """ISO 8601 UTC with milliseconds, e.g. 2026-11-27T06:29:42.123Z: what
+    `datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds")` gives (the
+    microseconds rounded half to even, then cut to milliseconds), without importing datetime
+    (every run writes one at start-up). Times before 1970 are not written."""
+    fraction, whole = math.modf(timestamp_s)
+    micro = round(fraction * 1e6)
+    if micro >= 1_000_000:
+        whole, micro = whole + 1.0, micro - 1_000_000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{micro // 1000:03d}Z"
 
 
 def parse_utc(text: object) -> float | None:
-    """Epoch seconds of an ISO 8601 time as `utc_iso` writes it; None for anything else."""
+    """Epoch seconds of an ISO 8601 time as `utc_iso` writes it; None for anything else.
+
+    Times as `utc_iso` writes them ("2026-11-27T06:29:42.123Z") are read by arithmetic (the
+    run folds its own start record at start-up); any other form by datetime.fromisoformat."""
     if not isinstance(text, str) or len(text) > 40:
         return None
+    fast = _parse_written(text)
+    if fast is not None:
+        return fast
+    import datetime as dt  # another writer's form: not on the run's path
+
     try:
         moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -180,6 +196,40 @@ def parse_utc(text: object) -> float | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.timezone.utc)
     return moment.timestamp()
+
+
+def _parse_written(text: str) -> float | None:
+    """YYYY-MM-DDTHH:MM:SS.mmmZ as epoch seconds (what datetime would give), else None."""
+    if len(text) != 24 or text[4:17:3] != "--T::" or text[19] != "." or text[23] != "Z":
+        return None
+    digits = text[0:4] + text[5:7] + text[8:10] + text[11:13] + text[14:16] + text[17:19]
+    digits += text[20:23]
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    year, month, day = int(text[0:4]), int(text[5:7]), int(text[8:10])
+    hour, minute, second = int(text[11:13]), int(text[14:16]), int(text[17:19])
+    if not (1 <= month <= 12 and 1 <= day <= _month_days(year, month)):
+        return None
+    if hour > 23 or minute > 59 or second > 59 or year < 1:
+        return None
+    seconds = ((_days_since_epoch(year, month, day) * 24 + hour) * 60 + minute) * 60 + second
+    return (seconds * 1_000_000 + int(text[20:23]) * 1000) / 1_000_000  # as timedelta divides
+
+
+def _month_days(year: int, month: int) -> int:
+    if month == 2:
+        return 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
+    return 30 if month in (4, 6, 9, 11) else 31
+
+
+def _days_since_epoch(year: int, month: int, day: int) -> int:
+    """Days from 1970-01-01 in the proleptic Gregorian calendar (H. Hinnant's days_from_civil)."""
+    year -= month <= 2
+    era = year // 400
+    year_of_era = year - era * 400
+    day_of_year = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146097 + day_of_era - 719468
 
 
 def job_metadata(environ: Mapping[str, str]) -> dict[str, str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib
 import io
 import os
 from types import ModuleType
@@ -43,6 +42,8 @@ def load_amdsmi(root: str | os.PathLike[str] = "/") -> Any:
     printed = io.StringIO()  # amdsmi prints to stdout when libamd_smi.so is missing
     try:
         with contextlib.redirect_stdout(printed):
+            import importlib  # only where an AMD driver is found
+
             module: ModuleType = importlib.import_module("amdsmi")
     except ImportError as exc:
         if exc.name != "amdsmi":

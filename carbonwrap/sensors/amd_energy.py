@@ -28,9 +28,8 @@ later per-CPU accounting.
 from __future__ import annotations
 
 import os
-import re
 
-from carbonwrap.sensors import SensorUnavailable
+from carbonwrap.sensors import SensorUnavailable, numbered
 from carbonwrap.typing_lite import NamedTuple
 
 TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
@@ -42,8 +41,6 @@ _UJ_PER_J = 1_000_000
 _READ_SIZE = 32  # a decimal long plus newline
 # 2^48 uJ: where the driver's (raw x 10^6) overflows u64 with AMD's default 15.3 uJ unit (ESU 16).
 MAX_ENERGY_RANGE_J = 2**48 / _UJ_PER_J
-_SOCKET = re.compile(r"Esocket(\d+)")
-_CORE = re.compile(r"Ecore(\d+)")
 
 PERMISSION_FIX = (
     "amd_energy's counters are readable only by root since Linux 5.10 (the CVE-2020-12912 fix). "
@@ -172,10 +169,10 @@ def _channels(
             continue
         label = _read_text(os.path.join(hwmon_dir, entry))
         path = os.path.join(hwmon_dir, entry.removesuffix("_label") + "_input")
-        if found := _SOCKET.fullmatch(label):
-            sockets.append((int(found.group(1)), label, path))
-        elif found := _CORE.fullmatch(label):
-            cores.append((int(found.group(1)), label, path))
+        if socket := numbered(label, "Esocket"):
+            sockets.append((socket[0], label, path))
+        elif core := numbered(label, "Ecore"):
+            cores.append((core[0], label, path))
     return sorted(sockets), sorted(cores)
 
 

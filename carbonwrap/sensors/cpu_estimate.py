@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 import functools
 import os
-import re
 
+from carbonwrap.packagedata import csv_rows
 from carbonwrap.typing_lite import NamedTuple
 
 # Green Algorithms (Lannelongue, Grealey & Inouye, Adv. Sci. 2021, doi:10.1002/advs.202100707):
@@ -107,8 +106,11 @@ def cloud_instance(sysfs_root: str | os.PathLike[str] = "/sys") -> CloudInstance
     dmi = os.path.join(sysfs_root, "class", "dmi", "id")
     vendor = _read_text(os.path.join(dmi, "sys_vendor"))
     product = _read_text(os.path.join(dmi, "product_name")).lower()
-    if vendor == "Amazon EC2" and re.fullmatch(_INSTANCE_TYPE, product):
-        return CloudInstance("aws", product)
+    if vendor == "Amazon EC2":
+        import re  # only on AWS (start-up)
+
+        if re.fullmatch(_INSTANCE_TYPE, product):
+            return CloudInstance("aws", product)
     return None
 
 
@@ -153,22 +155,126 @@ def estimate_cpu_power(
 
 
 def normalise_model_name(name: str) -> str:
-    """Lower case, no (R)/(TM)/"CPU"/clock/"N-Core Processor", single spaces."""
+    """Lower case, no (R)/(TM)/"CPU"/clock/"N-Core Processor", single spaces.
+
+    Written with str methods, not `re` (every run on a host without RAPL looks its CPU up at
+    start-up); tests/unit/sensors/test_cpu_model_names.py holds it to these substitutions:
+    `\\s*(?:\\((?:r|tm)\\)|[®™])\\s*(?=-)` → "" ("fx(tm)-8350": one word), then
+    `\\((?:r|tm)\\)|[®™]` → " ", `@\\s*[\\d.]+\\s*[gm]hz` → " ", `\\bcpu\\b` → " ",
+    `\\b\\w+-cores?\\b` → " " ("64-Core", "Eight-Core", "64-Cores") and `\\bprocessor\\b` → " ".
+    """
     text = name.lower()
-    # Each pattern needs its marker; testing for it first skips the regex for names without it.
     if "(" in text or "®" in text or "™" in text:
-        text = re.sub(r"\s*(?:\((?:r|tm)\)|[®™])\s*(?=-)", "", text)  # "fx(tm)-8350": one word
-        text = re.sub(r"\((?:r|tm)\)|[®™]", " ", text)
+        text = _drop_marks(text)
     if "@" in text:
-        text = re.sub(r"@\s*[\d.]+\s*[gm]hz", " ", text)
+        text = _drop_clock(text)
     if "cpu" in text:
-        text = re.sub(r"\bcpu\b", " ", text)
-    if "core" in text:
-        # "64-Core Processor", "Eight-Core Processor", "64-Cores" (Threadripper PRO 5000)
-        text = re.sub(r"\b\w+-cores?\b", " ", text)
+        text = _drop_word(text, "cpu")
+    if "-core" in text:
+        text = _drop_core_counts(text)
     if "processor" in text:
-        text = re.sub(r"\bprocessor\b", " ", text)
+        text = _drop_word(text, "processor")
     return " ".join(text.split())
+
+
+_MARKS = ("(r)", "(tm)", "®", "™")
+
+
+def _is_word(ch: str) -> bool:
+    """A character of \\w: a letter or digit of any script, or "_"."""
+    return ch.isalnum() or ch == "_"
+
+
+def _mark_at(text: str, at: int) -> int:
+    """The length of the trademark sign at `at`, 0 if none."""
+    for mark in _MARKS:
+        if text.startswith(mark, at):
+            return len(mark)
+    return 0
+
+
+def _drop_marks(text: str) -> str:
+    """(r), (tm), ® and ™ gone with the white space around them before a "-" (first, over
+    the whole text), then each one left a space."""
+    out: list[str] = []
+    at = 0
+    while at < len(text):
+        size = _mark_at(text, at)
+        after = at + size
+        while size and after < len(text) and text[after].isspace():
+            after += 1
+        if size and after < len(text) and text[after] == "-":
+            while out and out[-1].isspace():  # the white space before it goes too
+                out.pop()
+            at = after
+        else:
+            out.append(text[at : at + max(size, 1)])
+            at += max(size, 1)
+    text = "".join(out)
+    for mark in _MARKS:
+        text = text.replace(mark, " ")
+    return text
+
+
+def _drop_clock(text: str) -> str:
+    """ "@ 2.50ghz" (or mhz) → a space; an "@" not followed by a clock stays."""
+    out: list[str] = []
+    at = 0
+    while (found := text.find("@", at)) >= 0:
+        end = found + 1
+        while end < len(text) and text[end].isspace():
+            end += 1
+        digits = end
+        while end < len(text) and (text[end].isdecimal() or text[end] == "."):
+            end += 1
+        if end > digits:
+            while end < len(text) and text[end].isspace():
+                end += 1
+            if text.startswith(("ghz", "mhz"), end):
+                out.append(text[at:found] + " ")
+                at = end + 3
+                continue
+        out.append(text[at : found + 1])
+        at = found + 1
+    out.append(text[at:])
+    return "".join(out)
+
+
+def _drop_word(text: str, word: str) -> str:
+    """Each `word` standing alone (no letter, digit or "_" on either side) → a space."""
+    out: list[str] = []
+    at = 0
+    while (found := text.find(word, at)) >= 0:
+        end = found + len(word)
+        alone = (found == 0 or not _is_word(text[found - 1])) and (
+            end == len(text) or not _is_word(text[end])
+        )
+        out.append(text[at:found] + (" " if alone else word))
+        at = end
+    out.append(text[at:])
+    return "".join(out)
+
+
+def _drop_core_counts(text: str) -> str:
+    """Each "N-core" or "N-cores" word (N: letters or digits) → a space."""
+    out: list[str] = []
+    at = 0
+    while (found := text.find("-core", at)) >= 0:
+        start = found
+        while start > at and _is_word(text[start - 1]):
+            start -= 1
+        end = found + len("-core")
+        if text.startswith("s", end) and (end + 1 == len(text) or not _is_word(text[end + 1])):
+            end += 1
+        alone = end == len(text) or not _is_word(text[end])
+        if start < found and alone:
+            out.append(text[at:start] + " ")
+            at = end
+        else:
+            out.append(text[at : found + 1])
+            at = found + 1
+    out.append(text[at:])
+    return "".join(out)
 
 
 def lookup_model(model_name: str) -> _TdpRow | None:
@@ -208,7 +314,7 @@ def table_rows() -> list[_TdpRow]:
 
 
 def _row(line: str) -> _TdpRow:
-    label, tdp_w, threads, source = next(csv.reader([line]))
+    label, tdp_w, threads, source = csv_rows(line)[0]
     return _TdpRow(label, " ".join(label.lower().split()), float(tdp_w), int(threads), source)
 
 
@@ -242,7 +348,7 @@ def _instances() -> dict[tuple[str, str], tuple[str, str]]:
         for line in read_data(_INSTANCES).decode("utf-8").splitlines()
         if line and not line.startswith("#")
     ]
-    reader = csv.reader(lines)
+    reader = iter(csv_rows("\n".join(lines)))
     header = next(reader)
     if header != _INSTANCES_HEADER:
         raise RuntimeError(f"carbonwrap/data/{_INSTANCES}: columns {header}")

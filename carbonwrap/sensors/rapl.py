@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 
-from carbonwrap.sensors import SensorUnavailable
+from carbonwrap.sensors import SensorUnavailable, numbered
 from carbonwrap.typing_lite import NamedTuple
 
 TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
@@ -23,8 +22,7 @@ if TYPE_CHECKING:
 # CPU: a single core, not all cores), both wrapping at max_energy_range_uj = 65532610987 (32 bits
 # of 15.3 uJ). drivers/powercap/intel_rapl_msr.c, rapl_msr_priv_amd, names only these two
 # domains: there is no dram (nor psys, uncore) zone on AMD.
-_TOP_ZONE = re.compile(r"intel-rapl:\d+")
-_SUB_ZONE = re.compile(r"intel-rapl:\d+:\d+")
+_ZONE = "intel-rapl:"  # intel-rapl:N a package, intel-rapl:N:M its subzones
 
 _UJ_PER_J = 1_000_000
 _READ_SIZE = 64  # energy_uj is a decimal u64 plus newline: at most 21 bytes
@@ -131,7 +129,7 @@ def _discover(powercap: str) -> tuple[tuple[RaplZone, ...], tuple[str, ...]]:
     zones: list[RaplZone] = []
     skipped: list[str] = []
     for entry in entries:
-        if not _TOP_ZONE.fullmatch(entry):
+        if numbered(entry, _ZONE) is None:
             continue  # subzone symlinks, intel-rapl-mmio:*, other powercap drivers
         package_dir = os.path.join(powercap, entry)
         if not _read_text(os.path.join(package_dir, "name")).startswith("package"):
@@ -144,7 +142,10 @@ def _discover(powercap: str) -> tuple[tuple[RaplZone, ...], tuple[str, ...]]:
         for sub in subentries:
             # core and uncore are parts of the package counter; only dram is outside it.
             sub_dir = os.path.join(package_dir, sub)
-            if _SUB_ZONE.fullmatch(sub) and _read_text(os.path.join(sub_dir, "name")) == "dram":
+            if (
+                numbered(sub, _ZONE, parts=2) is not None
+                and _read_text(os.path.join(sub_dir, "name")) == "dram"
+            ):
                 _add_zone(zones, skipped, sub_dir, "dram")
     return tuple(zones), tuple(skipped)
 
