@@ -53,6 +53,20 @@ def shown(text: str, keep: str = "") -> str:
     return _unsafe.sub(lambda m: visible(m[0]), text)
 
 
+# What shlex.quote leaves unquoted: ASCII letters and digits and these (its `[^\w@%+=:,./-]`
+# with re.ASCII). Here so the final report quotes the command without importing shlex and re.
+_SHELL_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-")
+
+
+def shell_quote(word: str) -> str:
+    """shlex.quote: the word as a POSIX shell reads it back as one word."""
+    if not word:
+        return "''"
+    if _SHELL_SAFE.issuperset(word):
+        return word
+    return "'" + word.replace("'", "'\"'\"'") + "'"
+
+
 def one_line(text: str, limit: int = 60) -> str:
     """User text as a one-line error may show it: unprintable characters escaped (a newline
     would start a second line, a control sequence would reach the terminal), cut to `limit`."""

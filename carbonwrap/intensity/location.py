@@ -326,7 +326,7 @@ def em_zones() -> dict[str, str]:
 
     The recorded answer of `GET /v3/zones` (see PROVENANCE.md). Parsed on first use (~0.8 ms).
     """
-    import json  # only needed once a location is resolved
+    from carbonwrap.jsontext import loads
 
-    parsed = json.loads(read_data(_ZONES_FILE))
+    parsed: dict[str, dict[str, str]] = loads(read_data(_ZONES_FILE))  # type: ignore[assignment]
     return {str(zone): str(info.get("zoneName", zone)) for zone, info in parsed.items()}

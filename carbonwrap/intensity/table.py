@@ -65,9 +65,9 @@ def _state(row: list[str]) -> StaticIntensity:
 @functools.cache
 def defaults() -> dict[str, Any]:
     """carbonwrap/data/defaults.json parsed: world average, PUE, car gCO2/km (see PROVENANCE.md)."""
-    import json  # only needed when a default is used
+    from carbonwrap.jsontext import loads
 
-    parsed: dict[str, Any] = json.loads(read_data(_DEFAULTS_FILE))
+    parsed: dict[str, Any] = loads(read_data(_DEFAULTS_FILE))  # type: ignore[assignment]
     return parsed
 
 

@@ -2,13 +2,18 @@
 ran, energy, CO2e, the log, real warnings), whole with --verbose (bases, sources, per-device
 energy, everyday equivalents)."""
 
+from __future__ import annotations
+
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
 
 from carbonwrap.render import units
 from carbonwrap.render.text import rich_text, shown, shown_row
 from carbonwrap.runlog.summary import COMPONENTS, RunSummary
-from carbonwrap.typing_lite import dataclass, field
+from carbonwrap.typing_lite import NamedTuple, dataclass, field
+
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 _LABELS = {"cpu": "CPU", "dram": "DRAM", "gpu": "GPU"}
 
@@ -43,7 +48,7 @@ class ReportView:
     notes: list[str] = field(default_factory=list)
     alarm: bool = False  # the command failed, was killed or stopped: the title stands out
 
-    def escaped(self) -> "ReportView":
+    def escaped(self) -> ReportView:
         """Every string escaped for a terminal: no control character of others reaches it."""
         return ReportView(
             shown(self.title),

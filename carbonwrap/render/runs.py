@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from carbonwrap.errors import shell_quote
 from carbonwrap.render import units
 from carbonwrap.render.text import rich_text, shown, shown_row
 from carbonwrap.report.model import Report, Totals
@@ -229,9 +230,7 @@ def _words(s: RunSummary) -> tuple[str, ...]:
     cut = s.command_cut_text.strip()
     if s.kind == "block":  # a Python block's name (`carbonwrap.track`), not a command line
         return ("block", *s.command, *([cut] if cut else []))
-    import shlex
-
-    return (*(shlex.quote(a) for a in s.command), *([cut] if cut else []))
+    return (*(shell_quote(a) for a in s.command), *([cut] if cut else []))
 
 
 def _notes(report: Report) -> list[str]:

@@ -4,14 +4,17 @@ and a spreadsheet (`csv_cell`). Pure; rich is imported only by `rich_text`."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, TypeVar, cast
 
 from carbonwrap.errors import shown
 
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
 if TYPE_CHECKING:
+    import re
+    from typing import TypeVar
+
     from rich.text import Text
+
 
 __all__ = ["csv_cell", "csv_row", "rich_text", "shown", "shown_row"]
 
@@ -26,7 +29,7 @@ _number: re.Pattern[str] | None = None
 
 def shown_row(row: Row) -> Row:
     """Each cell of a row `shown`."""
-    return cast(Row, tuple(shown(cell) for cell in row))
+    return tuple(shown(cell) for cell in row)  # type: ignore[return-value]  # the same shape
 
 
 def rich_text(text: str, style: str = "") -> Text:
@@ -46,6 +49,8 @@ def csv_cell(text: str) -> str:
     if not text.startswith(FORMULA_STARTS):
         return text
     if _number is None:
+        import re  # a formula-like cell only
+
         _number = re.compile(_NUMBER)
     return text if _number.fullmatch(text) else "'" + text
 

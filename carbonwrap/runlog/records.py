@@ -8,7 +8,7 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 
-from carbonwrap.runlog import jsonline
+from carbonwrap import jsontext
 
 TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ def _text(text: str, limit: int = TEXT_CHARS) -> str:
 
 
 def _json_size(value: Any) -> int:
-    return len(jsonline.dumps(value))  # ASCII, as `encode` writes it: its length is its bytes
+    return len(jsontext.dumps(value))  # ASCII, as `encode` writes it: its length is its bytes
 
 
 def _os_bytes(text: str) -> int:
@@ -154,7 +154,7 @@ def _texts(values: Mapping[str, Any], limit: int = TEXT_CHARS) -> dict[str, Any]
 def encode(record: Record) -> bytes:
     """One log line: compact JSON, keys in the order the record was built, no NaN or Infinity
     (not JSON); ValueError or TypeError for a record that cannot be one."""
-    return (jsonline.dumps(record, compact=True, allow_nan=False) + "\n").encode()
+    return (jsontext.dumps(record, compact=True, allow_nan=False) + "\n").encode()
 
 
 # How every sample line begins, as `encode(sample(...))` writes it: the fast readers

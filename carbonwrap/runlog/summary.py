@@ -3,6 +3,7 @@ render this, so they can never disagree."""
 
 from __future__ import annotations
 
+from carbonwrap.errors import shell_quote
 from carbonwrap.runlog.ledger import CarbonLedger, SoFar
 from carbonwrap.runlog.records import Record, parse_utc
 from carbonwrap.typing_lite import dataclass, field
@@ -170,9 +171,7 @@ class RunSummary:
             return None
         if self.kind == "block":  # a name, not a command line a shell would read
             return "block " + " ".join(self.command) + self.command_cut_text
-        import shlex  # the reports only, not the run's start-up
-
-        return shlex.join(self.command) + self.command_cut_text
+        return " ".join(map(shell_quote, self.command)) + self.command_cut_text  # shlex.join
 
     @property
     def command_cut_text(self) -> str:
