@@ -15,10 +15,9 @@ if TYPE_CHECKING:
 
     from rich.text import Text
 
+    Row = TypeVar("Row", bound=tuple[str, ...])
 
 __all__ = ["csv_cell", "csv_row", "rich_text", "shown", "shown_row"]
-
-Row = TypeVar("Row", bound=tuple[str, ...])
 
 # What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection"): such a cell gets a
 # single quote in front, which Excel, LibreOffice and Google Sheets show as text.
