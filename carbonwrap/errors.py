@@ -42,8 +42,8 @@ def shown(text: str, keep: str = "") -> str:
     """`text` with every character a terminal would act on (above) replaced by its visible
     escape, except those in `keep`; other text, any script or emoji, is returned as it is."""
     global _unsafe
-    if text.isascii() and text.isprintable():  # nearly all text: no search at all
-        return text
+    if text.isprintable():  # every character above is one isprintable refuses (Cc, Cs, Cf)
+        return text  # nearly all text, "µg" and "·" too: no search, no `re` at start-up
     if _unsafe is None:
         import re
 

@@ -104,7 +104,8 @@ class Stopper:
     def settle(self, poll_s: float = 0.05) -> None:
         """After the child has ended (stopping or not): if a stop began, wait for the rest of
         the tree until the grace period is over, then SIGKILL what is left. Reaps the orphans
-        that exit meanwhile (carbonwrap is their subreaper)."""
+        that exit meanwhile (in process-tree mode carbonwrap is their subreaper; a leaf's orphans
+        are init's)."""
         if self._deadline_s is None:
             return
         if self._timer is not None:

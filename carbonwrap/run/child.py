@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import os
-import signal
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 
@@ -16,7 +14,12 @@ from carbonwrap.typing_lite import NamedTuple
 
 TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
 if TYPE_CHECKING:
+    import signal as _signal
     from typing import Any
+else:
+    # The signal module's C part: the same functions and numbers, ints where the module wraps
+    # them in IntEnums (whose making costs every run ~2 ms of start-up: enum, three conversions).
+    import _signal
 
 # Signals whose default action would end carbonwrap mid-run without an end record, and that only
 # come from outside (carbonwrap sets no timer, owns no O_ASYNC file): the command gets them, as
@@ -25,17 +28,17 @@ if TYPE_CHECKING:
 FORWARDED = tuple(
     sig
     for sig in (
-        signal.SIGTERM,
-        signal.SIGHUP,
-        signal.SIGUSR1,
-        signal.SIGUSR2,
-        signal.SIGALRM,
-        signal.SIGVTALRM,
-        signal.SIGPROF,
-        signal.SIGIO,  # = SIGPOLL
-        getattr(signal, "SIGPWR", None),
-        getattr(signal, "SIGSTKFLT", None),  # unused by the kernel; in the signal module from 3.11
-        *range(signal.SIGRTMIN, signal.SIGRTMAX + 1),
+        _signal.SIGTERM,
+        _signal.SIGHUP,
+        _signal.SIGUSR1,
+        _signal.SIGUSR2,
+        _signal.SIGALRM,
+        _signal.SIGVTALRM,
+        _signal.SIGPROF,
+        _signal.SIGIO,  # = SIGPOLL
+        getattr(_signal, "SIGPWR", None),
+        getattr(_signal, "SIGSTKFLT", None),  # unused by the kernel; in the signal module from 3.11
+        *range(_signal.SIGRTMIN, _signal.SIGRTMAX + 1),
     )
     if sig is not None
 )
@@ -45,22 +48,12 @@ FORWARDED = tuple(
 # passing it on could end a job for carbonwrap's CPU time, so it is ignored.
 # Left at their default on purpose: SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP and SIGSYS
 # (a fault in carbonwrap itself: a core dump says more than a forwarded signal).
-IGNORED = (signal.SIGINT, signal.SIGQUIT, signal.SIGXCPU)
+IGNORED = (_signal.SIGINT, _signal.SIGQUIT, _signal.SIGXCPU)
 # Python itself ignores these; the child gets the default, as subprocess's restore_signals does.
 # SIGXFSZ stays ignored here: the kernel sends it when carbonwrap's log passes RLIMIT_FSIZE, and
 # the write then fails with EFBIG, which the log handles like a full disk.
-PYTHON_IGNORED = (signal.SIGPIPE, signal.SIGXFSZ)
-_PR_SET_CHILD_SUBREAPER = 36
+PYTHON_IGNORED = (_signal.SIGPIPE, _signal.SIGXFSZ)
 _SHELL = "/bin/sh"  # what execvp runs a script without #! with (_PATH_BSHELL)
-
-
-def become_subreaper() -> bool:
-    """Orphaned descendants are re-parented to us instead of init (prctl(2)); False if refused."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return int(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
-    except (OSError, AttributeError):
-        return False
 
 
 class Ending(NamedTuple):
@@ -81,6 +74,8 @@ def ending_from_status(status: int) -> Ending:
 def signal_name(signum: int) -> str:
     """SIGTERM, SIGRTMIN+3 (real-time signals between SIGRTMIN and SIGRTMAX have no name of
     their own), or SIG35 for a number Python does not know at all."""
+    import signal  # its names: only once a signal is named
+
     try:
         return signal.Signals(signum).name
     except ValueError:
@@ -220,12 +215,12 @@ class Child:
         self.received: list[str] = []  # the first LIST_ITEMS forwarded, by name
         self.received_not_kept = 0  # and how many more (a signal storm must not grow memory)
         handled = (*FORWARDED, *IGNORED)
-        self._original = {sig: signal.getsignal(sig) for sig in handled}
+        self._original = {sig: _signal.getsignal(sig) for sig in handled}
         # What the child gets: the dispositions carbonwrap itself was started with, so a command
         # run under nohup still ignores SIGHUP. Python's own SIGINT handler counts as default.
         # A signal ignored from the start stays ignored here too (not forwarded): exec keeps an
         # ignored disposition, while a caught one would reset to default in the child.
-        inherited_ignore = {sig for sig in handled if self._original[sig] == signal.SIG_IGN}
+        inherited_ignore = {sig for sig in handled if self._original[sig] == _signal.SIG_IGN}
         to_default = [sig for sig in handled if sig not in inherited_ignore]
         to_default += PYTHON_IGNORED
         # Started with SIGCHLD ignored (inherited SIG_IGN), the kernel would reap the command
@@ -233,17 +228,17 @@ class Child:
         # default again, for carbonwrap and so for the command, as `timeout` gives it. (Handing
         # an ignored SIGCHLD on would need it ignored at the spawn and default after it: a command
         # that ends in between would be reaped by the kernel, its status lost.)
-        if signal.getsignal(signal.SIGCHLD) == signal.SIG_IGN:
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        if _signal.getsignal(_signal.SIGCHLD) == _signal.SIG_IGN:
+            _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
         # Block the signals across the spawn: one arriving before we know the pid stays pending
         # and is forwarded as soon as the handlers run. The child gets the mask we started with.
-        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, handled)
+        old_mask = _signal.pthread_sigmask(_signal.SIG_BLOCK, handled)
         try:
             for sig in FORWARDED:
                 if sig not in inherited_ignore:
-                    signal.signal(sig, self._forward)
+                    _signal.signal(sig, self._forward)
             for sig in IGNORED:
-                signal.signal(sig, signal.SIG_IGN)
+                _signal.signal(sig, _signal.SIG_IGN)
             try:
                 with placement if placement is not None else contextlib.nullcontext():
                     self.pid = _spawn(
@@ -258,7 +253,7 @@ class Child:
                 self.restore_signals()
                 raise
         finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+            _signal.pthread_sigmask(_signal.SIG_SETMASK, old_mask)
 
     def _forward(self, signum: int, frame: Any) -> None:
         if len(self.received) < LIST_ITEMS:
@@ -295,4 +290,4 @@ class Child:
     def restore_signals(self) -> None:
         """Back to the handlers carbonwrap started with, once everything is written."""
         for sig, handler in self._original.items():
-            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+            _signal.signal(sig, _signal.SIG_DFL if handler is None else handler)

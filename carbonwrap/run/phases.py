@@ -19,7 +19,7 @@ from carbonwrap.measure.accounting import TreeAccounting, new_run_id, open_accou
 from carbonwrap.measure.meters import Meters
 from carbonwrap.measure.proctree import ProcessTreeAccounting
 from carbonwrap.measure.sampler import Sampler
-from carbonwrap.run.child import Child, become_subreaper
+from carbonwrap.run.child import Child
 from carbonwrap.run.context import RunContext, energy_now
 from carbonwrap.run.finish import finish
 from carbonwrap.run.options import RunOptions
@@ -252,10 +252,10 @@ def say_now(run: RunContext, notes: list[str]) -> None:
 
 
 def spawn(run: RunContext) -> None:
-    """The command, started in the accounting's placement (carbonwrap is its subreaper); if
+    """The command, started in the accounting's placement (a cgroup leaf, or with carbonwrap
+    its subreaper for the process tree: `ProcessTreeAccounting.placement`); if
     the leaf refuses us (auto mode), process-tree polling instead, with a note. The command has
     not run when that happens."""
-    become_subreaper()
     options, relay = run.options, run.relay
     actions = relay.file_actions if relay is not None else ()
     session = relay is not None and relay.new_session  # the command leads one on its pty
