@@ -202,6 +202,11 @@ def check_target(option: str, path: str) -> None:
         _existing(dir_fd, name, path)
     except UnsafePath as exc:
         raise CarbonwrapError(f"{option} {path}: {exc.strerror}; {exc.remedy}") from None
+    except OSError as exc:  # a name the system refuses (too long, a loop …): before the run
+        reason = exc.strerror or str(exc)
+        raise CarbonwrapError(
+            f"{option} {path}: {reason}; name a file that can be created"
+        ) from None
     finally:
         if dir_fd >= 0:
             os.close(dir_fd)

@@ -37,27 +37,33 @@ def csv_rows(text: str) -> list[list[str]]:
 def _csv_line(line: str) -> list[str]:
     if '"' not in line:
         return line.split(",") if line else []
+    # By runs of text between the characters that matter, not character by character.
     fields: list[str] = []
-    field: list[str] = []
-    quoted = False  # inside a quoted part
-    at = 0
-    while at < len(line):
-        ch = line[at]
-        if quoted:
-            if ch != '"':
-                field.append(ch)
-            elif line.startswith('"', at + 1):  # "" inside quotes: one quote
-                field.append('"')
-                at += 1
-            else:
-                quoted = False
-        elif ch == ",":
-            fields.append("".join(field))
-            field = []
-        elif ch == '"' and not field:  # a quote opens only at a field's start
-            quoted = True
-        else:
-            field.append(ch)
-        at += 1
-    fields.append("".join(field))
+    field: list[str] = []  # the current field's parts
+    at, end = 0, len(line)
+    while at <= end:
+        if at < end and line[at] == '"' and not field:  # a quote opens only at a field's start
+            at += 1
+            while True:  # inside the quotes: up to the closing one ("" is one quote)
+                close = line.find('"', at)
+                if close < 0:  # not closed by the line's end: the rest is the field
+                    field.append(line[at:])
+                    at = end
+                    break
+                field.append(line[at:close])
+                if line.startswith('"', close + 1):
+                    field.append('"')
+                    at = close + 2
+                else:
+                    at = close + 1
+                    break
+            continue  # `field` holds a part now: a quote after this one is text
+        comma = line.find(",", at)
+        stop = end if comma < 0 else comma
+        field.append(line[at:stop])  # after a closing quote, or unquoted: taken as it is
+        fields.append("".join(field))
+        field = []
+        if comma < 0:
+            break
+        at = comma + 1
     return fields

@@ -27,6 +27,7 @@ RUN_PATH = {
     "carbonwrap.errors",
     "carbonwrap.gcpause",
     "carbonwrap.intensity",
+    "carbonwrap.jsontext",  # json's C encoder and scanner without the json module
     "carbonwrap.intensity.location",
     "carbonwrap.intensity.catalog",
     "carbonwrap.intensity.plan",
@@ -38,7 +39,6 @@ RUN_PATH = {
     "carbonwrap.measure.accounting",
     "carbonwrap.measure.attribution",
     "carbonwrap.measure.cgroup",
-    "carbonwrap.measure.gpu_attribution",
     "carbonwrap.measure.gpus",
     "carbonwrap.measure.meters",
     "carbonwrap.measure.proctree",
@@ -47,14 +47,11 @@ RUN_PATH = {
     "carbonwrap.packagedata",
     "carbonwrap.predict",
     "carbonwrap.predict.channel",
-    "carbonwrap.render",
-    "carbonwrap.render.json",
     "carbonwrap.run",
     "carbonwrap.run.child",
     "carbonwrap.run.context",
     "carbonwrap.run.finish",
     "carbonwrap.run.options",
-    "carbonwrap.run.outputs",
     "carbonwrap.run.phases",
     "carbonwrap.run.redact",
     "carbonwrap.runlog",
@@ -76,6 +73,7 @@ RUN_PATH = {
     "carbonwrap.settings.catalog",
     "carbonwrap.settings.files",
     "carbonwrap.settings.resolve",
+    "carbonwrap.typing_lite",  # NamedTuple, Protocol, dataclass without typing, dataclasses
 }
 # Loaded only where the host needs them: NVML where an NVIDIA driver is installed, psutil where
 # no cgroup leaf can be had (process-tree accounting).
@@ -91,12 +89,29 @@ NEVER = {
     "tempfile",  # outfiles names its temporary files itself (O_EXCL, relative to the directory)
     "tomllib",  # only when a settings file exists
     "carbonwrap.quantities",  # durations and budgets: only with the options that take them
+    # The standard library's costly imports (issue 19: together more than the interpreter's own
+    # start-up). typing: carbonwrap/typing_lite.py builds NamedTuple and dataclass classes;
+    # json: jsontext.py calls json's own C encoder and scanner; re, shlex, csv, datetime:
+    # str methods and arithmetic held to them by tests; signal through _signal (no enum).
+    "typing",
+    "dataclasses",
+    "inspect",
+    "re",
+    "json",
+    "datetime",
+    "csv",
+    "shlex",
+    "enum",
+    "signal",
+    "warnings",
+    "importlib",  # importlib.import_module imports warnings: providers only
+    "ctypes",  # prctl(PR_SET_CHILD_SUBREAPER): the process tree only, not a cgroup leaf
 }
 
 PROBE = """\
-import atexit, json, sys
+import atexit, sys
 out = sys.argv[1]
-atexit.register(lambda: open(out, "w").write(json.dumps(sorted(sys.modules))))
+atexit.register(lambda: open(out, "w").write("\\n".join(sorted(sys.modules))))
 sys.argv[1:] = sys.argv[2:]
 from carbonwrap.entry import main
 main()
@@ -112,7 +127,23 @@ def imported_by(tmp_path: Path, *args: str) -> set[str]:
         cwd=tmp_path, env=cw_env(), capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    return set(json.loads(out.read_text()))
+    return set(out.read_text().splitlines())
+
+
+def at_interpreter_start() -> set[str]:
+    """What the interpreter has loaded before carbonwrap runs: `site` and what it ran (an
+    editable install's finder loads importlib.util, re and more; a wheel's install nothing)."""
+    code = "import sys; print('\\n'.join(sorted(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=cw_env(), capture_output=True, text=True
+    )
+    return set(result.stdout.splitlines())
+
+
+def costly(loaded: set[str]) -> list[str]:
+    """The NEVER modules carbonwrap itself loaded."""
+    ours = loaded - at_interpreter_start()
+    return sorted(m for m in ours if m in NEVER or m.split(".")[0] in NEVER)
 
 
 def top(name: str) -> str:
@@ -126,11 +157,19 @@ def test_run_true_loads_only_the_allow_list(tmp_path: Path) -> None:
     assert not unexpected, f"new on the run path (start-up cost): {sorted(unexpected)}"
     missing = RUN_PATH - ours
     assert not missing, f"no longer loaded: {sorted(missing)}; take them off RUN_PATH"
-    never = {m for m in loaded if m in NEVER or m.split(".")[0] in NEVER}
-    assert not never, f"loaded on the plain run path: {sorted(never)}"
+    assert not costly(loaded), f"loaded on the plain run path: {costly(loaded)}"
     (log,) = logs_in(tmp_path)
     if records(log)[0]["cpu_accounting"].startswith("cgroup"):
         assert "psutil" not in loaded  # process polling only without a leaf
+
+
+def test_the_final_report_on_a_pipe_loads_nothing_costly(tmp_path: Path) -> None:
+    """`run -- true` writes its report to stderr, a pipe here: plain text, and still none of
+    the costly modules (the report's own renderers are the only additions)."""
+    loaded = imported_by(tmp_path, "run", "--log-dir", str(tmp_path), "--", "true")
+    assert not costly(loaded), f"loaded to print the final report: {costly(loaded)}"
+    ours = {m for m in loaded if m.split(".")[0] == "carbonwrap"}
+    assert {"carbonwrap.render.final", "carbonwrap.run.outputs"} <= ours
 
 
 @pytest.mark.parametrize(

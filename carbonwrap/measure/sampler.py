@@ -8,17 +8,11 @@ import time
 from collections.abc import Callable
 
 from carbonwrap.measure.attribution import EnergyModel, Reading, interval_energy
-from carbonwrap.measure.gpu_attribution import (
-    CounterRejected,
-    GpuCarry,
-    GpuStep,
-    PowerCheck,
-    cpu_in_gpu,
-    gpu_carry_flush,
-    gpu_step,
-    power_check_step,
-)
 from carbonwrap.typing_lite import dataclass, field
+
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+if TYPE_CHECKING:
+    from carbonwrap.measure.gpu_attribution import CounterRejected, GpuCarry, GpuStep, PowerCheck
 
 # Long runs log less often: at most one sample per (time run so far) / this, so a log grows
 # with the logarithm of the run's length. With the default 10 s: every 10 s for the first day,
@@ -131,11 +125,13 @@ class Sampler:
         notes: list[str] = []
         with self._lock:
             t = self.totals
-            step = None
-            if self._model.gpu:
+            step, in_gpu = None, False
+            if self._model.gpu:  # GPU attribution is loaded only where there are GPUs
+                from carbonwrap.measure.gpu_attribution import cpu_in_gpu, gpu_step
+
                 step = gpu_step(self._last, cur, self._model, self._gpu_carries)
-            # A superchip GPU's figure may hold its CPU and memory: then not counted twice
-            in_gpu = step is not None and cpu_in_gpu(self._model, step.shares)
+                # A superchip GPU's figure may hold its CPU and memory: then not counted twice
+                in_gpu = cpu_in_gpu(self._model, step.shares)
             for component, share in interval_energy(self._last, cur, self._model).items():
                 if in_gpu:
                     t.add(component, 0.0, 0.0)
@@ -168,6 +164,8 @@ class Sampler:
             before = self._last.gpu.get(index)
             if before is None:
                 continue
+            from carbonwrap.measure.gpu_attribution import PowerCheck, power_check_step
+
             check, window = power_check_step(
                 self._power_checks.get(index, PowerCheck()), before, now, duration_s
             )
@@ -256,6 +254,8 @@ class Sampler:
         notes = []
         with self._lock:
             for index, carry in sorted(self._gpu_carries.items()):
+                from carbonwrap.measure.gpu_attribution import gpu_carry_flush
+
                 flushed = gpu_carry_flush(carry)
                 if flushed is None:
                     continue

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from carbonwrap.errors import ExitCode
 from carbonwrap.measure.accounting import escape_warning
 from carbonwrap.run.context import RunContext, device_totals, gpu_totals
-from carbonwrap.run.outputs import write_outputs
 from carbonwrap.runlog import records
 
 # Processes of the tree that end this soon after the count was frozen are not "left running":
@@ -51,8 +50,12 @@ def finish(run: RunContext) -> int:
     for step, _why in STOP_ORDER:
         _STEPS[step](run)
     summary = run.record.fold.summary()
-    summary.log_path = str(run.log.path)
+    summary.log_path = str(run.log.path)  # a block's own report shows it too (run/block.py)
     options = run.options
+    if options.quiet and options.json_path is None:  # no report, no document: nothing to load
+        return _exit_status(run)
+    from carbonwrap.run.outputs import write_outputs
+
     write_outputs(
         summary,
         options.json_path,
@@ -62,6 +65,10 @@ def finish(run: RunContext) -> int:
         options.log_mode,
         verbose=options.verbose,
     )
+    return _exit_status(run)
+
+
+def _exit_status(run: RunContext) -> int:
     if run.watch is not None and run.watch.stopped is not None:
         return ExitCode.BUDGET_STOPPED  # documented; the command's own status is in the log
     return run.ending.exit_code

@@ -23,7 +23,6 @@ from carbonwrap.run.child import Child
 from carbonwrap.run.context import RunContext, energy_now
 from carbonwrap.run.finish import finish
 from carbonwrap.run.options import RunOptions
-from carbonwrap.run.outputs import check_json_target
 from carbonwrap.run.redact import redact_argv
 from carbonwrap.runlog import records
 from carbonwrap.runlog.recorder import Recorder
@@ -73,7 +72,10 @@ def plan_and_log(run: RunContext) -> None:
     the log opened (undone if a later part fails) with its recorder, the clocks started."""
     options = run.options
     check_relative_paths(options)
-    check_json_target(options.json_path)
+    if options.json_path is not None:  # run/outputs.py only with --json (start-up)
+        from carbonwrap.run.outputs import check_json_target
+
+        check_json_target(options.json_path)
     run.plan = plan_intensity(
         options.region,
         options.location,

@@ -225,3 +225,11 @@ def test_another_user_follows_their_own_and_roots_symlinks_but_not_a_third_users
         assert done["home-nobody/mine"] == "ok" and done["roots"] == "ok", json.dumps(done)
         assert "owned by uid 1234" in done["home-nobody/third"]
         assert (home / "real" / "r.json").stat().st_uid == NOBODY
+
+
+def test_a_name_the_system_refuses_is_one_line_before_the_run(tmp_path: Path) -> None:
+    """A file name over NAME_MAX (ENAMETOOLONG): every target option (--json, --html,
+    --prometheus-textfile) says so before the command runs, never a traceback (found by the
+    option fuzzer, tests/e2e/test_hostile_config_cli.py)."""
+    with pytest.raises(CarbonwrapError, match=r"^--json .*: File name too long; name a file"):
+        check_target("--json", str(tmp_path / ("x" * 300)))
