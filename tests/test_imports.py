@@ -73,7 +73,7 @@ RUN_PATH = {
     "carbonwrap.settings.catalog",
     "carbonwrap.settings.files",
     "carbonwrap.settings.resolve",
-    "carbonwrap.typing_lite",  # NamedTuple, Protocol, dataclass without typing, dataclasses
+    "carbonwrap.lite",  # NamedTuple, Protocol, dataclass without typing, dataclasses
 }
 # Loaded only where the host needs them: NVML where an NVIDIA driver is installed, psutil where
 # no cgroup leaf can be had (process-tree accounting).
@@ -90,7 +90,7 @@ NEVER = {
     "tomllib",  # only when a settings file exists
     "carbonwrap.quantities",  # durations and budgets: only with the options that take them
     # The standard library's costly imports (issue 19: together more than the interpreter's own
-    # start-up). typing: carbonwrap/typing_lite.py builds NamedTuple and dataclass classes;
+    # start-up). typing: carbonwrap/lite.py builds NamedTuple and dataclass classes;
     # json: jsontext.py calls json's own C encoder and scanner; re, shlex, csv, datetime:
     # str methods and arithmetic held to them by tests; signal through _signal (no enum).
     "typing",

@@ -13,7 +13,7 @@ from conftest import REPO
 PACKAGE = REPO / "carbonwrap"
 LEAVES = {
     "__init__", "choices", "errors", "gcpause", "jsontext", "outfiles", "packagedata",
-    "quantities", "report_progress", "typing_lite",
+    "quantities", "report_progress", "lite",
 }  # fmt: skip
 ORDER = [
     "settings", "sensors", "measure", "runlog", "intensity", "predict", "report", "doctor",

@@ -9,13 +9,13 @@ from __future__ import annotations
 import math
 import os
 import stat
-from collections.abc import Mapping
 
 from carbonwrap.choices import CPU_ACCOUNTING, INTENSITY_SOURCES, ON_EXCEED
-from carbonwrap.typing_lite import NamedTuple
+from carbonwrap.lite import NamedTuple
 
-TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any, TextIO
 
 

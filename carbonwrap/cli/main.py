@@ -13,7 +13,7 @@ import sys
 from carbonwrap.cli import fastrun
 from carbonwrap.errors import CarbonwrapError, ExitCode, one_line
 
-TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import NoReturn

@@ -3,12 +3,11 @@ cgroup leaf opened as early as possible, then the run itself (`run/phases.py`)."
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from carbonwrap.settings.resolve import check_run_settings, load_config
 
-TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any, TextIO
 
 

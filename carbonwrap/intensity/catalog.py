@@ -7,12 +7,11 @@ looked up, and each source builds its provider through a factory called on the p
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from carbonwrap.lite import NamedTuple
 
-from carbonwrap.typing_lite import NamedTuple
-
-TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
     from typing import Any
 
     from carbonwrap.intensity.location import Location

@@ -17,8 +17,8 @@ from carbonwrap.intensity.region import (
     zone_static,
 )
 from carbonwrap.intensity.table import WORLD, IntensityTable, StaticIntensity, load_table
+from carbonwrap.lite import NamedTuple
 from carbonwrap.packagedata import read_data
-from carbonwrap.typing_lite import NamedTuple
 
 LOCATION_ENV = "CARBONWRAP_LOCATION"
 CLOUD_ENV = "CARBONWRAP_CLOUD"

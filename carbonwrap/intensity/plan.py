@@ -4,13 +4,16 @@ decision `run` and `intensity` share."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 
 from carbonwrap.errors import CarbonwrapError
 from carbonwrap.intensity.points import AVERAGE, STATIC, IntensityPoint
 from carbonwrap.intensity.select import Choice
+from carbonwrap.lite import NamedTuple
 from carbonwrap.settings.resolve import Config, load_config
-from carbonwrap.typing_lite import NamedTuple
+
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 
 class IntensityPlan(NamedTuple):

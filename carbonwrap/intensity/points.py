@@ -6,9 +6,9 @@ import math
 import threading
 
 from carbonwrap.errors import one_line
-from carbonwrap.typing_lite import NamedTuple
+from carbonwrap.lite import NamedTuple
 
-TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
     from typing import Any
 

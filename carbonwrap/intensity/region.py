@@ -11,8 +11,8 @@ from collections.abc import Callable, Mapping
 
 from carbonwrap.errors import CarbonwrapError
 from carbonwrap.intensity.table import WORLD, IntensityTable, StaticIntensity
+from carbonwrap.lite import NamedTuple
 from carbonwrap.packagedata import read_data
-from carbonwrap.typing_lite import NamedTuple
 
 ENV_VAR = "CARBONWRAP_REGION"
 ZONEINFO = "/usr/share/zoneinfo"

@@ -7,8 +7,6 @@ factory that the poller calls on its own thread. The sources, their areas and th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-
 from carbonwrap.choices import INTENSITY_SOURCES as SOURCES
 from carbonwrap.errors import CarbonwrapError
 from carbonwrap.intensity.catalog import (
@@ -21,10 +19,12 @@ from carbonwrap.intensity.catalog import (
     areas_of,
     missing_keys,
 )
-from carbonwrap.typing_lite import NamedTuple
+from carbonwrap.lite import NamedTuple
 
-TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
     from carbonwrap.intensity.location import Location
     from carbonwrap.intensity.providers import Provider
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 
+from carbonwrap.lite import NamedTuple
 from carbonwrap.packagedata import csv_rows, read_data
-from carbonwrap.typing_lite import NamedTuple
 
-TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
     from typing import Any
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from contextlib import AbstractContextManager
 
 from carbonwrap.errors import CarbonwrapError
+from carbonwrap.lite import Protocol
 from carbonwrap.measure.cgroup import CgroupLeaf
 from carbonwrap.sensors import SensorUnavailable
-from carbonwrap.typing_lite import Protocol
+
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 
 class TreeAccounting(Protocol):

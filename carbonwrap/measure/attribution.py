@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from types import MappingProxyType
 
-from carbonwrap.typing_lite import NamedTuple, Protocol
+from carbonwrap.lite import NamedTuple, Protocol
 
-TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})  # shared, read-only default

@@ -18,11 +18,14 @@ import errno
 import os
 import threading
 import time
-from collections.abc import Iterator
 
+from carbonwrap.lite import NamedTuple
 from carbonwrap.measure.proctree import process_stat
 from carbonwrap.sensors import SensorUnavailable
-from carbonwrap.typing_lite import NamedTuple
+
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 # How often readings look for processes that left the leaf (at --interval 0.1 the walk of the

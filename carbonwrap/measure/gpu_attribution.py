@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from types import MappingProxyType
 
+from carbonwrap.lite import NamedTuple
 from carbonwrap.measure.attribution import EnergyModel, GpuSampleLike, Reading, estimated_energy_j
-from carbonwrap.typing_lite import NamedTuple
 
-TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
     from typing import Any
 

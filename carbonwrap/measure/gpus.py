@@ -12,10 +12,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 
-from carbonwrap import typing_lite
+from carbonwrap import lite
 from carbonwrap.sensors import SensorUnavailable
 
-TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any
@@ -41,7 +41,7 @@ class GpuSet:
                 key = info.index if len(sensors) == 1 else next_key + info.index
                 keys[info.index] = key
                 self.backend_of[key] = sensor.name
-                devices.append(typing_lite.replace(info, index=key))
+                devices.append(lite.replace(info, index=key))
             if len(sensors) > 1 and keys and keys != {i: i for i in keys}:
                 self.notes.append(
                     f"{sensor.name} GPUs are numbered from {min(keys.values())} in carbonwrap's "

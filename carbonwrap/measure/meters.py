@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
 
 from carbonwrap.measure.accounting import TreeAccounting
 from carbonwrap.measure.attribution import MAX_ZONE_POWER_W, EnergyModel, Reading, is_wrap
@@ -12,8 +11,9 @@ from carbonwrap.sensors import SensorUnavailable
 from carbonwrap.sensors.meminfo import MemInfo
 from carbonwrap.sensors.procstat import ProcStat
 
-TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
     from typing import Any, TypeVar
 
     T = TypeVar("T")

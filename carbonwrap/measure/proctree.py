@@ -31,7 +31,7 @@ import resource
 import threading
 import time
 
-from carbonwrap.typing_lite import NamedTuple
+from carbonwrap.lite import NamedTuple
 
 WALK_EVERY_S = 5.0  # how often new processes of the tree are looked for
 PIDS_WALK_S = 1.0  # pids() (the budget stop, GPU matching) sees processes at most this old

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 
+from carbonwrap.lite import dataclass, field
 from carbonwrap.measure.attribution import EnergyModel, Reading, interval_energy
-from carbonwrap.typing_lite import dataclass, field
 
-TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from carbonwrap.measure.gpu_attribution import CounterRejected, GpuCarry, GpuStep, PowerCheck
 
 # Long runs log less often: at most one sample per (time run so far) / this, so a log grows

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from carbonwrap.lite import NamedTuple, dataclass, field
 from carbonwrap.render import units
 from carbonwrap.render.text import rich_text, shown, shown_row
 from carbonwrap.runlog.summary import COMPONENTS, RunSummary
-from carbonwrap.typing_lite import NamedTuple, dataclass, field
 
-TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
     from typing import Any
 

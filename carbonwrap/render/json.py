@@ -6,7 +6,7 @@ from __future__ import annotations
 from carbonwrap.runlog.ledger import J_PER_KWH
 from carbonwrap.runlog.summary import COMPONENTS, RunSummary
 
-TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
     from typing import Any
 

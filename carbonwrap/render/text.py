@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from carbonwrap.errors import shown
 
-TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
     import re
     from typing import TypeVar

@@ -2,6 +2,8 @@
 parts — intensity plan and poller, EventLog + Recorder, meters and sampler, `finish`'s
 STOP_ORDER and reports — over this process (`measure/ownprocess.py`) instead of a child."""
 
+from __future__ import annotations
+
 import contextlib
 import copy
 import os
@@ -119,7 +121,7 @@ class Block:
         summary.log_path = self.log_path
         return summary
 
-    def feed(self) -> "LiveFeed":
+    def feed(self) -> LiveFeed:
         """The live view's state, as `run`'s live view has it (the notebook's line)."""
         from carbonwrap.live.feed import LiveFeed
 

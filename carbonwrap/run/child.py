@@ -5,16 +5,16 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 
 from carbonwrap.errors import CarbonwrapError, ExitCode
+from carbonwrap.lite import NamedTuple
 from carbonwrap.runlog.records import LIST_ITEMS
-from carbonwrap.typing_lite import NamedTuple
 
-TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
     import signal as _signal
+    from collections.abc import Mapping, Sequence
     from typing import Any
 else:
     # The signal module's C part: the same functions and numbers, ints where the module wraps

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
 
 from carbonwrap.measure.accounting import TreeAccounting
 from carbonwrap.measure.attribution import Reading
@@ -16,8 +15,9 @@ from carbonwrap.run.options import RunOptions
 from carbonwrap.runlog import records
 from carbonwrap.runlog.summary import Fold
 
-TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
     from typing import Any, TextIO
 
     from carbonwrap.intensity.plan import IntensityPlan

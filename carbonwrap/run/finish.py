@@ -1,13 +1,18 @@
 """The end of a run, once the command has ended: each part taken down in STOP_ORDER, the end
 record, then the reports and the exit status."""
 
+from __future__ import annotations
+
 import time
-from collections.abc import Callable
 
 from carbonwrap.errors import ExitCode
 from carbonwrap.measure.accounting import escape_warning
 from carbonwrap.run.context import RunContext, device_totals, gpu_totals
 from carbonwrap.runlog import records
+
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 # Processes of the tree that end this soon after the count was frozen are not "left running":
 # a pool's workers and a resource tracker (multiprocessing, joblib/loky) that notice their

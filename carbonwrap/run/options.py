@@ -3,15 +3,15 @@ environment > files > default) turned into them."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from types import MappingProxyType
 
+from carbonwrap.lite import NamedTuple
 from carbonwrap.settings.catalog import Value
 from carbonwrap.settings.resolve import Config
-from carbonwrap.typing_lite import NamedTuple
 
-TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
 _EMPTY: Mapping[Any, Any] = MappingProxyType({})  # shared, read-only default

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from carbonwrap.outfiles import check_target, replace_whole
 from carbonwrap.runlog.summary import RunSummary
 
-TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
     from typing import Any, TextIO
 

@@ -30,7 +30,7 @@ from carbonwrap.runlog.summary import Fold
 from carbonwrap.runlog.writer import EventLog, log_name
 from carbonwrap.sensors import SensorUnavailable
 
-TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
     from typing import TextIO
 

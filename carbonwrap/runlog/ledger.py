@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from carbonwrap.typing_lite import NamedTuple
+from carbonwrap.lite import NamedTuple
 
 J_PER_KWH = 3.6e6
 BUCKET_S = 300.0  # the finest provider resolution (Energinet, WattTime: 5 minutes)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from carbonwrap.runlog.summary import Fold
 from carbonwrap.runlog.writer import EventLog
 
-TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
     from typing import Any
 

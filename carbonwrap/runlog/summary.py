@@ -4,11 +4,11 @@ render this, so they can never disagree."""
 from __future__ import annotations
 
 from carbonwrap.errors import shell_quote
+from carbonwrap.lite import dataclass, field
 from carbonwrap.runlog.ledger import CarbonLedger, SoFar
 from carbonwrap.runlog.records import Record, parse_utc
-from carbonwrap.typing_lite import dataclass, field
 
-TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
     from typing import Any
 

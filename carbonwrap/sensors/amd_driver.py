@@ -9,7 +9,7 @@ from types import ModuleType
 
 from carbonwrap.sensors import SensorUnavailable
 
-TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
     from typing import Any
 

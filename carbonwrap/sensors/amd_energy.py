@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import os
 
+from carbonwrap.lite import NamedTuple
 from carbonwrap.sensors import SensorUnavailable, numbered
-from carbonwrap.typing_lite import NamedTuple
 
-TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
     from typing import Literal
 

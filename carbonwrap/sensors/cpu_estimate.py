@@ -5,8 +5,8 @@ from __future__ import annotations
 import functools
 import os
 
+from carbonwrap.lite import NamedTuple
 from carbonwrap.packagedata import csv_rows
-from carbonwrap.typing_lite import NamedTuple
 
 # Green Algorithms (Lannelongue, Grealey & Inouye, Adv. Sci. 2021, doi:10.1002/advs.202100707):
 # 12 W per core for an unknown CPU (TDP_cpu.csv, row "Any") and 0.3725 W per GB of memory

@@ -8,7 +8,7 @@ from collections.abc import Hashable, Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple, Protocol, TypeVar
 
-from carbonwrap.typing_lite import dataclass
+from carbonwrap.lite import dataclass
 
 EMPTY: Mapping[Any, Any] = MappingProxyType({})  # shared, read-only default
 

@@ -4,13 +4,13 @@ variable, parser (with the same limits as the option) and default."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 from carbonwrap.choices import CPU_ACCOUNTING, INTENSITY_SOURCES, ON_EXCEED
-from carbonwrap.typing_lite import NamedTuple
+from carbonwrap.lite import NamedTuple
 
-TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 

@@ -12,14 +12,14 @@ from __future__ import annotations
 import os
 import stat
 import sys
-from collections.abc import Mapping
 
 from carbonwrap.errors import CarbonwrapError, one_line
+from carbonwrap.lite import NamedTuple
 from carbonwrap.settings.catalog import BY_KEY, PATHS, TABLES, WHERE
-from carbonwrap.typing_lite import NamedTuple
 
-TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
 PROJECT_FILE = "carbonwrap.toml"

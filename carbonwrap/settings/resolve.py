@@ -13,7 +13,6 @@ line. tomllib is imported only when a file exists.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 
 from carbonwrap.errors import CarbonwrapError, one_line
 from carbonwrap.settings.catalog import (
@@ -25,8 +24,9 @@ from carbonwrap.settings.catalog import (
 )
 from carbonwrap.settings.files import ConfigFile, find_project_file, read_file, user_config_path
 
-TYPE_CHECKING = False  # typing's, without importing typing (start-up: typing_lite.py)
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
 __all__ = ["BY_KEY", "Config", "load_config", "user_config_path"]

@@ -1,4 +1,4 @@
-"""carbonwrap/typing_lite.py's NamedTuple makes the class typing.NamedTuple makes of the same
+"""carbonwrap/lite.py's NamedTuple makes the class typing.NamedTuple makes of the same
 body (the run path's modules use it to start without importing typing)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from types import ModuleType
 
 import pytest
 
-from carbonwrap import typing_lite
+from carbonwrap import lite
 
 BODY = textwrap.dedent(
     '''
@@ -51,7 +51,7 @@ def build(source: str, name: str) -> ModuleType:
 @pytest.fixture(scope="module")
 def pair() -> tuple[type, type]:
     theirs = build("typing", "tl_typing").Reading
-    ours = build("carbonwrap.typing_lite", "tl_ours").Reading
+    ours = build("carbonwrap.lite", "tl_ours").Reading
     for cls in (theirs, ours):  # pickle finds the class by module and name
         module = ModuleType(cls.__module__)
         module.Reading = cls  # type: ignore[attr-defined]
@@ -92,15 +92,15 @@ def test_what_typing_refuses_is_refused() -> None:
     with pytest.raises(TypeError, match="without a default follows"):
         exec(
             "class Bad(NamedTuple):\n    a: int = 1\n    b: int\n",
-            {"NamedTuple": typing_lite.NamedTuple, "__name__": "m"},
+            {"NamedTuple": lite.NamedTuple, "__name__": "m"},
         )
     with pytest.raises(AttributeError, match="_replace"):
         exec(
             "class Bad(NamedTuple):\n    a: int\n    def _replace(self): pass\n",
-            {"NamedTuple": typing_lite.NamedTuple, "__name__": "m"},
+            {"NamedTuple": lite.NamedTuple, "__name__": "m"},
         )
     with pytest.raises(TypeError, match="class form"):
-        typing_lite.NamedTuple("Point", [("x", int)])  # type: ignore[call-overload]
+        lite.NamedTuple("Point", [("x", int)])  # type: ignore[call-overload]
 
 
 DATA_BODY = textwrap.dedent(
@@ -137,7 +137,7 @@ def data_pair() -> tuple[ModuleType, ModuleType]:
         exec(compile(DATA_BODY.format(source=source), name, "exec"), module.__dict__)
         return module
 
-    return build_data("dataclasses", "dc_theirs"), build_data("carbonwrap.typing_lite", "dc_ours")
+    return build_data("dataclasses", "dc_theirs"), build_data("carbonwrap.lite", "dc_ours")
 
 
 def test_a_dataclass_is_built_as_dataclasses_builds_it(
@@ -176,7 +176,7 @@ def test_a_frozen_dataclass_refuses_changes_and_hashes(
 
     theirs, ours = data_pair
     for module, refused in (
-        (ours, typing_lite.FrozenInstanceError),
+        (ours, lite.FrozenInstanceError),
         (theirs, dataclasses.FrozenInstanceError),
     ):
         info = module.Info(1, "gpu")
@@ -186,11 +186,9 @@ def test_a_frozen_dataclass_refuses_changes_and_hashes(
             del info.name
         assert hash(info) == hash(module.Info(1, "gpu"))
         assert {info, module.Info(1, "gpu")} == {info}
-    assert typing_lite.replace(ours.Info(1, "gpu"), index=3) == ours.Info(3, "gpu")
+    assert lite.replace(ours.Info(1, "gpu"), index=3) == ours.Info(3, "gpu")
 
 
 def test_what_dataclasses_refuses_is_refused() -> None:
     with pytest.raises(TypeError, match="non-default argument 'b' follows default"):
-        typing_lite.dataclass(
-            type("Bad", (), {"__annotations__": {"a": "int", "b": "int"}, "a": 1})
-        )
+        lite.dataclass(type("Bad", (), {"__annotations__": {"a": "int", "b": "int"}, "a": 1}))

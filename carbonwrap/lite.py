@@ -5,7 +5,7 @@ each cost about as much as the interpreter's own start-up).
 
 Type checkers see `typing.NamedTuple` itself (the `TYPE_CHECKING` branch), so a class written
 
-    from carbonwrap.typing_lite import NamedTuple
+    from carbonwrap.lite import NamedTuple
 
     class Mount(NamedTuple):
         mount_point: str
@@ -15,7 +15,7 @@ is checked exactly as one based on typing's. At run time the class is what typin
 of it: `collections.namedtuple` over the annotated names in order, the values given in the body
 as defaults, and the body's methods, properties, docstring and other attributes set on it.
 Generic named tuples and multiple inheritance are not supported (typing's are; nothing here
-needs them). tests/unit/test_typing_lite.py holds the classes to typing's on the same bodies.
+needs them). tests/unit/test_lite.py holds the classes to typing's on the same bodies.
 
 `dataclass` and `field` are checked as the dataclasses module's. At run time `@dataclass` and
 `@dataclass(frozen=True)` give the class what dataclasses would: an `__init__` over the
@@ -34,17 +34,24 @@ modules under `if TYPE_CHECKING:` only, their annotations kept as strings
 
 from __future__ import annotations
 
-import collections
+import _thread
+import sys
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from contextlib import nullcontext as nullcontext
+    from contextlib import suppress as suppress
     from dataclasses import FrozenInstanceError as FrozenInstanceError
     from dataclasses import dataclass as dataclass
     from dataclasses import field as field
     from dataclasses import replace as replace
+    from functools import cache as cache
     from typing import NamedTuple as NamedTuple
     from typing import Protocol as Protocol
 else:
+    from _collections import _tuplegetter  # C: collections.namedtuple's field accessor
+
     Protocol = object
 
     class FrozenInstanceError(AttributeError):
@@ -145,32 +152,182 @@ else:
     )  # fmt: skip
     _SPECIAL = frozenset(("__module__", "__name__", "__annotations__", "__qualname__"))
 
+    class _Tuple(tuple):  # type: ignore[type-arg]
+        """What collections.namedtuple gives each class, written once for all of them."""
+
+        __slots__ = ()
+        _fields: tuple[str, ...] = ()
+
+        @classmethod
+        def _make(cls, iterable: object) -> _Tuple:
+            made = tuple.__new__(cls, iterable)  # type: ignore[arg-type]
+            if len(made) != len(cls._fields):
+                raise TypeError(f"Expected {len(cls._fields)} arguments, got {len(made)}")
+            return made
+
+        def _replace(self, /, **changes: object) -> _Tuple:
+            made = self._make(map(changes.pop, self._fields, self))
+            if changes:
+                raise ValueError(f"Got unexpected field names: {list(changes)!r}")
+            return made
+
+        def __repr__(self) -> str:
+            shown = ", ".join(f"{n}={v!r}" for n, v in zip(self._fields, self, strict=True))
+            return f"{self.__class__.__name__}({shown})"
+
+        def _asdict(self) -> dict[str, object]:
+            return dict(zip(self._fields, self, strict=True))
+
+        def __getnewargs__(self) -> tuple[object, ...]:
+            return tuple(self)
+
     class _NamedTupleMeta(type):
         def __new__(
             mcs, typename: str, bases: tuple[type, ...], namespace: dict[str, object]
         ) -> type:
             if bases != (_Base,):
-                raise TypeError("carbonwrap.typing_lite.NamedTuple: one base, NamedTuple, only")
-            names = list(namespace.get("__annotations__", {}))
-            defaults = [namespace[name] for name in names if name in namespace]
+                raise TypeError("carbonwrap.lite.NamedTuple: one base, NamedTuple, only")
+            annotations = dict(namespace.get("__annotations__", {}))  # type: ignore[call-overload]
+            names = tuple(annotations)
+            defaults = tuple(namespace[name] for name in names if name in namespace)
             if any(name not in namespace for name in names[len(names) - len(defaults) :]):
                 raise TypeError(f"{typename}: a field without a default follows one with one")
-            made = collections.namedtuple(  # type: ignore[misc]
-                typename, names, defaults=defaults, module=namespace["__module__"]
-            )
-            made.__annotations__ = dict(namespace.get("__annotations__", {}))
-            for key, value in namespace.items():
+            for key in namespace:
                 if key in _PROHIBITED:
                     raise AttributeError(f"{typename}: cannot overwrite NamedTuple attribute {key}")
-                if key not in _SPECIAL and key not in names:
-                    setattr(made, key, value)
-            made.__qualname__ = str(namespace.get("__qualname__", typename))
-            return made
+            body = {k: v for k, v in namespace.items() if k not in _SPECIAL and k not in names}
+            arguments = ", ".join(names)
+            one = "," if len(names) == 1 else ""
+            new = eval(  # as collections.namedtuple makes it: positional or keyword, fast
+                f"lambda _cls, {arguments}: _tuple_new(_cls, ({arguments}{one}))",
+                {"_tuple_new": tuple.__new__, "__builtins__": {}},
+            )
+            new.__name__ = "__new__"
+            new.__qualname__ = f"{namespace.get('__qualname__', typename)}.__new__"
+            new.__defaults__ = defaults or None
+            made: dict[str, object] = {
+                "__slots__": (),
+                "__module__": namespace["__module__"],
+                "__qualname__": namespace.get("__qualname__", typename),
+                "__annotations__": annotations,
+                "__doc__": namespace.get("__doc__") or f"{typename}({', '.join(names)})",
+                "__new__": new,
+                "__match_args__": names,
+                "_fields": names,
+                "_field_defaults": dict(
+                    zip(names[len(names) - len(defaults) :], defaults, strict=True)
+                ),
+            }
+            for index, name in enumerate(names):
+                made[name] = _tuplegetter(index, f"Alias for field number {index}")
+            made.update(body)
+            return type(typename, (_Tuple,), made)
 
     _Base = type.__new__(_NamedTupleMeta, "NamedTuple", (), {})
 
     def NamedTuple(typename: str, fields: object = None, /) -> type:
         """The functional form is not supported: write the class form."""
-        raise TypeError("carbonwrap.typing_lite.NamedTuple: use the class form")
+        raise TypeError("carbonwrap.lite.NamedTuple: use the class form")
 
     NamedTuple.__mro_entries__ = lambda bases: (_Base,)  # type: ignore[attr-defined]
+
+
+# Also without collections, functools, contextlib and threading, which import one another and
+# together cost the run's start-up about a third of the interpreter's (issue 19). The same
+# behaviour, for what the run path uses; type checkers see the standard library's own.
+if not TYPE_CHECKING:
+
+    def cache(function: object) -> object:
+        """functools.cache for functions of hashable positional arguments (the shipped tables,
+        read once per process): the first answer for each, kept."""
+        answers: dict[tuple[object, ...], object] = {}
+
+        def cached(*args: object) -> object:
+            try:
+                return answers[args]
+            except KeyError:
+                answer = answers[args] = function(*args)  # type: ignore[operator]
+                return answer
+
+        cached.__wrapped__ = function  # type: ignore[attr-defined]
+        cached.__name__ = function.__name__  # type: ignore[attr-defined]
+        cached.__doc__ = function.__doc__
+        cached.cache_clear = answers.clear  # type: ignore[attr-defined]
+        return cached
+
+    class suppress:  # contextlib's name
+        """contextlib.suppress: the block's exception ends it quietly if it is one of these."""
+
+        __slots__ = ("_kinds",)
+
+        def __init__(self, *kinds: type[BaseException]) -> None:
+            self._kinds = kinds
+
+        def __enter__(self) -> None:
+            return None
+
+        def __exit__(self, kind: object, value: object, traceback: object) -> bool:
+            return kind is not None and issubclass(kind, self._kinds)  # type: ignore[arg-type]
+
+    class nullcontext:  # contextlib's name
+        """contextlib.nullcontext(): a block that nothing wraps."""
+
+        __slots__ = ()
+
+        def __enter__(self) -> None:
+            return None
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+
+Lock = _thread.allocate_lock  # threading.Lock is this very function
+
+
+class Thread:
+    """threading.Thread(target=…, name=…, daemon=True) for the run's own threads, on `_thread`
+    (threading imports functools, collections and more): start, join (with a timeout),
+    is_alive. A thread that raises has its traceback printed as threading prints it."""
+
+    __slots__ = ("_done", "_started", "_target", "name")
+
+    def __init__(self, target: Callable[[], object], name: str) -> None:
+        self.name = name
+        self._target = target
+        self._done = _thread.allocate_lock()  # held while the thread runs
+        self._started = False
+
+    def start(self) -> None:
+        if self._started:
+            raise RuntimeError("threads can only be started once")
+        self._done.acquire()
+        self._started = True
+        try:
+            _thread.start_new_thread(self._run, ())
+        except BaseException:
+            self._done.release()
+            raise
+
+    def _run(self) -> None:
+        try:
+            self._target()
+        except SystemExit:
+            pass
+        except BaseException as exc:  # what threading.excepthook prints, then the thread ends
+            import traceback
+
+            with suppress(Exception):
+                sys.stderr.write(f"Exception in thread {self.name}:\n")
+                traceback.print_exception(exc, file=sys.stderr)
+        finally:
+            self._done.release()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Until the thread has ended, or `timeout` seconds."""
+        if not self._started:
+            raise RuntimeError("cannot join thread before it is started")
+        if self._done.acquire(True, -1 if timeout is None else max(timeout, 0.0)):
+            self._done.release()
+
+    def is_alive(self) -> bool:
+        return self._started and self._done.locked()
