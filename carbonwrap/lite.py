@@ -241,19 +241,35 @@ if not TYPE_CHECKING:
         """functools.cache for functions of hashable positional arguments (the shipped tables,
         read once per process): the first answer for each, kept."""
         answers: dict[tuple[object, ...], object] = {}
+        counts = [0, 0]  # hits, misses
 
         def cached(*args: object) -> object:
             try:
-                return answers[args]
+                answer = answers[args]
             except KeyError:
+                counts[1] += 1
                 answer = answers[args] = function(*args)  # type: ignore[operator]
                 return answer
+            counts[0] += 1
+            return answer
+
+        def cache_info() -> _CacheInfo:
+            return _CacheInfo(counts[0], counts[1], None, len(answers))
 
         cached.__wrapped__ = function  # type: ignore[attr-defined]
         cached.__name__ = function.__name__  # type: ignore[attr-defined]
         cached.__doc__ = function.__doc__
         cached.cache_clear = answers.clear  # type: ignore[attr-defined]
+        cached.cache_info = cache_info  # type: ignore[attr-defined]
         return cached
+
+    class _CacheInfo(NamedTuple):
+        """functools' CacheInfo."""
+
+        hits: int
+        misses: int
+        maxsize: int | None
+        currsize: int
 
     class suppress:  # contextlib's name
         """contextlib.suppress: the block's exception ends it quietly if it is one of these."""

@@ -20,12 +20,12 @@ The rules, the same before the run (`check_target`, `check_log_directory`) and a
 - Directories carbonwrap makes are 0755 less the umask: never writable by group or others.
 """
 
-import contextlib
 import errno
 import os
 import stat
 
 from carbonwrap.errors import CarbonwrapError
+from carbonwrap.lite import suppress
 
 _STEP = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC  # no read permission needed, no device opened
 _MAX_LINKS = 40  # the kernel's MAXSYMLINKS
@@ -96,7 +96,7 @@ def _walk(path: str, create: bool) -> int:
                 made += 1
                 # 0755 less the umask: the mode argument bounds group and others even where a
                 # default ACL replaces the umask (acl(5)), so no umask makes it writable to them.
-                with contextlib.suppress(FileExistsError):  # made meanwhile: checked next
+                with suppress(FileExistsError):  # made meanwhile: checked next
                     os.mkdir(name, 0o755, dir_fd=fd)
                 pending.append(name)
                 continue
@@ -149,7 +149,7 @@ def _existing(dir_fd: int, name: str, shown: str) -> os.stat_result | None:
                 "carbonwrap may replace",
                 "name a regular file (--json and --html take - for stdout)",
             )
-        with contextlib.suppress(OSError):  # dangling or a loop: the link is replaced all the same
+        with suppress(OSError):  # dangling or a loop: the link is replaced all the same
             st = os.stat(name, dir_fd=dir_fd)  # a stat opens nothing: no device acts on it
     if stat.S_ISDIR(st.st_mode):
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), shown)
@@ -172,7 +172,7 @@ def create_new(dir_fd: int, name: str, flags: int, mode: int) -> int:
         os.fchmod(fd, mode)
     except BaseException:
         os.close(fd)
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             os.unlink(name, dir_fd=dir_fd)
         raise
     return fd
@@ -272,7 +272,7 @@ def replace_whole(path: str, data: bytes, mode: int | None, *, exact: bool = Fal
                 os.close(fd)
             os.replace(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         except BaseException:
-            with contextlib.suppress(OSError):
+            with suppress(OSError):
                 os.unlink(temporary, dir_fd=dir_fd)
             raise
     finally:
@@ -283,7 +283,7 @@ def _temporary(dir_fd: int, name: str, mode: int) -> tuple[str, int]:
     """A new file `.NAME.<random>.tmp` (as mkstemp names them, which takes no directory fd)."""
     for _ in range(100):
         temporary = f".{name}.{os.urandom(6).hex()}.tmp"
-        with contextlib.suppress(FileExistsError):
+        with suppress(FileExistsError):
             return temporary, create_new(dir_fd, temporary, os.O_WRONLY, mode)
     raise FileExistsError(errno.EEXIST, "no unused temporary name", name)
 

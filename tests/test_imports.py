@@ -106,6 +106,13 @@ NEVER = {
     "warnings",
     "importlib",  # importlib.import_module imports warnings: providers only
     "ctypes",  # prctl(PR_SET_CHILD_SUBREAPER): the process tree only, not a cgroup leaf
+    # collections, functools, contextlib and threading import one another: together ~6 ms
+    # here. lite.py has NamedTuple, cache, suppress, nullcontext, Lock and Thread without them.
+    "collections",
+    "functools",
+    "contextlib",
+    "threading",
+    "types",
 }
 
 PROBE = """\

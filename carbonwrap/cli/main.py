@@ -5,13 +5,13 @@ group; every error a user can cause becomes one line on stderr and exit status 1
 from __future__ import annotations
 
 import atexit
-import contextlib
 import errno
 import os
 import sys
 
 from carbonwrap.cli import fastrun
 from carbonwrap.errors import CarbonwrapError, ExitCode, one_line
+from carbonwrap.lite import suppress
 
 TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def _run_fast(params: dict[str, object]) -> int:
     try:
         return fastrun.run(params, os.environ, sys.stderr)
     except (EOFError, KeyboardInterrupt) as exc:
-        with contextlib.suppress(OSError, ValueError):
+        with suppress(OSError, ValueError):
             sys.stderr.write("\n")
         return _INTERRUPTED if isinstance(exc, KeyboardInterrupt) else ExitCode.USAGE
     except OSError as exc:
@@ -188,6 +188,6 @@ def _leave(status: int) -> NoReturn:
     for stream in (sys.stdout, sys.stderr):
         if stream is None:  # closed at start and main() called without entry.py
             continue
-        with contextlib.suppress(OSError, ValueError):  # a reader that has gone away
+        with suppress(OSError, ValueError):  # a reader that has gone away
             stream.flush()
     os._exit(status)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Mapping
-
 from carbonwrap.errors import CarbonwrapError
 from carbonwrap.intensity.region import (
     ENV_VAR as REGION_ENV,
@@ -17,8 +14,12 @@ from carbonwrap.intensity.region import (
     zone_static,
 )
 from carbonwrap.intensity.table import WORLD, IntensityTable, StaticIntensity, load_table
-from carbonwrap.lite import NamedTuple
+from carbonwrap.lite import NamedTuple, cache
 from carbonwrap.packagedata import read_data
+
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 LOCATION_ENV = "CARBONWRAP_LOCATION"
 CLOUD_ENV = "CARBONWRAP_CLOUD"
@@ -320,7 +321,7 @@ def _region_hints(value: str, table: IntensityTable, limit: int = 5) -> list[str
     return hints[:limit]
 
 
-@functools.cache
+@cache
 def em_zones() -> dict[str, str]:
     """Electricity Maps zones shipped in carbonwrap/data, {"DK-DK1": "West Denmark", …}.
 

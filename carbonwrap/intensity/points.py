@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import math
-import threading
 
 from carbonwrap.errors import one_line
-from carbonwrap.lite import NamedTuple
+from carbonwrap.lite import Lock, NamedTuple
 
 TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
@@ -40,7 +39,7 @@ _MIN_SECRET_CHARS = 4  # shorter values would blank ordinary words out of every 
 _PIECE_CHARS = 8  # this many characters of a secret in a row are redacted too (a cut secret)
 _secrets: tuple[str, ...] = ()  # replaced whole under the lock: readers need no lock
 _pieces: frozenset[str] = frozenset()
-_secrets_lock = threading.Lock()
+_secrets_lock = Lock()
 
 
 def keep_secret(*values: str) -> None:

@@ -4,15 +4,18 @@ no region is given; `location.py` decides)."""
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import os
-from collections.abc import Callable, Mapping
 
 from carbonwrap.errors import CarbonwrapError
 from carbonwrap.intensity.table import WORLD, IntensityTable, StaticIntensity
-from carbonwrap.lite import NamedTuple
+from carbonwrap.lite import NamedTuple, cache, suppress
 from carbonwrap.packagedata import read_data
+
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    _Parser = Callable[[str, IntensityTable], "str | None"]
 
 ENV_VAR = "CARBONWRAP_REGION"
 ZONEINFO = "/usr/share/zoneinfo"
@@ -50,7 +53,6 @@ def region_from_timezone(
 # A parser maps what the user typed to a canonical code, or None when the text is not its kind;
 # ValueError("A (x) or B (y)") when the text names several regions.
 # Provider zones ("DK-DK1"), "gb-postcode:RG10", points and cloud regions: see location.py.
-_Parser = Callable[[str, IntensityTable], "str | None"]
 
 
 def _by_code(text: str, table: IntensityTable) -> str | None:
@@ -129,7 +131,7 @@ def zone_static(zone: str, table: IntensityTable) -> tuple[StaticIntensity, str]
     return static, phrase
 
 
-@functools.cache
+@cache
 def _zone_states() -> dict[str, tuple[str, list[str]]]:
     """us_zone_states.csv as {zone: (state or "", [states served])}; read on first use."""
     import csv
@@ -199,7 +201,7 @@ def system_timezone(
 def _zone_from_path(path: str) -> str | None:
     """The zone name ("Europe/Copenhagen") in a zoneinfo path or in the link it is, or None."""
     candidates = [path]
-    with contextlib.suppress(OSError):
+    with suppress(OSError):
         candidates.append(os.readlink(path))
     candidates.append(os.path.realpath(path))
     for candidate in candidates:
@@ -239,7 +241,7 @@ _NO_COUNTRY = frozenset(
 )
 
 
-@functools.cache
+@cache
 def _zone_tab(zoneinfo: str) -> dict[str, str]:
     """zone.tab as {zone: country}: the system's copy, else the one we ship."""
     try:
@@ -256,7 +258,7 @@ def _zone_tab(zoneinfo: str) -> dict[str, str]:
     return zones
 
 
-@functools.cache
+@cache
 def _tz_links(zoneinfo: str) -> dict[str, str]:
     """{link: target} from tzdata.zi ("L target link" lines); empty without one. Read on a miss."""
     try:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Iterator
-
-from carbonwrap.lite import NamedTuple
+from carbonwrap.lite import NamedTuple, cache
 from carbonwrap.packagedata import csv_rows, read_data
 
 TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import Any
 
 WORLD = "WORLD"
@@ -62,7 +60,7 @@ def _state(row: list[str]) -> StaticIntensity:
     )
 
 
-@functools.cache
+@cache
 def defaults() -> dict[str, Any]:
     """carbonwrap/data/defaults.json parsed: world average, PUE, car gCO2/km (see PROVENANCE.md)."""
     from carbonwrap.jsontext import loads
@@ -121,7 +119,7 @@ class IntensityTable:
         return {row[0]: code for code, row in self._countries.items()}
 
 
-@functools.cache
+@cache
 def _world() -> StaticIntensity:
     world = defaults()["world_average_gco2e_per_kwh"]
     year = int(world["year"])
@@ -130,7 +128,7 @@ def _world() -> StaticIntensity:
     return StaticIntensity(float(world["value"]), WORLD, "World", year, label, "lifecycle")
 
 
-@functools.cache
+@cache
 def load_table() -> IntensityTable:
     """The shipped table, read once per process (two small CSVs, plain csv module, ~0.5 ms)."""
     countries = {row[1]: row for row in _rows(_COUNTRY_FILE, _COUNTRY_HEADER)}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from contextlib import AbstractContextManager
 
 from carbonwrap.errors import CarbonwrapError
 from carbonwrap.lite import Protocol
@@ -13,6 +12,7 @@ from carbonwrap.sensors import SensorUnavailable
 TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from contextlib import AbstractContextManager
 
 
 class TreeAccounting(Protocol):

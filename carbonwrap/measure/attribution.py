@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from types import MappingProxyType
-
 from carbonwrap.lite import NamedTuple, Protocol
 
+MappingProxyType = type(type.__dict__)  # types.MappingProxyType, without importing types
 TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
     from collections.abc import Mapping

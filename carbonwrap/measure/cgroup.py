@@ -13,19 +13,17 @@ too: listed, stopped by a budget, moved out at the end, and the groups removed b
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
-import threading
 import time
 
-from carbonwrap.lite import NamedTuple
+from carbonwrap.lite import NamedTuple, Thread, suppress
 from carbonwrap.measure.proctree import process_stat
 from carbonwrap.sensors import SensorUnavailable
 
 TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    pass
 
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 # How often readings look for processes that left the leaf (at --interval 0.1 the walk of the
@@ -120,7 +118,7 @@ def remove_stale_leaves(parent: str, now_s: float | None = None) -> list[str]:
     except OSError:
         return removed
     for entry in entries:
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             if now_s - entry.stat(follow_symlinks=False).st_mtime < STALE_AFTER_S:
                 continue
             groups = cgroup_dirs(entry.path)  # with the groups a killed run's tree made below
@@ -136,7 +134,7 @@ def cgroup_dirs(top: str) -> list[str]:
     """`top` and every cgroup below it, parents before children."""
     found = [top]
     for group in found:  # grows as it goes: breadth first
-        with contextlib.suppress(OSError), os.scandir(group) as entries:
+        with suppress(OSError), os.scandir(group) as entries:
             found.extend(e.path for e in entries if e.is_dir(follow_symlinks=False))
     return found
 
@@ -146,7 +144,7 @@ def procs_in(groups: list[str]) -> list[int]:
     they are read may be missed)."""
     found: dict[int, None] = {}
     for group in groups:
-        with contextlib.suppress(OSError, ValueError):
+        with suppress(OSError, ValueError):
             found.update(dict.fromkeys(int(p) for p in _read(f"{group}/cgroup.procs").split()))
     return list(found)
 
@@ -185,7 +183,7 @@ class CgroupLeaf:
         self._final_cpu_s: float | None = None
         self._last_cpu_s = 0.0  # the count as last read, kept if the leaf is removed under us
         self._wrapper_cpu_s = 0.0  # our own CPU while we sat in the leaf to spawn the child
-        self._joining: threading.Thread | None = None
+        self._joining: Thread | None = None
         self._join_error: OSError | None = None
         self._inside = False
         self._placed = False  # the child has been spawned in the leaf
@@ -205,7 +203,7 @@ class CgroupLeaf:
         period (cgroup_threadgroup_rwsem): 6–30 ms on the development VM, most of the start-up
         budget if waited for in line. `placement` waits for it and charges back everything
         carbonwrap ran in the leaf meanwhile."""
-        self._joining = threading.Thread(target=self._join, name="carbonwrap-cgroup", daemon=True)
+        self._joining = Thread(target=self._join, name="carbonwrap-cgroup")
         self._joining.start()
 
     def _join(self) -> None:
@@ -230,8 +228,7 @@ class CgroupLeaf:
             os.write(self._parent_procs_fd, b"0")
             self._inside = False
 
-    @contextlib.contextmanager
-    def placement(self) -> Iterator[None]:
+    def placement(self) -> _Placement:
         """Spawn inside this block and the child starts life in the leaf.
 
         carbonwrap is in the leaf (joined early, or now), spawns (the child inherits the cgroup
@@ -240,17 +237,20 @@ class CgroupLeaf:
         counted before the spawn is ours (it was empty until we joined), and our CPU from then
         until we are out again is measured; both are subtracted from the tree's count.
         """
+        return _Placement(self)
+
+    def _enter(self) -> tuple[float, float]:
+        """In the leaf; (our CPU the leaf has counted, our process time now)."""
         self._joined()
         # process_time() brings this thread's runtime, and so the leaf's count, up to date;
         # no other thread of ours runs now (the early join's thread has ended).
         before_s = time.process_time()
-        ours_s = self._usage_s()
-        try:
-            yield
-        finally:
-            self._leave()
-            self._wrapper_cpu_s += ours_s + time.process_time() - before_s
-            self._placed = True
+        return self._usage_s(), before_s
+
+    def _exit(self, ours_s: float, before_s: float) -> None:
+        self._leave()
+        self._wrapper_cpu_s += ours_s + time.process_time() - before_s
+        self._placed = True
 
     def started(self, pid: int) -> None:
         """Nothing to do: the child was born in the leaf."""
@@ -311,7 +311,7 @@ class CgroupLeaf:
         """The leaf's path as /proc/PID/cgroup shows it: carbonwrap's own (it sits in the
         parent once the child is spawned) and the leaf's name; read when first needed."""
         if self._proc_path is None:
-            with contextlib.suppress(OSError):
+            with suppress(OSError):
                 own = parse_proc_cgroup(
                     _read("/proc/self/cgroup"), None if self.version == 2 else "cpuacct"
                 )
@@ -340,7 +340,7 @@ class CgroupLeaf:
         total_pages = 0
         for pid in self.pids():
             with (
-                contextlib.suppress(OSError, ValueError, IndexError),
+                suppress(OSError, ValueError, IndexError),
                 open(f"/proc/{pid}/statm", "rb") as f,
             ):
                 total_pages += int(f.read().split()[1])
@@ -357,7 +357,7 @@ class CgroupLeaf:
         self._finished = True
         if self._joining is not None:
             self._joining.join()  # setup failed before the spawn: the join may still be running
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             self._leave()
         try:
             self._final_cpu_s = self._cpu_s(force=True)  # the last departures, before we move any
@@ -369,7 +369,7 @@ class CgroupLeaf:
             if not moving:
                 break
             for pid in moving:
-                with contextlib.suppress(OSError):
+                with suppress(OSError):
                     os.write(self._parent_procs_fd, str(pid).encode())
             leftover.update(dict.fromkeys(moving))
         for fd in (self._procs_fd, self._parent_procs_fd, self._usage_fd):
@@ -390,3 +390,20 @@ class CgroupLeaf:
                 if exc.errno != errno.EBUSY:
                     return
                 time.sleep(0.002)
+
+
+class _Placement:
+    """`CgroupLeaf.placement()`'s block: in the leaf on entry, out again on exit, however the
+    block ends (a context manager written out: contextlib costs the run's start-up)."""
+
+    __slots__ = ("_counted", "_leaf")
+
+    def __init__(self, leaf: CgroupLeaf) -> None:
+        self._leaf = leaf
+        self._counted = (0.0, 0.0)
+
+    def __enter__(self) -> None:
+        self._counted = self._leaf._enter()
+
+    def __exit__(self, *exc: object) -> None:
+        self._leaf._exit(*self._counted)

@@ -10,17 +10,21 @@ vendor library measures. Every device gets a run-wide index: the first backend's
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
 
 from carbonwrap import lite
 from carbonwrap.sensors import SensorUnavailable
 
 TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
     from pathlib import Path
     from typing import Any
 
     from carbonwrap.sensors.gpu import GpuInfo, GpuSample, GpuSensor
+
+    Opener = Callable[["GpuHost", "list[GpuInfo]"], "GpuSensor"]
+
+    Backend = tuple[str, Callable[["GpuHost"], "str | None"], Opener]
 
 
 class GpuSet:
@@ -87,7 +91,6 @@ class GpuSet:
 
 # One opener per backend: (its label for the reasons, whether a few stat calls say its hardware
 # can be here, how to open it). The openers import their sensor only when they run.
-Opener = Callable[["GpuHost", "list[GpuInfo]"], "GpuSensor"]
 
 
 class GpuHost:
@@ -193,7 +196,6 @@ def _open_drm(host: GpuHost, found: list[GpuInfo]) -> GpuSensor:
     )
 
 
-Backend = tuple[str, Callable[[GpuHost], "str | None"], Opener]
 BACKENDS: tuple[Backend, ...] = (
     ("NVIDIA", _nvidia_here, _open_nvml),
     ("AMD (amdsmi)", _amd_here, _open_amdsmi),

@@ -25,13 +25,15 @@ time (its identity: a PID reused by another process has another start time).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import resource
-import threading
 import time
 
-from carbonwrap.lite import NamedTuple
+from carbonwrap.lite import Lock, NamedTuple, nullcontext, suppress
+
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
 
 WALK_EVERY_S = 5.0  # how often new processes of the tree are looked for
 PIDS_WALK_S = 1.0  # pids() (the budget stop, GPU matching) sees processes at most this old
@@ -88,7 +90,7 @@ def descendants(root_pid: int) -> list[tuple[int, int]]:
     """Every descendant of `root_pid` as (PID, start ticks), breadth first, parents before
     children. Reads each process's stat in /proc (as `ps` does) to find its parent."""
     children: dict[int, list[tuple[int, int]]] = {}
-    with contextlib.suppress(OSError):
+    with suppress(OSError):
         for name in os.listdir("/proc"):
             if name.isdigit():
                 stat = process_stat(int(name))
@@ -132,18 +134,18 @@ class ProcessTreeAccounting:
         self._own_pid = os.getpid()
         self._tree: list[tuple[int, int]] = []  # (pid, start ticks), parents first
         self._walked_at_s = -float("inf")
-        self._lock = threading.Lock()  # the sampler reads; the budget stop lists
+        self._lock = Lock()  # the sampler reads; the budget stop lists
         self._seen_cpu_s: dict[tuple[int, int], float] = {}  # own CPU of the live, largest seen
         self._gone_seen_s = 0.0  # the same of processes gone since
         self._rusage_base_s = _children_cpu_s()
         self._count_s = 0.0  # the largest count so far: each is a lower bound of the truth
         self._final_cpu_s: float | None = None
 
-    def placement(self) -> contextlib.AbstractContextManager[None]:
+    def placement(self) -> AbstractContextManager[None]:
         """Nothing to join; carbonwrap becomes a subreaper first, so that what the command
         leaves running stays among its descendants (a cgroup leaf keeps it without that)."""
         become_subreaper()
-        return contextlib.nullcontext()
+        return nullcontext()
 
     def started(self, pid: int) -> None:
         self._started = True
@@ -201,7 +203,7 @@ class ProcessTreeAccounting:
         total_pages = 0
         for pid, _ in self._tree:
             with (
-                contextlib.suppress(OSError, ValueError, IndexError),
+                suppress(OSError, ValueError, IndexError),
                 open(f"/proc/{pid}/statm", "rb") as f,
             ):
                 total_pages += int(f.read().split()[1])

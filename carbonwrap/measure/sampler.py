@@ -3,10 +3,9 @@ reading to `on_reading` (the budget), a logged sample less often (`emit`)."""
 
 from __future__ import annotations
 
-import threading
 import time
 
-from carbonwrap.lite import dataclass, field
+from carbonwrap.lite import Lock, Thread, dataclass, field
 from carbonwrap.measure.attribution import EnergyModel, Reading, interval_energy
 
 TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
@@ -96,14 +95,14 @@ class Sampler:
         self._on_reading = on_reading
         self._warn = warn
         self._clock = clock
-        self._lock = threading.Lock()
+        self._lock = Lock()
         # Held until `halt`: the thread waits on it between readings. A bare lock's timed
         # acquire is one call into C; Event.wait builds a Condition and a waiter lock each time
         # (a sixth of the thread's CPU at --interval 0.1, bench/overhead.py).
-        self._running = threading.Lock()
+        self._running = Lock()
         self._running.acquire()
         self._halted = False
-        self._thread: threading.Thread | None = None
+        self._thread: Thread | None = None
         self._warned: set[str] = set()
         self._gpu_carries: dict[int, GpuCarry] = {}  # per GPU: counter intervals waiting
         self._power_checks: dict[int, PowerCheck] = {}  # per GPU: the cross-check's window
@@ -237,7 +236,7 @@ class Sampler:
             self._emit(totals if totals is not None else self.snapshot())
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="carbonwrap-sampler", daemon=True)
+        self._thread = Thread(target=self._run, name="carbonwrap-sampler")
         self._thread.start()
 
     def halt(self) -> None:

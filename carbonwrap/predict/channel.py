@@ -7,20 +7,22 @@ from __future__ import annotations
 
 import _socket  # the C module: `socket` would cost ~6 ms of start-up for nothing used here
 import atexit
-import contextlib
 import os
 import sys
-import threading
 import time
-from collections.abc import Callable, Mapping
+
+from carbonwrap.lite import Lock, Thread, suppress
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
     from carbonwrap.predict.messages import Report
+
+    OnProgress = Callable[[float, float | None, str, str, float], None]
 
 ENV = "CARBONWRAP_PROGRESS"
 # done, total, unit, source ("channel" | "output"), when it arrived (time.monotonic())
-OnProgress = Callable[[float, float | None, str, str, float], None]
 _DATAGRAM_MAX = 4096  # longer datagrams are cut by the kernel: counted as bad
 _UCRED = 12  # struct ucred: pid, uid, gid
 _SUN_PATH_MAX = 107  # sockaddr_un.sun_path, less the terminating NUL
@@ -53,7 +55,7 @@ class RateLimiter:
         self._log = log
         # every report, as it comes (in memory; not the log)
         self._observers = [] if observe is None else [observe]
-        self._lock = threading.Lock()
+        self._lock = Lock()
         self.latest: Report | None = None
         self.reports = 0
         self.logged = 0
@@ -150,7 +152,7 @@ class ProgressChannel:
             sock.setblocking(True)  # whatever socket.setdefaulttimeout says: see _read
             sock.bind(self.path)
             # The kernel attaches each sender's pid (SCM_CREDENTIALS): whose report it is.
-            with contextlib.suppress(OSError, AttributeError):
+            with suppress(OSError, AttributeError):
                 sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_PASSCRED, 1)
         except BaseException:
             self._remove()
@@ -165,7 +167,7 @@ class ProgressChannel:
         self._refused: set[int] = set()  # senders refused while the source ran
         self._handover: tuple[Report, float] | None = None  # the last report before it
         self._closing = False
-        self._thread = threading.Thread(target=self._read, name="carbonwrap-progress", daemon=True)
+        self._thread = Thread(target=self._read, name="carbonwrap-progress")
 
     @property
     def latest(self) -> Report | None:
@@ -184,7 +186,7 @@ class ProgressChannel:
         That holds because the socket stays in blocking mode (`_receive_timeout`)."""
         self._closing = True
         if self._thread.is_alive():
-            with contextlib.suppress(OSError):
+            with suppress(OSError):
                 self._sock.shutdown(_socket.SHUT_RD)
             self._thread.join(2.0)
         self.limiter.finish()
@@ -294,7 +296,7 @@ class ProgressChannel:
 
     def _remove(self) -> None:
         for remove, path in ((os.unlink, self.path), (os.rmdir, self.directory)):
-            with contextlib.suppress(OSError):
+            with suppress(OSError):
                 remove(path)
 
 

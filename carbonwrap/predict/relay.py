@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
-from carbonwrap.predict.channel import OnProgress, RateLimiter, observer
+from carbonwrap.predict.channel import RateLimiter, observer
 from carbonwrap.predict.handover import spawn_cat
 from carbonwrap.predict.messages import Report
 from carbonwrap.predict.outputscan import OutputScanner
@@ -25,6 +25,7 @@ _F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ (Linux; the constant is in fcntl from
 _NAMES = {1: "stdout", 2: "stderr"}
 
 if TYPE_CHECKING:
+    from carbonwrap.predict.channel import OnProgress
     from carbonwrap.predict.ptyrelay import TerminalRelay
 
 

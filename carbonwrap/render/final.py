@@ -4,8 +4,6 @@ energy, everyday equivalents)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-
 from carbonwrap.lite import NamedTuple, dataclass, field
 from carbonwrap.render import units
 from carbonwrap.render.text import rich_text, shown, shown_row
@@ -13,6 +11,7 @@ from carbonwrap.runlog.summary import COMPONENTS, RunSummary
 
 TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
     from typing import Any
 
 _LABELS = {"cpu": "CPU", "dram": "DRAM", "gpu": "GPU"}

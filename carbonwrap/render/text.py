@@ -4,13 +4,12 @@ and a spreadsheet (`csv_cell`). Pure; rich is imported only by `rich_text`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from carbonwrap.errors import shown
 
 TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
     import re
+    from collections.abc import Sequence
     from typing import TypeVar
 
     from rich.text import Text

@@ -4,7 +4,10 @@ values (a column, a line) in one unit with the same decimals."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
 
 # (symbol, size in the base unit, the smallest value it is used for)
 _Ladder = tuple[tuple[str, float, float], ...]

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
-from contextlib import AbstractContextManager
 
 from carbonwrap.errors import CarbonwrapError, ExitCode
-from carbonwrap.lite import NamedTuple
+from carbonwrap.lite import NamedTuple, nullcontext, suppress
 from carbonwrap.runlog.records import LIST_ITEMS
 
 TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
     import signal as _signal
     from collections.abc import Mapping, Sequence
+    from contextlib import AbstractContextManager
     from typing import Any
 else:
     # The signal module's C part: the same functions and numbers, ints where the module wraps
@@ -240,7 +239,7 @@ class Child:
             for sig in IGNORED:
                 _signal.signal(sig, _signal.SIG_IGN)
             try:
-                with placement if placement is not None else contextlib.nullcontext():
+                with placement if placement is not None else nullcontext():
                     self.pid = _spawn(
                         argv,
                         env,
@@ -261,7 +260,7 @@ class Child:
         else:
             self.received_not_kept += 1
         if self.pid > 0 and not self._reaped:
-            with contextlib.suppress(ProcessLookupError):
+            with suppress(ProcessLookupError):
                 os.kill(self.pid, signum)
 
     def send(self, signum: int) -> bool:

@@ -5,9 +5,9 @@ call back into (warn, progress reports, samples, readings, the forecast)."""
 from __future__ import annotations
 
 import os
-import threading
 import time
 
+from carbonwrap.lite import Lock
 from carbonwrap.measure.accounting import TreeAccounting
 from carbonwrap.measure.attribution import Reading
 from carbonwrap.measure.sampler import Totals
@@ -226,7 +226,7 @@ class Predictions:
         self._make = make
         self._on_report = on_report
         self._clean_exit_s = clean_exit_s
-        self._lock = threading.Lock()
+        self._lock = Lock()
         self._sources: set[str] = set()  # those whose every report comes to `report`
         self.predictor: Predictor | None = None
 

@@ -3,12 +3,11 @@ environment > files > default) turned into them."""
 
 from __future__ import annotations
 
-from types import MappingProxyType
-
 from carbonwrap.lite import NamedTuple
 from carbonwrap.settings.catalog import Value
 from carbonwrap.settings.resolve import Config
 
+MappingProxyType = type(type.__dict__)  # types.MappingProxyType, without importing types
 TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
     from collections.abc import Mapping

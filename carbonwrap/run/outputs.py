@@ -4,13 +4,13 @@ and the JSON document."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
 
 from carbonwrap.outfiles import check_target, replace_whole
 from carbonwrap.runlog.summary import RunSummary
 
 TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any, TextIO
 
     from carbonwrap.render.final import Equivalent

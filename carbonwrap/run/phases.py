@@ -5,16 +5,15 @@ the end record, the reports)."""
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
 
 from carbonwrap import __version__, gcpause
 from carbonwrap.errors import CarbonwrapError
 from carbonwrap.intensity.plan import plan_intensity
+from carbonwrap.lite import suppress
 from carbonwrap.measure.accounting import TreeAccounting, new_run_id, open_accounting
 from carbonwrap.measure.meters import Meters
 from carbonwrap.measure.proctree import ProcessTreeAccounting
@@ -32,6 +31,7 @@ from carbonwrap.sensors import SensorUnavailable
 
 TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
     from typing import TextIO
 
 TOTALS_ENV = "CARBONWRAP_TOTALS"  # live/totals.py's ENV, named here without importing it
@@ -56,7 +56,7 @@ def run(
         spawn(context)
     except BaseException as exc:  # the command has not run: nothing of the run is left behind
         for step in reversed(context.undo):
-            with contextlib.suppress(Exception):
+            with suppress(Exception):
                 step()
         cause = exc.__cause__ if isinstance(exc, CarbonwrapError) else None
         if isinstance(cause, OSError) and cause.errno in (errno.EMFILE, errno.ENFILE):
@@ -247,7 +247,7 @@ def watch_totals(run: RunContext) -> None:
 
 def say_now(run: RunContext, notes: list[str]) -> None:
     """Notes on stderr at once, before the command's output (also in the log, with the rest)."""
-    with contextlib.suppress(OSError, ValueError):  # a terminal that has gone away
+    with suppress(OSError, ValueError):  # a terminal that has gone away
         for note in notes:
             run.stderr.write(f"carbonwrap: {note}\n")
         run.stderr.flush()
@@ -403,7 +403,7 @@ def watch_budget(run: RunContext) -> None:
     assert run.budget is not None
 
     def say(message: str) -> None:
-        with contextlib.suppress(OSError, ValueError):  # a terminal that has gone away
+        with suppress(OSError, ValueError):  # a terminal that has gone away
             stderr.write(f"carbonwrap: {message}\n")
             stderr.flush()
 

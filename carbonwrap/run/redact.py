@@ -4,7 +4,12 @@ Provider credentials themselves come from the environment, else from the user's 
 (settings/resolve.py, `Config.credentials`), never from a command line.
 """
 
-from collections.abc import Sequence
+from __future__ import annotations
+
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
 
 REDACTED = "<redacted>"
 _SECRET_WORDS = ("key", "token", "secret", "password", "passwd")

@@ -3,14 +3,13 @@ under one lock, then handed to the observers (the predictor, the budget)."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-
+from carbonwrap.lite import Lock
 from carbonwrap.runlog.summary import Fold
 from carbonwrap.runlog.writer import EventLog
 
 TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 
@@ -23,7 +22,7 @@ class Recorder:
     def __init__(self, log: EventLog) -> None:
         self.log = log
         self.fold = Fold()
-        self._lock = threading.Lock()
+        self._lock = Lock()
         self.observers: list[Callable[[dict[str, Any]], None]] = []
 
     def __call__(self, record: dict[str, Any]) -> None:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import threading
 import time
 
 from carbonwrap.errors import CarbonwrapError
+from carbonwrap.lite import Lock, suppress
 from carbonwrap.outfiles import create_new, open_directory
 from carbonwrap.runlog.records import Record, encode, utc_iso
 
@@ -48,7 +47,7 @@ class EventLog:
                 f"cannot write the log in {directory}: {exc.strerror}; "
                 "choose another directory with --log-dir"
             ) from exc
-        self._lock = threading.Lock()
+        self._lock = Lock()
         self._size = 0  # bytes of whole lines written: where the next line starts
         self._lost = 0  # records not written since writing last worked
         self._lost_why = ""
@@ -98,7 +97,7 @@ class EventLog:
                 written += os.write(self._fd, data[written:])
         except OSError as exc:
             if written:  # part of a line: take it back, so the log stays whole lines
-                with contextlib.suppress(OSError):
+                with suppress(OSError):
                     os.ftruncate(self._fd, self._size)
             self.failed = f"writing {self.path} failed: {exc.strerror}"
             self._lost_why = exc.strerror or str(exc)
@@ -122,7 +121,7 @@ class EventLog:
             self.failed += exc.strerror or str(exc)
             return []
         copied = 0
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             while copied < self._size:
                 data = os.pread(self._fd, min(1 << 20, self._size - copied), copied)
                 if not data:
@@ -145,16 +144,16 @@ class EventLog:
         try:  # relative to the directory the log was made in
             dir_fd = open_directory(self._directory)
         except OSError:  # no descriptor to walk with (ulimit -n): the log's own path
-            with contextlib.suppress(OSError):
+            with suppress(OSError):
                 st = os.lstat(self.path)  # the file made, not one planted since
                 if (st.st_dev, st.st_ino) == self._identity:
                     os.unlink(self.path)
             return
         try:
-            with contextlib.suppress(OSError):
+            with suppress(OSError):
                 os.unlink(self._name, dir_fd=dir_fd)
         finally:
             os.close(dir_fd)
         if self._made_directory:
-            with contextlib.suppress(OSError):  # only while empty: another run may use it now
+            with suppress(OSError):  # only while empty: another run may use it now
                 os.rmdir(self._directory)

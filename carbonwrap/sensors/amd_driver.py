@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
-from types import ModuleType
 
 from carbonwrap.sensors import SensorUnavailable
 
 TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
+    from types import ModuleType
     from typing import Any
 
 # The amdgpu driver shows itself by its module directory ("/sys/module/amdgpu exists when it
@@ -41,6 +40,8 @@ def load_amdsmi(root: str | os.PathLike[str] = "/") -> Any:
         raise SensorUnavailable(no_amd_driver_reason())
     printed = io.StringIO()  # amdsmi prints to stdout when libamd_smi.so is missing
     try:
+        import contextlib  # only where an AMD driver is found
+
         with contextlib.redirect_stdout(printed):
             import importlib  # only where an AMD driver is found
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import functools
 import os
 
-from carbonwrap.lite import NamedTuple
+from carbonwrap.lite import NamedTuple, cache
 from carbonwrap.packagedata import csv_rows
 
 # Green Algorithms (Lannelongue, Grealey & Inouye, Adv. Sci. 2021, doi:10.1002/advs.202100707):
@@ -328,7 +327,7 @@ def _row(line: str) -> _TdpRow:
     return _TdpRow(label, " ".join(label.lower().split()), float(tdp_w), int(threads), source)
 
 
-@functools.cache
+@cache
 def _table_text() -> tuple[str, str]:
     """The packaged cpu_tdp.csv and its lower-cased copy (ASCII: the offsets agree)."""
     from carbonwrap.packagedata import read_data
@@ -349,7 +348,7 @@ def instance_cpu_model(instance: CloudInstance) -> tuple[str, str] | None:
     return _instances().get((provider, family))
 
 
-@functools.cache
+@cache
 def _instances() -> dict[tuple[str, str], tuple[str, str]]:
     from carbonwrap.packagedata import read_data
 

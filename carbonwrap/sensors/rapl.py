@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 
 from carbonwrap.lite import NamedTuple
 from carbonwrap.sensors import SensorUnavailable, numbered
 
 TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Literal
 
 # Kernel docs: https://docs.kernel.org/power/powercap/powercap.html

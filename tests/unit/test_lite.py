@@ -192,3 +192,59 @@ def test_a_frozen_dataclass_refuses_changes_and_hashes(
 def test_what_dataclasses_refuses_is_refused() -> None:
     with pytest.raises(TypeError, match="non-default argument 'b' follows default"):
         lite.dataclass(type("Bad", (), {"__annotations__": {"a": "int", "b": "int"}, "a": 1}))
+
+
+def test_cache_keeps_the_first_answer_per_arguments_as_functools_does() -> None:
+    calls: list[tuple[object, ...]] = []
+
+    @lite.cache
+    def table(name: str, rows: int = 0) -> list[str]:
+        calls.append((name, rows))
+        return [name] * rows
+
+    assert table("a", 2) == ["a", "a"] and table("a", 2) is table("a", 2)
+    assert table("b") == [] and calls == [("a", 2), ("b", 0)]
+    assert table.cache_info().currsize == 2 and table.cache_info().hits == 2  # type: ignore[attr-defined]
+    assert table.__name__ == "table" and table.__wrapped__("c", 1) == ["c"]  # type: ignore[attr-defined]
+
+
+def test_suppress_and_nullcontext_as_contextlib() -> None:
+    with lite.suppress(KeyError, OSError):
+        raise FileNotFoundError("gone")  # an OSError
+    with pytest.raises(ValueError), lite.suppress(KeyError):
+        raise ValueError("not suppressed")
+    with lite.suppress():
+        pass
+    with lite.nullcontext() as nothing:
+        assert nothing is None
+
+
+def test_a_thread_runs_joins_and_reports_what_it_raised(capfd: pytest.CaptureFixture[str]) -> None:
+    import time
+
+    ran: list[str] = []
+    gate = lite.Lock()
+    gate.acquire()
+    worker = lite.Thread(target=lambda: (gate.acquire(), ran.append("done")), name="cw-test")
+    assert not worker.is_alive()
+    with pytest.raises(RuntimeError):
+        worker.join()
+    worker.start()
+    assert worker.is_alive()
+    worker.join(0.05)  # times out: the gate is shut
+    assert worker.is_alive() and ran == []
+    gate.release()
+    worker.join()
+    assert not worker.is_alive() and ran == ["done"]
+    with pytest.raises(RuntimeError):
+        worker.start()
+
+    def fail() -> None:
+        raise ZeroDivisionError("in the thread")
+
+    failing = lite.Thread(target=fail, name="cw-failing")
+    failing.start()
+    failing.join()
+    time.sleep(0.01)
+    err = capfd.readouterr().err
+    assert "Exception in thread cw-failing:" in err and "ZeroDivisionError: in the thread" in err
