@@ -1,9 +1,8 @@
-"""The `run` command: settings resolved and checked, the carbon-aware wait if asked for, the
-cgroup leaf opened as early as possible, then the run itself (`run/phases.py`)."""
+"""The `run` command: the cgroup leaf opened first (its join overlaps the rest), settings
+resolved and checked, the carbon-aware wait if asked for, then the run itself
+(`run/phases.py`)."""
 
 from __future__ import annotations
-
-from carbonwrap.settings.resolve import check_run_settings, load_config
 
 TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
@@ -26,11 +25,28 @@ def run(
     without it; returns the exit status."""
     from carbonwrap.measure.accounting import new_run_id, open_accounting
 
-    config = load_config(environ)
-    resolved = config.resolve(flags, environ)
-    check_run_settings(resolved)
+    run_id = new_run_id()
+    # The cgroup leaf first, before the settings are even read: the kernel's wait to move
+    # carbonwrap in (an RCU grace period: ~10 ms on the development VM, as long as the rest of
+    # start-up) overlaps everything else. Its method is the flag's, else auto; settings that
+    # name another (a variable, the settings file) or --start-within give it up again.
+    early = flags.get("cpu_accounting") or "auto"
+    accounting = open_accounting(early, run_id)
+    try:
+        from carbonwrap.settings.resolve import check_run_settings, load_config
+
+        config = load_config(environ)
+        resolved = config.resolve(flags, environ)
+        check_run_settings(resolved)
+        method = resolved["cpu_accounting"].value
+        waits = bool(resolved["start_within"].value)
+    except BaseException:
+        accounting[0].finish()
+        raise
+    if method != early or waits:
+        accounting[0].finish()
     schedule = None
-    if resolved["start_within"].value:  # the wait comes before the run exists: no leaf, no log
+    if waits:  # the wait comes before the run exists: no leaf, no log
         from carbonwrap.run.schedule import Interrupted, start_when_greenest
 
         try:
@@ -40,21 +56,24 @@ def run(
         except Interrupted as stop:
             stderr.write(f"carbonwrap: {stop}\n")
             return stop.status
-    run_id = new_run_id()
-    # The cgroup leaf first: the kernel's wait to move carbonwrap in overlaps loading the rest.
-    accounting = open_accounting(resolved["cpu_accounting"].value, run_id)
-    from carbonwrap.run.options import RunOptions
-    from carbonwrap.run.phases import run as run_command
+    if method != early or waits:
+        accounting = open_accounting(method, run_id)
+    try:  # until the run owns the leaf (RunContext.undo), a failure gives it up here
+        from carbonwrap.run.options import RunOptions
+        from carbonwrap.run.phases import run as run_command
 
-    options = RunOptions.from_settings(
-        resolved,
-        command,
-        where,
-        json_path=json_path,
-        progress_from_output=progress_from_output,
-        run_id=run_id,
-        config=config,
-        schedule=schedule,
-        mlflow=mlflow,
-    )
+        options = RunOptions.from_settings(
+            resolved,
+            command,
+            where,
+            json_path=json_path,
+            progress_from_output=progress_from_output,
+            run_id=run_id,
+            config=config,
+            schedule=schedule,
+            mlflow=mlflow,
+        )
+    except BaseException:
+        accounting[0].finish()
+        raise
     return run_command(options, environ, stderr, accounting)

@@ -17,12 +17,14 @@ import errno
 import os
 import time
 
-from carbonwrap.lite import NamedTuple, Thread, suppress
+from carbonwrap.lite import Lock, NamedTuple, Thread, suppress
 from carbonwrap.measure.proctree import process_stat
 from carbonwrap.sensors import SensorUnavailable
 
 TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
+    from _thread import LockType
+
     pass
 
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
@@ -202,11 +204,20 @@ class CgroupLeaf:
         overlaps the rest of start-up. The first migration of a process waits for an RCU grace
         period (cgroup_threadgroup_rwsem): 6–30 ms on the development VM, most of the start-up
         budget if waited for in line. `placement` waits for it and charges back everything
-        carbonwrap ran in the leaf meanwhile."""
-        self._joining = Thread(target=self._join, name="carbonwrap-cgroup")
-        self._joining.start()
+        carbonwrap ran in the leaf meanwhile.
 
-    def _join(self) -> None:
+        Returns once the thread is about to write: a new thread needs the GIL to start, and
+        the main thread, busy importing, would hold it for up to the switch interval (5 ms),
+        so the kernel's wait would begin that much later."""
+        writing = Lock()
+        writing.acquire()
+        self._joining = Thread(target=lambda: self._join(writing), name="carbonwrap-cgroup")
+        self._joining.start()
+        writing.acquire()  # released by the thread just before its write
+
+    def _join(self, writing: LockType | None = None) -> None:
+        if writing is not None:
+            writing.release()
         try:
             os.write(self._procs_fd, b"0")  # "0" = the writing process, all its threads
             self._inside = True
