@@ -26,7 +26,6 @@ time (its identity: a PID reused by another process has another start time).
 from __future__ import annotations
 
 import os
-import resource
 import time
 
 from carbonwrap.lite import Lock, NamedTuple, nullcontext, suppress
@@ -103,6 +102,8 @@ def descendants(root_pid: int) -> list[tuple[int, int]]:
 
 
 def _children_cpu_s() -> float:
+    import resource  # the process tree only (a C module: start-up)
+
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 

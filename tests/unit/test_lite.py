@@ -78,6 +78,12 @@ def test_instances_behave_alike(pair: tuple[type, type]) -> None:
     for cls in pair:
         reading = cls(2.0, 10.0)
         assert reading == (2.0, 10.0, "rapl", ())
+        assert cls(energy_j=1.0, time_s=3.0, notes=("n",)) == (3.0, 1.0, "rapl", ("n",))
+        assert cls(1.0, 2.0, source="x") == (1.0, 2.0, "x", ())
+        with pytest.raises(TypeError, match="missing 1 required positional argument: 'energy_j'"):
+            cls(1.0)
+        with pytest.raises(TypeError, match="unexpected keyword argument 'other'"):
+            cls(1.0, 2.0, other=3)
         assert reading.power_w == 5.0
         assert reading.later(1.0).time_s == 3.0
         assert reading._asdict() == {"time_s": 2.0, "energy_j": 10.0, "source": "rapl", "notes": ()}
