@@ -152,8 +152,9 @@ def test_a_dataclass_is_built_as_dataclasses_builds_it(
     import inspect
 
     theirs, ours = data_pair
-    for name in ("Summary", "Info"):
+    for name, args in (("Summary", ("r",)), ("Info", (1,))):
         mine, real = getattr(ours, name), getattr(theirs, name)
+        mine(*args), mine(*args)  # a second instance installs the compiled __init__
         ours_params = inspect.signature(mine).parameters
         their_params = inspect.signature(real).parameters
         assert list(ours_params) == list(their_params)  # names in order, positional or keyword
@@ -254,3 +255,31 @@ def test_a_thread_runs_joins_and_reports_what_it_raised(capfd: pytest.CaptureFix
     time.sleep(0.01)
     err = capfd.readouterr().err
     assert "Exception in thread cw-failing:" in err and "ZeroDivisionError: in the thread" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [((), {}), (("r",), {}), (("r", 2.0), {}), (("r",), {"tags": {"a": "b"}}),
+     ((), {"run_id": "r", "notes": ["n"]}), (("r", 1.0, ["x"], {}, 5), {}),
+     (("r",), {"run_id": "s"}), (("r",), {"other": 1}), (("r",), {"energy_j": 3.0})],
+)  # fmt: skip
+def test_the_first_instance_binds_its_arguments_as_the_compiled_init(
+    args: tuple[object, ...], kwargs: dict[str, object]
+) -> None:
+    """A class's first instance comes from the general __init__ (no compiling at start-up),
+    later ones from the compiled one: each call binds alike, or fails alike."""
+    outcomes = []
+    for _ in range(2):
+        module = ModuleType("dc_fresh")
+        sys.modules["dc_fresh"] = module
+        exec(
+            compile(DATA_BODY.format(source="carbonwrap.lite"), "dc_fresh", "exec"), module.__dict__
+        )
+        summary = module.Summary
+        for _instance in range(2):  # the general __init__, then the compiled one
+            try:
+                made = summary(*args, **kwargs)
+                outcomes.append(("made", made.run_id, made.energy_j, made.notes, made.tags))
+            except TypeError:
+                outcomes.append(("TypeError",))
+    assert len(set(map(repr, outcomes))) == 1, outcomes
