@@ -1,9 +1,11 @@
-"""`NamedTuple`, `Protocol` and `dataclass` for the modules `carbonwrap run` loads before the
-command starts, without importing `typing` or `dataclasses` (issue 19: typing with the `re`,
-`enum` and `warnings` it pulls in, and dataclasses with `inspect`, `ast`, `dis` and `tokenize`,
-each cost about as much as the interpreter's own start-up).
+"""What the modules `carbonwrap run` loads before the command starts take from typing,
+dataclasses, functools, contextlib and threading, without importing those (issue 19: typing
+with the `re`, `enum` and `warnings` it pulls in, dataclasses with `inspect`, `ast`, `dis` and
+`tokenize`, and collections, functools, contextlib and threading, which import one another,
+each cost about half the interpreter's own start-up or more). Type checkers see the standard
+library's own names (the `TYPE_CHECKING` branch); tests/unit/test_lite.py holds these to them.
 
-Type checkers see `typing.NamedTuple` itself (the `TYPE_CHECKING` branch), so a class written
+`NamedTuple`: a class written
 
     from carbonwrap.lite import NamedTuple
 
@@ -11,25 +13,31 @@ Type checkers see `typing.NamedTuple` itself (the `TYPE_CHECKING` branch), so a 
         mount_point: str
         root: str = "/"
 
-is checked exactly as one based on typing's. At run time the class is what typing would make
-of it: `collections.namedtuple` over the annotated names in order, the values given in the body
-as defaults, and the body's methods, properties, docstring and other attributes set on it.
-Generic named tuples and multiple inheritance are not supported (typing's are; nothing here
-needs them). tests/unit/test_lite.py holds the classes to typing's on the same bodies.
+is what typing would make of it: a tuple subclass over the annotated names in order, the
+values in the body as defaults, `_make`, `_replace`, `_asdict`, `_fields`, `_field_defaults`,
+the body's methods, properties, docstring and other attributes. Its `__new__` takes the fields
+by position or name, as collections.namedtuple's, from one compiled template per field count
+whose parameters are renamed (compiling each class's own was two thirds of its cost). Generic
+named tuples and multiple inheritance are not supported (nothing here needs them).
 
-`dataclass` and `field` are checked as the dataclasses module's. At run time `@dataclass` and
-`@dataclass(frozen=True)` give the class what dataclasses would: an `__init__` over the
-annotated names in order (a value in the body is the default; `field(default_factory=f)` calls
-`f` for each instance), `__repr__`, `__eq__`, `__match_args__`, and for a frozen class
-`__setattr__`/`__delattr__` that raise `FrozenInstanceError` (an AttributeError) and
-`__hash__` over the fields; `replace` is `dataclasses.replace`. No other options, no
-inheritance between such classes, no `ClassVar` or `InitVar` (nothing here needs them).
+`dataclass` and `field`: `@dataclass` and `@dataclass(frozen=True)` give what dataclasses
+would: an `__init__` over the annotated names in order (a value in the body is the default;
+`field(default_factory=f)` calls `f` for each instance), `__repr__`, `__eq__`,
+`__match_args__`, and for a frozen class `__setattr__`/`__delattr__` that raise
+`FrozenInstanceError` (an AttributeError) and `__hash__`; `replace` is dataclasses.replace.
+The first instance is made by a general `__init__`, the second compiles the generated one. No
+other options, no inheritance between such classes, no `ClassVar` or `InitVar`.
 
-`Protocol` is checked as typing's; at run time it is `object`: a protocol class is then a plain
-class with the methods' stubs, used by nothing but annotations (no `isinstance` against it).
-The other names of typing (`Any`, `TextIO`, `TypeVar`, …) are imported by the run path's
-modules under `if TYPE_CHECKING:` only, their annotations kept as strings
-(`from __future__ import annotations`).
+`Protocol` is `object` at run time: a protocol class is a plain class with the methods' stubs,
+used by nothing but annotations (no `isinstance` against it). The other names of typing
+(`Any`, `TextIO`, `TypeVar`, …) and collections.abc are imported by the run path's modules
+under `if TYPE_CHECKING:` only, their annotations kept as strings (`from __future__ import
+annotations`).
+
+`cache` (functools.cache for hashable positional arguments), `suppress` and `nullcontext`
+(contextlib's), `Lock` (threading.Lock is `_thread.allocate_lock`) and `Thread` (a daemon
+thread on `_thread`: start, join with a timeout, is_alive; a traceback printed as threading
+prints it).
 """
 
 from __future__ import annotations
