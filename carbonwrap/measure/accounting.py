@@ -30,6 +30,11 @@ class TreeAccounting(Protocol):
     approximate: bool
     escaped: list[int]
 
+    @property
+    def joining(self) -> bool:
+        """The kernel is still moving carbonwrap into the tree's cgroup (`CgroupLeaf`): the
+        spawn will wait for it, and work done meanwhile costs no time."""
+
     def placement(self) -> AbstractContextManager[None]: ...
     def started(self, pid: int) -> None: ...
     def cpu_s(self) -> float: ...

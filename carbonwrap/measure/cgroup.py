@@ -215,6 +215,11 @@ class CgroupLeaf:
         self._joining.start()
         writing.acquire()  # released by the thread just before its write
 
+    @property
+    def joining(self) -> bool:
+        """The early join still waits for the kernel (`placement` will wait for it)."""
+        return self._joining is not None and self._joining.is_alive()
+
     def _join(self, writing: LockType | None = None) -> None:
         if writing is not None:
             writing.release()

@@ -48,6 +48,7 @@ class OwnProcessAccounting:
 
     method = "process"
     approximate = True
+    joining = False
 
     def __init__(self) -> None:
         self.escaped: list[int] = []  # a thread cannot leave its process

@@ -128,6 +128,7 @@ class ProcessTreeAccounting:
 
     method = "process-tree"
     approximate = True
+    joining = False
 
     def __init__(self) -> None:
         self.escaped: list[int] = []  # a process cannot leave carbonwrap's descendants

@@ -259,6 +259,8 @@ def spawn(run: RunContext) -> None:
     the leaf refuses us (auto mode), process-tree polling instead, with a note. The command has
     not run when that happens."""
     options, relay = run.options, run.relay
+    if run.acct.joining:
+        load_for_the_end(run)
     actions = relay.file_actions if relay is not None else ()
     session = relay is not None and relay.new_session  # the command leads one on its pty
     try:
@@ -277,6 +279,18 @@ def spawn(run: RunContext) -> None:
     run.acct.started(run.child.pid)
     if relay is not None:
         relay.spawned(run.child.pid)
+
+
+def load_for_the_end(run: RunContext) -> None:
+    """While the kernel still moves carbonwrap into the cgroup leaf (an RCU grace period, up
+    to tens of ms, that the spawn must wait for), load what the end of the run will need: the
+    report's renderers, --json's writer. Idle time otherwise; done only then, so that the
+    command never starts later for it (issue 19: a short command's whole run)."""
+    options = run.options
+    if not options.quiet:
+        import carbonwrap.render.final
+    if not options.quiet or options.json_path is not None:
+        import carbonwrap.run.outputs  # noqa: F401
 
 
 def start(run: RunContext) -> None:

@@ -30,6 +30,7 @@ class FakeTree:
 
     method = "fake"
     approximate = False
+    joining = False
 
     def __init__(self) -> None:
         self.cpu = 0.0
