@@ -282,10 +282,11 @@ def spawn(run: RunContext) -> None:
 
 
 def load_for_the_end(run: RunContext) -> None:
-    """While the kernel still moves carbonwrap into the cgroup leaf (an RCU grace period, up
-    to tens of ms, that the spawn must wait for), load what the end of the run will need: the
-    report's renderers, --json's writer. Idle time otherwise; done only then, so that the
-    command never starts later for it (issue 19: a short command's whole run)."""
+    """Load what the end of the run will need, the report's renderers and --json's writer,
+    at a time that costs nothing: while the kernel still moves carbonwrap into the cgroup leaf
+    (an RCU grace period, up to tens of ms, that the spawn waits for), else once the command
+    runs (beside it, before carbonwrap waits for it). Never before a spawn that could go at
+    once (issue 19: for a short command, every millisecond is the run's)."""
     options = run.options
     if not options.quiet:
         import carbonwrap.render.final
@@ -340,6 +341,7 @@ def start(run: RunContext) -> None:
     except OSError as exc:
         run.live = None
         run.warn(f"no live view ({exc.strerror or exc})")
+    load_for_the_end(run)  # while the command runs (if not already, while joining)
 
 
 def attach_mlflow(run: RunContext) -> None:
