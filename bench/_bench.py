@@ -2,10 +2,11 @@
 
 Each bench script prints a header naming the machine, then its numbers. None of them asserts.
 
-How carbonwrap is started: as the console script pip installs would start it (`<python> -c
-"from carbonwrap.entry import main; ..."`, not `-m carbonwrap`, which adds runpy) with PYTHONPATH
-set to this checkout and the working directory outside the repository, so the code under test is
-the checkout's. The
+How carbonwrap is started: as the installed `carbonwrap` command starts it — the interpreter
+running a copy of the package's script, carbonwrap/cli/carbonwrap (what pip installs into bin/,
+its `#!python` line pointed at the environment's interpreter), not `-m carbonwrap`, which adds
+runpy — with PYTHONPATH set to this checkout and the working directory outside the repository,
+so the code under test is the checkout's. The
 interpreter should be one in which carbonwrap is NOT installed in editable mode: an editable
 install's `.pth` finder runs on every interpreter start (even with PYTHONPATH set) and adds tens
 of milliseconds that a normal `pip install` does not have. `--python` picks the interpreter;
@@ -198,15 +199,24 @@ def carbonwrap_env(
     return env
 
 
-# What the `carbonwrap` script that pip generates for [project.scripts] runs (pip's wrapper
-# also imports re, which click imports anyway); `-m carbonwrap` would add runpy (~7 ms here).
-_ENTRY = (
-    "import sys; from carbonwrap.entry import main; sys.argv[0] = 'carbonwrap'; sys.exit(main())"
-)
+# The `carbonwrap` command as installed: the package's own script (pyproject.toml's
+# script-files; not a [project.scripts] entry point, whose wrapper imports re: ~5 ms), copied out
+# of the checkout so that the directory Python puts first on sys.path is not a package's.
+_SCRIPT: list[str] = []
+
+
+def launcher() -> str:
+    if not _SCRIPT:
+        where = tempfile.mkdtemp(prefix="cw-bench-bin-")
+        atexit.register(shutil.rmtree, where, True)
+        script = os.path.join(where, "carbonwrap")
+        shutil.copyfile(REPO / "carbonwrap" / "cli" / "carbonwrap", script)
+        _SCRIPT.append(script)
+    return _SCRIPT[0]
 
 
 def carbonwrap_argv(interp: Interpreter, *args: str) -> list[str]:
-    return [interp.python, "-c", _ENTRY, *args]
+    return [interp.python, launcher(), *args]
 
 
 def header(title: str, interp: Interpreter | None = None) -> str:
@@ -233,7 +243,7 @@ def header(title: str, interp: Interpreter | None = None) -> str:
             else "carbonwrap not installed editable; code imported via PYTHONPATH"
         )
         lines.append(
-            f"carbonwrap: PYTHONPATH={SOURCE} {interp.python} -c <the console script's two lines> "
+            f"carbonwrap: PYTHONPATH={SOURCE} {interp.python} <carbonwrap/cli/carbonwrap, the installed script> "
             f"(Python {interp.version}; {how}; bytecode cached in a temporary "
             "PYTHONPYCACHEPREFIX unless a line says otherwise)"
         )

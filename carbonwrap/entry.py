@@ -2,10 +2,16 @@
 standard descriptors held open for carbonwrap alone (`hold_closed_stdio`), start-up without the
 cyclic garbage collector (`gcpause.py`), then the CLI."""
 
+from __future__ import annotations
+
 import os
 import sys
 
 from carbonwrap import gcpause
+
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 _STREAMS = ("stdin", "stdout", "stderr")
 
@@ -14,11 +20,27 @@ def main() -> None:
     hold_closed_stdio()
     gcpause.pause()
     try:
+        if opens_a_run(sys.argv[1:], os.environ):
+            from carbonwrap.measure.accounting import open_early
+
+            open_early()  # the cgroup leaf's join overlaps the rest of start-up
         from carbonwrap.cli.main import main as cli_main
 
         cli_main()
     except KeyboardInterrupt:  # Ctrl-C while still importing: no command yet, no traceback
         raise SystemExit(130) from None  # 128 + SIGINT, what the command would have given
+
+
+def opens_a_run(args: list[str], environ: Mapping[str, str]) -> bool:
+    """`carbonwrap run …` whose CPU accounting is auto unless its settings say otherwise: no
+    --cpu-accounting, --start-within or help among its options (a value that only looks like
+    one, or the command's own words without `--`, just makes this say no: the run command
+    then opens the accounting itself, as it always can)."""
+    if args[:1] != ["run"] or "_CARBONWRAP_COMPLETE" in environ:
+        return False
+    options = args[1 : args.index("--")] if "--" in args else args[1:]
+    refused = ("--cpu-accounting", "--start-within", "--help", "-h")
+    return not any(word.startswith(refused) for word in options)
 
 
 def hold_closed_stdio() -> None:

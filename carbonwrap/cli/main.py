@@ -32,7 +32,11 @@ def _one_line(error: click.ClickException) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: every error a user can cause is one line on stderr and exit status 125."""
-    _leave(_status(argv))
+    status = _status(argv)
+    early = sys.modules.get("carbonwrap.measure.accounting")
+    if early is not None:  # entry.py opened a run's accounting that no run took up
+        early.give_up_early()
+    _leave(status)
 
 
 def _status(argv: list[str] | None) -> int:

@@ -23,15 +23,20 @@ def run(
     """`carbonwrap run`: `flags` are the options that settings also give (None: not given),
     `where` --region, --location, --cloud; `mlflow`: --mlflow's run and experiment, None
     without it; returns the exit status."""
-    from carbonwrap.measure.accounting import new_run_id, open_accounting
+    from carbonwrap.measure.accounting import new_run_id, open_accounting, take_early
 
-    run_id = new_run_id()
-    # The cgroup leaf first, before the settings are even read: the kernel's wait to move
-    # carbonwrap in (an RCU grace period: ~10 ms on the development VM, as long as the rest of
-    # start-up) overlaps everything else. Its method is the flag's, else auto; settings that
-    # name another (a variable, the settings file) or --start-within give it up again.
+    # The cgroup leaf first, before the settings are even read (entry.py opens it before the
+    # CLI is imported, where it can): the kernel's wait to move carbonwrap in (an RCU grace
+    # period: ~10-20 ms on the development VM, as long as the rest of start-up) overlaps
+    # everything else. Its method is the flag's, else auto; settings that name another (a
+    # variable, the settings file) or --start-within give it up again.
     early = flags.get("cpu_accounting") or "auto"
-    accounting = open_accounting(early, run_id)
+    taken = take_early()
+    if taken is not None:
+        run_id, accounting = taken
+    else:
+        run_id = new_run_id()
+        accounting = open_accounting(early, run_id)
     try:
         from carbonwrap.settings.resolve import check_run_settings, load_config
 

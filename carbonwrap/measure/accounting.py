@@ -91,3 +91,30 @@ def open_accounting(method: str, run_id: str) -> tuple[TreeAccounting, list[str]
         return leaf, notes
     notes.append("CPU time counted by polling the process tree (approximate)")
     return ProcessTreeAccounting(), notes
+
+
+# `carbonwrap run` without --cpu-accounting opens the auto accounting first thing (entry.py),
+# before the CLI is even imported; the run command takes it up (`take_early`): a cgroup leaf's
+# join (an RCU grace period, ~10-20 ms on the development VM) then overlaps all of start-up.
+_early: list[tuple[str, tuple[TreeAccounting, list[str]]]] = []
+
+
+def open_early() -> None:
+    """The auto accounting under a new run id, for `take_early`; nothing if it fails here (the
+    run command opens it again and says why)."""
+    run_id = new_run_id()
+    try:
+        _early.append((run_id, open_accounting("auto", run_id)))
+    except Exception:
+        return
+
+
+def take_early() -> tuple[str, tuple[TreeAccounting, list[str]]] | None:
+    """The run id and accounting `open_early` opened, once; None if it did not."""
+    return _early.pop() if _early else None
+
+
+def give_up_early() -> None:
+    """What no run took up (the line was help, or an error): left and removed."""
+    while _early:
+        _early.pop()[1][0].finish()

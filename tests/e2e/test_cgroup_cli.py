@@ -89,6 +89,20 @@ def test_process_tree_fallback_is_labelled_approximate(workdir: Path) -> None:
 
 
 @needs_cgroup2
+def test_settings_that_name_another_accounting_give_up_the_early_leaf(workdir: Path) -> None:
+    """entry.py opens the auto accounting before the settings are read; a variable naming
+    another gives the leaf up (nothing left behind) and the run counts as told."""
+    parent = Path(own_cgroup_dir(2))
+    before = {p.name for p in parent.glob("carbonwrap-*")}
+    env = {**cw_env(), "CARBONWRAP_CPU_ACCOUNTING": "process-tree"}
+    result = run_cw("run", "-q", "--", "true", cwd=workdir, env=env)
+    assert result.returncode == 0, result.stderr
+    (log,) = logs_in(workdir)
+    assert records(log)[0]["cpu_accounting"] == "process-tree"
+    assert {p.name for p in parent.glob("carbonwrap-*")} <= before
+
+
+@needs_cgroup2
 def test_auto_prefers_cgroup2(workdir: Path) -> None:
     result = run_cw("run", "-q", "--json", "-", "--", "true", cwd=workdir)
     assert json.loads(result.stdout)["cpu_accounting"] == "cgroup2"
@@ -113,15 +127,26 @@ def test_sampling_sees_cpu_while_the_child_runs(workdir: Path) -> None:
 
 
 @needs_cgroup2
-def test_a_run_refused_after_the_early_join_leaves_no_leaf(workdir: Path) -> None:
+@pytest.mark.parametrize(
+    ("args", "env", "said"),
+    [
+        # --json's directory is checked in run(), after the leaf was created and joined.
+        (["--json", "{w}/no/dir/r.json"], {}, "--json {w}/no/dir/r.json: directory"),
+        # entry.py opens the leaf before the CLI reads the line: click refuses it after.
+        (["--no-such-option"], {}, "No such option"),
+        # ... and before the settings are read: a bad one is said after.
+        ([], {"CARBONWRAP_PUE": "0.5"}, "PUE"),
+    ],
+)
+def test_a_run_refused_after_the_early_join_leaves_no_leaf(
+    workdir: Path, args: list[str], env: dict[str, str], said: str
+) -> None:
     parent = Path(own_cgroup_dir(2))
     before = {p.name for p in parent.glob("carbonwrap-*")}
-    # --json's directory is checked in run(), after the leaf was created and joined.
-    result = run_cw(
-        "run", "--json", str(workdir / "no" / "dir" / "r.json"), "--", "true", cwd=workdir
-    )
+    given = [a.replace("{w}", str(workdir)) for a in args]
+    result = run_cw("run", *given, "--", "true", cwd=workdir, env={**cw_env(), **env})
     assert result.returncode == 125
-    assert f"--json {workdir / 'no' / 'dir' / 'r.json'}: directory" in result.stderr
+    assert said.replace("{w}", str(workdir)) in result.stderr
     # Other runs on the machine come and go; a leaf left by this one would stay.
     deadline = time.monotonic() + 10
     while {p.name for p in parent.glob("carbonwrap-*")} - before and time.monotonic() < deadline:
