@@ -31,6 +31,11 @@ _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 # How often readings look for processes that left the leaf (at --interval 0.1 the walk of the
 # leaf's groups and processes every reading was a third of the sampler's CPU).
 DEPARTURES_EVERY_S = 0.9
+# Between the early join and the spawn, how often carbonwrap writes itself into the leaf again
+# (CgroupLeaf._keep_warm: the leave after the spawn then finds the kernel's migration state
+# fast), and for how long at most. Grace periods here last 5-30 ms.
+KEEP_WARM_EVERY_S = 0.002
+KEEP_WARM_FOR_S = 2.0
 
 
 def _read(path: str) -> str:
@@ -186,6 +191,8 @@ class CgroupLeaf:
         self._last_cpu_s = 0.0  # the count as last read, kept if the leaf is removed under us
         self._wrapper_cpu_s = 0.0  # our own CPU while we sat in the leaf to spawn the child
         self._joining: Thread | None = None
+        self._spawning = Lock()  # held while the joined thread keeps the migration state warm
+        self._spawn_called = False
         self._join_error: OSError | None = None
         self._inside = False
         self._placed = False  # the child has been spawned in the leaf
@@ -211,6 +218,7 @@ class CgroupLeaf:
         so the kernel's wait would begin that much later."""
         writing = Lock()
         writing.acquire()
+        self._spawning.acquire()  # released when the spawn comes, or the leaf is given up
         self._joining = Thread(target=lambda: self._join(writing), name="carbonwrap-cgroup")
         self._joining.start()
         writing.acquire()  # released by the thread just before its write
@@ -218,7 +226,7 @@ class CgroupLeaf:
     @property
     def joining(self) -> bool:
         """The early join still waits for the kernel (`placement` will wait for it)."""
-        return self._joining is not None and self._joining.is_alive()
+        return self._joining is not None and not self._inside and self._join_error is None
 
     def _join(self, writing: LockType | None = None) -> None:
         if writing is not None:
@@ -228,12 +236,39 @@ class CgroupLeaf:
             self._inside = True
         except OSError as exc:
             self._join_error = exc
+            return
+        if writing is not None:
+            self._keep_warm()
+
+    def _keep_warm(self) -> None:
+        """Until the spawn, write ourselves into the leaf again every KEEP_WARM_EVERY_S.
+
+        Leaving after the spawn is a migration too, and waits for a grace period of its own
+        (up to 30 ms here) unless another migration ended less than about one grace period
+        before: the kernel's rcu_sync stays in its fast state that long. A join that ended
+        early (it is quick while another run's migrations keep that state) would otherwise
+        leave the spawn that second wait. Writing a process into the cgroup it is in moves
+        nothing; each write keeps the state fast. At most KEEP_WARM_FOR_S."""
+        deadline = time.monotonic() + KEEP_WARM_FOR_S
+        while not self._spawning.acquire(True, KEEP_WARM_EVERY_S):
+            if time.monotonic() > deadline:
+                return
+            try:
+                os.write(self._procs_fd, b"0")
+            except OSError:
+                return
+
+    def _stop_keeping_warm(self) -> None:
+        if not self._spawn_called:
+            self._spawn_called = True
+            self._spawning.release()
 
     def _joined(self) -> None:
         """In the leaf, having waited for an early join or joined now; SensorUnavailable if not."""
         if self._joining is None:
             self._join()
         else:
+            self._stop_keeping_warm()
             self._joining.join()
         if self._join_error is not None:
             exc = self._join_error
@@ -372,6 +407,7 @@ class CgroupLeaf:
             return []
         self._finished = True
         if self._joining is not None:
+            self._stop_keeping_warm()
             self._joining.join()  # setup failed before the spawn: the join may still be running
         with suppress(OSError):
             self._leave()
