@@ -243,7 +243,8 @@ def header(title: str, interp: Interpreter | None = None) -> str:
             else "carbonwrap not installed editable; code imported via PYTHONPATH"
         )
         lines.append(
-            f"carbonwrap: PYTHONPATH={SOURCE} {interp.python} <carbonwrap/cli/carbonwrap, the installed script> "
+            f"carbonwrap: PYTHONPATH={SOURCE} {interp.python} <carbonwrap/cli/carbonwrap, "
+            "the installed script> "
             f"(Python {interp.version}; {how}; bytecode cached in a temporary "
             "PYTHONPYCACHEPREFIX unless a line says otherwise)"
         )
