@@ -24,9 +24,12 @@ file, and measures the carbonwrap process itself, never its children:
      start-up cost varies by tens of ms between runs, which at S = 30 s is ±0.1 % of a core of
      noise, so it only cross-checks the windowed number.
   Target (issue 2): at most 0.2 % of one core; issue 19: 0.1 % at --interval 1, 0.3 % at
-  --interval 0.1. The bare baseline beside it: the child's own CPU (`sleep`, from the run's
-  JSON), and the bench's own polling of /proc over the same window is not counted (it is
-  another process).
+  --interval 0.1. Two bare baselines beside it: (i) the floor of any Python sampler here, a
+  Python process of the same interpreter whose main thread waits for `sleep S` and whose one
+  other thread wakes every interval on the sampler's primitive (a held lock's timed acquire)
+  and does nothing, measured over the same window in the same way (right after the `sleep 0`
+  runs of that interval); (ii) the child's own CPU (`sleep`, from the run's JSON). The
+  bench's own polling of /proc over the window is not counted (it is another process).
 
 (b) Peak RSS, two ways.
   1. VmHWM from /proc/PID/status, polled every 50 ms; the last value read before the wrapper
@@ -171,26 +174,7 @@ def one_run(
     if slave is not None:
         os.close(slave)
     pid = proc.pid
-    child = None
-    t_child = 0.0
-    hwm = 0
-    a = b = None
-    while True:
-        if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
-            break
-        now = time.monotonic()
-        try:
-            hwm = max(hwm, status_kb(pid, "VmHWM"))
-            if child is None:
-                child = first_child(pid)
-                t_child = now
-            elif a is None and now >= t_child + WARM_S:
-                a = (time.monotonic(), process_cpu_s(pid), stat_ticks(pid))
-            elif a is not None and b is None and now >= t_child + seconds - TAIL_S:
-                b = (time.monotonic(), process_cpu_s(pid), stat_ticks(pid))
-        except (OSError, ValueError):
-            pass  # exiting
-        time.sleep(0.003 if child is None else 0.05)
+    hwm, a, b = watch(pid, seconds)
     _, status, usage = os.wait4(pid, 0)
     wall = time.monotonic() - t_start
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -220,6 +204,70 @@ def one_run(
         res.window_ticks = b[2] - a[2]
     _bench.clear_logs(os.path.join(tmp, "logs"))
     return res
+
+
+Window = tuple[float, float, int]  # (time.monotonic(), process CPU s, utime+stime ticks)
+
+
+def watch(pid: int, seconds: float) -> tuple[int, Window | None, Window | None]:
+    """Poll process `pid` until it exits (not reaped): its last VmHWM, and its CPU at the
+    window's start (WARM_S after its first child appears) and end (TAIL_S before the child,
+    `sleep seconds`, should end); None where missed."""
+    child = None
+    t_child = 0.0
+    hwm = 0
+    a = b = None
+    while True:
+        if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+            break
+        now = time.monotonic()
+        try:
+            hwm = max(hwm, status_kb(pid, "VmHWM"))
+            if child is None:
+                child = first_child(pid)
+                t_child = now
+            elif a is None and now >= t_child + WARM_S:
+                a = (time.monotonic(), process_cpu_s(pid), stat_ticks(pid))
+            elif a is not None and b is None and now >= t_child + seconds - TAIL_S:
+                b = (time.monotonic(), process_cpu_s(pid), stat_ticks(pid))
+        except (OSError, ValueError):
+            pass  # exiting
+        time.sleep(0.003 if child is None else 0.05)
+    return hwm, a, b
+
+
+# The bare baseline: what any sampler thread written in Python costs on this machine before it
+# reads anything. The same interpreter, the main thread blocked in waitpid on `sleep S` as
+# carbonwrap's is, and one thread that wakes every interval through the primitive the sampler
+# waits on (a held lock's timed acquire) and does nothing else.
+_BARE = """
+import os, sys, threading
+interval, sleep, seconds = float(sys.argv[1]), sys.argv[2], sys.argv[3]
+halt = threading.Lock()
+halt.acquire()
+def loop():
+    while not halt.acquire(timeout=interval):
+        pass
+threading.Thread(target=loop, daemon=True).start()
+os.waitpid(os.posix_spawn(sleep, [sleep, seconds], os.environ), 0)
+halt.release()
+"""
+
+
+def bare_run(interp: _bench.Interpreter, seconds: float, interval: str) -> float | None:
+    """The bare baseline's CPU over the same window as carbonwrap's, in % of one core."""
+    sleep = shutil.which("sleep") or "/bin/sleep"
+    proc = subprocess.Popen(
+        [interp.python, "-c", _BARE, interval, sleep, f"{seconds:g}"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        cwd="/",
+    )
+    _, a, b = watch(proc.pid, seconds)
+    proc.wait()
+    if a is None or b is None:
+        return None
+    return 100 * (b[1] - a[1]) / (b[0] - a[0])
 
 
 def mb(kb: float) -> str:
@@ -261,9 +309,10 @@ def main() -> None:
                     one_run(interp, mode, 0, tmp, interval=interval) for _ in range(args.short_runs)
                 ]
                 tty = one_run(interp, mode, 0, tmp, tty=True, interval=interval)
-                rows.append((f"{mode} --interval {interval}", long, shorts, tty))
+                bare = bare_run(interp, args.seconds, interval)
+                rows.append((f"{mode} --interval {interval}", long, shorts, tty, bare))
 
-    for mode, long, shorts, tty in rows:
+    for mode, long, shorts, tty, bare in rows:
         print(f"## --cpu-accounting {mode} (used: {long.accounting})")
         if long.window_s:
             assert long.window_cpu_s is not None and long.window_ticks is not None
@@ -281,6 +330,12 @@ def main() -> None:
                 f"{1000 / TICK:.0f} ms = {100 * long.window_ticks / TICK / long.window_s:.3f} "
                 "% of one core (coarse)"
             )
+            if bare is not None:
+                print(
+                    f"  bare baseline, an empty Python thread waking every "
+                    f"{mode.rpartition(' ')[2]} s (same interpreter and window): {bare:.3f} % "
+                    f"of one core; carbonwrap above it: {pct - bare:.3f} %"
+                )
         else:
             print("  windowed measurement missed (child not seen); see the totals")
         short_own = statistics.median(s.own_total_cpu_s for s in shorts)

@@ -147,8 +147,12 @@ def interval_energy(prev: Reading, cur: Reading, model: EnergyModel) -> dict[str
     busy_all_s = max(0.0, cur.busy_all_s - prev.busy_all_s)
     duration_s = max(0.0, cur.mono_s - prev.mono_s)
     share = busy_share(tree_cpu_s, busy_all_s)
-    deltas = counters_delta(
-        prev.rapl_j, cur.rapl_j, model.zone_max_j, duration_s * MAX_ZONE_POWER_W
+    # Counters only where a component is measured by them (the sampler calls this every
+    # --interval: no deltas worked out for nothing)
+    deltas = (
+        counters_delta(prev.rapl_j, cur.rapl_j, model.zone_max_j, duration_s * MAX_ZONE_POWER_W)
+        if "rapl" in (model.cpu_method, model.dram_method)
+        else {}
     )
 
     def rapl_sum(kind: str) -> float:

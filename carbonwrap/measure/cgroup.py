@@ -40,8 +40,24 @@ KEEP_WARM_FOR_S = 2.0
 
 
 def _read(path: str) -> str:
-    with open(path, encoding="utf-8") as f:
-        return f.read()
+    """The whole file. os.open and os.read, not open(): read once after a 0.1 s sleep (cold, as
+    the sampler reads), a leaf's cgroup.procs took ~290 µs through a text file object on the
+    development VM and ~120 µs so (bench/results/2026-12-07-sampling-interval-0.1.md)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return _read_fd(fd)
+    finally:
+        os.close(fd)
+
+
+def _read_fd(fd: int) -> str:
+    """The whole of the file open as `fd`, from its start (pread: its offset stays)."""
+    chunks: list[bytes] = []
+    offset = 0
+    while chunk := os.pread(fd, 65536, offset):
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks).decode("utf-8")
 
 
 class Mount(NamedTuple):
@@ -142,18 +158,27 @@ def cgroup_dirs(top: str) -> list[str]:
     """`top` and every cgroup below it, parents before children."""
     found = [top]
     for group in found:  # grows as it goes: breadth first
+        with suppress(OSError):
+            # A directory's link count is 2 + its subdirectories (kernfs, like most file
+            # systems; btrfs says 1): 2 means none, seen without listing it (half the cost).
+            if os.stat(group).st_nlink == 2:
+                continue
         with suppress(OSError), os.scandir(group) as entries:
             found.extend(e.path for e in entries if e.is_dir(follow_symlinks=False))
     return found
 
 
-def procs_in(groups: list[str]) -> list[int]:
+def procs_in(groups: list[str], first_fd: int = -1) -> list[int]:
     """The processes in these cgroups now, each once (one moving between two of them while
-    they are read may be missed)."""
+    they are read may be missed). `first_fd`: the first group's cgroup.procs, open (read with
+    pread: no path to look up, nothing opened)."""
     found: dict[int, None] = {}
-    for group in groups:
+    for i, group in enumerate(groups):
         with suppress(OSError, ValueError):
-            found.update(dict.fromkeys(int(p) for p in _read(f"{group}/cgroup.procs").split()))
+            text = (
+                _read_fd(first_fd) if i == 0 and first_fd >= 0 else _read(f"{group}/cgroup.procs")
+            )
+            found.update(dict.fromkeys(int(p) for p in text.split()))
     return list(found)
 
 
@@ -177,7 +202,7 @@ class CgroupLeaf:
         opened: list[int] = []
         try:
             for path, flags in (
-                (os.path.join(self.path, "cgroup.procs"), os.O_WRONLY),
+                (os.path.join(self.path, "cgroup.procs"), os.O_RDWR),  # read: `pids`
                 (os.path.join(self.parent, "cgroup.procs"), os.O_WRONLY),
                 (os.path.join(self.path, usage), os.O_RDONLY),
             ):
@@ -332,7 +357,7 @@ class CgroupLeaf:
         cgroup's cgroup.procs), and their CPU from then on, with that of processes they start
         there, is not counted. Seen at readings: one that leaves and ends between two readings
         is not noticed."""
-        now = procs_in(cgroup_dirs(self.path))
+        now = self.pids()
         members = self._members
         for pid in now:
             if pid not in members and (stat := process_stat(pid)) is not None:
@@ -377,6 +402,9 @@ class CgroupLeaf:
         text = os.pread(self._usage_fd, 512, 0).decode("ascii")
         if self.version == 1:
             return int(text) / 1e9
+        key, _, value = text.partition("\n")[0].partition(" ")
+        if key == "usage_usec":  # the first line, as the kernel writes it
+            return int(value) / 1e6
         for line in text.splitlines():
             key, _, value = line.partition(" ")
             if key == "usage_usec":
@@ -385,17 +413,20 @@ class CgroupLeaf:
 
     def pids(self) -> list[int]:
         """Processes now in the leaf or in a cgroup below it."""
-        return procs_in(cgroup_dirs(self.path))
+        # v2 lists afresh at each read from the start; v1 keeps the list it made for an open
+        # file while it is read again within a second (cgroup_pidlist_start): opened each time.
+        return procs_in(cgroup_dirs(self.path), self._procs_fd if self.version == 2 else -1)
 
     def rss_bytes(self) -> int:
         """Resident memory of the leaf's processes (sum of RSS; shared pages count per process)."""
         total_pages = 0
         for pid in self.pids():
-            with (
-                suppress(OSError, ValueError, IndexError),
-                open(f"/proc/{pid}/statm", "rb") as f,
-            ):
-                total_pages += int(f.read().split()[1])
+            with suppress(OSError, ValueError, IndexError):
+                fd = os.open(f"/proc/{pid}/statm", os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    total_pages += int(os.read(fd, 256).split()[1])  # 7 numbers
+                finally:
+                    os.close(fd)
         return total_pages * _PAGE_BYTES
 
     def finish(self) -> list[int]:
@@ -427,6 +458,7 @@ class CgroupLeaf:
             leftover.update(dict.fromkeys(moving))
         for fd in (self._procs_fd, self._parent_procs_fd, self._usage_fd):
             os.close(fd)
+        self._procs_fd = self._parent_procs_fd = self._usage_fd = -1
         for group in reversed(cgroup_dirs(self.path)):  # children before parents
             self._remove_dir(group)
         return list(leftover)

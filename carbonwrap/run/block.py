@@ -162,7 +162,6 @@ def _prepare(run: RunContext) -> None:
         options.log_interval_s,
         run.emit,
         run.warn,
-        on_reading=run.on_reading,
     )
 
 

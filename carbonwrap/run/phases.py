@@ -132,7 +132,8 @@ def prepare(run: RunContext) -> None:
         options.log_interval_s,
         run.emit,
         run.warn,
-        on_reading=run.on_reading,
+        # Only a budget watches every reading; without one the sampler copies no totals for it.
+        on_reading=run.on_reading if run.budget is not None else None,
     )
 
 

@@ -17,8 +17,10 @@ def parse_busy_ticks(text: str) -> int:
     first = text.partition("\n")[0]
     for line in (first,) if first.startswith("cpu ") else text.splitlines():
         if line.startswith("cpu "):
-            fields = line.split()[1:]
-            return sum(int(fields[i]) for i in _BUSY_FIELDS if i < len(fields))
+            f = line.split()
+            if len(f) > 7:  # every kernel since 2.6.0: the five summed in line (no generator)
+                return int(f[1]) + int(f[2]) + int(f[3]) + int(f[6]) + int(f[7])
+            return sum(int(f[i + 1]) for i in _BUSY_FIELDS if i + 1 < len(f))
     raise ValueError("no aggregate 'cpu' line in /proc/stat")
 
 

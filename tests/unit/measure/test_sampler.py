@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -163,3 +163,54 @@ def test_cpu_energy_is_not_counted_twice_while_a_module_gpu_is_in_use() -> None:
     totals = sampler.snapshot()
     assert totals.energy_j["cpu"] == pytest.approx(50.0)  # the first interval's 5 CPU-s only
     assert totals.gpus[0].energy_j == pytest.approx(3000.0)  # the module: CPU included
+
+
+def test_readings_added_later_give_the_same_totals_bit_for_bit() -> None:
+    """Without a budget (no `on_reading`) readings wait and are added in a batch when anything
+    asks for the totals, or every PENDING_READINGS: the sums are those of adding each at once,
+    exactly (==, not approx), through snapshot, energy_now, peek, a logged sample, the end."""
+    from carbonwrap.measure import sampler as sampler_module
+
+    model = EnergyModel("estimate", "estimate", cpu_w_per_cpu=7.3, dram_w_per_gb=0.372)
+    n = 3 * sampler_module.PENDING_READINGS + 5
+    readings = [
+        Reading(0.1 * i + 1e-7 * i * i, 0.013 * i + 1e-9 * i**3, 0.031 * i, {}, 10**8 + i, 10**9)
+        for i in range(n + 2)
+    ]
+    reading_at = {"every": 0, "batched": 0}
+
+    def reader(name: str) -> object:
+        def read() -> Reading:
+            reading_at[name] += 1
+            return readings[reading_at[name] - 1]
+
+        return read
+
+    def reading_cpu() -> Reading:
+        return readings[-1]
+
+    logged: dict[str, list[Totals]] = {"every": [], "batched": []}
+
+    def sampler(name: str, on_reading: Callable[[Totals], None] | None) -> Sampler:
+        return Sampler(
+            reader(name),  # type: ignore[arg-type]
+            model,
+            0.1,
+            1.0,
+            logged[name].append,
+            print,
+            clock=lambda: readings[reading_at[name] - 1].mono_s,
+            on_reading=on_reading,
+        )
+
+    every, batched = sampler("every", lambda t: None), sampler("batched", None)
+    for i in range(n):
+        every.step()
+        batched.step()
+        if i % 7 == 3:
+            assert batched.energy_now() == every.energy_now()
+        if i % 11 == 5:
+            assert batched.snapshot() == every.snapshot()
+            assert batched.peek(reading_cpu) == every.peek(reading_cpu)
+    assert len(logged["every"]) >= 3 and logged["batched"] == logged["every"]
+    assert batched.final_totals() == every.final_totals()
