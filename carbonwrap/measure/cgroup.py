@@ -332,13 +332,11 @@ class CgroupLeaf:
     def started(self, pid: int) -> None:
         """Nothing to do: the child was born in the leaf."""
 
-    def cpu_s(self) -> float:
+    def cpu_s(self, *, force: bool = False) -> float:
         """CPU seconds used by every process that ever ran in the leaf or below it, less
         carbonwrap's own. Readings also note processes that have left (`escaped`), at most
-        every DEPARTURES_EVERY_S (a walk of the leaf's groups and processes)."""
-        return self._cpu_s(force=False)
-
-    def _cpu_s(self, *, force: bool) -> float:
+        every DEPARTURES_EVERY_S (a walk of the leaf's groups and processes), or now with
+        `force`."""
         if self._final_cpu_s is not None:
             return self._final_cpu_s
         if not self._placed:
@@ -444,7 +442,7 @@ class CgroupLeaf:
         with suppress(OSError):
             self._leave()
         try:
-            self._final_cpu_s = self._cpu_s(force=True)  # the last departures, before we move any
+            self._final_cpu_s = self.cpu_s(force=True)  # the last departures, before we move any
         except OSError:  # the leaf was removed from outside (ENODEV): its last count stands
             self._final_cpu_s = self._last_cpu_s
         leftover: dict[int, None] = {}

@@ -73,7 +73,8 @@ class Meters:
         self._rapl = self._open_rapl(environ)
         self._meminfo = None if self.model_dram == "rapl" else MemInfo(proc_root)
         self._last: dict[str, Any] = {}  # each source's last good value
-        self._slow_at: dict[str, float] = {}  # when each slow source was last read (monotonic)
+        self._memory_at = -float("inf")  # when the memory figures were last read (monotonic)
+        self._memory = (0, 0)  # the tree's resident bytes, the machine's used bytes
         self._failing: set[str] = set()  # sources whose failure has been said
         self._fresh: list[str] = []  # notes found while sampling, for new_notes()
         self._rapl_moved: dict[str, tuple[float, float]] = {}  # zone -> (value J, since mono s)
@@ -233,31 +234,28 @@ class Meters:
         rapl_j: dict[str, float] = self._guard(source, rapl.read, {}) if rapl else {}
         if rapl_j:
             self._check_rapl(rapl_j, mono_s)
+        # Memory in use changes slowly: read at most every MEMORY_REFRESH_S (at --interval 0.1
+        # every process's statm each time was most of the sampler's CPU), decided here in line
+        # (each Python call is ~10 µs run cold after the thread's sleep).
+        memory = self._memory
+        if meminfo is not None and mono_s - self._memory_at >= MEMORY_REFRESH_S:
+            self._memory_at = mono_s
+            memory = self._memory = (
+                self._guard("the tree's memory", acct.rss_bytes, 0),
+                self._guard("/proc/meminfo", meminfo.used_bytes, 0),
+            )
         return Reading(
             mono_s=mono_s,
             tree_cpu_s=self._guard("tree CPU time", acct.cpu_s, 0.0),
             busy_all_s=self._guard("/proc/stat", self._procstat.busy_s, 0.0),
             rapl_j=rapl_j,
-            tree_rss_bytes=self._slow("the tree's memory", acct.rss_bytes, 0, mono_s)
-            if meminfo
-            else 0,
-            used_memory_bytes=self._slow("/proc/meminfo", meminfo.used_bytes, 0, mono_s)
-            if meminfo
-            else 0,
+            tree_rss_bytes=memory[0],
+            used_memory_bytes=memory[1],
             tree_pids=frozenset(self._guard("the tree's processes", acct.pids, _NO_PIDS))
             if gpu
             else frozenset(),
             gpu=self._guard("NVML", gpu.read, {}) if gpu else {},
         )
-
-    def _slow(self, source: str, read: Callable[[], T], default: T, mono_s: float) -> T:
-        """`_guard`, read at most every MEMORY_REFRESH_S: memory in use changes slowly, and at
-        --interval 0.1 reading every process's statm each time was most of the sampler's CPU."""
-        last = self._slow_at.get(source)
-        if last is not None and mono_s - last < MEMORY_REFRESH_S and source in self._last:
-            return self._last[source]  # type: ignore[no-any-return]
-        self._slow_at[source] = mono_s
-        return self._guard(source, read, default)
 
     def _guard(self, source: str, read: Callable[[], T], default: T) -> T:
         try:
