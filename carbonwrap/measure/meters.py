@@ -76,7 +76,7 @@ class Meters:
         self._memory_at = -float("inf")  # when the memory figures were last read (monotonic)
         self._memory = (0, 0)  # the tree's resident bytes, the machine's used bytes
         self._failing: set[str] = set()  # sources whose failure has been said
-        self._fresh: list[str] = []  # notes found while sampling, for new_notes()
+        self.fresh: list[str] = []  # notes found while sampling, waiting for new_notes()
         self._rapl_moved: dict[str, tuple[float, float]] = {}  # zone -> (value J, since mono s)
         self._amdsmi = amdsmi
         self._gpu = self._open_gpu(environ, child_env, nvml)
@@ -263,11 +263,11 @@ class Meters:
         except Exception as exc:
             if source not in self._failing:
                 self._failing.add(source)
-                self._fresh.append(f"{source} could not be read ({exc}): {_CONSEQUENCE[source]}")
+                self.fresh.append(f"{source} could not be read ({exc}): {_CONSEQUENCE[source]}")
             return self._last.get(source, default)  # type: ignore[no-any-return]
         if source in self._failing:
             self._failing.discard(source)
-            self._fresh.append(f"{source} reads again")
+            self.fresh.append(f"{source} reads again")
         self._last[source] = value
         return value
 
@@ -281,7 +281,7 @@ class Meters:
                 if before is not None and value < before[0]:
                     most = (mono_s - before[1]) * MAX_ZONE_POWER_W
                     if not is_wrap(before[0], value, ranges.get(zone, 0.0), most):
-                        self._fresh.append(
+                        self.fresh.append(
                             f"RAPL counter {zone} went back from {before[0]:.6f} J to "
                             f"{value:.6f} J without wrapping: that interval counts no energy"
                         )
@@ -289,14 +289,14 @@ class Meters:
                 self._failing.discard(f"stuck {zone}")
             elif mono_s - before[1] >= RAPL_STUCK_S and f"stuck {zone}" not in self._failing:
                 self._failing.add(f"stuck {zone}")
-                self._fresh.append(
+                self.fresh.append(
                     f"RAPL counter {zone} has not changed for {mono_s - before[1]:.0f} s: "
                     "no energy is counted while it is stuck (an underestimate)"
                 )
 
     def new_notes(self) -> list[str]:
         """Notes since the last call: failures found while sampling (and recoveries)."""
-        fresh, self._fresh = self._fresh, []
+        fresh, self.fresh = self.fresh, []
         if self._gpu is not None and len(self._gpu.notes) > self._gpu_notes_seen:
             fresh += self._gpu.notes[self._gpu_notes_seen :]
             self._gpu_notes_seen = len(self._gpu.notes)
