@@ -190,7 +190,8 @@ def test_a_nested_run_is_counted_in_the_outer_one(workdir: Path) -> None:
                 if line.startswith("0::"))  # fmt: skip
     assert path.endswith(f"/carbonwrap-{outer['run_id']}/carbonwrap-{nested['run_id']}")
     assert nested["cpu_accounting"] == "cgroup2"
-    assert outer["cpu_seconds"] >= nested["cpu_seconds"] + 0.05  # + the inner carbonwrap
+    # + the inner carbonwrap: its start-up at least (an interpreter: ~10 ms; ~25 ms in all here)
+    assert outer["cpu_seconds"] >= nested["cpu_seconds"] + 0.01
     assert outer["leftover_pids"] == [] and nested["leftover_pids"] == []
     parent = Path(own_cgroup_dir(2))
     assert not (parent / f"carbonwrap-{outer['run_id']}").exists()
