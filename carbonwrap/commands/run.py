@@ -9,6 +9,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any, TextIO
 
+    from carbonwrap.measure.accounting import TreeAccounting
+
 
 def run(
     flags: Mapping[str, Any],
@@ -23,31 +25,19 @@ def run(
     """`carbonwrap run`: `flags` are the options that settings also give (None: not given),
     `where` --region, --location, --cloud; `mlflow`: --mlflow's run and experiment, None
     without it; returns the exit status."""
-    from carbonwrap.measure.accounting import new_run_id, open_accounting, take_early
-
-    # The cgroup leaf first, before the settings are even read (entry.py opens it before the
-    # CLI is imported, where it can): the kernel's wait to move carbonwrap in (an RCU grace
-    # period: ~10-20 ms on the development VM, as long as the rest of start-up) overlaps
-    # everything else. Its method is the flag's, else auto; settings that name another (a
-    # variable, the settings file) or --start-within give it up again.
     early = flags.get("cpu_accounting") or "auto"
-    taken = take_early()
-    if taken is not None:
-        run_id, accounting = taken
-    else:
-        run_id = new_run_id()
-        accounting = open_accounting(early, run_id)
+    run_id, accounting = _accounting_first(early)
     try:
         from carbonwrap.settings.resolve import check_run_settings, load_config
 
         config = load_config(environ)
         resolved = config.resolve(flags, environ)
         check_run_settings(resolved)
-        method = resolved["cpu_accounting"].value
-        waits = bool(resolved["start_within"].value)
     except BaseException:
         accounting[0].finish()
         raise
+    method = resolved["cpu_accounting"].value
+    waits = bool(resolved["start_within"].value)
     if method != early or waits:
         accounting[0].finish()
     schedule = None
@@ -62,23 +52,34 @@ def run(
             stderr.write(f"carbonwrap: {stop}\n")
             return stop.status
     if method != early or waits:
+        from carbonwrap.measure.accounting import open_accounting
+
         accounting = open_accounting(method, run_id)
+    given = {"json_path": json_path, "progress_from_output": progress_from_output}
     try:  # until the run owns the leaf (RunContext.undo), a failure gives it up here
         from carbonwrap.run.options import RunOptions
         from carbonwrap.run.phases import run as run_command
 
         options = RunOptions.from_settings(
-            resolved,
-            command,
-            where,
-            json_path=json_path,
-            progress_from_output=progress_from_output,
-            run_id=run_id,
-            config=config,
-            schedule=schedule,
-            mlflow=mlflow,
-        )
+            resolved, command, where, run_id=run_id, config=config, schedule=schedule,
+            mlflow=mlflow, **given,
+        )  # fmt: skip
     except BaseException:
         accounting[0].finish()
         raise
     return run_command(options, environ, stderr, accounting)
+
+
+def _accounting_first(method: str) -> tuple[str, tuple[TreeAccounting, list[str]]]:
+    """The run id and its CPU accounting, before the settings are even read (entry.py opens
+    it before the CLI is imported, where it can): a cgroup leaf's join, the kernel's wait to
+    move carbonwrap in (an RCU grace period: ~10-20 ms on the development VM, as long as the
+    rest of start-up), overlaps everything else. `method`: the flag's, else auto; settings
+    that name another (a variable, the settings file) or --start-within give it up again."""
+    from carbonwrap.measure.accounting import new_run_id, open_accounting, take_early
+
+    taken = take_early()
+    if taken is not None:
+        return taken
+    run_id = new_run_id()
+    return run_id, open_accounting(method, run_id)
