@@ -323,13 +323,21 @@ class CgroupLeaf:
         """In the leaf; (our CPU the leaf has counted, our process time now)."""
         self._joined()
         # process_time() brings this thread's runtime, and so the leaf's count, up to date;
-        # no other thread of ours runs now (the early join's thread has ended).
-        before_s = time.process_time()
-        return self._usage_s(), before_s
+        # no other thread of ours runs now (the early join's thread has ended). Then the
+        # leaf's count, then our clock again: what the read itself costs is in the count, and
+        # our CPU from the second clock on is charged back at the exit. Clock, read, clock:
+        # the read is never charged back twice (once in the count, once on the clock), which
+        # took ~20 µs more than carbonwrap used off the command's count.
+        time.process_time()
+        ours_s = self._usage_s()
+        return ours_s, time.process_time()
 
     def _exit(self, ours_s: float, before_s: float) -> None:
+        # Our clock before the leave: the leave's own few µs in the leaf stay in the command's
+        # count, rather than our CPU after it, outside the leaf, being taken off it.
+        after_s = time.process_time()
         self._leave()
-        self._wrapper_cpu_s += ours_s + time.process_time() - before_s
+        self._wrapper_cpu_s += ours_s + after_s - before_s
         self._placed = True
 
     def started(self, pid: int) -> None:
