@@ -4,14 +4,17 @@
     python3 bench/startup_ratio.py [--runs 40] [--python PATH] [--source DIR]
                                    [--before DIR | --baseline REV]
 
-The figure: the median wall time of each carbonwrap variant divided by the median wall time of
-`python -c pass` started the same way (same interpreter, same environment, one of each per
-round, the order rotating each round, after a warm-up round). Target: at most 2.5x. The CPU
-time (user+sys from os.wait4: carbonwrap plus `true`) is printed beside it, with its own ratio:
-on a machine shared with other work it is the steadier figure.
+The figure, as the issue words it ("adds at most 2.5x the time of a bare python3 -c pass"):
+what carbonwrap adds to running `true` alone (the difference of their median wall times),
+divided by the median wall time of `python -c pass` started the same way (same interpreter,
+same environment, one of each per round, the order rotating each round, after a warm-up
+round); the whole run's ratio beside it. Target: at most 2.5x. The CPU time (user+sys from
+os.wait4: carbonwrap plus `true`) is printed in the table with its own ratio: on a machine
+shared with other work it is the steadier figure.
 
 Variants:
   - `python -c pass`: the bare baseline (the interpreter and its `site`, nothing imported);
+  - `true`: the command alone, spawned the same way;
   - `carbonwrap run -q -- true`: no report;
   - `carbonwrap run -- true`: the plain-text final report written to stderr, a pipe that
     this script drains after the exit (a CI log, `2>&1 | tee`);
@@ -96,6 +99,7 @@ def main() -> None:
         report = cw(interp, "run", "--log-dir", logs, "--", true)
         variants: list[tuple[str, list[str], dict[str, str], bool]] = [
             ("python -c pass", [interp.python, "-c", "pass"], env, False),
+            ("true", [true], env, False),  # what carbonwrap adds to: the command alone
             ("carbonwrap run -q -- true", quiet, env, False),
             ("carbonwrap run -- true (report -> pipe)", report, env, True),
         ]
@@ -141,10 +145,15 @@ def main() -> None:
             f"{med / base_wall:5.2f}x  {c:7.1f} ms  {c / base_cpu:5.2f}x"
         )
     print()
-    for name, *_ in variants[1:]:
-        ratio = _bench.quantiles(wall[name])[1] / base_wall
-        verdict = "within" if ratio <= TARGET_RATIO else "OVER"
-        print(f"{name}: {ratio:.2f}x python -c pass (wall), {verdict} the {TARGET_RATIO}x target")
+    alone = _bench.quantiles(wall["true"])[1]
+    for name, *_ in variants[2:]:
+        whole = _bench.quantiles(wall[name])[1]
+        ratio, added = whole / base_wall, (whole - alone) / base_wall
+        verdict = "within" if added <= TARGET_RATIO else "OVER"
+        print(
+            f"{name}: adds {added:.2f}x python -c pass to `true` alone ({ratio:.2f}x in all), "
+            f"wall medians: {verdict} the {TARGET_RATIO}x target"
+        )
 
 
 if __name__ == "__main__":
