@@ -175,8 +175,10 @@ else:
             elif f"_default_{name}" in scope:
                 value = scope[f"_default_{name}"]
             else:
-                missing = [n for n in names if n not in given and f"_default_{n}" not in scope]
-                missing = [n for n in missing if f"_make_{n}" not in scope]
+                missing = [
+                    n for n in names
+                    if n not in given and f"_default_{n}" not in scope and f"_make_{n}" not in scope
+                ]  # fmt: skip
                 raise TypeError(f"{where} missing required argument(s): {', '.join(missing)}")
             bound.append((name, value))
         return bound

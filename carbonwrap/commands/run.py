@@ -38,7 +38,8 @@ def run(
         raise
     method = resolved["cpu_accounting"].value
     waits = bool(resolved["start_within"].value)
-    if method != early or waits:
+    reopen = method != early or waits
+    if reopen:
         accounting[0].finish()
     schedule = None
     if waits:  # the wait comes before the run exists: no leaf, no log
@@ -51,7 +52,7 @@ def run(
         except Interrupted as stop:
             stderr.write(f"carbonwrap: {stop}\n")
             return stop.status
-    if method != early or waits:
+    if reopen:
         from carbonwrap.measure.accounting import open_accounting
 
         accounting = open_accounting(method, run_id)

@@ -25,8 +25,6 @@ TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
     from _thread import LockType
 
-    pass
-
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 # How often readings look for processes that left the leaf (at --interval 0.1 the walk of the
 # leaf's groups and processes every reading was a third of the sampler's CPU).
@@ -36,9 +34,9 @@ DEPARTURES_EVERY_S = 0.9
 # fast), and for how long at most. Grace periods here last 5-30 ms: each write keeps the state
 # fast for about one more; each wake costs ~0.1 ms of start-up (the GIL taken from the imports).
 KEEP_WARM_EVERY_S = 0.004
+KEEP_WARM_FOR_S = 2.0
 # How old a listing of the leaf's processes the memory figure and the departures walk may share.
 LISTING_SHARED_S = 0.05
-KEEP_WARM_FOR_S = 2.0
 
 
 def _read(path: str) -> str:
@@ -220,7 +218,7 @@ class CgroupLeaf:
         self._wrapper_cpu_s = 0.0  # our own CPU while we sat in the leaf to spawn the child
         self._joining: Thread | None = None
         self._spawning = Lock()  # held while the joined thread keeps the migration state warm
-        self._spawn_called = False
+        self._warm_stopped = False
         self._join_error: OSError | None = None
         self._inside = False
         self._placed = False  # the child has been spawned in the leaf
@@ -288,8 +286,8 @@ class CgroupLeaf:
                 return
 
     def _stop_keeping_warm(self) -> None:
-        if not self._spawn_called:
-            self._spawn_called = True
+        if not self._warm_stopped:
+            self._warm_stopped = True
             self._spawning.release()
 
     def _joined(self) -> None:

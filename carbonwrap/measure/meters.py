@@ -76,7 +76,7 @@ class Meters:
         self._memory_at = -float("inf")  # when the memory figures were last read (monotonic)
         self._memory = (0, 0)  # the tree's resident bytes, the machine's used bytes
         self._failing: set[str] = set()  # sources whose failure has been said
-        self.fresh: list[str] = []  # notes found while sampling, waiting for new_notes()
+        self._fresh: list[str] = []  # notes found while sampling, for new_notes()
         self._rapl_moved: dict[str, tuple[float, float]] = {}  # zone -> (value J, since mono s)
         self._amdsmi = amdsmi
         self._gpu = self._open_gpu(environ, child_env, nvml)
@@ -235,8 +235,7 @@ class Meters:
         if rapl_j:
             self._check_rapl(rapl_j, mono_s)
         # Memory in use changes slowly: read at most every MEMORY_REFRESH_S (at --interval 0.1
-        # every process's statm each time was most of the sampler's CPU), decided here in line
-        # (each Python call is ~10 µs run cold after the thread's sleep).
+        # every process's statm each time was most of the sampler's CPU), both at once.
         memory = self._memory
         if meminfo is not None and mono_s - self._memory_at >= MEMORY_REFRESH_S:
             self._memory_at = mono_s
@@ -244,27 +243,10 @@ class Meters:
                 self._guard("the tree's memory", acct.rss_bytes, 0),
                 self._guard("/proc/meminfo", meminfo.used_bytes, 0),
             )
-        # The two read at every reading, `_guard` written out (run cold after each wake, every
-        # Python call costs ~10 µs: at --interval 0.1 the calls were a tenth of the thread's CPU).
-        last = self._last
-        try:
-            tree_cpu_s = last["tree CPU time"] = acct.cpu_s()
-        except Exception as exc:
-            tree_cpu_s = self._failed("tree CPU time", exc, 0.0)
-        else:
-            if self._failing:
-                self._recovered("tree CPU time")
-        try:
-            busy_all_s = last["/proc/stat"] = self._procstat.busy_s()
-        except Exception as exc:
-            busy_all_s = self._failed("/proc/stat", exc, 0.0)
-        else:
-            if self._failing:
-                self._recovered("/proc/stat")
         return Reading(
             mono_s=mono_s,
-            tree_cpu_s=tree_cpu_s,
-            busy_all_s=busy_all_s,
+            tree_cpu_s=self._guard("tree CPU time", acct.cpu_s, 0.0),
+            busy_all_s=self._guard("/proc/stat", self._procstat.busy_s, 0.0),
             rapl_j=rapl_j,
             tree_rss_bytes=memory[0],
             used_memory_bytes=memory[1],
@@ -275,28 +257,18 @@ class Meters:
         )
 
     def _guard(self, source: str, read: Callable[[], T], default: T) -> T:
-        """`read()`, or on failure the source's last good value (`_failed`)."""
         try:
             value = read()
         except Exception as exc:
-            return self._failed(source, exc, default)
-        self._last[source] = value
-        if self._failing:
-            self._recovered(source)
-        return value
-
-    def _failed(self, source: str, exc: Exception, default: T) -> T:
-        """A source that could not be read: said once; its last good value, else `default`."""
-        if source not in self._failing:
-            self._failing.add(source)
-            self.fresh.append(f"{source} could not be read ({exc}): {_CONSEQUENCE[source]}")
-        return self._last.get(source, default)  # type: ignore[no-any-return]
-
-    def _recovered(self, source: str) -> None:
-        """A source that reads again after failing: said once."""
+            if source not in self._failing:
+                self._failing.add(source)
+                self._fresh.append(f"{source} could not be read ({exc}): {_CONSEQUENCE[source]}")
+            return self._last.get(source, default)  # type: ignore[no-any-return]
         if source in self._failing:
             self._failing.discard(source)
-            self.fresh.append(f"{source} reads again")
+            self._fresh.append(f"{source} reads again")
+        self._last[source] = value
+        return value
 
     def _check_rapl(self, rapl_j: Mapping[str, float], mono_s: float) -> None:
         """Say when a counter goes backwards by less than a wrap (that interval counts 0:
@@ -308,7 +280,7 @@ class Meters:
                 if before is not None and value < before[0]:
                     most = (mono_s - before[1]) * MAX_ZONE_POWER_W
                     if not is_wrap(before[0], value, ranges.get(zone, 0.0), most):
-                        self.fresh.append(
+                        self._fresh.append(
                             f"RAPL counter {zone} went back from {before[0]:.6f} J to "
                             f"{value:.6f} J without wrapping: that interval counts no energy"
                         )
@@ -316,14 +288,14 @@ class Meters:
                 self._failing.discard(f"stuck {zone}")
             elif mono_s - before[1] >= RAPL_STUCK_S and f"stuck {zone}" not in self._failing:
                 self._failing.add(f"stuck {zone}")
-                self.fresh.append(
+                self._fresh.append(
                     f"RAPL counter {zone} has not changed for {mono_s - before[1]:.0f} s: "
                     "no energy is counted while it is stuck (an underestimate)"
                 )
 
     def new_notes(self) -> list[str]:
         """Notes since the last call: failures found while sampling (and recoveries)."""
-        fresh, self.fresh = self.fresh, []
+        fresh, self._fresh = self._fresh, []
         if self._gpu is not None and len(self._gpu.notes) > self._gpu_notes_seen:
             fresh += self._gpu.notes[self._gpu_notes_seen :]
             self._gpu_notes_seen = len(self._gpu.notes)

@@ -172,11 +172,9 @@ class RunContext:
 
     def read(self) -> Reading:
         """One reading of every meter, for the sampler; a meter's news becomes a warning."""
-        meters = self.meters
-        reading = meters.read(self.acct)
-        if meters.fresh or meters.model.gpu:  # else no call at all (run cold at every wake)
-            for note in meters.new_notes():
-                self.warn(note)
+        reading = self.meters.read(self.acct)
+        for note in self.meters.new_notes():
+            self.warn(note)
         return reading
 
     def forecast(self) -> list[tuple[float, float, float]]:
