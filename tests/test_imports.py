@@ -41,7 +41,6 @@ RUN_PATH = {
     "carbonwrap.measure.cgroup",
     "carbonwrap.measure.gpus",
     "carbonwrap.measure.meters",
-    "carbonwrap.measure.proctree",
     "carbonwrap.measure.sampler",
     "carbonwrap.outfiles",
     "carbonwrap.packagedata",
@@ -61,12 +60,11 @@ RUN_PATH = {
     "carbonwrap.runlog.summary",
     "carbonwrap.runlog.writer",
     "carbonwrap.sensors",
-    "carbonwrap.sensors.amd_driver",
     "carbonwrap.sensors.amd_energy",  # AMD hosts without readable RAPL (this VM, cloud VMs)
     "carbonwrap.sensors.cpu_estimate",
-    "carbonwrap.sensors.jetson_marker",
     "carbonwrap.sensors.meminfo",
-    "carbonwrap.sensors.nvidia_driver",
+    "carbonwrap.sensors.gpu_markers",  # stat calls: is a GPU driver here
+    "carbonwrap.sensors.pidstat",  # /proc/PID/stat (who ran in the leaf; left running)
     "carbonwrap.sensors.procstat",
     "carbonwrap.sensors.rapl",
     "carbonwrap.settings",

@@ -34,10 +34,10 @@ def check_gpus(
 ) -> list[Check]:
     """The GPUs a command started with `environ` would have measured. `nvml` None: the real
     pynvml, loaded only where a driver shows under `root`."""
-    from carbonwrap.sensors.nvidia_driver import driver_present, no_driver_reason
+    from carbonwrap.sensors.gpu_markers import no_nvidia_driver_reason, nvidia_driver_present
 
-    if nvml is None and not driver_present(root):
-        return [Check("nvml", MISSING, no_driver_reason(), _NO_DRIVER_FIX)]
+    if nvml is None and not nvidia_driver_present(root):
+        return [Check("nvml", MISSING, no_nvidia_driver_reason(), _NO_DRIVER_FIX)]
     from carbonwrap.sensors.nvml import NAMESPACE_HINT, NvmlSensor
     from carbonwrap.sensors.nvml_probe import load_nvml
 

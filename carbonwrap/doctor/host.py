@@ -105,7 +105,7 @@ def probe_leaf(version: int, proc_root: str) -> tuple[str | None, str | None]:
 def probe_process_tree() -> str | None:
     """None when the polling fallback can read what it reads (/proc/PID/stat of this process,
     the list of processes in /proc), else why."""
-    from carbonwrap.measure.proctree import process_stat
+    from carbonwrap.sensors.pidstat import process_stat
 
     try:
         os.listdir("/proc")

@@ -66,13 +66,11 @@ def open_accounting(method: str, run_id: str) -> tuple[TreeAccounting, list[str]
     A cgroup leaf (carbonwrap-RUN_ID) starts its join at once (CgroupLeaf.join_early): open
     the accounting first and do the rest of start-up while the kernel moves carbonwrap in.
     """
-    from carbonwrap.measure.proctree import ProcessTreeAccounting
-
     notes: list[str] = []
     order = ("cgroup2", "cgroup1", "process-tree") if method == "auto" else (method,)
     for candidate in order:
         if candidate == "process-tree":
-            return ProcessTreeAccounting(), notes
+            return _process_tree(), notes
         try:
             leaf = CgroupLeaf(2 if candidate == "cgroup2" else 1, f"carbonwrap-{run_id}")
         except SensorUnavailable as exc:
@@ -90,7 +88,14 @@ def open_accounting(method: str, run_id: str) -> tuple[TreeAccounting, list[str]
         leaf.join_early()
         return leaf, notes
     notes.append("CPU time counted by polling the process tree (approximate)")
-    return ProcessTreeAccounting(), notes
+    return _process_tree(), notes
+
+
+def _process_tree() -> TreeAccounting:
+    """The polling fallback, loaded only where it is used (a cgroup leaf needs none of it)."""
+    from carbonwrap.measure.proctree import ProcessTreeAccounting
+
+    return ProcessTreeAccounting()
 
 
 # `carbonwrap run` without --cpu-accounting opens the auto accounting first thing (entry.py),

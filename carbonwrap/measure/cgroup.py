@@ -18,8 +18,8 @@ import os
 import time
 
 from carbonwrap.lite import Lock, NamedTuple, Thread, suppress
-from carbonwrap.measure.proctree import process_stat
 from carbonwrap.sensors import SensorUnavailable
+from carbonwrap.sensors.pidstat import process_stat
 
 TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:

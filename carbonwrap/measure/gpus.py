@@ -129,9 +129,11 @@ class GpuHost:
 
 
 def _nvidia_here(host: GpuHost) -> str | None:
-    from carbonwrap.sensors.nvidia_driver import driver_present, no_driver_reason
+    from carbonwrap.sensors.gpu_markers import no_nvidia_driver_reason, nvidia_driver_present
 
-    return None if host.nvml is not None or driver_present(host.root) else no_driver_reason()
+    if host.nvml is not None or nvidia_driver_present(host.root):
+        return None
+    return no_nvidia_driver_reason()
 
 
 def _open_nvml(host: GpuHost, _found: list[GpuInfo]) -> GpuSensor:
@@ -145,7 +147,7 @@ def _open_nvml(host: GpuHost, _found: list[GpuInfo]) -> GpuSensor:
 
 
 def _amd_here(host: GpuHost) -> str | None:
-    from carbonwrap.sensors.amd_driver import amd_driver_present, no_amd_driver_reason
+    from carbonwrap.sensors.gpu_markers import amd_driver_present, no_amd_driver_reason
 
     if host.amdsmi is not None or amd_driver_present(host.root):
         return None
@@ -163,7 +165,7 @@ def _open_amdsmi(host: GpuHost, _found: list[GpuInfo]) -> GpuSensor:
 
 
 def _jetson_here(host: GpuHost) -> str | None:
-    from carbonwrap.sensors.jetson_marker import jetson_present
+    from carbonwrap.sensors.gpu_markers import jetson_present
 
     return None if jetson_present(host.sysfs_dir) else "not a Jetson board (no INA3221 monitor)"
 

@@ -31,7 +31,8 @@ import resource
 import threading
 import time
 
-from carbonwrap.measure.proctree import PIDS_WALK_S, WALK_EVERY_S, descendants, process_stat
+from carbonwrap.measure.proctree import PIDS_WALK_S, WALK_EVERY_S, descendants
+from carbonwrap.sensors.pidstat import process_stat
 
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 

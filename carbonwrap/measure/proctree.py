@@ -28,7 +28,8 @@ from __future__ import annotations
 import os
 import time
 
-from carbonwrap.lite import Lock, NamedTuple, nullcontext, suppress
+from carbonwrap.lite import Lock, nullcontext, suppress
+from carbonwrap.sensors.pidstat import process_stat
 
 TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
@@ -36,53 +37,7 @@ if TYPE_CHECKING:
 
 WALK_EVERY_S = 5.0  # how often new processes of the tree are looked for
 PIDS_WALK_S = 1.0  # pids() (the budget stop, GPU matching) sees processes at most this old
-_TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
-
-
-class ProcessStat(NamedTuple):
-    """What /proc/PID/stat says of a process. Units: seconds; `start_ticks` in clock ticks
-    since boot (proc(5) field 22, 10 ms), which with the PID names the process: the kernel
-    gives a PID out again only after going through pid_max others, never within a tick."""
-
-    state: str
-    ppid: int
-    cpu_s: float  # its own user + system time, every thread
-    children_cpu_s: float  # of the children it waited for (and theirs)
-    start_ticks: int
-
-    @property
-    def ended(self) -> bool:
-        """A zombie (ended, not waited for yet) or dead."""
-        return self.state in "ZXx"
-
-
-def parse_stat(text: str) -> ProcessStat | None:
-    """proc(5)'s /proc/PID/stat; the command name may hold spaces and parentheses."""
-    _, paren, rest = text.rpartition(")")
-    fields = rest.split()
-    if not paren or len(fields) < 20:
-        return None
-    try:
-        ticks = [int(f) for f in fields[11:15]]  # utime, stime, cutime, cstime
-        return ProcessStat(
-            fields[0],
-            int(fields[1]),
-            (ticks[0] + ticks[1]) * _TICK_S,
-            (ticks[2] + ticks[3]) * _TICK_S,
-            int(fields[19]),
-        )
-    except ValueError:
-        return None
-
-
-def process_stat(pid: int) -> ProcessStat | None:
-    """The process's stat now, or None once it has gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return parse_stat(f.read().decode("utf-8", "replace"))
-    except OSError:
-        return None
 
 
 def descendants(root_pid: int) -> list[tuple[int, int]]:

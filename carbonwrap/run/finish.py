@@ -123,7 +123,7 @@ def still_running(pids: list[int], wait_s: float) -> list[int]:
     """Those of `pids` still running after up to `wait_s`, in their order; returns as soon as
     none is. A process is known by its PID and start time (a PID taken by another process
     since is not it), and a zombie (an orphan carbonwrap has not reaped) has ended."""
-    from carbonwrap.measure.proctree import process_stat
+    from carbonwrap.sensors.pidstat import process_stat
 
     def alive(pid: int, start_ticks: int) -> bool:
         stat = process_stat(pid)

@@ -16,7 +16,6 @@ from carbonwrap.intensity.plan import plan_intensity
 from carbonwrap.lite import suppress
 from carbonwrap.measure.accounting import TreeAccounting, new_run_id, open_accounting
 from carbonwrap.measure.meters import Meters
-from carbonwrap.measure.proctree import ProcessTreeAccounting
 from carbonwrap.measure.sampler import Sampler
 from carbonwrap.run.child import Child
 from carbonwrap.run.context import RunContext, energy_now
@@ -271,6 +270,8 @@ def spawn(run: RunContext) -> None:
             raise CarbonwrapError(
                 f"--cpu-accounting {run.acct.method}: {exc.reason}; use --cpu-accounting auto"
             ) from exc
+        from carbonwrap.measure.proctree import ProcessTreeAccounting  # the fallback only
+
         run.acct.finish()
         run.notes.append(
             f"{exc.reason}; CPU time counted by polling the process tree (approximate)"

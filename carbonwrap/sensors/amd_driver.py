@@ -1,4 +1,4 @@
-"""Whether the amdgpu driver can be present, from a few stat calls, and amdsmi's import."""
+"""amdsmi's import, where the amdgpu driver is present (`gpu_markers.amd_driver_present`)."""
 
 from __future__ import annotations
 
@@ -6,32 +6,18 @@ import io
 import os
 
 from carbonwrap.sensors import SensorUnavailable
+from carbonwrap.sensors.gpu_markers import amd_driver_present, no_amd_driver_reason
 
 TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
     from types import ModuleType
     from typing import Any
 
-# The amdgpu driver shows itself by its module directory ("/sys/module/amdgpu exists when it
-# is [loaded]": https://rocm.docs.amd.com/projects/amdsmi/en/latest/install/install.html) and,
-# inside a container given GPUs, by the compute device node it was handed.
-DRIVER_MARKERS = ("sys/module/amdgpu", "dev/kfd")
-
 INSTALL_HINT = (
     "the amdsmi Python package is not installed: install the one of your ROCm release "
     "(python3 -m pip install /opt/rocm/share/amd_smi, or from PyPI `amdsmi` of the same version "
     "as ROCm); no AMD GPU measurement"
 )
-
-
-def amd_driver_present(root: str | os.PathLike[str] = "/") -> bool:
-    """True if a marker exists: only then are amdsmi (a ctypes library) and amdsmi_init worth it."""
-    return any(os.path.exists(os.path.join(root, marker)) for marker in DRIVER_MARKERS)
-
-
-def no_amd_driver_reason() -> str:
-    """What the GPU component says when `amd_driver_present` is False."""
-    return f"no AMD GPU driver (none of {', '.join('/' + m for m in DRIVER_MARKERS)} exist)"
 
 
 def load_amdsmi(root: str | os.PathLike[str] = "/") -> Any:

@@ -22,14 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from carbonwrap.sensors import SensorUnavailable
-from carbonwrap.sensors.amd_driver import (
-    DRIVER_MARKERS,
-    INSTALL_HINT,
-    amd_driver_present,
-    library_mismatch,
-    load_amdsmi,
-    no_amd_driver_reason,
-)
+from carbonwrap.sensors.amd_driver import INSTALL_HINT, library_mismatch, load_amdsmi
 from carbonwrap.sensors.amd_packages import DieFacts, is_dual_die, packages
 from carbonwrap.sensors.amdsmi_values import (
     counter_energy_j,
@@ -42,11 +35,13 @@ from carbonwrap.sensors.amdsmi_values import (
 )
 from carbonwrap.sensors.counter_probation import CounterProbation, EnergyPoint
 from carbonwrap.sensors.gpu import EMPTY, SHARE_ENGINE, GpuInfo, GpuSample, busy_deltas
+from carbonwrap.sensors.gpu_markers import AMD_MARKERS, amd_driver_present, no_amd_driver_reason
 from carbonwrap.sensors.rocm_visible import empty_variable, visible_indices
 
-# amd_driver's, here too: the sensor's module is where a caller looks first
+# amd_driver's and gpu_markers' AMD names, here too: the sensor's module is where a caller
+# looks first
 __all__ = [
-    "DRIVER_MARKERS",
+    "AMD_MARKERS",
     "INSTALL_HINT",
     "METHOD_COUNTER",
     "METHOD_POWER",

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from carbonwrap.sensors import SensorUnavailable
-from carbonwrap.sensors.nvidia_driver import driver_present, no_driver_reason
+from carbonwrap.sensors.gpu_markers import no_nvidia_driver_reason, nvidia_driver_present
 
 # NVML API reference (every call, its units and its quirks): https://docs.nvidia.com/deploy/nvml-api/
 
@@ -23,8 +23,8 @@ _MODULE_NAMES = ("GH200", "GB200", "GB300")
 
 def load_nvml(root: Path = Path("/")) -> Any:
     """The pynvml module, imported only when GPU measurement is wanted and a driver is present."""
-    if not driver_present(root):
-        raise SensorUnavailable(no_driver_reason())
+    if not nvidia_driver_present(root):
+        raise SensorUnavailable(no_nvidia_driver_reason())
     try:
         import pynvml
     except ImportError as exc:

@@ -18,11 +18,11 @@ from conftest import cw_env, logs_in, records, run_cw
 import carbonwrap
 from carbonwrap.errors import CarbonwrapError
 from carbonwrap.measure.ownprocess import OwnProcessAccounting
-from carbonwrap.measure.proctree import process_stat
 from carbonwrap.render.final import compact_view, render_text
 from carbonwrap.render.json import run_document
 from carbonwrap.report.read import summarize_log
 from carbonwrap.run.track import TrackError
+from carbonwrap.sensors.pidstat import process_stat
 
 CHILD_WORK = "import time\nend = time.process_time() + {s}\nwhile time.process_time() < end: pass\n"
 

@@ -8,12 +8,12 @@ import pytest
 from drm_tree import make_jetson_hwmon, make_jetson_iio, write_device_tree
 
 from carbonwrap.sensors import SensorUnavailable
+from carbonwrap.sensors.gpu_markers import jetson_present
 from carbonwrap.sensors.jetson import (
     METHOD_POWER_INTEGRATED,
     JetsonSensor,
     find_rails,
 )
-from carbonwrap.sensors.jetson_marker import jetson_present
 
 AGX_ORIN = ("nvidia,p3737-0000+p3701-0000", "nvidia,p3701-0000", "nvidia,tegra234")
 
