@@ -65,7 +65,7 @@ RUN_PATH = {
     "carbonwrap.sensors.meminfo",
     "carbonwrap.sensors.gpu_markers",  # stat calls: is a GPU driver here
     "carbonwrap.sensors.pidstat",  # /proc/PID/stat (who ran in the leaf; left running)
-    "carbonwrap.sensors.procstat",
+    "carbonwrap.sensors.rootcpu",  # the machine's busy time (/proc/stat only without it)
     "carbonwrap.sensors.rapl",
     "carbonwrap.settings",
     "carbonwrap.settings.catalog",

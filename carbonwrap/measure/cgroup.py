@@ -108,6 +108,13 @@ def parse_proc_cgroup(text: str, controller: str | None) -> str | None:
 
 def own_cgroup_dir(version: int, proc_root: str = "/proc") -> str:
     """The directory of the wrapper's own cgroup in the v2 (or v1 cpuacct) hierarchy."""
+    return own_cgroup(version, proc_root)[0]
+
+
+def own_cgroup(version: int, proc_root: str = "/proc") -> tuple[str, str]:
+    """`own_cgroup_dir`, and the directory of the hierarchy's root cgroup as mounted (the real
+    root, or a cgroup namespace's: `sensors/rootcpu.py` tells them apart); "" where the mount
+    shows a subtree only."""
     controller = None if version == 2 else "cpuacct"
     fstype = "cgroup2" if version == 2 else "cgroup"
     try:
@@ -124,7 +131,8 @@ def own_cgroup_dir(version: int, proc_root: str = "/proc") -> str:
     root = mount.root.rstrip("/")
     if root and path.startswith(root):
         path = path[len(root) :]
-    return os.path.join(mount.mount_point, path.lstrip("/"))
+    top = mount.mount_point if not root else ""  # a bind mount of a subtree shows no root
+    return os.path.join(mount.mount_point, path.lstrip("/")), top
 
 
 LEAF_PREFIX = "carbonwrap-"
@@ -191,7 +199,13 @@ class CgroupLeaf:
         self.version = version
         self.method = f"cgroup{version}"
         self.approximate = False
-        self.parent = os.fspath(parent) if parent is not None else own_cgroup_dir(version)
+        # The hierarchy's root directory ("" where unknown): the root cgroup's cpu.stat has the
+        # machine's busy time (`sensors/rootcpu.py`), cheaper to read than /proc/stat.
+        self.hierarchy_root = ""
+        if parent is None:
+            self.parent, self.hierarchy_root = own_cgroup(version)
+        else:
+            self.parent = os.fspath(parent)
         self.path = os.path.join(self.parent, name)
         self.removed_stale = remove_stale_leaves(self.parent)
         try:

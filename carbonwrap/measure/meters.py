@@ -9,7 +9,6 @@ from carbonwrap.measure.accounting import TreeAccounting
 from carbonwrap.measure.attribution import MAX_ZONE_POWER_W, EnergyModel, Reading, is_wrap
 from carbonwrap.sensors import SensorUnavailable
 from carbonwrap.sensors.meminfo import MemInfo
-from carbonwrap.sensors.procstat import ProcStat
 
 TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
@@ -25,6 +24,8 @@ MEMORY_REFRESH_S = 0.9  # memory figures (the DRAM estimate's) are read at most 
 _CONSEQUENCE = {
     "tree CPU time": "the tree's CPU time is counted up to the last good reading",
     "/proc/stat": "until it reads again the tree is charged the whole CPU energy (an upper bound)",
+    "the root cgroup's cpu.stat": "until it reads again the tree is charged the whole CPU "
+    "energy (an upper bound)",
     "RAPL": "the interval is counted when a counter reads again (cumulative); if none does, "
     "CPU and DRAM energy stop at the last good reading",
     "amd_energy": "the interval is counted when a counter reads again (cumulative); if none "
@@ -40,6 +41,25 @@ def proc_root_from_env(environ: Mapping[str, str]) -> str:
     """The /proc root for /proc/stat and /proc/meminfo: $CARBONWRAP_PROC_ROOT (for tests and
     containers, as $CARBONWRAP_SYSFS_ROOT is for RAPL), else /proc."""
     return environ.get("CARBONWRAP_PROC_ROOT", "") or "/proc"
+
+
+def busy_time_source(
+    proc_root: str, hierarchy_root: str, environ: Mapping[str, str]
+) -> tuple[Any, str]:
+    """The machine's busy CPU time, and its name: the root cgroup's cpu.stat where the cgroup v2
+    hierarchy's real root is known (a few lines, microseconds), else /proc/stat (a line per CPU
+    and per interrupt, made at each read; clock ticks). /proc/stat also wherever
+    $CARBONWRAP_PROC_ROOT gives another /proc (tests, doctor): it is read from there."""
+    if hierarchy_root and not environ.get("CARBONWRAP_PROC_ROOT"):
+        from carbonwrap.sensors.rootcpu import RootCgroupCpu
+
+        try:
+            return RootCgroupCpu(hierarchy_root), RootCgroupCpu.name
+        except SensorUnavailable:
+            pass
+    from carbonwrap.sensors.procstat import ProcStat
+
+    return ProcStat(proc_root), "/proc/stat"
 
 
 GPU_BASES = {
@@ -65,11 +85,14 @@ class Meters:
         child_env: Mapping[str, str],
         nvml: Any = None,
         amdsmi: Any = None,
+        hierarchy_root: str = "",
     ) -> None:
+        """`hierarchy_root`: the cgroup v2 hierarchy's root directory where known (a cgroup
+        leaf's), for the machine's busy CPU time."""
         self.notes: list[str] = []
         self.components: dict[str, dict[str, Any]] = {}
         proc_root = proc_root_from_env(environ)
-        self._procstat = ProcStat(proc_root)
+        self._busy, self._busy_source = busy_time_source(proc_root, hierarchy_root, environ)
         self._rapl = self._open_rapl(environ)
         self._meminfo = None if self.model_dram == "rapl" else MemInfo(proc_root)
         self._last: dict[str, Any] = {}  # each source's last good value
@@ -246,7 +269,7 @@ class Meters:
         return Reading(
             mono_s=mono_s,
             tree_cpu_s=self._guard("tree CPU time", acct.cpu_s, 0.0),
-            busy_all_s=self._guard("/proc/stat", self._procstat.busy_s, 0.0),
+            busy_all_s=self._guard(self._busy_source, self._busy.busy_s, 0.0),
             rapl_j=rapl_j,
             tree_rss_bytes=memory[0],
             used_memory_bytes=memory[1],
@@ -302,6 +325,6 @@ class Meters:
         return fresh
 
     def close(self) -> None:
-        for sensor in (self._rapl, self._meminfo, self._gpu, self._procstat):
+        for sensor in (self._rapl, self._meminfo, self._gpu, self._busy):
             if sensor is not None:
                 sensor.close()

@@ -118,8 +118,10 @@ def prepare(run: RunContext) -> None:
             options.prometheus_textfile, run.record.locked, run.warn
         )
     # The meters before the channel and the relay: under a low `ulimit -n` those go without
-    # (a note each), the measurement does not.
-    run.meters = Meters(run.environ, run.env)
+    # (a note each), the measurement does not. A cgroup leaf knows its hierarchy's root (the
+    # machine's busy time is cheapest there); the process tree does not.
+    hierarchy_root = getattr(run.acct, "hierarchy_root", "")
+    run.meters = Meters(run.environ, run.env, hierarchy_root=hierarchy_root)
     run.undo.append(run.meters.close)
     elect_node_role(run)
     open_progress(run)
