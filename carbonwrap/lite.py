@@ -373,6 +373,21 @@ if not TYPE_CHECKING:
 
 Lock = _thread.allocate_lock  # threading.Lock is this very function
 
+# math's, for the run path without loading math (a shared library: ~0.15 ms of every run's
+# start-up on the development VM, issue 19).
+INF = float("inf")
+
+
+def isfinite(number: float) -> bool:
+    """math.isfinite for ints and floats: NaN and ±inf are the numbers whose difference with
+    themselves is not 0 (an int too large for a float is finite, not an OverflowError)."""
+    return number - number == 0
+
+
+def isinf(number: float) -> bool:
+    """math.isinf."""
+    return number in (INF, -INF)
+
 
 class Thread:
     """threading.Thread(target=…, name=…, daemon=True) for the run's own threads, on `_thread`

@@ -6,12 +6,11 @@ it, option by option, and checks that both give the same values."""
 
 from __future__ import annotations
 
-import math
 import os
 import stat
 
 from carbonwrap.choices import CPU_ACCOUNTING, INTENSITY_SOURCES, ON_EXCEED
-from carbonwrap.lite import NamedTuple
+from carbonwrap.lite import NamedTuple, isfinite
 
 TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
@@ -170,7 +169,7 @@ def _number(spec: Spec, raw: str) -> float:
         number = float(raw)
     except ValueError:
         raise Defer from None
-    if not math.isfinite(number):
+    if not isfinite(number):
         raise Defer
     if (spec.low is not None and number < spec.low) or (
         spec.high is not None and number > spec.high

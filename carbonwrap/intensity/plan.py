@@ -3,12 +3,10 @@ decision `run` and `intensity` share."""
 
 from __future__ import annotations
 
-import math
-
 from carbonwrap.errors import CarbonwrapError
 from carbonwrap.intensity.points import AVERAGE, STATIC, IntensityPoint
 from carbonwrap.intensity.select import Choice
-from carbonwrap.lite import NamedTuple
+from carbonwrap.lite import INF, NamedTuple
 from carbonwrap.settings.resolve import Config, load_config
 
 TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
@@ -53,13 +51,11 @@ def plan_intensity(
                 f"--intensity fixes the value: it cannot be combined with "
                 f"--intensity-source {source}"
             )
-        point = IntensityPoint(
-            0.0, math.inf, fixed_g_per_kwh, STATIC, AVERAGE, "fixed by --intensity"
-        )
+        point = IntensityPoint(0.0, INF, fixed_g_per_kwh, STATIC, AVERAGE, "fixed by --intensity")
         return IntensityPlan(region_info, point, Choice(None, None, None))
     static = where.static
     label = f"static table: {static.region_name} {static.year}, {static.source}"
-    point = IntensityPoint(0.0, math.inf, static.intensity_g_per_kwh, STATIC, AVERAGE, label)
+    point = IntensityPoint(0.0, INF, static.intensity_g_per_kwh, STATIC, AVERAGE, label)
     notes = config.notes
     choice = choose(source, where, config.credentials(environ))
     # The start record names the provider asked and why (the static table: why no provider).

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import math
-
 from carbonwrap.errors import one_line
-from carbonwrap.lite import Lock, NamedTuple
+from carbonwrap.lite import Lock, NamedTuple, isfinite
 
 TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
@@ -130,7 +128,7 @@ def checked_value(value: Any, source: str, field: str) -> float | None:
     number in 0..MAX_G_PER_KWH is a ProviderError naming the field."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not isfinite(value):
         raise ProviderError(f"{source}: {field} is {value!r}, expected a number")
     if not 0 <= value <= MAX_G_PER_KWH:
         raise ProviderError(

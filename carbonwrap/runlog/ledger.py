@@ -5,9 +5,7 @@ them later."""
 
 from __future__ import annotations
 
-import math
-
-from carbonwrap.lite import NamedTuple
+from carbonwrap.lite import INF, NamedTuple, isinf
 
 J_PER_KWH = 3.6e6
 BUCKET_S = 300.0  # the finest provider resolution (Energinet, WattTime: 5 minutes)
@@ -66,7 +64,7 @@ class _Bucket:
     def __init__(self, key: int) -> None:
         self.energy_j = 0.0
         self.weighted = 0.0  # Σ energy·intensity (J·g/kWh) at the provisional values
-        self.low, self.high = math.inf, -math.inf  # provisional values the energy was priced at
+        self.low, self.high = INF, -INF  # provisional values the energy was priced at
         # The part of the bucket its energy was used in (wall clock, s): where measured
         # windows are weighed; the start of an interval before the bucket counts from its start.
         self.first_s, self.last_s = (key + 1) * BUCKET_S, key * BUCKET_S
@@ -85,7 +83,7 @@ class _Share(NamedTuple):
     signals: tuple[str, ...]
 
 
-_NO_SHARE = _Share(math.inf, -math.inf, (), ())
+_NO_SHARE = _Share(INF, -INF, (), ())
 
 
 class _Counted:
@@ -97,17 +95,17 @@ class _Counted:
     def __init__(self, sign: float) -> None:
         self._count: dict[float, int] = {}
         self._sign = sign  # 1: the least; -1: the greatest
-        self._least = math.inf
+        self._least = INF
         self._stale = False
 
     def replace(self, old: float, new: float) -> None:
         if old == new:
             return
-        if not math.isinf(new):
+        if not isinf(new):
             self._count[new] = self._count.get(new, 0) + 1
             if self._sign * new < self._least:
                 self._least = self._sign * new
-        if not math.isinf(old):
+        if not isinf(old):
             left = self._count[old] - 1
             if left:
                 self._count[old] = left
@@ -117,7 +115,7 @@ class _Counted:
 
     def least(self) -> float:
         if self._stale:
-            self._least = min((self._sign * v for v in self._count), default=math.inf)
+            self._least = min((self._sign * v for v in self._count), default=INF)
             self._stale = False
         return self._sign * self._least
 
@@ -197,7 +195,7 @@ class CarbonLedger:
         if end_s <= start_s:
             return
         first = int(start_s // BUCKET_S)
-        last = math.ceil(end_s / BUCKET_S) - 1  # end is exclusive
+        last = -int(-end_s // BUCKET_S) - 1  # the ceiling; end is exclusive
         if last - first > 10_000:  # a window of over a month is not a measurement: ignore
             return
         for key in range(first, last + 1):
@@ -278,7 +276,7 @@ class CarbonLedger:
         self._weighted += price - bucket.price
         self._measured_j += measured_j - bucket.measured_j
         bucket.price, bucket.measured_j = price, measured_j
-        low, high = math.inf, -math.inf
+        low, high = INF, -INF
         sources: dict[str, None] = {}
         signals: dict[str, None] = {}
         if measured_j > 0:
@@ -344,7 +342,7 @@ class CarbonLedger:
             sources.setdefault(source, None)
         for signal in sorted(self._measured_signals):
             signals.setdefault(signal, None)
-        if energy_j <= 0 or (weighted == 0 and low == math.inf):
+        if energy_j <= 0 or (weighted == 0 and low == INF):
             current = self._current[0] if self._current else None
             if self._current is not None:
                 sources.setdefault(self._current[1], None)

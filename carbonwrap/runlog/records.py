@@ -3,8 +3,6 @@ Units are in the key names."""
 
 from __future__ import annotations
 
-import itertools
-import math
 import time
 
 from carbonwrap import jsontext
@@ -147,7 +145,8 @@ def _texts(values: Mapping[str, Any], limit: int = TEXT_CHARS) -> dict[str, Any]
     """A small table of strings (region, job), each key and string cut to `limit` characters."""
     return {
         _text(str(k), limit): _text(v, limit) if isinstance(v, str) else v
-        for k, v in itertools.islice(values.items(), LIST_ITEMS)
+        # the first LIST_ITEMS (itertools.islice, without itertools on the run path)
+        for _, (k, v) in zip(range(LIST_ITEMS), values.items(), strict=False)
     }
 
 
@@ -170,7 +169,8 @@ def utc_iso(timestamp_s: float) -> str:
     `datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds")` gives (the
     microseconds rounded half to even, then cut to milliseconds), without importing datetime
     (every run writes one at start-up). Times before 1970 are not written."""
-    fraction, whole = math.modf(timestamp_s)
+    whole = float(int(timestamp_s))  # math.modf's parts, exact (no math on the run path)
+    fraction = timestamp_s - whole
     micro = round(fraction * 1e6)
     if micro >= 1_000_000:
         whole, micro = whole + 1.0, micro - 1_000_000

@@ -3,10 +3,8 @@ variable, parser (with the same limits as the option) and default."""
 
 from __future__ import annotations
 
-import math
-
 from carbonwrap.choices import CPU_ACCOUNTING, INTENSITY_SOURCES, ON_EXCEED
-from carbonwrap.lite import NamedTuple
+from carbonwrap.lite import INF, NamedTuple, isfinite, isinf
 
 TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
@@ -33,7 +31,7 @@ class Value(NamedTuple):
     origin: str  # "--pue", "CARBONWRAP_PUE", "/path/carbonwrap.toml:3", ""
 
 
-def _number(low: float, high: float = math.inf) -> Callable[[Any], float]:
+def _number(low: float, high: float = INF) -> Callable[[Any], float]:
     def parse(value: Any) -> float:
         if isinstance(value, bool):
             raise ValueError("must be a number")
@@ -41,10 +39,10 @@ def _number(low: float, high: float = math.inf) -> Callable[[Any], float]:
             number = float(value)
         except (TypeError, ValueError, OverflowError):
             raise ValueError("must be a number") from None
-        if not math.isfinite(number):
+        if not isfinite(number):
             raise ValueError("must be a finite number")
         if not (low <= number <= high):
-            if math.isinf(high):
+            if isinf(high):
                 raise ValueError(f"must be at least {low:g}")
             raise ValueError(f"must be between {low:g} and {high:g}")
         return number

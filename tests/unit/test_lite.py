@@ -3,12 +3,15 @@ body (the run path's modules use it to start without importing typing)."""
 
 from __future__ import annotations
 
+import math
 import pickle
 import sys
 import textwrap
 from types import ModuleType
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from carbonwrap import lite
 
@@ -213,6 +216,18 @@ def test_cache_keeps_the_first_answer_per_arguments_as_functools_does() -> None:
     assert table("b") == [] and calls == [("a", 2), ("b", 0)]
     assert table.cache_info().currsize == 2 and table.cache_info().hits == 2  # type: ignore[attr-defined]
     assert table.__name__ == "table" and table.__wrapped__("c", 1) == ["c"]  # type: ignore[attr-defined]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-(2**60), 2**60)))
+def test_isfinite_and_isinf_answer_as_math_does(number: float) -> None:
+    assert lite.isfinite(number) is math.isfinite(number)
+    assert lite.isinf(number) is math.isinf(number)
+    assert math.inf == lite.INF
+
+
+def test_an_int_too_large_for_a_float_is_finite() -> None:  # math raises OverflowError
+    assert lite.isfinite(10**400) and not lite.isinf(10**400)
 
 
 def test_suppress_and_nullcontext_as_contextlib() -> None:
