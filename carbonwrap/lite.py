@@ -284,9 +284,26 @@ else:
 
     # collections.namedtuple compiles each class's __new__ from source (a lambda taking the
     # fields by name); compiling is most of the cost of making the class (~30 µs). The same
-    # function, from one compiled template per number of fields with its parameters renamed.
-    _TEMPLATES: dict[int, object] = {}
-    _GLOBALS = {"_tuple_new": tuple.__new__, "__builtins__": {}}
+    # function, from one template per number of fields with its parameters renamed: written
+    # out here up to 10 fields (loaded with this module's bytecode, nothing compiled at run
+    # time: the run's classes have 2 to 10 but RunOptions, 27), compiled once beyond.
+    _t = tuple.__new__  # the templates' one global (also in _GLOBALS, where they run)
+    _TEMPLATES: dict[int, object] = {
+        n: f.__code__
+        for n, f in {
+            1: lambda _c, a: _t(_c, (a,)),
+            2: lambda _c, a, b: _t(_c, (a, b)),
+            3: lambda _c, a, b, c: _t(_c, (a, b, c)),
+            4: lambda _c, a, b, c, d: _t(_c, (a, b, c, d)),
+            5: lambda _c, a, b, c, d, e: _t(_c, (a, b, c, d, e)),
+            6: lambda _c, a, b, c, d, e, f: _t(_c, (a, b, c, d, e, f)),
+            7: lambda _c, a, b, c, d, e, f, g: _t(_c, (a, b, c, d, e, f, g)),
+            8: lambda _c, a, b, c, d, e, f, g, h: _t(_c, (a, b, c, d, e, f, g, h)),
+            9: lambda _c, a, b, c, d, e, f, g, h, i: _t(_c, (a, b, c, d, e, f, g, h, i)),
+            10: lambda _c, a, b, c, d, e, f, g, h, i, j: _t(_c, (a, b, c, d, e, f, g, h, i, j)),
+        }.items()
+    }
+    _GLOBALS = {"_t": _t, "__builtins__": {}}
     _Function = type(lambda: None)  # types.FunctionType
 
     def _tuple_new(names: tuple[str, ...], defaults: tuple[object, ...]) -> object:
@@ -294,9 +311,9 @@ else:
         if template is None:
             slots = ", ".join(f"_{i}" for i in range(len(names)))
             one = "," if len(names) == 1 else ""
-            made = eval(f"lambda _cls, {slots}: _tuple_new(_cls, ({slots}{one}))", _GLOBALS)
+            made = eval(f"lambda _c, {slots}: _t(_c, ({slots}{one}))", _GLOBALS)
             template = _TEMPLATES[len(names)] = made.__code__
-        code = template.replace(co_varnames=("_cls", *names), co_name="__new__")  # type: ignore[attr-defined]
+        code = template.replace(co_varnames=("_c", *names), co_name="__new__")  # type: ignore[attr-defined]
         return _Function(code, _GLOBALS, "__new__", defaults or None)
 
     def NamedTuple(typename: str, fields: object = None, /) -> type:

@@ -73,12 +73,32 @@ class IntensityTable:
     """Lookup by canonical region code: ISO 3166 alpha-2 for countries, "US-XX" for US states.
 
     Rows stay raw CSV fields until looked up: a run needs one entry, not 266 (start-up budget).
+    The files are read at the first question that needs them: the world average (a server's
+    UTC time zone names no country) needs neither.
     """
 
-    def __init__(self, countries: dict[str, list[str]], states: dict[str, list[str]]) -> None:
-        self._countries = countries  # "DK" -> country_intensity.csv row
-        self._states = states  # "US-CA" -> us_state_egrid2023.csv row
+    def __init__(self) -> None:
+        self._rows: tuple[dict[str, list[str]], dict[str, list[str]]] | None = None
         self._built: dict[str, StaticIntensity] = {}
+
+    @property
+    def _countries(self) -> dict[str, list[str]]:
+        """ "DK" -> its country_intensity.csv row."""
+        return (self._rows or self._read())[0]
+
+    @property
+    def _states(self) -> dict[str, list[str]]:
+        """ "US-CA" -> its us_state_egrid2023.csv row."""
+        return (self._rows or self._read())[1]
+
+    def _read(self) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+        countries = {row[1]: row for row in _rows(_COUNTRY_FILE, _COUNTRY_HEADER)}
+        # eGRID's national "US" row is left out: "US" is the country row (OWID, lifecycle).
+        states = {
+            f"US-{row[0]}": row for row in _rows(_STATE_FILE, _STATE_HEADER) if row[0] != "US"
+        }
+        self._rows = (countries, states)
+        return self._rows
 
     def lookup(self, region: str) -> StaticIntensity:
         """The entry for `region` (any case); KeyError if the table has no such code."""
@@ -130,8 +150,6 @@ def _world() -> StaticIntensity:
 
 @cache
 def load_table() -> IntensityTable:
-    """The shipped table, read once per process (two small CSVs, plain csv module, ~0.5 ms)."""
-    countries = {row[1]: row for row in _rows(_COUNTRY_FILE, _COUNTRY_HEADER)}
-    # eGRID's national "US" row is left out: "US" is the country row (OWID, lifecycle).
-    states = {f"US-{row[0]}": row for row in _rows(_STATE_FILE, _STATE_HEADER) if row[0] != "US"}
-    return IntensityTable(countries, states)
+    """The shipped table, one per process: its two small CSVs are read (~0.5 ms) at the first
+    question that needs them."""
+    return IntensityTable()

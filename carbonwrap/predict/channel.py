@@ -168,6 +168,7 @@ class ProgressChannel:
         self._handover: tuple[Report, float] | None = None  # the last report before it
         self._closing = False
         self._thread = Thread(target=self._read, name="carbonwrap-progress")
+        self._started = False
 
     @property
     def latest(self) -> Report | None:
@@ -175,6 +176,7 @@ class ProgressChannel:
         return self.limiter.latest
 
     def start(self) -> None:
+        self._started = True
         self._thread.start()
 
     def close(self, warn: Callable[[str], None]) -> None:
@@ -183,12 +185,17 @@ class ProgressChannel:
 
         The shutdown wakes the reader, and once it has read what is queued its next receive
         returns nothing: it ends there, at once (the join's timeout only guards against a bug).
-        That holds because the socket stays in blocking mode (`_receive_timeout`)."""
+        That holds because the socket stays in blocking mode (`_receive_timeout`). A reader
+        never started (the command had ended before it was due: run/phases.py) is run here,
+        to the same end."""
         self._closing = True
-        if self._thread.is_alive():
+        if self._thread.is_alive() or not self._started:
             with suppress(OSError):
                 self._sock.shutdown(_socket.SHUT_RD)
-            self._thread.join(2.0)
+            if self._started:
+                self._thread.join(2.0)
+            else:
+                self._read()
         self.limiter.finish()
         if self.bad:
             warn(

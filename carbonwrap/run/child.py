@@ -274,6 +274,16 @@ class Child:
             return False
         return True
 
+    def ended(self) -> bool:
+        """Whether the child has ended already; it stays unreaped (`wait` gets its status)."""
+        if self._reaped:
+            return True
+        try:
+            flags = os.WEXITED | os.WNOHANG | os.WNOWAIT
+            return os.waitid(os.P_PID, self.pid, flags) is not None
+        except ChildProcessError:  # reaped by someone else: `wait` says so
+            return True
+
     def wait(self) -> Ending:
         """Wait for the child, reaping orphans re-parented to us on the way."""
         while True:

@@ -326,11 +326,17 @@ def start(run: RunContext) -> None:
     watch_totals(run)
     if run.options.mlflow is not None:  # before the first sample: every one is logged
         attach_mlflow(run)
-    if run.channel is not None:
+    load_for_the_end(run)  # while the command runs (if not already, while joining)
+    # A command that has already ended (`true`) needs no thread to read its progress reports
+    # (the channel's close reads what it sent) nor readings between the first and the last:
+    # starting and stopping them would be most of what carbonwrap adds to it (issue 19).
+    running = not run.child.ended()
+    if run.channel is not None and running:
         run.channel.start()  # after the start record: progress records follow it
     if run.relay is not None:
         run.relay.start()
-    run.sampler.start()
+    if running:
+        run.sampler.start()
     if plan.choice.make is not None and plan.choice.name is not None:
         try:
             start_poller(run)
@@ -345,7 +351,6 @@ def start(run: RunContext) -> None:
     except OSError as exc:
         run.live = None
         run.warn(f"no live view ({exc.strerror or exc})")
-    load_for_the_end(run)  # while the command runs (if not already, while joining)
 
 
 def attach_mlflow(run: RunContext) -> None:

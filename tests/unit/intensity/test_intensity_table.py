@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from carbonwrap.intensity.table import StaticIntensity, defaults, load_table
+from carbonwrap.intensity.table import WORLD, StaticIntensity, defaults, load_table
 from carbonwrap.packagedata import read_data
 
 
@@ -141,3 +141,28 @@ def test_attribution_names_the_cc_by_sources() -> None:
     assert "Our World in Data based on Ember (2025) and Energy Institute" in text
     assert "Ember Yearly Electricity Data — CC BY 4.0" in text
     assert "https://creativecommons.org/licenses/by/4.0/" in text
+
+
+def test_the_world_average_reads_no_csv_and_a_country_reads_them_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server in UTC runs with the world average: the table's two CSVs are not even read
+    (start-up); the first country looked up reads both, once."""
+    from carbonwrap.intensity import table as table_module
+
+    read: list[str] = []
+
+    def recording(name: str) -> bytes:
+        read.append(name)
+        return read_data(name)
+
+    monkeypatch.setattr(table_module, "read_data", recording)
+    fresh = table_module.IntensityTable()
+    assert WORLD in fresh and fresh.lookup("world").region == WORLD
+    assert not [name for name in read if name.endswith(".csv")]
+    assert fresh.lookup("DK").region_name == "Denmark" and "US-CA" in fresh
+    assert fresh.lookup("US-TX").region_name == "Texas"
+    assert sorted(name for name in read if name.endswith(".csv")) == [
+        "country_intensity.csv",
+        "us_state_egrid2023.csv",
+    ]

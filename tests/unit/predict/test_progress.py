@@ -455,3 +455,26 @@ def test_close_returns_as_soon_as_the_queue_is_read(
     assert took_s < 0.3, f"close took {took_s:.2f} s"
     assert [args[0] for args in logged] == [1, 3]  # the first, and the last at the end
     assert not os.path.exists(channel.path)
+
+
+def test_a_reader_never_started_still_has_the_queue_read_at_close(
+    short_tmp: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A command that ended before carbonwrap started its threads (`true`: run/phases.py
+    starts no reader then): what it sent is read and logged by close itself, in order, the
+    last report included, and the socket removed."""
+    logged: list[tuple[Any, ...]] = []
+    channel = ProgressChannel(short_tmp, os.urandom(4).hex(), lambda *a: logged.append(a), 60.0)
+    monkeypatch.setenv("CARBONWRAP_PROGRESS", channel.path)
+    report_progress.reset()
+    from carbonwrap import progress
+
+    for done in (1, 2, 3):
+        progress(done, 10, "epoch")  # queued: nothing reads yet
+    started = time.monotonic()
+    channel.close(lambda message: None)
+    report_progress.reset()
+    assert time.monotonic() - started < 0.3
+    assert channel.limiter.reports == 3
+    assert [args[0] for args in logged] == [1, 3]  # the first at once, the last at the end
+    assert not os.path.exists(channel.path)

@@ -157,3 +157,23 @@ def test_signal_names() -> None:
     assert signal_name(signal.SIGRTMIN) == "SIGRTMIN"
     assert signal_name(signal.SIGRTMIN + 1) == "SIGRTMIN+1"
     assert signal_name(signal.SIGRTMAX) == "SIGRTMAX"
+
+
+def test_ended_says_whether_the_child_has_ended_and_leaves_it_to_wait() -> None:
+    """`ended` looks without reaping: `wait` still gets the status (run/phases.py asks it
+    before starting the threads a command that has ended needs none of)."""
+    sigchld = signal.getsignal(signal.SIGCHLD)
+    running = Child(["sleep", "30"], os.environ)
+    done = Child(["sh", "-c", "exit 3"], os.environ)
+    try:
+        assert not running.ended()
+        while not done.ended():  # a few milliseconds
+            os.sched_yield()
+        assert done.ended() and done.wait() == Ending(3, None)  # the status is still there
+        assert done.ended()  # and reaped now
+        running.send(signal.SIGKILL)
+        assert running.wait() == Ending(128 + signal.SIGKILL, "SIGKILL")
+    finally:
+        for child in (running, done):
+            child.restore_signals()
+        signal.signal(signal.SIGCHLD, sigchld)
