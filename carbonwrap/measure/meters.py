@@ -144,19 +144,28 @@ class Meters:
             DRAM_BASIS,
             DRAM_W_PER_GB,
             cloud_instance,
-            cpu_model_name,
-            cpu_vendor,
+            cpuinfo_fields,
             estimate_cpu_power,
+            model_name,
         )
         from carbonwrap.sensors.rapl import RaplSensor, dram_missing_note, sysfs_root_from_env
 
         self._cpu_w = 0.0
         self._dram_w_per_gb = 0.0
         sysfs_root, proc_root = sysfs_root_from_env(environ), proc_root_from_env(environ)
+        read: list[dict[str, str]] = []
+
+        def cpuinfo() -> dict[str, str]:
+            """cpuinfo's fields, read at most once (each CPU's block costs the kernel an
+            interrupt of that CPU); not at all where RAPL has every zone."""
+            if not read:
+                read.append(cpuinfo_fields(proc_root))
+            return read[0]
+
         try:
             rapl: Any = RaplSensor(sysfs_root)
         except SensorUnavailable as exc:
-            rapl = self._open_amd_energy(sysfs_root, proc_root, exc.reason)
+            rapl = self._open_amd_energy(sysfs_root, cpuinfo().get("vendor_id", ""), exc.reason)
         kinds = [z.kind for z in rapl.zones] if rapl else []
         if rapl is not None:
             self.notes.extend(f"RAPL zone skipped: {reason}" for reason in rapl.skipped)
@@ -168,7 +177,7 @@ class Meters:
             }
         else:
             estimate = estimate_cpu_power(
-                cpu_model_name(proc_root), os.cpu_count() or 1, cloud_instance(sysfs_root)
+                model_name(cpuinfo()), os.cpu_count() or 1, cloud_instance(sysfs_root)
             )
             self._cpu_w = estimate.watts_per_cpu
             self.components["cpu"] = {"method": "estimate", "basis": estimate.basis}
@@ -186,15 +195,14 @@ class Meters:
                 "basis": f"{DRAM_BASIS}, of the tree's resident memory sampled every interval",
             }
             if rapl is not None:
-                self.notes.append(dram_missing_note(cpu_vendor(proc_root)))
+                self.notes.append(dram_missing_note(cpuinfo().get("vendor_id", "")))
         return rapl
 
-    def _open_amd_energy(self, sysfs_root: str, proc_root: str, rapl_reason: str) -> Any:
-        """On AMD hosts whose powercap cannot be read, the amd_energy (or zenergy) hwmon
-        driver's socket counters, used as RAPL package zones; else None (the estimate)."""
-        from carbonwrap.sensors.cpu_estimate import cpu_vendor
-
-        if cpu_vendor(proc_root) not in ("AuthenticAMD", "HygonGenuine"):
+    def _open_amd_energy(self, sysfs_root: str, vendor: str, rapl_reason: str) -> Any:
+        """On AMD hosts (cpuinfo's `vendor`) whose powercap cannot be read, the amd_energy (or
+        zenergy) hwmon driver's socket counters, used as RAPL package zones; else None (the
+        estimate)."""
+        if vendor not in ("AuthenticAMD", "HygonGenuine"):
             self.notes.append(f"RAPL unavailable, CPU energy estimated: {rapl_reason}")
             return None
         from carbonwrap.sensors.amd_energy import AmdEnergySensor

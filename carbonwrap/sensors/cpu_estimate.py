@@ -7,6 +7,10 @@ import os
 from carbonwrap.lite import NamedTuple, cache
 from carbonwrap.packagedata import csv_rows
 
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
 # Green Algorithms (Lannelongue, Grealey & Inouye, Adv. Sci. 2021, doi:10.1002/advs.202100707):
 # 12 W per core for an unknown CPU (TDP_cpu.csv, row "Any") and 0.3725 W per GB of memory
 # (referenceValues.csv, memoryPower), github.com/GreenAlgorithms/green-algorithms-tool.
@@ -58,12 +62,20 @@ class _TdpRow(NamedTuple):
     source: str
 
 
-_CPUINFO_FIRST = 16384  # bytes: more than one CPU's block of /proc/cpuinfo (~1.5 KiB on x86)
+# Bytes of /proc/cpuinfo read first: its first CPU's block names the model near its top on x86
+# (~1.5 KiB a block). The kernel makes the file a CPU at a time, and each CPU's block costs an
+# interrupt of that CPU for its current frequency (~0.1 ms each on the development VM): a read
+# this short makes only the first block.
+_CPUINFO_FIRST = 1024
 
 
 def cpu_model_name(proc_root: str | os.PathLike[str] = "/proc") -> str:
     """The CPU model from cpuinfo: x86 "model name", else the Arm core name; "" if unknown."""
-    fields = _cpuinfo_fields(proc_root)
+    return model_name(cpuinfo_fields(proc_root))
+
+
+def model_name(fields: Mapping[str, str]) -> str:
+    """`cpu_model_name` from cpuinfo's fields (`cpuinfo_fields`)."""
     if fields.get("model name"):
         return fields["model name"]
     implementer = fields.get("CPU implementer", "").lower()
@@ -77,25 +89,36 @@ def cpu_model_name(proc_root: str | os.PathLike[str] = "/proc") -> str:
 
 def cpu_vendor(proc_root: str | os.PathLike[str] = "/proc") -> str:
     """cpuinfo's vendor_id ("GenuineIntel", "AuthenticAMD", "HygonGenuine"); "" if none (Arm)."""
-    return _cpuinfo_fields(proc_root).get("vendor_id", "")
+    return cpuinfo_fields(proc_root).get("vendor_id", "")
 
 
-def _cpuinfo_fields(proc_root: str | os.PathLike[str]) -> dict[str, str]:
+def cpuinfo_fields(proc_root: str | os.PathLike[str] = "/proc") -> dict[str, str]:
     """The first value of each field of cpuinfo (the first CPU's block); {} if unreadable.
 
-    x86 names the model in every CPU's block: the first block (its first 16 KiB) is enough,
-    where the whole file is ~1 ms of the kernel's time per hundred CPUs at every run's start.
-    Elsewhere (Arm: "Hardware" may come after the last CPU) the whole file is read."""
+    x86 names the model in every CPU's block: the start of the first is enough (_CPUINFO_FIRST),
+    where the whole file costs ~0.1 ms of the kernel's time per CPU at every run's start.
+    Elsewhere (Arm: "Hardware" may come after the last CPU) the whole file is read. Read once
+    per question: a caller that needs two fields asks once (measure/meters.py)."""
     try:
-        with open(os.path.join(proc_root, "cpuinfo"), encoding="utf-8", errors="replace") as f:
-            text = f.read(_CPUINFO_FIRST)
-            head, blank, _ = text.partition("\n\n")
-            if not (blank and "\nmodel name" in f"\n{head}"):
-                text += f.read()
+        fd = os.open(os.path.join(proc_root, "cpuinfo"), os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return {}
+    try:
+        first = os.read(fd, _CPUINFO_FIRST)
+        head = first.partition(b"\n\n")[0]
+        if b"\nmodel name" in b"\n" + head:
+            text = first[: first.rfind(b"\n") + 1]  # whole lines only
+        else:
+            chunks = [first]
+            while chunk := os.read(fd, 65536):
+                chunks.append(chunk)
+            text = b"".join(chunks)
+    except OSError:
+        return {}
+    finally:
+        os.close(fd)
     fields: dict[str, str] = {}
-    for line in text.splitlines():
+    for line in text.decode("utf-8", "replace").splitlines():
         key, sep, value = line.partition(":")
         key = key.strip()
         if sep and key not in fields:

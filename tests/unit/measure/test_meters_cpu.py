@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sysfs_tree import make_amd_energy_hwmon, make_amd_sysfs
 
 from carbonwrap.measure.meters import Meters
@@ -65,5 +66,31 @@ def test_an_intel_vm_without_rapl_gets_the_estimate_of_its_model(tmp_path: Path)
         assert meters.components["cpu"]["method"] == "estimate"
         assert "Gold 6248" in meters.components["cpu"]["basis"]
         assert not any("amd_energy" in n for n in meters.notes)
+    finally:
+        meters.close()
+
+
+def test_cpuinfo_is_read_once_where_both_its_vendor_and_model_are_needed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An AMD VM without RAPL asks cpuinfo for the vendor (amd_energy?) and the model (the
+    estimate): one read, each CPU's block costing the kernel an interrupt of that CPU."""
+    from carbonwrap.sensors import cpu_estimate
+
+    environ = host(tmp_path, EPYC_CPUINFO)
+    reads: list[str] = []
+    real = cpu_estimate.cpuinfo_fields
+
+    def counted(proc_root: str) -> dict[str, str]:
+        reads.append(proc_root)
+        return real(proc_root)
+
+    monkeypatch.setattr(cpu_estimate, "cpuinfo_fields", counted)
+    meters = Meters(environ, {})
+    try:
+        assert meters.components["cpu"]["method"] == "estimate"
+        assert "EPYC 7763" in meters.components["cpu"]["basis"]
+        assert any("amd_energy unavailable too" in n for n in meters.notes)  # it was asked
+        assert len(reads) == 1
     finally:
         meters.close()

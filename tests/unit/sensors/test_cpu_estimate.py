@@ -17,9 +17,11 @@ from carbonwrap.sensors.cpu_estimate import (
     cloud_instance,
     cpu_model_name,
     cpu_vendor,
+    cpuinfo_fields,
     estimate_cpu_power,
     instance_cpu_model,
     lookup_model,
+    model_name,
     normalise_model_name,
     table_rows,
 )
@@ -330,3 +332,39 @@ def test_cpu_vendor(tmp_path: Path) -> None:
 def test_cpu_vendor_arm64_and_missing(tmp_path: Path) -> None:
     assert cpu_vendor(tmp_path) == ""
     assert cpu_vendor(write_cpuinfo(tmp_path, ARM64_CPUINFO)) == ""
+
+
+def test_x86_fields_come_from_the_first_block_only(tmp_path: Path) -> None:
+    """The kernel makes cpuinfo a CPU at a time, each block costing an interrupt of its CPU:
+    on x86 only the start of the first block is read (whole lines), never the 127 others."""
+    block = X86_CPUINFO.split("\n\n")[0] + " " + "sse " * 300 + "\n\n"  # ~1.4 KiB, as on x86
+    later = "".join(block.replace("processor\t: 0", f"processor\t: {i}") for i in range(1, 128))
+    proc = write_cpuinfo(tmp_path, block + later + "late field\t: after every CPU\n")
+    fields = cpuinfo_fields(proc)
+    assert fields["model name"] == "AMD EPYC 7763 64-Core Processor"
+    assert fields["vendor_id"] == "AuthenticAMD" and fields["processor"] == "0"
+    assert "late field" not in fields and "flags" not in fields  # cut mid-line: not kept
+
+
+def test_arm_fields_are_read_to_the_end(tmp_path: Path) -> None:
+    """Arm has no model name: the whole file, for a "Hardware" line after the last CPU."""
+    blocks = "\n".join(
+        ARM64_CPUINFO.replace("processor\t: 0", f"processor\t: {i}") for i in range(64)
+    )
+    proc = write_cpuinfo(tmp_path, blocks + "\nHardware\t: BCM2835\n")
+    fields = cpuinfo_fields(proc)
+    assert fields["Hardware"] == "BCM2835" and model_name(fields) == "ARM Neoverse-N1"
+
+
+def test_this_machines_cpuinfo_reads_as_the_whole_file_does() -> None:
+    """On the real kernel: the fields of the first block's start are those of the whole file
+    (its first value of each), for every field the estimate uses."""
+    whole: dict[str, str] = {}
+    for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() not in whole:
+            whole[key.strip()] = value.strip()
+    fields = cpuinfo_fields()
+    for key in ("vendor_id", "model name", "CPU implementer", "CPU part", "Hardware"):
+        assert fields.get(key) == whole.get(key), key
+    assert cpu_model_name() == model_name(whole)
