@@ -21,7 +21,7 @@ def main() -> None:
     gcpause.pause()
     try:
         if opens_a_run(sys.argv[1:], os.environ):
-            from carbonwrap.measure.accounting import open_early
+            from carbonwrap.measure.leafjoin import open_early
 
             open_early()  # the cgroup leaf's join overlaps the rest of start-up
         from carbonwrap.cli.main import main as cli_main

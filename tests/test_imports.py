@@ -40,6 +40,7 @@ RUN_PATH = {
     "carbonwrap.measure.attribution",
     "carbonwrap.measure.cgroup",
     "carbonwrap.measure.gpus",
+    "carbonwrap.measure.leafjoin",  # the leaf made and joined first thing (os, _thread)
     "carbonwrap.measure.meters",
     "carbonwrap.measure.sampler",
     "carbonwrap.outfiles",

@@ -77,7 +77,8 @@ def _accounting_first(method: str) -> tuple[str, tuple[TreeAccounting, list[str]
     move carbonwrap in (an RCU grace period: ~10-20 ms on the development VM, as long as the
     rest of start-up), overlaps everything else. `method`: the flag's, else auto; settings
     that name another (a variable, the settings file) or --start-within give it up again."""
-    from carbonwrap.measure.accounting import new_run_id, open_accounting, take_early
+    from carbonwrap.measure.accounting import open_accounting, take_early
+    from carbonwrap.measure.leafjoin import new_run_id
 
     taken = take_early()
     if taken is not None:

@@ -77,7 +77,8 @@ def check_cgroups(proc_root: str, environ: Mapping[str, str], euid: int) -> list
 def probe_leaf(version: int, proc_root: str) -> tuple[str | None, str | None]:
     """(parent directory, None) when a leaf can be created, joined, read and removed, as a run
     does; else (parent or None, why not)."""
-    from carbonwrap.measure.cgroup import LEAF_PREFIX, CgroupLeaf, own_cgroup_dir
+    from carbonwrap.measure.cgroup import CgroupLeaf
+    from carbonwrap.measure.leafjoin import LEAF_PREFIX, own_cgroup_dir
 
     try:
         parent = os.path.normpath(own_cgroup_dir(version, proc_root))

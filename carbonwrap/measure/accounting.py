@@ -6,6 +6,7 @@ import os
 
 from carbonwrap.errors import CarbonwrapError
 from carbonwrap.lite import Protocol
+from carbonwrap.measure import leafjoin
 from carbonwrap.measure.cgroup import CgroupLeaf
 from carbonwrap.sensors import SensorUnavailable
 
@@ -53,12 +54,6 @@ def escape_warning(escaped: Sequence[int]) -> str:
     )
 
 
-def new_run_id() -> str:
-    """12 random hex digits: name the run's log and cgroup leaf; the child gets it as
-    CARBONWRAP_RUN_ID."""
-    return os.urandom(6).hex()
-
-
 def open_accounting(method: str, run_id: str) -> tuple[TreeAccounting, list[str]]:
     """The first backend that works for `method`, and why better ones were passed over.
 
@@ -81,10 +76,7 @@ def open_accounting(method: str, run_id: str) -> tuple[TreeAccounting, list[str]
                 ) from exc
             notes.append(f"{candidate} unavailable: {exc.reason}")
             continue
-        if leaf.removed_stale:
-            notes.append(
-                f"removed {len(leaf.removed_stale)} empty cgroup leaf/leaves left by killed runs"
-            )
+        _say_stale(leaf, notes)
         leaf.join_early()
         return leaf, notes
     notes.append("CPU time counted by polling the process tree (approximate)")
@@ -98,28 +90,20 @@ def _process_tree() -> TreeAccounting:
     return ProcessTreeAccounting()
 
 
-# `carbonwrap run` without --cpu-accounting opens the auto accounting first thing (entry.py),
-# before the CLI is even imported; the run command takes it up (`take_early`): a cgroup leaf's
-# join (an RCU grace period, ~10-20 ms on the development VM) then overlaps all of start-up.
-_early: list[tuple[str, tuple[TreeAccounting, list[str]]]] = []
-
-
-def open_early() -> None:
-    """The auto accounting under a new run id, for `take_early`; nothing if it fails here (the
-    run command opens it again and says why)."""
-    run_id = new_run_id()
-    try:
-        _early.append((run_id, open_accounting("auto", run_id)))
-    except Exception:
-        return
-
-
 def take_early() -> tuple[str, tuple[TreeAccounting, list[str]]] | None:
-    """The run id and accounting `open_early` opened, once; None if it did not."""
-    return _early.pop() if _early else None
+    """The run id and the auto accounting of the cgroup leaf entry.py made and started joining
+    first thing (`leafjoin.open_early`), once; None if it made none."""
+    taken = leafjoin.take_early()
+    if taken is None:
+        return None
+    run_id, made, notes = taken
+    leaf = CgroupLeaf(made.version, os.path.basename(made.path), made=made)
+    _say_stale(leaf, notes)
+    return run_id, (leaf, notes)
 
 
-def give_up_early() -> None:
-    """What no run took up (the line was help, or an error): left and removed."""
-    while _early:
-        _early.pop()[1][0].finish()
+def _say_stale(leaf: CgroupLeaf, notes: list[str]) -> None:
+    if leaf.removed_stale:
+        notes.append(
+            f"removed {len(leaf.removed_stale)} empty cgroup leaf/leaves left by killed runs"
+        )

@@ -17,125 +17,24 @@ import errno
 import os
 import time
 
-from carbonwrap.lite import Lock, NamedTuple, Thread, suppress
-from carbonwrap.sensors import SensorUnavailable
+from carbonwrap.lite import suppress
+from carbonwrap.measure.leafjoin import (
+    LEAF_PREFIX,
+    LeafJoin,
+    parse_proc_cgroup,
+    read_fd,
+    read_text,
+)
 from carbonwrap.sensors.pidstat import process_stat
-
-TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
-if TYPE_CHECKING:
-    from _thread import LockType
 
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 # How often readings look for processes that left the leaf (at --interval 0.1 the walk of the
 # leaf's groups and processes every reading was a third of the sampler's CPU).
 DEPARTURES_EVERY_S = 0.9
-# Between the early join and the spawn, how often carbonwrap writes itself into the leaf again
-# (CgroupLeaf._keep_warm: the leave after the spawn then finds the kernel's migration state
-# fast), and for how long at most. Grace periods here last 5-30 ms: each write keeps the state
-# fast for about one more; each wake costs ~0.1 ms of start-up (the GIL taken from the imports).
-KEEP_WARM_EVERY_S = 0.004
-KEEP_WARM_FOR_S = 2.0
 # How old a listing of the leaf's processes the memory figure and the departures walk may share.
 LISTING_SHARED_S = 0.05
 
 
-def _read(path: str) -> str:
-    """The whole file. os.open and os.read, not open(): read once after a 0.1 s sleep (cold, as
-    the sampler reads), a leaf's cgroup.procs took ~290 µs through a text file object on the
-    development VM and ~120 µs so (bench/results/2026-12-07-sampling-interval-0.1.md)."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        return _read_fd(fd)
-    finally:
-        os.close(fd)
-
-
-def _read_fd(fd: int) -> str:
-    """The whole of the file open as `fd`, from its start (pread: its offset stays)."""
-    chunks: list[bytes] = []
-    offset = 0
-    while chunk := os.pread(fd, 65536, offset):
-        chunks.append(chunk)
-        offset += len(chunk)
-    return b"".join(chunks).decode("utf-8")
-
-
-class Mount(NamedTuple):
-    """A cgroup filesystem mount: where it is and which cgroup path its root shows."""
-
-    mount_point: str
-    root: str
-
-
-def parse_mountinfo(text: str, fstype: str, option: str | None = None) -> Mount | None:
-    """First mount of `fstype` (whose super options include `option`, if given)."""
-    for line in text.splitlines():
-        left, sep, right = line.partition(" - ")
-        if not sep:
-            continue
-        fields, tail = left.split(), right.split()
-        if len(fields) < 5 or len(tail) < 3 or tail[0] != fstype:
-            continue
-        if option is not None and option not in tail[2].split(","):
-            continue
-        return Mount(_unescape(fields[4]), _unescape(fields[3]))
-    return None
-
-
-def _unescape(field: str) -> str:
-    """mountinfo escapes space, tab, newline and backslash as octal (\\040 …)."""
-    return (
-        field.replace("\\040", " ")
-        .replace("\\011", "\t")
-        .replace("\\012", "\n")
-        .replace("\\134", "\\")
-    )
-
-
-def parse_proc_cgroup(text: str, controller: str | None) -> str | None:
-    """A process's cgroup path for a v1 controller, or its v2 path when `controller` is None."""
-    for line in text.splitlines():
-        parts = line.split(":", 2)
-        if len(parts) != 3:
-            continue
-        hierarchy, controllers, path = parts
-        if controller is None and hierarchy == "0" and controllers == "":
-            return path
-        if controller is not None and controller in controllers.split(","):
-            return path
-    return None
-
-
-def own_cgroup_dir(version: int, proc_root: str = "/proc") -> str:
-    """The directory of the wrapper's own cgroup in the v2 (or v1 cpuacct) hierarchy."""
-    return own_cgroup(version, proc_root)[0]
-
-
-def own_cgroup(version: int, proc_root: str = "/proc") -> tuple[str, str]:
-    """`own_cgroup_dir`, and the directory of the hierarchy's root cgroup as mounted (the real
-    root, or a cgroup namespace's: `sensors/rootcpu.py` tells them apart); "" where the mount
-    shows a subtree only."""
-    controller = None if version == 2 else "cpuacct"
-    fstype = "cgroup2" if version == 2 else "cgroup"
-    try:
-        mountinfo = _read(os.path.join(proc_root, "self", "mountinfo"))
-        proc_cgroup = _read(os.path.join(proc_root, "self", "cgroup"))
-    except OSError as exc:
-        raise SensorUnavailable(f"cannot read /proc/self cgroup information: {exc}") from exc
-    mount = parse_mountinfo(mountinfo, fstype, controller)
-    path = parse_proc_cgroup(proc_cgroup, controller)
-    if mount is None or path is None:
-        what = "cgroup v2" if version == 2 else "cgroup v1 cpuacct"
-        raise SensorUnavailable(f"no {what} hierarchy mounted")
-    # With a cgroup namespace or a bind mount the mount's root is a prefix of our path.
-    root = mount.root.rstrip("/")
-    if root and path.startswith(root):
-        path = path[len(root) :]
-    top = mount.mount_point if not root else ""  # a bind mount of a subtree shows no root
-    return os.path.join(mount.mount_point, path.lstrip("/")), top
-
-
-LEAF_PREFIX = "carbonwrap-"
 STALE_AFTER_S = 60.0
 
 
@@ -154,7 +53,7 @@ def remove_stale_leaves(parent: str, now_s: float | None = None) -> list[str]:
             if now_s - entry.stat(follow_symlinks=False).st_mtime < STALE_AFTER_S:
                 continue
             groups = cgroup_dirs(entry.path)  # with the groups a killed run's tree made below
-            if any(_read(os.path.join(g, "cgroup.procs")).strip() for g in groups):
+            if any(read_text(os.path.join(g, "cgroup.procs")).strip() for g in groups):
                 continue
             for group in reversed(groups):
                 os.rmdir(group)
@@ -184,7 +83,9 @@ def procs_in(groups: list[str], first_fd: int = -1) -> list[int]:
     for i, group in enumerate(groups):
         with suppress(OSError, ValueError):
             text = (
-                _read_fd(first_fd) if i == 0 and first_fd >= 0 else _read(f"{group}/cgroup.procs")
+                read_fd(first_fd)
+                if i == 0 and first_fd >= 0
+                else read_text(f"{group}/cgroup.procs")
             )
             found.update(dict.fromkeys(int(p) for p in text.split()))
     return list(found)
@@ -194,47 +95,28 @@ class CgroupLeaf:
     """A fresh cgroup for one run; carbonwrap joins it to spawn the child there, then leaves."""
 
     def __init__(
-        self, version: int, name: str, parent: str | os.PathLike[str] | None = None
+        self,
+        version: int,
+        name: str,
+        parent: str | os.PathLike[str] | None = None,
+        *,
+        made: LeafJoin | None = None,
     ) -> None:
+        """The leaf `name` below `parent` (default: the wrapper's own cgroup), or the one
+        `made` already (leafjoin.open_early: its join may be under way)."""
+        leaf = made if made is not None else LeafJoin(version, name, parent)
+        self._leaf = leaf
         self.version = version
         self.method = f"cgroup{version}"
         self.approximate = False
-        # The hierarchy's root directory ("" where unknown): the root cgroup's cpu.stat has the
-        # machine's busy time (`sensors/rootcpu.py`), cheaper to read than /proc/stat.
-        self.hierarchy_root = ""
-        if parent is None:
-            self.parent, self.hierarchy_root = own_cgroup(version)
-        else:
-            self.parent = os.fspath(parent)
-        self.path = os.path.join(self.parent, name)
-        self.removed_stale = remove_stale_leaves(self.parent)
-        try:
-            os.mkdir(self.path)
-        except OSError as exc:
-            raise SensorUnavailable(f"cannot create {self.path}: {exc.strerror}") from exc
-        usage = "cpu.stat" if version == 2 else "cpuacct.usage"
-        opened: list[int] = []
-        try:
-            for path, flags in (
-                (os.path.join(self.path, "cgroup.procs"), os.O_RDWR),  # read: `pids`
-                (os.path.join(self.parent, "cgroup.procs"), os.O_WRONLY),
-                (os.path.join(self.path, usage), os.O_RDONLY),
-            ):
-                opened.append(os.open(path, flags | os.O_CLOEXEC))
-        except OSError as exc:
-            for fd in opened:
-                os.close(fd)
-            self._remove_dir()
-            raise SensorUnavailable(f"cannot use {self.path}: {exc.strerror}") from exc
-        self._procs_fd, self._parent_procs_fd, self._usage_fd = opened
+        self.hierarchy_root = leaf.hierarchy_root  # the root cgroup's cpu.stat: rootcpu.py
+        self.parent = leaf.parent
+        self.path = leaf.path
+        self.removed_stale = remove_stale_leaves(self.parent)  # ours is new: never stale
+        self._procs_fd, self._parent_procs_fd, self._usage_fd = leaf.fds
         self._final_cpu_s: float | None = None
         self._last_cpu_s = 0.0  # the count as last read, kept if the leaf is removed under us
         self._wrapper_cpu_s = 0.0  # our own CPU while we sat in the leaf to spawn the child
-        self._joining: Thread | None = None
-        self._spawning = Lock()  # held while the joined thread keeps the migration state warm
-        self._warm_stopped = False
-        self._join_error: OSError | None = None
-        self._inside = False
         self._placed = False  # the child has been spawned in the leaf
         self._finished = False
         # Processes seen in the leaf or below (PID -> start time in clock ticks), and those
@@ -248,77 +130,15 @@ class CgroupLeaf:
         self._proc_path: str | None = None  # the leaf as /proc/PID/cgroup names it
 
     def join_early(self) -> None:
-        """Start moving carbonwrap into the leaf now, on a thread, so that the kernel's wait
-        overlaps the rest of start-up. The first migration of a process waits for an RCU grace
-        period (cgroup_threadgroup_rwsem): 6–30 ms on the development VM, most of the start-up
-        budget if waited for in line. `placement` waits for it and charges back everything
-        carbonwrap ran in the leaf meanwhile.
-
-        Returns once the thread is about to write: a new thread needs the GIL to start, and
-        the main thread, busy importing, would hold it for up to the switch interval (5 ms),
-        so the kernel's wait would begin that much later."""
-        writing = Lock()
-        writing.acquire()
-        self._spawning.acquire()  # released when the spawn comes, or the leaf is given up
-        self._joining = Thread(target=lambda: self._join(writing), name="carbonwrap-cgroup")
-        self._joining.start()
-        writing.acquire()  # released by the thread just before its write
+        """Start moving carbonwrap into the leaf now, on a thread (`LeafJoin.start`): the
+        kernel's wait overlaps the rest of start-up; `placement` waits for it and charges back
+        everything carbonwrap ran in the leaf meanwhile."""
+        self._leaf.start()
 
     @property
     def joining(self) -> bool:
         """The early join still waits for the kernel (`placement` will wait for it)."""
-        return self._joining is not None and not self._inside and self._join_error is None
-
-    def _join(self, writing: LockType | None = None) -> None:
-        if writing is not None:
-            writing.release()
-        try:
-            os.write(self._procs_fd, b"0")  # "0" = the writing process, all its threads
-            self._inside = True
-        except OSError as exc:
-            self._join_error = exc
-            return
-        if writing is not None:
-            self._keep_warm()
-
-    def _keep_warm(self) -> None:
-        """Until the spawn, write ourselves into the leaf again every KEEP_WARM_EVERY_S.
-
-        Leaving after the spawn is a migration too, and waits for a grace period of its own
-        (up to 30 ms here) unless another migration ended less than about one grace period
-        before: the kernel's rcu_sync stays in its fast state that long. A join that ended
-        early (it is quick while another run's migrations keep that state) would otherwise
-        leave the spawn that second wait. Writing a process into the cgroup it is in moves
-        nothing; each write keeps the state fast. At most KEEP_WARM_FOR_S."""
-        deadline = time.monotonic() + KEEP_WARM_FOR_S
-        while not self._spawning.acquire(True, KEEP_WARM_EVERY_S):
-            if time.monotonic() > deadline:
-                return
-            try:
-                os.write(self._procs_fd, b"0")
-            except OSError:
-                return
-
-    def _stop_keeping_warm(self) -> None:
-        if not self._warm_stopped:
-            self._warm_stopped = True
-            self._spawning.release()
-
-    def _joined(self) -> None:
-        """In the leaf, having waited for an early join or joined now; SensorUnavailable if not."""
-        if self._joining is None:
-            self._join()
-        else:
-            self._stop_keeping_warm()
-            self._joining.join()
-        if self._join_error is not None:
-            exc = self._join_error
-            raise SensorUnavailable(f"cannot join {self.path}: {exc.strerror}") from exc
-
-    def _leave(self) -> None:
-        if self._inside:
-            os.write(self._parent_procs_fd, b"0")
-            self._inside = False
+        return self._leaf.joining
 
     def placement(self) -> _Placement:
         """Spawn inside this block and the child starts life in the leaf.
@@ -333,7 +153,7 @@ class CgroupLeaf:
 
     def _enter(self) -> tuple[float, float]:
         """In the leaf; (our CPU the leaf has counted, our process time now)."""
-        self._joined()
+        self._leaf.joined()
         # process_time() brings this thread's runtime, and so the leaf's count, up to date;
         # no other thread of ours runs now (the early join's thread has ended). Then the
         # leaf's count, then our clock again: what the read itself costs is in the count, and
@@ -348,7 +168,7 @@ class CgroupLeaf:
         # Our clock before the leave: the leave's own few µs in the leaf stay in the command's
         # count, rather than our CPU after it, outside the leaf, being taken off it.
         after_s = time.process_time()
-        self._leave()
+        self._leaf.leave()
         self._wrapper_cpu_s += ours_s + after_s - before_s
         self._placed = True
 
@@ -411,7 +231,7 @@ class CgroupLeaf:
         if self._proc_path is None:
             with suppress(OSError):
                 own = parse_proc_cgroup(
-                    _read("/proc/self/cgroup"), None if self.version == 2 else "cpuacct"
+                    read_text("/proc/self/cgroup"), None if self.version == 2 else "cpuacct"
                 )
                 if own is not None:
                     name = os.path.basename(self.path)
@@ -471,11 +291,9 @@ class CgroupLeaf:
         if self._finished:
             return []
         self._finished = True
-        if self._joining is not None:
-            self._stop_keeping_warm()
-            self._joining.join()  # setup failed before the spawn: the join may still be running
+        self._leaf.stop()  # setup failed before the spawn: the join may still be running
         with suppress(OSError):
-            self._leave()
+            self._leaf.leave()
         try:
             self._final_cpu_s = self.cpu_s(force=True)  # the last departures, before we move any
         except OSError:  # the leaf was removed from outside (ENODEV): its last count stands

@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, TextIO, cast
 
-from carbonwrap.measure.accounting import new_run_id
+from carbonwrap.measure.leafjoin import new_run_id
 from carbonwrap.measure.meters import Meters
 from carbonwrap.measure.ownprocess import OwnProcessAccounting
 from carbonwrap.measure.sampler import Sampler

@@ -14,7 +14,8 @@ from carbonwrap import __version__, gcpause
 from carbonwrap.errors import CarbonwrapError
 from carbonwrap.intensity.plan import plan_intensity
 from carbonwrap.lite import suppress
-from carbonwrap.measure.accounting import TreeAccounting, new_run_id, open_accounting
+from carbonwrap.measure.accounting import TreeAccounting, open_accounting
+from carbonwrap.measure.leafjoin import new_run_id
 from carbonwrap.measure.meters import Meters
 from carbonwrap.measure.sampler import Sampler
 from carbonwrap.run.child import Child

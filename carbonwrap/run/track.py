@@ -192,7 +192,7 @@ class Track:
 
     def _open(self) -> Any:
         """The block's options from the settings and the keywords, then the block, started."""
-        from carbonwrap.measure.accounting import new_run_id
+        from carbonwrap.measure.leafjoin import new_run_id
         from carbonwrap.run.block import Block
         from carbonwrap.run.options import RunOptions
         from carbonwrap.settings.resolve import check_run_settings, load_config

@@ -13,9 +13,7 @@ import pytest
 from cgroup_marks import needs_cgroup1, needs_cgroup2
 from conftest import WORKLOADS, cw_env, logs_in, records, run_cw
 
-from carbonwrap.measure.cgroup import (
-    own_cgroup_dir,
-)
+from carbonwrap.measure.leafjoin import own_cgroup_dir
 
 
 def _truth(path: Path) -> tuple[float, int]:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import cw_argv, cw_env, logs_in, records
 
-from carbonwrap.measure.cgroup import own_cgroup_dir
+from carbonwrap.measure.leafjoin import own_cgroup_dir
 from carbonwrap.runlog.reader import RecordReader
 
 # ── through the CLI ──────────────────────────────────────────────────────────────────────────

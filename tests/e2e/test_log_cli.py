@@ -19,7 +19,7 @@ import pytest
 from conftest import cw_argv, cw_env, logs_in, records, run_cw
 from sysfs_tree import make_sysfs, zone_file
 
-from carbonwrap.measure.cgroup import own_cgroup_dir
+from carbonwrap.measure.leafjoin import own_cgroup_dir
 from carbonwrap.runlog.reader import RecordReader
 from carbonwrap.runlog.summary import Fold
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from conftest import cw_argv, cw_env, logs_in, run_cw
 
-from carbonwrap.measure.cgroup import own_cgroup_dir
+from carbonwrap.measure.leafjoin import own_cgroup_dir
 from carbonwrap.render.exports import CODECARBON_COLUMNS
 from carbonwrap.render.json import run_document
 from carbonwrap.report.read import summarize_log

@@ -18,7 +18,7 @@ import pytest
 from cgroup_marks import needs_cgroup1, needs_cgroup2
 from conftest import cw_argv, cw_env, logs_in, records, run_cw
 
-from carbonwrap.measure.cgroup import own_cgroup_dir
+from carbonwrap.measure.leafjoin import own_cgroup_dir
 
 FAST = ("--interval", "0.05", "--log-interval", "0.1", "--intensity", "100", "--log-dir", "logs")
 METHODS = [

@@ -13,13 +13,10 @@ from pathlib import Path
 import pytest
 from cgroup_marks import needs_cgroup1, needs_cgroup2
 
-from carbonwrap.measure.cgroup import (
-    CgroupLeaf,
-    own_cgroup_dir,
-    parse_mountinfo,
-    parse_proc_cgroup,
-    remove_stale_leaves,
-)
+from carbonwrap.measure import leafjoin
+from carbonwrap.measure.accounting import take_early
+from carbonwrap.measure.cgroup import CgroupLeaf, remove_stale_leaves
+from carbonwrap.measure.leafjoin import own_cgroup_dir, parse_mountinfo, parse_proc_cgroup
 from carbonwrap.sensors import SensorUnavailable
 
 MOUNTINFO = """\
@@ -114,3 +111,29 @@ def test_early_join_counts_none_of_carbonwrap_and_undoes_cleanly(version: int) -
     # The child's exit work is real tree CPU its rusage cannot include: a few ms. Our own
     # moves are measured to tens of microseconds (µs counters, the syscall's own time).
     assert truth_s - 0.001 <= leaf.cpu_s() <= truth_s + 0.03
+
+
+@needs_cgroup2
+def test_the_leaf_made_first_thing_is_taken_over_or_given_up() -> None:
+    """entry.py's leaf (leafjoin.open_early, on os and _thread alone, before the rest of the
+    accounting is loaded): the run's accounting takes it over, join under way, and it counts
+    the child and goes as any leaf does; one no run takes is left and removed."""
+    home = _own_cgroup_line(2)
+    leafjoin.open_early()
+    taken = take_early()
+    assert taken is not None
+    run_id, (leaf, notes) = taken
+    assert isinstance(leaf, CgroupLeaf) and leaf.path.endswith(f"carbonwrap-{run_id}")
+    assert leaf.method == "cgroup2" and notes == [] and take_early() is None
+    with leaf.placement():
+        child = subprocess.Popen(["true"])
+    assert _own_cgroup_line(2) == home
+    child.wait()
+    leaf.finish()
+    assert not os.path.exists(leaf.path)
+
+    leafjoin.open_early()
+    made = leafjoin._early[-1][1].path
+    assert os.path.isdir(made)
+    leafjoin.give_up_early()
+    assert _own_cgroup_line(2) == home and not os.path.exists(made) and take_early() is None

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from carbonwrap.measure.cgroup import own_cgroup
+from carbonwrap.measure.leafjoin import own_cgroup
 from carbonwrap.measure.meters import busy_time_source
 from carbonwrap.sensors import SensorUnavailable
 from carbonwrap.sensors.procstat import ProcStat
