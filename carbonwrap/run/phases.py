@@ -330,7 +330,7 @@ def start(run: RunContext) -> None:
     load_for_the_end(run)  # while the command runs (if not already, while joining)
     # A command that has already ended (`true`) needs no thread to read its progress reports
     # (the channel's close reads what it sent) nor readings between the first and the last:
-    # starting and stopping them would be most of what carbonwrap adds to it (issue 19).
+    # none is started for it.
     running = not run.child.ended()
     if run.channel is not None and running:
         run.channel.start()  # after the start record: progress records follow it

@@ -3,7 +3,8 @@
 The same kernel counters as /proc/stat's busy fields (user, nice, system, irq, softirq: each
 CPU's kcpustat), summed by the kernel over the CPUs: `user_usec` is user + nice, `system_usec`
 system + irq + softirq (kernel/cgroup/rstat.c, root_cgroup_cputime). Their sum is taken rather
-than `usage_usec`, which added steal time before Linux 6.12 (commit db5fd3cf8bf4). Against
+than `usage_usec`, which also held steal time until that was taken out (commit db5fd3cf8bf4,
+backported to the stable kernels; Linux 5.8 to then still has it). Against
 /proc/stat: microseconds rather than clock ticks (10 ms), and a file of a few lines where
 /proc/stat is made afresh at each read with a line per CPU and a count per interrupt (its
 cost grows with the machine: the sampler reads it every interval).

@@ -21,7 +21,7 @@ from carbonwrap.sensors.rootcpu import RootCgroupCpu, parse_busy_usec
 LINUX_6_18 = (
     "usage_usec 16788850274\nuser_usec 12192538824\nsystem_usec 4596311450\nnice_usec 18161761\n"
 )
-# Linux 5.8-6.1: usage_usec added steal time; the sum of user and system never did.
+# Kernels before commit db5fd3cf8bf4: usage_usec added steal time; user + system never did.
 LINUX_5_8 = "usage_usec 900\nuser_usec 500\nsystem_usec 300\n"
 
 
