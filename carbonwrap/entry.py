@@ -28,6 +28,9 @@ def main() -> None:
 
         cli_main()
     except KeyboardInterrupt:  # Ctrl-C while still importing: no command yet, no traceback
+        early = sys.modules.get("carbonwrap.measure.leafjoin")
+        if early is not None:  # the run's cgroup leaf, made first thing: not left behind
+            early.give_up_early()
         raise SystemExit(130) from None  # 128 + SIGINT, what the command would have given
 
 

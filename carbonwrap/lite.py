@@ -432,6 +432,14 @@ class Thread:
 
     def _run(self) -> None:
         try:
+            self.run_here()
+        finally:
+            self._done.release()
+
+    def run_here(self) -> None:
+        """The target, in the calling thread, what it raises said as its own thread would say
+        it (a thread that turned out not to be needed: its work done where it is)."""
+        try:
             self._target()
         except SystemExit:
             pass
@@ -441,8 +449,6 @@ class Thread:
             with suppress(Exception):
                 sys.stderr.write(f"Exception in thread {self.name}:\n")
                 traceback.print_exception(exc, file=sys.stderr)
-        finally:
-            self._done.release()
 
     def join(self, timeout: float | None = None) -> None:
         """Until the thread has ended, or `timeout` seconds."""

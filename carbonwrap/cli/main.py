@@ -32,10 +32,12 @@ def _one_line(error: click.ClickException) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: every error a user can cause is one line on stderr and exit status 125."""
-    status = _status(argv)
-    early = sys.modules.get("carbonwrap.measure.leafjoin")
-    if early is not None:  # entry.py made a run's cgroup leaf that no run took up
-        early.give_up_early()
+    try:
+        status = _status(argv)
+    finally:
+        early = sys.modules.get("carbonwrap.measure.leafjoin")
+        if early is not None:  # entry.py made a run's cgroup leaf that no run took up
+            early.give_up_early()
     _leave(status)
 
 

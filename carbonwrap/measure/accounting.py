@@ -77,7 +77,11 @@ def open_accounting(method: str, run_id: str) -> tuple[TreeAccounting, list[str]
             notes.append(f"{candidate} unavailable: {exc.reason}")
             continue
         _say_stale(leaf, notes)
-        leaf.join_early()
+        try:
+            leaf.join_early()
+        except BaseException:  # no thread to be had (or Ctrl-C): the leaf is not left behind
+            leaf.finish()
+            raise
         return leaf, notes
     notes.append("CPU time counted by polling the process tree (approximate)")
     return _process_tree(), notes
@@ -97,7 +101,11 @@ def take_early() -> tuple[str, tuple[TreeAccounting, list[str]]] | None:
     if taken is None:
         return None
     run_id, made, notes = taken
-    leaf = CgroupLeaf(made.version, os.path.basename(made.path), made=made)
+    try:
+        leaf = CgroupLeaf(made.version, os.path.basename(made.path), made=made)
+    except BaseException:  # Ctrl-C: nobody else would remove it
+        made.close()
+        raise
     _say_stale(leaf, notes)
     return run_id, (leaf, notes)
 

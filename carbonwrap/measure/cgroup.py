@@ -19,11 +19,12 @@ import time
 
 from carbonwrap.lite import suppress
 from carbonwrap.measure.leafjoin import (
-    LEAF_PREFIX,
     LeafJoin,
+    cgroup_dirs,
     parse_proc_cgroup,
     read_fd,
     read_text,
+    remove_dir,
 )
 from carbonwrap.sensors.pidstat import process_stat
 
@@ -33,46 +34,6 @@ _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 DEPARTURES_EVERY_S = 0.9
 # How old a listing of the leaf's processes the memory figure and the departures walk may share.
 LISTING_SHARED_S = 0.05
-
-
-STALE_AFTER_S = 60.0
-
-
-def remove_stale_leaves(parent: str, now_s: float | None = None) -> list[str]:
-    """Remove leaves that SIGKILLed runs left behind: named carbonwrap-*, empty, and older than
-    a minute (a live run's leaf is empty only between its creation and the spawn, milliseconds).
-    The kernel refuses to remove a cgroup that still has processes, so this cannot race one."""
-    now_s = time.time() if now_s is None else now_s
-    removed: list[str] = []
-    try:
-        entries = [e for e in os.scandir(parent) if e.name.startswith(LEAF_PREFIX)]
-    except OSError:
-        return removed
-    for entry in entries:
-        with suppress(OSError):
-            if now_s - entry.stat(follow_symlinks=False).st_mtime < STALE_AFTER_S:
-                continue
-            groups = cgroup_dirs(entry.path)  # with the groups a killed run's tree made below
-            if any(read_text(os.path.join(g, "cgroup.procs")).strip() for g in groups):
-                continue
-            for group in reversed(groups):
-                os.rmdir(group)
-            removed.append(entry.name)
-    return removed
-
-
-def cgroup_dirs(top: str) -> list[str]:
-    """`top` and every cgroup below it, parents before children."""
-    found = [top]
-    for group in found:  # grows as it goes: breadth first
-        with suppress(OSError):
-            # A directory's link count is 2 + its subdirectories (kernfs, like most file
-            # systems; btrfs says 1): 2 means none, seen without listing it (half the cost).
-            if os.stat(group).st_nlink == 2:
-                continue
-        with suppress(OSError), os.scandir(group) as entries:
-            found.extend(e.path for e in entries if e.is_dir(follow_symlinks=False))
-    return found
 
 
 def procs_in(groups: list[str], first_fd: int = -1) -> list[int]:
@@ -106,13 +67,13 @@ class CgroupLeaf:
         `made` already (leafjoin.open_early: its join may be under way)."""
         leaf = made if made is not None else LeafJoin(version, name, parent)
         self._leaf = leaf
-        self.version = version
-        self.method = f"cgroup{version}"
+        self.version = leaf.version
+        self.method = f"cgroup{leaf.version}"
         self.approximate = False
         self.hierarchy_root = leaf.hierarchy_root  # the root cgroup's cpu.stat: rootcpu.py
         self.parent = leaf.parent
         self.path = leaf.path
-        self.removed_stale = remove_stale_leaves(self.parent)  # ours is new: never stale
+        self.removed_stale = leaf.removed_stale
         self._procs_fd, self._parent_procs_fd, self._usage_fd = leaf.fds
         self._final_cpu_s: float | None = None
         self._last_cpu_s = 0.0  # the count as last read, kept if the leaf is removed under us
@@ -311,21 +272,8 @@ class CgroupLeaf:
             os.close(fd)
         self._procs_fd = self._parent_procs_fd = self._usage_fd = -1
         for group in reversed(cgroup_dirs(self.path)):  # children before parents
-            self._remove_dir(group)
+            remove_dir(group)
         return list(leftover)
-
-    def _remove_dir(self, path: str | None = None) -> None:
-        # A process that has just exited may still be listed for a moment; retry briefly.
-        for _ in range(50):
-            try:
-                os.rmdir(self.path if path is None else path)
-                return
-            except FileNotFoundError:
-                return
-            except OSError as exc:
-                if exc.errno != errno.EBUSY:
-                    return
-                time.sleep(0.002)
 
 
 class _Placement:

@@ -11,6 +11,7 @@ accounting are loaded (~2 ms sooner than CgroupLeaf could: bench/results); `Cgro
 from __future__ import annotations
 
 import _thread
+import errno
 import os
 import time
 
@@ -139,6 +140,65 @@ def own_cgroup(version: int, proc_root: str = "/proc") -> tuple[str, str]:
     return os.path.join(mount.mount_point, path.lstrip("/")), top
 
 
+STALE_AFTER_S = 60.0
+
+
+def remove_stale_leaves(parent: str, now_s: float | None = None) -> list[str]:
+    """Remove leaves that SIGKILLed runs left behind: named carbonwrap-*, empty, and older than
+    a minute (a live run's leaf is empty only between its creation and the spawn, milliseconds).
+    The kernel refuses to remove a cgroup that still has processes, so this cannot race one."""
+    now_s = time.time() if now_s is None else now_s
+    removed: list[str] = []
+    try:
+        entries = [e for e in os.scandir(parent) if e.name.startswith(LEAF_PREFIX)]
+    except OSError:
+        return removed
+    for entry in entries:
+        try:
+            if now_s - entry.stat(follow_symlinks=False).st_mtime < STALE_AFTER_S:
+                continue
+            groups = cgroup_dirs(entry.path)  # with the groups a killed run's tree made below
+            if any(read_text(os.path.join(g, "cgroup.procs")).strip() for g in groups):
+                continue
+            for group in reversed(groups):
+                os.rmdir(group)
+            removed.append(entry.name)
+        except OSError:
+            continue
+    return removed
+
+
+def cgroup_dirs(top: str) -> list[str]:
+    """`top` and every cgroup below it, parents before children."""
+    found = [top]
+    for group in found:  # grows as it goes: breadth first
+        try:
+            # A directory's link count is 2 + its subdirectories (kernfs, like most file
+            # systems; btrfs says 1): 2 means none, seen without listing it (half the cost).
+            if os.stat(group).st_nlink == 2:
+                continue
+            with os.scandir(group) as entries:
+                found.extend(e.path for e in entries if e.is_dir(follow_symlinks=False))
+        except OSError:
+            continue
+    return found
+
+
+def remove_dir(path: str) -> None:
+    """Remove a cgroup; a process that has just left or exited may hold it for a moment
+    (EBUSY): retried for up to 0.1 s."""
+    for _ in range(50):
+        try:
+            os.rmdir(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            if exc.errno != errno.EBUSY:
+                return
+            time.sleep(0.002)
+
+
 class LeafJoin:
     """A fresh cgroup leaf below the wrapper's own cgroup, its files open (`fds`: its
     cgroup.procs read-write, the parent's cgroup.procs, its CPU count), and carbonwrap's moves
@@ -149,14 +209,18 @@ class LeafJoin:
         self, version: int, name: str, parent: str | os.PathLike[str] | None = None
     ) -> None:
         self.version = version
-        # The hierarchy's root directory ("" where unknown): the root cgroup's cpu.stat has the
-        # machine's busy time (`sensors/rootcpu.py`), cheaper to read than /proc/stat.
+        # The v2 hierarchy's root directory ("" where unknown): the root cgroup's cpu.stat has
+        # the machine's busy time (`sensors/rootcpu.py`), cheaper to read than /proc/stat.
         self.hierarchy_root = ""
         if parent is None:
-            self.parent, self.hierarchy_root = own_cgroup(version)
+            self.parent, root = own_cgroup(version)
+            self.hierarchy_root = root if version == 2 else ""
         else:
             self.parent = os.fspath(parent)
         self.path = os.path.join(self.parent, name)
+        # Before the new leaf (stale ones may be what keeps it from being made) and before the
+        # join (a removal waits for the cgroup lock the join holds through its grace period).
+        self.removed_stale = remove_stale_leaves(self.parent)
         try:
             os.mkdir(self.path)
         except OSError as exc:
@@ -173,10 +237,7 @@ class LeafJoin:
         except OSError as exc:
             for fd in opened:
                 os.close(fd)
-            try:  # noqa: SIM105 (contextlib is not loaded this early)
-                os.rmdir(self.path)
-            except OSError:
-                pass
+            remove_dir(self.path)
             raise SensorUnavailable(f"cannot use {self.path}: {exc.strerror}") from exc
         self.fds = (opened[0], opened[1], opened[2])
         self.inside = False
@@ -284,10 +345,7 @@ class LeafJoin:
             pass
         for fd in self.fds:
             os.close(fd)
-        try:  # noqa: SIM105
-            os.rmdir(self.path)
-        except OSError:
-            pass
+        remove_dir(self.path)
 
 
 # `carbonwrap run` without --cpu-accounting makes its leaf and starts the join first thing

@@ -195,7 +195,7 @@ class ProgressChannel:
             if self._started:
                 self._thread.join(2.0)
             else:
-                self._read()
+                self._thread.run_here()
         self.limiter.finish()
         if self.bad:
             warn(

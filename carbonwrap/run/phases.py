@@ -327,6 +327,8 @@ def start(run: RunContext) -> None:
     watch_totals(run)
     if run.options.mlflow is not None:  # before the first sample: every one is logged
         attach_mlflow(run)
+    if run.relay is not None:
+        run.relay.start()  # the command's output flows on while the rest is loaded
     load_for_the_end(run)  # while the command runs (if not already, while joining)
     # A command that has already ended (`true`) needs no thread to read its progress reports
     # (the channel's close reads what it sent) nor readings between the first and the last:
@@ -334,8 +336,6 @@ def start(run: RunContext) -> None:
     running = not run.child.ended()
     if run.channel is not None and running:
         run.channel.start()  # after the start record: progress records follow it
-    if run.relay is not None:
-        run.relay.start()
     if running:
         run.sampler.start()
     if plan.choice.make is not None and plan.choice.name is not None:

@@ -4,10 +4,12 @@ The same kernel counters as /proc/stat's busy fields (user, nice, system, irq, s
 CPU's kcpustat), summed by the kernel over the CPUs: `user_usec` is user + nice, `system_usec`
 system + irq + softirq (kernel/cgroup/rstat.c, root_cgroup_cputime). Their sum is taken rather
 than `usage_usec`, which also held steal time until that was taken out (commit db5fd3cf8bf4,
-backported to the stable kernels; Linux 5.8 to then still has it). Against
-/proc/stat: microseconds rather than clock ticks (10 ms), and a file of a few lines where
-/proc/stat is made afresh at each read with a line per CPU and a count per interrupt (its
-cost grows with the machine: the sampler reads it every interval).
+backported to the stable kernels; Linux 5.8 to then still has it). Against /proc/stat: in
+microseconds rather than clock ticks of 10 ms (the counters still move by the kernel's tick),
+and a file of a few lines where /proc/stat is made afresh at each read with a line per CPU and
+a count per interrupt (its cost grows with the machine: the sampler reads it every interval).
+In a container given a /proc/stat of its own (lxcfs) but the host's cgroup namespace, the
+figure is the host's, as the real root's is.
 
 Only the real root holds the machine's figures: the root a cgroup namespace shows (a
 container's) is an ordinary cgroup, whose cpu.stat counts its own processes. That one has a

@@ -15,8 +15,13 @@ from cgroup_marks import needs_cgroup1, needs_cgroup2
 
 from carbonwrap.measure import leafjoin
 from carbonwrap.measure.accounting import take_early
-from carbonwrap.measure.cgroup import CgroupLeaf, remove_stale_leaves
-from carbonwrap.measure.leafjoin import own_cgroup_dir, parse_mountinfo, parse_proc_cgroup
+from carbonwrap.measure.cgroup import CgroupLeaf
+from carbonwrap.measure.leafjoin import (
+    own_cgroup_dir,
+    parse_mountinfo,
+    parse_proc_cgroup,
+    remove_stale_leaves,
+)
 from carbonwrap.sensors import SensorUnavailable
 
 MOUNTINFO = """\
@@ -137,3 +142,51 @@ def test_the_leaf_made_first_thing_is_taken_over_or_given_up() -> None:
     assert os.path.isdir(made)
     leafjoin.give_up_early()
     assert _own_cgroup_line(2) == home and not os.path.exists(made) and take_early() is None
+
+
+@needs_cgroup2
+def test_stale_leaves_go_before_the_new_leaf_is_made(tmp_path: Path) -> None:
+    """A killed run's empty leaf is removed before the new leaf is made (the stale ones may be
+    what keeps it from being made: cgroup.max.descendants) and before the join (whose grace
+    period holds the cgroup lock a removal needs), and said by the run taking the leaf over."""
+    parent = Path(own_cgroup_dir(2))
+    old = parent / f"carbonwrap-test-stale-{os.getpid()}"
+    old.mkdir()
+    two_hours_ago = time.time() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    made: list[tuple[str, bool]] = []
+    real_mkdir = os.mkdir
+
+    def watching(path: str, *args: int) -> None:
+        made.append((str(path), old.exists()))
+        real_mkdir(path, *args)
+
+    os.mkdir = watching  # type: ignore[assignment]  # the leaf's mkdir, seen in order
+    try:
+        leaf = leafjoin.LeafJoin(2, f"carbonwrap-test-new-{os.getpid()}")
+    finally:
+        os.mkdir = real_mkdir
+    try:
+        assert made == [(leaf.path, False)] and old.name in leaf.removed_stale
+        assert CgroupLeaf(2, "", made=leaf).removed_stale == leaf.removed_stale
+    finally:
+        leaf.close()
+    assert not os.path.exists(leaf.path)
+
+
+@needs_cgroup2
+def test_a_take_over_interrupted_leaves_no_leaf(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C as the run takes the early leaf over: the leaf is left and removed, not lost
+    between the early list and the run."""
+    home = _own_cgroup_line(2)
+
+    class Interrupted:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            raise KeyboardInterrupt
+
+    leafjoin.open_early()
+    made = leafjoin._early[-1][1].path
+    monkeypatch.setattr("carbonwrap.measure.accounting.CgroupLeaf", Interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        take_early()
+    assert _own_cgroup_line(2) == home and not os.path.exists(made)

@@ -20,8 +20,8 @@ from cgroup_marks import needs_cgroup1, needs_cgroup2
 from conftest import cw_env, is_root
 
 from carbonwrap.measure.accounting import escape_warning
-from carbonwrap.measure.cgroup import DEPARTURES_EVERY_S, CgroupLeaf, remove_stale_leaves
-from carbonwrap.measure.leafjoin import own_cgroup_dir, parse_proc_cgroup
+from carbonwrap.measure.cgroup import DEPARTURES_EVERY_S, CgroupLeaf
+from carbonwrap.measure.leafjoin import own_cgroup_dir, parse_proc_cgroup, remove_stale_leaves
 
 # A process the test drives line by line; each answer is its CPU time so far (s).
 WORKER = """\

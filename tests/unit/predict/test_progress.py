@@ -478,3 +478,25 @@ def test_a_reader_never_started_still_has_the_queue_read_at_close(
     assert channel.limiter.reports == 3
     assert [args[0] for args in logged] == [1, 3]  # the first at once, the last at the end
     assert not os.path.exists(channel.path)
+
+
+def test_a_reader_run_at_close_that_raises_is_said_as_its_thread_would_say_it(
+    short_tmp: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The reader run by close itself (never started) is a bug's traceback on stderr, as its
+    thread's would be, and close goes on to remove the socket: the run's end is not cut."""
+
+    def broken(*args: object) -> None:
+        raise ValueError("an observer's bug")
+
+    channel = ProgressChannel(short_tmp, os.urandom(4).hex(), broken, 0.0)
+    monkeypatch.setenv("CARBONWRAP_PROGRESS", channel.path)
+    report_progress.reset()
+    from carbonwrap import progress
+
+    progress(1, 10, "epoch")
+    channel.close(lambda message: None)
+    report_progress.reset()
+    err = capsys.readouterr().err
+    assert "Exception in thread carbonwrap-progress" in err and "an observer's bug" in err
+    assert not os.path.exists(channel.path)
