@@ -62,29 +62,29 @@ def open_accounting(method: str, run_id: str) -> tuple[TreeAccounting, list[str]
     the accounting first and do the rest of start-up while the kernel moves carbonwrap in.
     """
     notes: list[str] = []
-    order = ("cgroup2", "cgroup1", "process-tree") if method == "auto" else (method,)
-    for candidate in order:
-        if candidate == "process-tree":
+    if method == "process-tree":
+        return _process_tree(), notes
+    name = f"{leafjoin.LEAF_PREFIX}{run_id}"
+    if method == "auto":
+        made = leafjoin.first_leaf(name, notes)
+        if made is None:
+            notes.append("CPU time counted by polling the process tree (approximate)")
             return _process_tree(), notes
+    else:
         try:
-            leaf = CgroupLeaf(2 if candidate == "cgroup2" else 1, f"carbonwrap-{run_id}")
+            made = leafjoin.LeafJoin(2 if method == "cgroup2" else 1, name)
         except SensorUnavailable as exc:
-            if method != "auto":
-                raise CarbonwrapError(
-                    f"--cpu-accounting {method} is not possible here: {exc.reason}; "
-                    "use --cpu-accounting auto"
-                ) from exc
-            notes.append(f"{candidate} unavailable: {exc.reason}")
-            continue
-        _say_stale(leaf, notes)
-        try:
-            leaf.join_early()
-        except BaseException:  # no thread to be had (or Ctrl-C): the leaf is not left behind
-            leaf.finish()
-            raise
-        return leaf, notes
-    notes.append("CPU time counted by polling the process tree (approximate)")
-    return _process_tree(), notes
+            raise CarbonwrapError(
+                f"--cpu-accounting {method} is not possible here: {exc.reason}; "
+                "use --cpu-accounting auto"
+            ) from exc
+    leaf = _take_over(made, notes)
+    try:
+        leaf.join_early()
+    except BaseException:  # no thread to be had (or Ctrl-C): the leaf is not left behind
+        leaf.finish()
+        raise
+    return leaf, notes
 
 
 def _process_tree() -> TreeAccounting:
@@ -101,17 +101,19 @@ def take_early() -> tuple[str, tuple[TreeAccounting, list[str]]] | None:
     if taken is None:
         return None
     run_id, made, notes = taken
+    return run_id, (_take_over(made, notes), notes)
+
+
+def _take_over(made: leafjoin.LeafJoin, notes: list[str]) -> CgroupLeaf:
+    """The run's CgroupLeaf over a leaf made (its join under way or not), its stale
+    neighbours' removal said; the leaf removed again if that fails (Ctrl-C)."""
     try:
         leaf = CgroupLeaf(made.version, os.path.basename(made.path), made=made)
-    except BaseException:  # Ctrl-C: nobody else would remove it
+    except BaseException:
         made.close()
         raise
-    _say_stale(leaf, notes)
-    return run_id, (leaf, notes)
-
-
-def _say_stale(leaf: CgroupLeaf, notes: list[str]) -> None:
     if leaf.removed_stale:
         notes.append(
             f"removed {len(leaf.removed_stale)} empty cgroup leaf/leaves left by killed runs"
         )
+    return leaf

@@ -360,27 +360,35 @@ def new_run_id() -> str:
     return os.urandom(6).hex()
 
 
-def open_early() -> None:
-    """A leaf under a new run id (cgroup v2, else v1: as the auto accounting tries them, with
-    its note when v2 cannot be had), its join started, for `take_early`; nothing if no leaf can
-    be had here (the run opens its accounting again and says why)."""
-    run_id = new_run_id()
-    notes: list[str] = []
+def first_leaf(name: str, notes: list[str]) -> LeafJoin | None:
+    """The auto accounting's leaf `name`: cgroup v2, else v1, each that cannot be had said in
+    `notes`; None if neither can."""
     for version in (2, 1):
         try:
-            leaf = LeafJoin(version, f"{LEAF_PREFIX}{run_id}")
+            return LeafJoin(version, name)
         except SensorUnavailable as exc:
             notes.append(f"cgroup{version} unavailable: {exc.reason}")
-            continue
-        except Exception:
-            return
-        try:
-            leaf.start()
-        except Exception:
-            leaf.close()
-            return
-        _early.append((run_id, leaf, notes))
+    return None
+
+
+def open_early() -> None:
+    """A leaf under a new run id, as the auto accounting makes it (`first_leaf`), its join
+    started, for `take_early`; nothing if no leaf can be had here (the run opens its
+    accounting again and says why)."""
+    run_id = new_run_id()
+    notes: list[str] = []
+    try:
+        leaf = first_leaf(f"{LEAF_PREFIX}{run_id}", notes)
+    except Exception:
         return
+    if leaf is None:
+        return
+    try:
+        leaf.start()
+    except Exception:
+        leaf.close()
+        return
+    _early.append((run_id, leaf, notes))
 
 
 def take_early() -> tuple[str, LeafJoin, list[str]] | None:

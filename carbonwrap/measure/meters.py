@@ -21,11 +21,11 @@ RAPL_STUCK_S = 10.0  # a live counter moves every millisecond: unchanged this lo
 MEMORY_REFRESH_S = 0.9  # memory figures (the DRAM estimate's) are read at most this often
 
 # What a failing read means for the numbers, said once per source in the log.
+_BUSY_FAILED = "until it reads again the tree is charged the whole CPU energy (an upper bound)"
 _CONSEQUENCE = {
     "tree CPU time": "the tree's CPU time is counted up to the last good reading",
-    "/proc/stat": "until it reads again the tree is charged the whole CPU energy (an upper bound)",
-    "the root cgroup's cpu.stat": "until it reads again the tree is charged the whole CPU "
-    "energy (an upper bound)",
+    "/proc/stat": _BUSY_FAILED,
+    "the root cgroup's cpu.stat": _BUSY_FAILED,
     "RAPL": "the interval is counted when a counter reads again (cumulative); if none does, "
     "CPU and DRAM energy stop at the last good reading",
     "amd_energy": "the interval is counted when a counter reads again (cumulative); if none "

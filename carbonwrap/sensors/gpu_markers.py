@@ -19,22 +19,30 @@ AMD_MARKERS = ("sys/module/amdgpu", "dev/kfd")
 
 def nvidia_driver_present(root: str | os.PathLike[str] = "/") -> bool:
     """True if any NVIDIA marker exists: only then are pynvml and nvmlInit worth it."""
-    return any(os.path.exists(os.path.join(root, marker)) for marker in NVIDIA_MARKERS)
+    return _any_exists(root, NVIDIA_MARKERS)
 
 
 def no_nvidia_driver_reason() -> str:
     """What the GPU component says when `nvidia_driver_present` is False."""
-    return f"no NVIDIA driver (none of {', '.join('/' + m for m in NVIDIA_MARKERS)} exist)"
+    return f"no NVIDIA driver ({_none_of(NVIDIA_MARKERS)})"
 
 
 def amd_driver_present(root: str | os.PathLike[str] = "/") -> bool:
     """True if an AMD marker exists: only then are amdsmi and amdsmi_init worth it."""
-    return any(os.path.exists(os.path.join(root, marker)) for marker in AMD_MARKERS)
+    return _any_exists(root, AMD_MARKERS)
 
 
 def no_amd_driver_reason() -> str:
     """What the GPU component says when `amd_driver_present` is False."""
-    return f"no AMD GPU driver (none of {', '.join('/' + m for m in AMD_MARKERS)} exist)"
+    return f"no AMD GPU driver ({_none_of(AMD_MARKERS)})"
+
+
+def _any_exists(root: str | os.PathLike[str], markers: tuple[str, ...]) -> bool:
+    return any(os.path.exists(os.path.join(root, marker)) for marker in markers)
+
+
+def _none_of(markers: tuple[str, ...]) -> str:
+    return f"none of {', '.join('/' + m for m in markers)} exist"
 
 
 def jetson_present(sysfs_root: str | os.PathLike[str]) -> bool:
