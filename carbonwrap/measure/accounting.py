@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from contextlib import AbstractContextManager
 
+    from carbonwrap.measure.cgroupspawn import IntoCgroup
+
 
 class TreeAccounting(Protocol):
     """What the run needs from a CPU accounting backend.
@@ -36,7 +38,10 @@ class TreeAccounting(Protocol):
         """The kernel is still moving carbonwrap into the tree's cgroup (`CgroupLeaf`): the
         spawn will wait for it, and work done meanwhile costs no time."""
 
-    def placement(self) -> AbstractContextManager[None]: ...
+    def placement(self) -> AbstractContextManager[IntoCgroup | None]:
+        """A block to spawn the command in: the spawn functions that start it inside the
+        counted tree (a cgroup v2 leaf), or None where os's do (carbonwrap placed itself)."""
+
     def started(self, pid: int) -> None: ...
     def cpu_s(self) -> float: ...
     def pids(self) -> list[int]: ...

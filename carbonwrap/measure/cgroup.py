@@ -1,4 +1,4 @@
-"""The run's own cgroup leaf: create it, let the child join it before exec, read it, remove it.
+"""The run's own cgroup leaf: create it, start the child in it, read it, remove it.
 
 cgroup v2: `cpu.stat` `usage_usec` exists in every cgroup, with or without the cpu controller
 (https://docs.kernel.org/admin-guide/cgroup-v2.html#cpu-interface-files). cgroup v1: the
@@ -18,6 +18,7 @@ import os
 import time
 
 from carbonwrap.lite import suppress
+from carbonwrap.measure.cgroupspawn import IntoCgroup
 from carbonwrap.measure.leafjoin import (
     LeafJoin,
     cgroup_dirs,
@@ -53,7 +54,7 @@ def procs_in(groups: list[str], first_fd: int = -1) -> list[int]:
 
 
 class CgroupLeaf:
-    """A fresh cgroup for one run; carbonwrap joins it to spawn the child there, then leaves."""
+    """A fresh cgroup for one run, the child started in it (`placement`)."""
 
     def __init__(
         self,
@@ -91,10 +92,12 @@ class CgroupLeaf:
         self._proc_path: str | None = None  # the leaf as /proc/PID/cgroup names it
 
     def join_early(self) -> None:
-        """Start moving carbonwrap into the leaf now, on a thread (`LeafJoin.start`): the
-        kernel's wait overlaps the rest of start-up; `placement` waits for it and charges back
-        everything carbonwrap ran in the leaf meanwhile."""
-        self._leaf.start()
+        """cgroup v1: start moving carbonwrap into the leaf now, on a thread (`LeafJoin.start`):
+        the kernel's wait overlaps the rest of start-up; `placement` waits for it and charges
+        back everything carbonwrap ran in the leaf meanwhile. cgroup v2 needs no join: the
+        command is born in the leaf (`placement`)."""
+        if self.version == 1:
+            self._leaf.start()
 
     @property
     def joining(self) -> bool:
@@ -104,11 +107,15 @@ class CgroupLeaf:
     def placement(self) -> _Placement:
         """Spawn inside this block and the child starts life in the leaf.
 
-        carbonwrap is in the leaf (joined early, or now), spawns (the child inherits the cgroup
-        at fork, before exec, so nothing it does can escape), and moves back out. This keeps the
-        fast posix_spawn path (no Python code between fork and exec). Everything the leaf has
-        counted before the spawn is ours (it was empty until we joined), and our CPU from then
-        until we are out again is measured; both are subtracted from the tree's count.
+        cgroup v2: the block gives the spawn functions (`cgroupspawn.IntoCgroup`) that start
+        the child inside the leaf with clone3: carbonwrap never enters it, and nothing waits
+        for the kernel's grace period. cgroup v1, or where that clone cannot be done (a kernel
+        older than 5.7, a seccomp filter, another thread of ours running): carbonwrap is in the
+        leaf (joined early, or now), spawns with os.posix_spawn (the child inherits the cgroup
+        at fork, before exec, so nothing it does can escape), and moves back out. Everything
+        the leaf has counted before such a spawn is ours (it was empty until we joined), and
+        our CPU from then until we are out again is measured; both are subtracted from the
+        tree's count.
         """
         return _Placement(self)
 
@@ -277,17 +284,28 @@ class CgroupLeaf:
 
 
 class _Placement:
-    """`CgroupLeaf.placement()`'s block: in the leaf on entry, out again on exit, however the
-    block ends (a context manager written out: contextlib costs the run's start-up)."""
+    """`CgroupLeaf.placement()`'s block: the spawn functions that start the child in a v2
+    leaf, or None with carbonwrap in the leaf (v1, or once those are refused: `_join`), out
+    again on exit however the block ends (a context manager written out: contextlib costs the
+    run's start-up)."""
 
     __slots__ = ("_counted", "_leaf")
 
     def __init__(self, leaf: CgroupLeaf) -> None:
         self._leaf = leaf
-        self._counted = (0.0, 0.0)
+        self._counted: tuple[float, float] | None = None  # set once carbonwrap joined
 
-    def __enter__(self) -> None:
+    def __enter__(self) -> IntoCgroup | None:
+        leaf = self._leaf
+        if leaf.version == 2 and not leaf._leaf.started:
+            return IntoCgroup(leaf.path, on_refused=self._join)
+        self._join()
+        return None
+
+    def _join(self) -> None:
         self._counted = self._leaf._enter()
 
     def __exit__(self, *exc: object) -> None:
-        self._leaf._exit(*self._counted)
+        if self._counted is not None:
+            self._leaf._exit(*self._counted)
+        self._leaf._placed = True

@@ -276,6 +276,11 @@ class LeafJoin:
         writing.acquire()  # released by the thread just before its write
 
     @property
+    def started(self) -> bool:
+        """`start` was called: the early join is under way or done."""
+        return self._thread_done is not None
+
+    @property
     def joining(self) -> bool:
         """The early join still waits for the kernel (`joined` will wait for it)."""
         return self._thread_done is not None and not self.inside and self.error is None
@@ -372,9 +377,10 @@ def first_leaf(name: str, notes: list[str]) -> LeafJoin | None:
 
 
 def open_early() -> None:
-    """A leaf under a new run id, as the auto accounting makes it (`first_leaf`), its join
-    started, for `take_early`; nothing if no leaf can be had here (the run opens its
-    accounting again and says why)."""
+    """A leaf under a new run id, as the auto accounting makes it (`first_leaf`), for
+    `take_early`: a v1 leaf's join started (a v2 leaf needs none: the command is born in it,
+    cgroupspawn.py); nothing if no leaf can be had here (the run opens its accounting again
+    and says why)."""
     run_id = new_run_id()
     notes: list[str] = []
     try:
@@ -383,11 +389,12 @@ def open_early() -> None:
         return
     if leaf is None:
         return
-    try:
-        leaf.start()
-    except Exception:
-        leaf.close()
-        return
+    if leaf.version == 1:
+        try:
+            leaf.start()
+        except Exception:
+            leaf.close()
+            return
     _early.append((run_id, leaf, notes))
 
 

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from contextlib import AbstractContextManager
     from typing import Any
+
+    from carbonwrap.measure.cgroupspawn import IntoCgroup
 else:
     # The signal module's C part: the same functions and numbers, ints where the module wraps
     # them in IntEnums (whose making costs every run ~2 ms of start-up: enum, three conversions).
@@ -170,20 +172,24 @@ def _is_binary(path: str) -> bool:
     return b"\0" in _first_line(path)
 
 
-def _spawn(argv: Sequence[str], env: Mapping[str, str], **attributes: Any) -> int:
+def _spawn(
+    argv: Sequence[str], env: Mapping[str, str], into: IntoCgroup | None, **attributes: Any
+) -> int:
     """posix_spawnp, then what execvp and shells do that posix_spawnp does not: a text file
     without #! (ENOEXEC) runs under /bin/sh, with its path as $0. A command that cannot run
-    raises the one-line error a shell would print (`exec_error`)."""
+    raises the one-line error a shell would print (`exec_error`). `into`: the placement's spawn
+    functions (a child born in the run's cgroup), else os's."""
+    spawner = os if into is None else into
     if not argv[0]:  # posix_spawnp refuses it with ValueError; a shell says "command not found"
         raise exec_error("", FileNotFoundError(errno.ENOENT, "empty command name"))
     try:
-        return os.posix_spawnp(argv[0], list(argv), env, **attributes)
+        return spawner.posix_spawnp(argv[0], list(argv), env, **attributes)
     except OSError as exc:
         found = find_command(argv[0])
         if exc.errno != errno.ENOEXEC or found is None or _is_binary(found):
             raise exec_error(argv[0], exc, found) from exc
     try:
-        return os.posix_spawn(_SHELL, [_SHELL, found, *argv[1:]], env, **attributes)
+        return spawner.posix_spawn(_SHELL, [_SHELL, found, *argv[1:]], env, **attributes)
     except OSError as exc:
         raise exec_error(argv[0], exc, found) from exc
 
@@ -198,14 +204,15 @@ class Child:
     ignores those itself and forwards every other signal that would end it (FORWARDED:
     SIGTERM, SIGHUP, SIGUSR1/2, SIGALRM, the real-time signals …), so it outlives the child and
     writes the end record. Spawned with posix_spawn (vfork + exec, no Python between them)
-    inside `placement` (e.g. the run's cgroup leaf).
+    inside `placement`, or with the spawn functions it gives (the run's cgroup v2 leaf: the
+    child is born in it, measure/cgroupspawn.py).
     """
 
     def __init__(
         self,
         argv: Sequence[str],
         env: Mapping[str, str],
-        placement: AbstractContextManager[None] | None = None,
+        placement: AbstractContextManager[IntoCgroup | None] | None = None,
         file_actions: Sequence[tuple[Any, ...]] = (),
         new_session: bool = False,
     ) -> None:
@@ -239,10 +246,11 @@ class Child:
             for sig in IGNORED:
                 _signal.signal(sig, _signal.SIG_IGN)
             try:
-                with placement if placement is not None else nullcontext():
+                with placement if placement is not None else nullcontext() as into:
                     self.pid = _spawn(
                         argv,
                         env,
+                        into,
                         setsigmask=old_mask,
                         setsigdef=to_default,
                         file_actions=list(file_actions) or None,  # --progress-from-output

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from cgroup_marks import needs_cgroup1, needs_cgroup2
+from cgroup_marks import needs_cgroup1, needs_cgroup2, spawn_in
 
 from carbonwrap.measure import leafjoin
 from carbonwrap.measure.accounting import take_early
@@ -107,10 +107,10 @@ def test_early_join_counts_none_of_carbonwrap_and_undoes_cleanly(version: int) -
     child_script = (
         "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: 0"
     )
-    with leaf.placement():
-        child = subprocess.Popen([sys.executable, "-c", child_script])
+    with leaf.placement() as into:
+        pid = spawn_in(into, [sys.executable, "-c", child_script])
     assert _own_cgroup_line(version) == home  # back out for the rest of the run
-    _, _, usage = os.wait4(child.pid, 0)
+    _, _, usage = os.wait4(pid, 0)
     truth_s = usage.ru_utime + usage.ru_stime
     leaf.finish()
     # The child's exit work is real tree CPU its rusage cannot include: a few ms. Our own
@@ -130,10 +130,10 @@ def test_the_leaf_made_first_thing_is_taken_over_or_given_up() -> None:
     run_id, (leaf, notes) = taken
     assert isinstance(leaf, CgroupLeaf) and leaf.path.endswith(f"carbonwrap-{run_id}")
     assert leaf.method == "cgroup2" and notes == [] and take_early() is None
-    with leaf.placement():
-        child = subprocess.Popen(["true"])
+    with leaf.placement() as into:
+        pid = spawn_in(into, ["true"])
     assert _own_cgroup_line(2) == home
-    child.wait()
+    os.waitpid(pid, 0)
     leaf.finish()
     assert not os.path.exists(leaf.path)
 

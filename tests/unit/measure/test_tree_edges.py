@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cgroup_marks import needs_cgroup1, needs_cgroup2
+from cgroup_marks import joined, needs_cgroup1, needs_cgroup2
 from conftest import cw_env, is_root
 
 from carbonwrap.measure.accounting import escape_warning
@@ -74,7 +74,8 @@ def leaf_with_workers(
     leaf = CgroupLeaf(version, f"carbonwrap-test-edges-{os.getpid()}")
     workers: list[subprocess.Popen[str]] = []
     try:
-        with leaf.placement():
+        with leaf.placement() as into:
+            joined(into)
             workers += [start_worker() for _ in range(count)]
         yield leaf, workers
     finally:

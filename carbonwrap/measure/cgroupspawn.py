@@ -1,0 +1,297 @@
+"""Start the command straight inside the run's cgroup v2 leaf: clone3 with CLONE_INTO_CGROUP.
+
+Moving a process into a cgroup (a write to cgroup.procs) takes the kernel's
+cgroup_threadgroup_rwsem for writing, and a writer that finds it idle first waits an RCU grace
+period (rcu_sync_enter): 5-24 ms, mostly 9-14, measured on the development VM, more than the
+rest of carbonwrap's start-up, before a kernel mounted with `favordynmods` takes a per-process
+lock instead. A process born in the cgroup waits for nothing: clone3(2)'s CLONE_INTO_CGROUP
+(Linux 5.7) puts the child there as it is forked, with the fork's read side of that lock only.
+Python 3.11's posix_spawn and subprocess cannot ask for it (glibc's posix_spawnattr_setcgroup_np
+came in 2.41), so the system call goes through `_ctypes`, ctypes' C part alone (~0.65 ms to load
+here against ~2 ms for the package).
+
+The child is a copy of carbonwrap (no CLONE_VM: memory of its own, as after fork), still
+holding the GIL as the caller did, and runs a few lines of Python before exec: what posix_spawn's
+attributes ask (`setsid`, the file actions, default dispositions, the signal mask), then exec
+along PATH as glibc's posix_spawnp searches it. CLONE_CLEAR_SIGHAND resets every caught signal
+to its default first, so no handler of carbonwrap's can run in the child. A failure reaches the
+caller as the errno on a close-on-exec pipe and is raised as os.posix_spawnp raises it. Used only
+while carbonwrap runs no other thread: the child skips the after-fork handlers, and a lock another
+thread held at the fork (malloc's) would stay held in it.
+"""
+
+from __future__ import annotations
+
+import _thread
+import errno
+import os
+import sys
+
+from carbonwrap.lite import suppress
+
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
+if TYPE_CHECKING:
+    import signal as _signal
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from typing import Any, NoReturn
+else:
+    import _signal  # the signal module's C part (run/child.py says why)
+
+CLONE_CLEAR_SIGHAND = 0x100000000  # Linux 5.5: caught signals to SIG_DFL in the child
+CLONE_INTO_CGROUP = 0x200000000  # Linux 5.7: `cgroup` names the child's cgroup v2 directory
+# clone3's number where the kernel's unified system call table holds it (not MIPS's).
+SYS_CLONE3 = 435
+MACHINES = ("x86_64", "aarch64", "i686", "i386", "armv7l", "armv8l", "riscv64", "ppc64le",
+            "ppc64", "s390x", "loongarch64")  # fmt: skip
+# struct clone_args up to its `cgroup` field: 11 u64 (CLONE_ARGS_SIZE_VER2 = 88 bytes).
+_FIELDS = ("flags", "pidfd", "child_tid", "parent_tid", "exit_signal", "stack", "stack_size",
+           "tls", "set_tid", "set_tid_size", "cgroup")  # fmt: skip
+# The errors after which glibc's PATH search tries the next directory (posix/execvpe.c).
+_SEARCH_ON = (errno.ENOENT, errno.ESTALE, errno.ENOTDIR, errno.ENODEV, errno.ETIMEDOUT)
+
+
+class CloneUnavailable(Exception):
+    """This kernel, libc or process cannot clone into a cgroup: the caller joins the cgroup
+    and spawns as before. `reason` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def clone_args(cgroup_fd: int) -> bytes:
+    """struct clone_args for a fork-like child (SIGCHLD at its end, its own memory) born in
+    the cgroup open as `cgroup_fd`, with no handler of ours."""
+    values = dict.fromkeys(_FIELDS, 0)
+    values["flags"] = CLONE_INTO_CGROUP | CLONE_CLEAR_SIGHAND
+    values["exit_signal"] = int(_signal.SIGCHLD)
+    values["cgroup"] = cgroup_fd
+    return b"".join(values[name].to_bytes(8, sys.byteorder) for name in _FIELDS)
+
+
+def _load_clone3() -> Callable[[bytes], int]:
+    """libc's syscall(2) for clone3, through _ctypes: returns the child's PID (0 in the child);
+    OSError with the kernel's errno. The GIL stays held across the call (FUNCFLAG_PYTHONAPI):
+    the child must own it as the caller did."""
+    if os.uname().machine not in MACHINES:
+        raise CloneUnavailable(f"clone3's number is not known on {os.uname().machine}")
+    try:
+        import _ctypes
+
+        class Long(_ctypes._SimpleCData):  # type: ignore[type-arg]
+            _type_ = "l"
+
+        class Function(_ctypes.CFuncPtr):
+            _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+            _flags_ |= _ctypes.FUNCFLAG_PYTHONAPI
+            _restype_ = Long
+
+        libc = _ctypes.dlopen(None, os.RTLD_LAZY)  # type: ignore[arg-type]  # the program's
+        function = Function(_ctypes.dlsym(libc, "syscall"))
+    except (ImportError, OSError, AttributeError) as exc:
+        raise CloneUnavailable(f"no libc syscall() to call: {exc}") from exc
+    number, get_errno = Long(SYS_CLONE3), _ctypes.get_errno
+
+    def clone3(args: bytes) -> int:
+        pid = int(function(number, args, Long(len(args))))
+        if pid < 0:
+            code = get_errno()
+            raise OSError(code, os.strerror(code))
+        return pid
+
+    return clone3
+
+
+_clone3: list[Callable[[bytes], int]] = []  # loaded once, at the first spawn
+
+
+def _clone3_syscall() -> Callable[[bytes], int]:
+    if not _clone3:
+        _clone3.append(_load_clone3())
+    return _clone3[0]
+
+
+class IntoCgroup:
+    """os.posix_spawnp and os.posix_spawn (the attributes run/child.py gives them: setsigmask,
+    setsigdef, file_actions, setsid) for a child born in the cgroup v2 directory `path`; OSError
+    as os's for a command that cannot be executed. Where the clone cannot be done here
+    (CloneUnavailable), `refused` says why, `on_refused` is called once (carbonwrap joins the
+    cgroup) and os's own functions spawn. `clone3`: the system call (tests give a fake)."""
+
+    def __init__(
+        self,
+        path: str,
+        on_refused: Callable[[], None],
+        clone3: Callable[[bytes], int] | None = None,
+    ) -> None:
+        self.path = path
+        self.refused: str | None = None
+        self._on_refused = on_refused
+        self._clone3 = clone3
+
+    def posix_spawnp(
+        self, file: str, argv: Sequence[str], env: Mapping[str, str], **attributes: Any
+    ) -> int:
+        if self.refused is None:
+            if "/" in file:
+                candidates = [file]
+            else:  # carbonwrap's own PATH, as posix_spawnp searches it; "" = the current dir
+                candidates = [os.path.join(d or ".", file) for d in os.get_exec_path()]
+            try:
+                return self._spawn(candidates, argv, env, **attributes)
+            except CloneUnavailable as exc:
+                self.refuse(exc.reason)
+        return os.posix_spawnp(file, list(argv), env, **attributes)
+
+    def posix_spawn(
+        self, path: str, argv: Sequence[str], env: Mapping[str, str], **attributes: Any
+    ) -> int:
+        if self.refused is None:
+            try:
+                return self._spawn([path], argv, env, **attributes)
+            except CloneUnavailable as exc:
+                self.refuse(exc.reason)
+        return os.posix_spawn(path, list(argv), env, **attributes)
+
+    def refuse(self, reason: str) -> None:
+        """From now on os's functions spawn, carbonwrap having joined the cgroup (`on_refused`):
+        what a refused clone does; also for a caller that starts processes some other way
+        (subprocess)."""
+        if self.refused is None:
+            self.refused = reason
+            self._on_refused()
+
+    def _spawn(
+        self,
+        candidates: list[str],
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        *,
+        setsigmask: Iterable[int] | None = None,
+        setsigdef: Iterable[int] = (),
+        file_actions: Sequence[tuple[Any, ...]] | None = None,
+        setsid: bool = False,
+    ) -> int:
+        if _thread._count():
+            raise CloneUnavailable("carbonwrap runs other threads")
+        clone3 = self._clone3 or _clone3_syscall()
+        try:
+            cgroup_fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise CloneUnavailable(f"cannot open {self.path}: {exc.strerror}") from exc
+        argv, env = list(argv), dict(env)  # everything the child needs, made before the fork
+        actions, defaults = list(file_actions or ()), list(setsigdef)
+        mask = None if setsigmask is None else set(setsigmask)
+        try:
+            try:
+                report_r, report_w = os.pipe()  # close-on-exec: EOF says exec succeeded
+            except OSError as exc:
+                raise CloneUnavailable(f"no pipe for the child's report: {exc.strerror}") from exc
+            try:
+                pid = clone3(clone_args(cgroup_fd))
+                if pid == 0:
+                    _child(candidates, argv, env, setsid, actions, defaults, mask, report_w)
+            except OSError as exc:
+                os.close(report_r)
+                raise CloneUnavailable(f"clone3: {exc.strerror}") from exc
+            finally:
+                os.close(report_w)
+        finally:
+            os.close(cgroup_fd)
+        try:
+            report = _read_all(report_r)
+        finally:
+            os.close(report_r)
+        if not report:
+            return pid
+        os.waitpid(pid, 0)  # it exited at once (127): its status is nobody's
+        code = int(report)
+        raise OSError(code, os.strerror(code))
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 64):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _child(
+    candidates: list[str],
+    argv: list[str],
+    env: dict[str, str],
+    setsid: bool,
+    actions: list[tuple[Any, ...]],
+    defaults: list[int],
+    mask: set[int] | None,
+    report_w: int,
+) -> NoReturn:
+    """In the child, between clone and exec: posix_spawn's attributes in glibc's order, then
+    exec; on failure the errno to the parent and exit 127. Never returns, never raises (an
+    exception would unwind into carbonwrap's own frames, copied into the child)."""
+    code = errno.EINVAL
+    try:
+        if setsid:
+            os.setsid()
+        for action in actions:
+            _file_action(action)
+        for sig in defaults:
+            _signal.signal(sig, _signal.SIG_DFL)
+        if mask is not None:
+            _signal.pthread_sigmask(_signal.SIG_SETMASK, mask)
+        code = _exec_first(candidates, argv, env)
+    except OSError as exc:
+        code = exc.errno or errno.EINVAL
+    except BaseException:  # nothing to say it with: the parent gets EINVAL
+        pass
+    finally:
+        try:
+            os.write(report_w, b"%d" % code)
+        finally:
+            os._exit(127)
+
+
+def _file_action(action: tuple[Any, ...]) -> None:
+    """One of posix_spawn's file actions as glibc's child does it (posix/spawni.c): an open
+    closes its descriptor first; a dup2 onto itself clears close-on-exec; a close never fails.
+    os.open makes close-on-exec descriptors (PEP 446): what the command gets is made
+    inheritable."""
+    kind = action[0]
+    if kind == os.POSIX_SPAWN_OPEN:
+        _, fd, path, flags, mode = action
+        with suppress(OSError):
+            os.close(fd)
+        opened = os.open(path, flags, mode)
+        if opened == fd:
+            os.set_inheritable(fd, True)
+        else:
+            os.dup2(opened, fd)
+            os.close(opened)
+    elif kind == os.POSIX_SPAWN_DUP2:
+        _, fd, new_fd = action
+        if fd == new_fd:
+            os.set_inheritable(fd, True)
+        else:
+            os.dup2(fd, new_fd)
+    elif kind == os.POSIX_SPAWN_CLOSE:
+        with suppress(OSError):
+            os.close(action[1])
+    else:
+        raise OSError(errno.EINVAL, f"unknown file action {kind}")
+
+
+def _exec_first(candidates: list[str], argv: list[str], env: dict[str, str]) -> int:
+    """exec the first candidate that can be; returns the errno glibc's search would leave: the
+    first error that stops the search, else EACCES if any was not permitted, else the last."""
+    got_eacces = False
+    code = errno.ENOENT
+    for path in candidates:
+        try:
+            os.execve(path, argv, env)
+        except OSError as exc:
+            code = exc.errno or errno.EINVAL
+            if code == errno.EACCES:
+                got_eacces = True
+            elif code not in _SEARCH_ON:
+                return code
+    return errno.EACCES if got_eacces else code
