@@ -4,6 +4,8 @@ cgroup tree this process may create a leaf in; starting processes in a leaf's pl
 from __future__ import annotations
 
 import os
+import traceback
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -41,3 +43,28 @@ def joined(into: IntoCgroup | None) -> None:
     processes started any way at all (subprocess) are born in it."""
     if into is not None:
         into.refuse("the test starts its processes with subprocess")
+
+
+def in_one_thread(body: Callable[[], None]) -> None:
+    """`body` run in a forked copy of this process, which has one thread: a v2 leaf's command
+    is born in it (clone3) only where carbonwrap runs no other thread, and this process may hold
+    threads earlier tests left (an MLflow sink stuck on a silent server, by design). A failure
+    in the copy fails the test here, with its traceback."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (the copy)
+        code = 0
+        try:
+            os.close(read_end)
+            body()
+        except BaseException:
+            code = 1
+            os.write(write_end, traceback.format_exc().encode())
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as report:
+        failure = report.read().decode()
+    status = os.waitpid(pid, 0)[1]
+    if failure or os.waitstatus_to_exitcode(status) != 0:
+        pytest.fail(f"in the one-thread copy:\n{failure}", pytrace=False)

@@ -39,6 +39,7 @@ RUN_PATH = {
     "carbonwrap.measure.accounting",
     "carbonwrap.measure.attribution",
     "carbonwrap.measure.cgroup",
+    "carbonwrap.measure.cgroupspawn",  # the command born in a v2 leaf (clone3 through _ctypes)
     "carbonwrap.measure.gpus",
     "carbonwrap.measure.leafjoin",  # the leaf made and joined first thing (os, _thread)
     "carbonwrap.measure.meters",
@@ -104,7 +105,8 @@ NEVER = {
     "signal",
     "warnings",
     "importlib",  # importlib.import_module imports warnings: providers only
-    "ctypes",  # prctl(PR_SET_CHILD_SUBREAPER): the process tree only, not a cgroup leaf
+    "ctypes",  # prctl(PR_SET_CHILD_SUBREAPER): the process tree only; a v2 leaf's clone3
+    # goes through its C part alone (_ctypes: measure/cgroupspawn.py)
     # collections, functools, contextlib and threading import one another: together ~6 ms
     # here. lite.py has NamedTuple, cache, suppress, nullcontext, Lock and Thread without them.
     "collections",

@@ -1,7 +1,7 @@
 """Doctor checks of the host: /proc, CPU-time accounting (cgroups), RAPL and the CPU estimate.
 
-Every probe opens the real thing the run would open (a throw-away cgroup leaf that carbonwrap
-joins and leaves, the RAPL counters) and closes it again.
+Every probe opens the real thing the run would open (a throw-away cgroup leaf with a process
+started in it as a run starts its command, the RAPL counters) and closes it again.
 """
 
 import contextlib
@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from carbonwrap.doctor.checks import ERROR, MISSING, OK, WARN, Check
 from carbonwrap.sensors import SensorUnavailable
 
+_SHELL = "/bin/sh"
 SCOPE_FIX = "systemd-run --user --scope -p Delegate=yes carbonwrap run -- COMMAND"
 _RAPL_MODULE_FIX = (
     "on bare-metal Intel, or AMD Zen with Linux 5.8+: `sudo modprobe intel_rapl_msr`; virtual "
@@ -52,16 +53,19 @@ def check_proc(proc_root: str) -> Check:
 def check_cgroups(proc_root: str, environ: Mapping[str, str], euid: int) -> list[Check]:
     """The accounting `run --cpu-accounting auto` would get, then whether systemd could delegate
     a writable cgroup where none is writable now."""
-    v2_parent, v2_error = probe_leaf(2, proc_root)
+    v2_parent, v2_error, v2_how = probe_leaf(2, proc_root)
     scope = check_scope(v2_parent, v2_error is None, euid, environ)
     if v2_error is None:
-        detail = f"v2: created, joined and removed a leaf below {v2_parent}: exact CPU time"
+        detail = (
+            f"v2: created a leaf below {v2_parent}, started a process in it and removed it: "
+            f"exact CPU time; {v2_how}"
+        )
         return [Check("cgroup", OK, detail), scope]
-    v1_parent, v1_error = probe_leaf(1, proc_root)
+    v1_parent, v1_error, v1_how = probe_leaf(1, proc_root)
     if v1_error is None:
         detail = (
-            f"v1 cpuacct: created, joined and removed a leaf below {v1_parent}: exact CPU "
-            f"time (v2: {v2_error})"
+            f"v1 cpuacct: created a leaf below {v1_parent}, started a process in it and "
+            f"removed it: exact CPU time; {v1_how} (v2: {v2_error})"
         )
         return [Check("cgroup", OK, detail), scope]
     tried = f"v2: {v2_error}; v1: {v1_error}"
@@ -74,33 +78,44 @@ def check_cgroups(proc_root: str, environ: Mapping[str, str], euid: int) -> list
     return [Check("cgroup", WARN, detail, fix), scope]
 
 
-def probe_leaf(version: int, proc_root: str) -> tuple[str | None, str | None]:
-    """(parent directory, None) when a leaf can be created, joined, read and removed, as a run
-    does; else (parent or None, why not)."""
+def probe_leaf(version: int, proc_root: str) -> tuple[str | None, str | None, str]:
+    """(parent directory, None, how the process got in) when a leaf can be created, a process
+    started in it, the leaf read and removed, as a run does; else (parent or None, why not,
+    "")."""
     from carbonwrap.measure.cgroup import CgroupLeaf
     from carbonwrap.measure.leafjoin import LEAF_PREFIX, own_cgroup_dir
 
     try:
         parent = os.path.normpath(own_cgroup_dir(version, proc_root))
     except SensorUnavailable as exc:
-        return None, exc.reason
+        return None, exc.reason, ""
     try:
         # The run's prefix: if doctor is killed mid-probe, the next run removes the leaf.
         leaf = CgroupLeaf(version, f"{LEAF_PREFIX}doctor-{os.urandom(4).hex()}", parent=parent)
     except SensorUnavailable as exc:
-        return parent, exc.reason
+        return parent, exc.reason, ""
     try:
-        with leaf.placement():  # carbonwrap joins the leaf and leaves it, as around a spawn
-            pass
+        with leaf.placement() as into:  # as a run starts its command
+            spawner = os if into is None else into
+            pid = spawner.posix_spawn(_SHELL, [_SHELL, "-c", ":"], dict(os.environ))
+        os.waitpid(pid, 0)
         leaf.cpu_s()
     except SensorUnavailable as exc:
-        return parent, exc.reason
+        return parent, exc.reason, ""
     except (OSError, ValueError) as exc:
-        return parent, f"cannot use {leaf.path}: {exc}"
+        return parent, f"cannot use {leaf.path}: {exc}", ""
     finally:
         with contextlib.suppress(OSError, ValueError):
             leaf.finish()
-    return parent, None
+    if into is None:
+        how = "carbonwrap joins it for the spawn"
+    elif into.refused is not None:
+        how = (
+            f"carbonwrap joins it for the spawn: the command cannot be born in it ({into.refused})"
+        )
+    else:
+        how = "the command is born in it (clone3)"
+    return parent, None, how
 
 
 def probe_process_tree() -> str | None:

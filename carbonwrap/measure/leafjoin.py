@@ -3,8 +3,9 @@
 
 Moving a process into a cgroup waits for an RCU grace period when no migration happened lately
 (cgroup_threadgroup_rwsem: 5-30 ms on the development VM), as long as all the rest of start-up.
-entry.py starts it first thing (`open_early`), before the settings, the CLI and the rest of the
-accounting are loaded (~2 ms sooner than CgroupLeaf could: bench/results); `CgroupLeaf`
+A v2 leaf is joined only where the command cannot be born in it (cgroupspawn.py); a v1 leaf's
+join entry.py starts first thing (`open_early`), before the settings, the CLI and the rest of
+the accounting are loaded (~2 ms sooner than CgroupLeaf could: bench/results); `CgroupLeaf`
 (cgroup.py: reading, the spawn's placement, removal) takes the leaf over (`take_early`).
 """
 

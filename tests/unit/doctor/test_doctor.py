@@ -101,11 +101,12 @@ needs_cgroup1 = pytest.mark.skipif(not _writable(1), reason="no writable cgroup 
 
 
 @needs_cgroup2
-def test_cgroup_v2_leaf_is_created_joined_and_removed() -> None:
+def test_cgroup_v2_leaf_is_created_used_and_removed() -> None:
     before = own_cgroups()
     cgroup, scope = check_cgroups("/proc", {}, 0)
     assert cgroup.status == OK
-    assert cgroup.detail.startswith("v2: created, joined and removed a leaf below /sys/fs/cgroup")
+    assert cgroup.detail.startswith("v2: created a leaf below /sys/fs/cgroup")
+    assert cgroup.detail.endswith("exact CPU time; the command is born in it (clone3)")
     assert scope == Check("cgroup scope", OK, "not needed: running as root")
     assert own_cgroups() == before  # back where we started
     assert doctor_leaves() == []
@@ -117,7 +118,10 @@ def test_cgroup_v1_when_no_v2_is_mounted(tmp_path: Path) -> None:
     before = own_cgroups()
     cgroup, scope = check_cgroups(proc, {}, 0)
     assert cgroup.status == OK
-    assert cgroup.detail.startswith("v1 cpuacct: created, joined and removed a leaf below ")
+    assert cgroup.detail.startswith("v1 cpuacct: created a leaf below ")
+    assert "started a process in it and removed it: exact CPU time; carbonwrap joins it" in (
+        cgroup.detail
+    )
     assert "(v2: no cgroup v2 hierarchy mounted)" in cgroup.detail
     assert scope.status == MISSING
     assert "systemd.unified_cgroup_hierarchy=1" in (scope.fix or "")

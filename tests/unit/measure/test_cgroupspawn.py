@@ -1,0 +1,240 @@
+"""A command born in a real cgroup v2 leaf (clone3 with CLONE_INTO_CGROUP): carbonwrap never
+enters the leaf, the child gets what posix_spawn's attributes ask, exec fails as
+os.posix_spawnp fails, and where the clone is refused carbonwrap joins the leaf instead."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cgroup_marks import in_one_thread, needs_cgroup2
+
+from carbonwrap.measure import cgroupspawn
+from carbonwrap.measure.cgroup import CgroupLeaf
+from carbonwrap.measure.cgroupspawn import (
+    CLONE_CLEAR_SIGHAND,
+    CLONE_INTO_CGROUP,
+    IntoCgroup,
+    clone_args,
+)
+from carbonwrap.measure.leafjoin import parse_proc_cgroup
+
+SCRIPT = 'echo "$0|$1|$CW_SPAWN_TEST" >&5; echo to-log; exec sleep 30'
+
+
+def _cgroup(pid: int | str = "self") -> str:
+    return parse_proc_cgroup(Path(f"/proc/{pid}/cgroup").read_text(), None) or ""
+
+
+def _status(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1], 16)
+    raise AssertionError(field)
+
+
+def _exit_code(pid: int) -> int:
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+def test_clone_args_ask_for_a_fork_born_in_the_cgroup_with_no_handler_of_ours() -> None:
+    args = clone_args(7)
+    assert len(args) == 88  # CLONE_ARGS_SIZE_VER2: struct clone_args up to `cgroup`
+    flags, _, _, _, exit_signal, stack, stack_size, _, _, _, cgroup = (
+        int.from_bytes(args[i : i + 8], sys.byteorder) for i in range(0, 88, 8)
+    )
+    assert flags == CLONE_INTO_CGROUP | CLONE_CLEAR_SIGHAND  # no CLONE_VM: memory of its own
+    assert exit_signal == signal.SIGCHLD and stack == stack_size == 0 and cgroup == 7
+
+
+@pytest.fixture
+def leaf() -> Iterator[CgroupLeaf]:
+    made = CgroupLeaf(2, f"carbonwrap-test-clone-{os.getpid()}")
+    yield made
+    made.finish()
+
+
+@needs_cgroup2
+def test_the_child_is_born_in_the_leaf_and_carbonwrap_never_enters_it(
+    leaf: CgroupLeaf, tmp_path: Path
+) -> None:
+    """Before: carbonwrap wrote itself into the leaf's cgroup.procs for the spawn (a migration
+    that waits for an RCU grace period where none happened lately)."""
+
+    def body() -> None:
+        home = _cgroup()
+        out = tmp_path / "cgroup"
+        with leaf.placement() as into:
+            assert isinstance(into, IntoCgroup)
+            assert _cgroup() == home  # nothing joined
+            pid = into.posix_spawnp(
+                "sh", ["sh", "-c", f'cat /proc/self/cgroup > "{out}"'], dict(os.environ)
+            )
+        assert into.refused is None and _cgroup() == home
+        assert _exit_code(pid) == 0
+        assert (
+            parse_proc_cgroup(out.read_text(), None) == f"{home.rstrip('/')}/{Path(leaf.path).name}"
+        )
+        assert leaf.cpu_s(force=True) > 0  # its CPU is the leaf's
+
+    in_one_thread(body)
+
+
+@needs_cgroup2
+def test_the_child_gets_what_posix_spawn_attributes_ask(leaf: CgroupLeaf, tmp_path: Path) -> None:
+    """setsid, the file actions (open, dup2, close), default dispositions, the signal mask,
+    argv and env: read back from the running child."""
+
+    def body() -> None:
+        log = tmp_path / "log"
+        read_end, write_end = os.pipe()
+        old_pipe = signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # as Python starts
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1, signal.SIGUSR2])
+        try:
+            with leaf.placement() as into:
+                assert into is not None
+                pid = into.posix_spawnp(
+                    "sh",
+                    [
+                        "sh",
+                        "-c",
+                        'echo "$0|$1|$CW_SPAWN_TEST" >&5; echo to-log; exec sleep 30',
+                        "0",
+                        "a b",
+                    ],
+                    {**os.environ, "CW_SPAWN_TEST": "env seen"},
+                    setsid=True,
+                    file_actions=[
+                        (os.POSIX_SPAWN_DUP2, write_end, 5),
+                        (os.POSIX_SPAWN_OPEN, 1, str(log), os.O_WRONLY | os.O_CREAT, 0o600),
+                        (os.POSIX_SPAWN_CLOSE, 0),
+                    ],
+                    setsigdef=[signal.SIGPIPE],
+                    setsigmask=[signal.SIGUSR2],
+                )
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+            signal.signal(signal.SIGPIPE, old_pipe)
+        os.close(write_end)
+        try:
+            with os.fdopen(read_end) as pipe:
+                assert pipe.readline() == "0|a b|env seen\n"
+            assert os.getsid(pid) == pid  # a session of its own
+            assert not Path(f"/proc/{pid}/fd/0").exists()  # closed
+            assert _status(pid, "SigBlk") == 1 << (signal.SIGUSR2 - 1)  # the mask asked, not ours
+            assert not _status(pid, "SigIgn") & 1 << (signal.SIGPIPE - 1)  # default again
+        finally:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        assert log.read_text() == "to-log\n"
+
+    in_one_thread(body)
+
+
+@needs_cgroup2
+@pytest.mark.parametrize(
+    "case", ["missing", "not-executable", "directory", "no-hash-bang", "slash-missing", "later"]
+)
+def test_a_command_that_cannot_run_fails_as_os_posix_spawnp_fails(
+    case: str, leaf: CgroupLeaf, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same errno as os.posix_spawnp for each way exec fails along PATH (glibc's search:
+    EACCES remembered while later directories are tried, ENOEXEC stops it); a later directory
+    that has the command runs it."""
+
+    def body() -> None:
+        first, second = tmp_path / "first", tmp_path / "second"
+        first.mkdir()
+        second.mkdir()
+        name = "cw-spawn-test"
+        if case == "not-executable":
+            (first / name).write_text("#!/bin/sh\n")
+        elif case == "directory":
+            (first / name).mkdir()
+        elif case == "no-hash-bang":
+            (first / name).write_text("exit 3\n")
+            (first / name).chmod(0o755)
+        elif case == "later":
+            (first / name).write_text("#!/bin/sh\n")  # not executable: skipped
+            (second / name).write_text("#!/bin/sh\nexit 4\n")
+            (second / name).chmod(0o755)
+        monkeypatch.setenv("PATH", f"{first}:{second}")
+        file = str(first / "missing" / name) if case == "slash-missing" else name
+        argv, env = [file], dict(os.environ)
+        with leaf.placement() as into:
+            assert into is not None
+            if case == "later":
+                assert _exit_code(into.posix_spawnp(file, argv, env)) == 4
+                assert _exit_code(os.posix_spawnp(file, argv, env)) == 4
+                return
+            with pytest.raises(OSError) as ours:
+                into.posix_spawnp(file, argv, env)
+            with pytest.raises(OSError) as theirs:
+                os.posix_spawnp(file, argv, env)
+        assert ours.value.errno == theirs.value.errno
+        assert into.refused is None
+        expected = {"missing": errno.ENOENT, "not-executable": errno.EACCES,
+                    "directory": errno.EACCES, "no-hash-bang": errno.ENOEXEC,
+                    "slash-missing": errno.ENOENT}  # fmt: skip
+        assert ours.value.errno == expected[case]
+        with pytest.raises(ChildProcessError):  # the failed child was reaped, not left a zombie
+            os.waitpid(-1, os.WNOHANG)
+
+    in_one_thread(body)
+
+
+@needs_cgroup2
+def test_a_refused_clone_joins_the_leaf_instead_once(
+    leaf: CgroupLeaf, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kernel without clone3 (ENOSYS: older than 5.3, or a container's seccomp filter):
+    carbonwrap joins the leaf, posix_spawn starts the child there, and carbonwrap leaves."""
+
+    def body() -> None:
+        home = _cgroup()
+        calls: list[bytes] = []
+
+        def no_clone3(args: bytes) -> int:
+            calls.append(args)
+            raise OSError(errno.ENOSYS, os.strerror(errno.ENOSYS))
+
+        monkeypatch.setattr(cgroupspawn, "_clone3", [no_clone3])
+        with leaf.placement() as into:
+            assert into is not None
+            pid = into.posix_spawnp("true", ["true"], dict(os.environ))
+            assert into.refused == "clone3: Function not implemented" and len(calls) == 1
+            assert _cgroup() != home  # joined, as before clone3
+            assert _cgroup(pid) in (_cgroup(), "")  # "" once it has ended
+            second = into.posix_spawn("/bin/true", ["true"], dict(os.environ))
+            assert len(calls) == 1  # refused once: os's functions from then on
+        assert _cgroup() == home
+        assert _exit_code(pid) == 0 and _exit_code(second) == 0
+
+    in_one_thread(body)
+
+
+@needs_cgroup2
+def test_with_another_thread_running_carbonwrap_joins_instead(leaf: CgroupLeaf) -> None:
+    """A thread could hold a lock the cloned child needs (os.fork's after-fork handlers do not
+    run in it): the clone is used only while carbonwrap runs no other thread."""
+    release = threading.Event()
+    waiting = threading.Thread(target=release.wait)
+    waiting.start()
+    try:
+        with leaf.placement() as into:
+            assert into is not None
+            pid = into.posix_spawnp("sleep", ["sleep", "5"], dict(os.environ))
+            leaf_path = _cgroup(pid)
+    finally:
+        release.set()
+        waiting.join()
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    assert into.refused == "carbonwrap runs other threads"
+    assert leaf_path.endswith(Path(leaf.path).name)  # born in the leaf all the same
