@@ -187,7 +187,7 @@ class IntoCgroup:
         mask = None if setsigmask is None else set(setsigmask)
         try:
             try:
-                report_r, report_w = os.pipe()  # close-on-exec: EOF says exec succeeded
+                report_r, report_w = _report_pipe(actions)
             except OSError as exc:
                 raise CloneUnavailable(f"no pipe for the child's report: {exc.strerror}") from exc
             try:
@@ -210,6 +210,21 @@ class IntoCgroup:
         os.waitpid(pid, 0)  # it exited at once (127): its status is nobody's
         code = int(report)
         raise OSError(code, os.strerror(code))
+
+
+def _report_pipe(actions: list[tuple[Any, ...]]) -> tuple[int, int]:
+    """A close-on-exec pipe for the child's errno (EOF: exec succeeded), its write end on a
+    descriptor no file action touches: one opened or duplicated onto it would take the report
+    away, and a failed exec would read as a started command."""
+    touched = {a[2] if a[0] == os.POSIX_SPAWN_DUP2 else a[1] for a in actions}
+    read_end, write_end = os.pipe()
+    taken = []
+    while write_end in touched:
+        taken.append(write_end)
+        write_end = os.dup(write_end)  # another number, also close-on-exec
+    for fd in taken:
+        os.close(fd)
+    return read_end, write_end
 
 
 def _read_all(fd: int) -> bytes:

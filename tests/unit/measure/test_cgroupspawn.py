@@ -238,3 +238,23 @@ def test_with_another_thread_running_carbonwrap_joins_instead(leaf: CgroupLeaf) 
     os.waitpid(pid, 0)
     assert into.refused == "carbonwrap runs other threads"
     assert leaf_path.endswith(Path(leaf.path).name)  # born in the leaf all the same
+
+
+@needs_cgroup2
+def test_a_file_action_onto_the_report_descriptor_does_not_hide_a_failed_exec(
+    leaf: CgroupLeaf,
+) -> None:
+    """The child's errno goes back on a pipe: file actions that duplicate onto every low
+    descriptor, whichever number that pipe got, must not turn a failed exec into a start."""
+
+    def body() -> None:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        actions = [(os.POSIX_SPAWN_DUP2, devnull, fd) for fd in range(3, 64) if fd != devnull]
+        with leaf.placement() as into:
+            assert into is not None
+            with pytest.raises(FileNotFoundError):
+                into.posix_spawnp("cw-no-such-command", ["x"], {}, file_actions=actions)
+            pid = into.posix_spawn("/bin/sh", ["sh", "-c", "exit 5"], {}, file_actions=actions)
+        assert into.refused is None and _exit_code(pid) == 5
+
+    in_one_thread(body)
