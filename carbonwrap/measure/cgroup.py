@@ -92,11 +92,12 @@ class CgroupLeaf:
         self._proc_path: str | None = None  # the leaf as /proc/PID/cgroup names it
 
     def join_early(self) -> None:
-        """cgroup v1: start moving carbonwrap into the leaf now, on a thread (`LeafJoin.start`):
-        the kernel's wait overlaps the rest of start-up; `placement` waits for it and charges
-        back everything carbonwrap ran in the leaf meanwhile. cgroup v2 needs no join: the
-        command is born in the leaf (`placement`)."""
-        if self.version == 1:
+        """Where joins are quick (`LeafJoin.quick_joins`: v1, or v2 mounted favordynmods),
+        start moving carbonwrap into the leaf now, on a thread (`LeafJoin.start`): what wait
+        there is overlaps the rest of start-up; `placement` waits for it and charges back
+        everything carbonwrap ran in the leaf meanwhile. Elsewhere nothing joins: the command
+        is born in the v2 leaf (`placement`)."""
+        if self._leaf.quick_joins:
             self._leaf.start()
 
     @property
@@ -107,9 +108,11 @@ class CgroupLeaf:
     def placement(self) -> _Placement:
         """Spawn inside this block and the child starts life in the leaf.
 
-        cgroup v2: the block gives the spawn functions (`cgroupspawn.IntoCgroup`) that start
-        the child inside the leaf with clone3: carbonwrap never enters it, and nothing waits
-        for the kernel's grace period. cgroup v1, or where that clone cannot be done (a kernel
+        cgroup v2 without an early join: the block gives the spawn functions
+        (`cgroupspawn.IntoCgroup`) that start the child inside the leaf with clone3:
+        carbonwrap never enters it, and nothing waits for the kernel's grace period (~1.5 ms
+        more than a quick join: the copy of carbonwrap forked and exec'd, _ctypes loaded).
+        Otherwise (v1, v2 mounted favordynmods, or where that clone cannot be done: a kernel
         older than 5.7, a seccomp filter, another thread of ours running): carbonwrap is in the
         leaf (joined early, or now), spawns with os.posix_spawn (the child inherits the cgroup
         at fork, before exec, so nothing it does can escape), and moves back out. Everything

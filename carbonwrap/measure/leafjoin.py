@@ -52,14 +52,15 @@ def read_fd(fd: int) -> str:
     return b"".join(chunks).decode("utf-8")
 
 
-class Mount(tuple[str, str]):
-    """A cgroup filesystem mount: where it is and which cgroup path its root shows. A named
-    pair written out (lite.NamedTuple's module is not loaded this early)."""
+class Mount(tuple[str, str, str]):
+    """A cgroup filesystem mount: where it is, which cgroup path its root shows, and its super
+    options ("rw,nsdelegate"). A named triple written out (lite.NamedTuple's module is not
+    loaded this early)."""
 
     __slots__ = ()
 
-    def __new__(cls, mount_point: str, root: str) -> Mount:
-        return tuple.__new__(cls, (mount_point, root))
+    def __new__(cls, mount_point: str, root: str, options: str = "") -> Mount:
+        return tuple.__new__(cls, (mount_point, root, options))
 
     @property
     def mount_point(self) -> str:
@@ -69,8 +70,12 @@ class Mount(tuple[str, str]):
     def root(self) -> str:
         return self[1]
 
+    @property
+    def options(self) -> str:
+        return self[2]
+
     def __repr__(self) -> str:
-        return f"Mount(mount_point={self[0]!r}, root={self[1]!r})"
+        return f"Mount(mount_point={self[0]!r}, root={self[1]!r}, options={self[2]!r})"
 
 
 def parse_mountinfo(text: str, fstype: str, option: str | None = None) -> Mount | None:
@@ -84,7 +89,7 @@ def parse_mountinfo(text: str, fstype: str, option: str | None = None) -> Mount 
             continue
         if option is not None and option not in tail[2].split(","):
             continue
-        return Mount(_unescape(fields[4]), _unescape(fields[3]))
+        return Mount(_unescape(fields[4]), _unescape(fields[3]), tail[2])
     return None
 
 
@@ -117,10 +122,10 @@ def own_cgroup_dir(version: int, proc_root: str = "/proc") -> str:
     return own_cgroup(version, proc_root)[0]
 
 
-def own_cgroup(version: int, proc_root: str = "/proc") -> tuple[str, str]:
-    """`own_cgroup_dir`, and the directory of the hierarchy's root cgroup as mounted (the real
-    root, or a cgroup namespace's: `sensors/rootcpu.py` tells them apart); "" where the mount
-    shows a subtree only."""
+def own_cgroup(version: int, proc_root: str = "/proc") -> tuple[str, str, str]:
+    """`own_cgroup_dir`, the directory of the hierarchy's root cgroup as mounted (the real
+    root, or a cgroup namespace's: `sensors/rootcpu.py` tells them apart; "" where the mount
+    shows a subtree only), and the mount's super options."""
     controller = None if version == 2 else "cpuacct"
     fstype = "cgroup2" if version == 2 else "cgroup"
     try:
@@ -138,7 +143,7 @@ def own_cgroup(version: int, proc_root: str = "/proc") -> tuple[str, str]:
     if root and path.startswith(root):
         path = path[len(root) :]
     top = mount.mount_point if not root else ""  # a bind mount of a subtree shows no root
-    return os.path.join(mount.mount_point, path.lstrip("/")), top
+    return os.path.join(mount.mount_point, path.lstrip("/")), top, mount.options
 
 
 STALE_AFTER_S = 60.0
@@ -213,9 +218,14 @@ class LeafJoin:
         # The v2 hierarchy's root directory ("" where unknown): the root cgroup's cpu.stat has
         # the machine's busy time (`sensors/rootcpu.py`), cheaper to read than /proc/stat.
         self.hierarchy_root = ""
+        # Whether moving a process in is quick here: cgroup v1, or v2 mounted `favordynmods`
+        # (the kernel keeps its migration lock ready: no grace period to wait). Else the
+        # command is born in a v2 leaf instead (cgroupspawn.py) and nothing joins early.
+        self.quick_joins = version == 1
         if parent is None:
-            self.parent, root = own_cgroup(version)
+            self.parent, root, options = own_cgroup(version)
             self.hierarchy_root = root if version == 2 else ""
+            self.quick_joins = version == 1 or "favordynmods" in options.split(",")
         else:
             self.parent = os.fspath(parent)
         self.path = os.path.join(self.parent, name)
@@ -379,9 +389,9 @@ def first_leaf(name: str, notes: list[str]) -> LeafJoin | None:
 
 def open_early() -> None:
     """A leaf under a new run id, as the auto accounting makes it (`first_leaf`), for
-    `take_early`: a v1 leaf's join started (a v2 leaf needs none: the command is born in it,
-    cgroupspawn.py); nothing if no leaf can be had here (the run opens its accounting again
-    and says why)."""
+    `take_early`: its join started where joins are quick (`LeafJoin.quick_joins`; elsewhere
+    the command is born in the v2 leaf, cgroupspawn.py); nothing if no leaf can be had here
+    (the run opens its accounting again and says why)."""
     run_id = new_run_id()
     notes: list[str] = []
     try:
@@ -390,7 +400,7 @@ def open_early() -> None:
         return
     if leaf is None:
         return
-    if leaf.version == 1:
+    if leaf.quick_joins:
         try:
             leaf.start()
         except Exception:

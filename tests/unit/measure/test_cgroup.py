@@ -36,6 +36,7 @@ MOUNTINFO = """\
 def test_parse_mountinfo_finds_v2_and_v1_cpuacct() -> None:
     v2 = parse_mountinfo(MOUNTINFO, "cgroup2")
     assert v2 is not None and str(v2.mount_point) == "/sys/fs/cgroup/unified"
+    assert v2.options == "rw,nsdelegate"  # the super options: favordynmods would be here
     v1 = parse_mountinfo(MOUNTINFO, "cgroup", "cpuacct")
     assert v1 is not None and str(v1.mount_point) == "/sys/fs/cgroup/cpu,cpuacct"
     mem = parse_mountinfo(MOUNTINFO, "cgroup", "memory")
