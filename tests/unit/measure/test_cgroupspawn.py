@@ -20,6 +20,7 @@ from carbonwrap.measure.cgroup import CgroupLeaf
 from carbonwrap.measure.cgroupspawn import (
     CLONE_CLEAR_SIGHAND,
     CLONE_INTO_CGROUP,
+    CLONE_VFORK,
     IntoCgroup,
     clone_args,
 )
@@ -49,7 +50,8 @@ def test_clone_args_ask_for_a_fork_born_in_the_cgroup_with_no_handler_of_ours() 
     flags, _, _, _, exit_signal, stack, stack_size, _, _, _, cgroup = (
         int.from_bytes(args[i : i + 8], sys.byteorder) for i in range(0, 88, 8)
     )
-    assert flags == CLONE_INTO_CGROUP | CLONE_CLEAR_SIGHAND  # no CLONE_VM: memory of its own
+    # No CLONE_VM: memory of its own; CLONE_VFORK: back once it has exec'd
+    assert flags == CLONE_INTO_CGROUP | CLONE_CLEAR_SIGHAND | CLONE_VFORK
     assert exit_signal == signal.SIGCHLD and stack == stack_size == 0 and cgroup == 7
 
 
