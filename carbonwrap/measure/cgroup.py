@@ -18,7 +18,6 @@ import os
 import time
 
 from carbonwrap.lite import suppress
-from carbonwrap.measure.cgroupspawn import IntoCgroup
 from carbonwrap.measure.leafjoin import (
     LeafJoin,
     cgroup_dirs,
@@ -28,6 +27,10 @@ from carbonwrap.measure.leafjoin import (
     remove_dir,
 )
 from carbonwrap.sensors.pidstat import process_stat
+
+TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
+if TYPE_CHECKING:
+    from carbonwrap.measure.cgroupspawn import IntoCgroup
 
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 # How often readings look for processes that left the leaf (at --interval 0.1 the walk of the
@@ -301,6 +304,8 @@ class _Placement:
     def __enter__(self) -> IntoCgroup | None:
         leaf = self._leaf
         if leaf.version == 2 and not leaf._leaf.started:
+            from carbonwrap.measure.cgroupspawn import IntoCgroup  # only for this spawn
+
             return IntoCgroup(leaf.path, on_refused=self._join)
         self._join()
         return None

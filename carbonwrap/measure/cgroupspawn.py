@@ -171,11 +171,11 @@ class IntoCgroup:
         file_actions: Sequence[tuple[Any, ...]] | None = None,
         setsid: bool = False,
     ) -> int:
-        try:  # the kernel's count: threads that C code started too (~6 µs)
-            threads = len(os.listdir("/proc/self/task"))
+        try:  # the kernel's count, threads that C code started too: procfs links 2 + threads
+            threads = os.stat("/proc/self/task").st_nlink - 2
         except OSError as exc:
             raise CloneUnavailable(f"cannot count carbonwrap's threads: {exc.strerror}") from exc
-        if threads > 1:
+        if threads != 1:
             raise CloneUnavailable("carbonwrap runs other threads")
         clone3 = self._clone3 or _clone3_syscall()
         try:
@@ -219,20 +219,20 @@ class IntoCgroup:
 
 def _along_path(file: str) -> list[str]:
     """Where posix_spawnp would look for `file`: carbonwrap's own PATH ("" is the current
-    directory), less the places that plainly hold no such file (ENOENT, ENOTDIR: the search
-    passes them by anyway). Looked at here, not by exec attempts in the child, where each one
-    costs its copied pages; the last place stays if none is left, for exec's own errno."""
+    directory) from the first place that may hold it on: those before plainly hold no such
+    file (ENOENT, ENOTDIR: the search passes them by anyway). Looked at here, not by exec
+    attempts in the child, where each one costs its copied pages; the last place stays if
+    none is left, for exec's own errno."""
     places = [os.path.join(d or ".", file) for d in os.get_exec_path()]
-    found = []
-    for place in places:
+    for i, place in enumerate(places):
         try:
             os.stat(place)
         except (FileNotFoundError, NotADirectoryError):
             continue
         except OSError:  # anything else is exec's to say
             pass
-        found.append(place)
-    return found or places[-1:]
+        return places[i:]
+    return places[-1:]
 
 
 def _report_pipe(actions: list[tuple[Any, ...]]) -> tuple[int, int]:
