@@ -1,5 +1,6 @@
 """Cgroups in process: mountinfo and /proc/self/cgroup parsed, stale leaves removed, and a real
-leaf joined early counts a child's exact CPU time and none of ours."""
+leaf joined early counts a child's exact CPU time and none of ours (a v2 leaf's command born
+in it: test_cgroupspawn.py)."""
 
 from __future__ import annotations
 
@@ -91,15 +92,22 @@ def _own_cgroup_line(version: int) -> str:
     "version", [pytest.param(2, marks=needs_cgroup2), pytest.param(1, marks=needs_cgroup1)]
 )
 def test_early_join_counts_none_of_carbonwrap_and_undoes_cleanly(version: int) -> None:
-    """Joined early, carbonwrap's own CPU in the leaf (before and around the spawn) is not the
-    tree's; a run that fails before the spawn leaves carbonwrap where it was and no leaf."""
+    """Joined early (v1; v2 where joins are quick, mounted favordynmods: said here),
+    carbonwrap's own CPU in the leaf (before and around the spawn) is not the tree's; a run
+    that fails before the spawn leaves carbonwrap where it was and no leaf."""
     home = _own_cgroup_line(version)
-    failed = CgroupLeaf(version, f"carbonwrap-test-early-{os.getpid()}")
+
+    def joining_leaf(name: str) -> CgroupLeaf:
+        made = leafjoin.LeafJoin(version, f"{name}-{os.getpid()}")
+        made.quick_joins = True
+        return CgroupLeaf(version, "", made=made)
+
+    failed = joining_leaf("carbonwrap-test-early")
     failed.join_early()
     failed.finish()  # setup failed: the join may or may not have finished yet
     assert _own_cgroup_line(version) == home and not os.path.exists(failed.path)
 
-    leaf = CgroupLeaf(version, f"carbonwrap-test-early2-{os.getpid()}")
+    leaf = joining_leaf("carbonwrap-test-early2")
     leaf.join_early()
     end = time.process_time() + 0.2
     while time.process_time() < end:  # carbonwrap's start-up work, inside the leaf
@@ -109,6 +117,7 @@ def test_early_join_counts_none_of_carbonwrap_and_undoes_cleanly(version: int) -
         "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: 0"
     )
     with leaf.placement() as into:
+        assert into is None  # carbonwrap is in the leaf: os's spawn
         pid = spawn_in(into, [sys.executable, "-c", child_script])
     assert _own_cgroup_line(version) == home  # back out for the rest of the run
     _, _, usage = os.wait4(pid, 0)
