@@ -7,12 +7,14 @@ onto this path costs every run. Modules for an option (--budget, --start-within,
 from __future__ import annotations
 
 import json
+import os
+import site
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import cw_env, logs_in, records
+from conftest import REPO, cw_env, logs_in, records
 
 # Every carbonwrap module `run -q -- true` loads on a host with a cgroup leaf and no GPU.
 RUN_PATH = {
@@ -129,24 +131,35 @@ main()
 """
 
 
+# The interpreter as bare as a wheel's install starts it: no `site` (-S), so no .pth file runs
+# (setuptools' distutils-precedence.pth imports warnings at every start of the development
+# venv, and hid os.get_exec_path's import of it from this test); the package and the
+# site-packages directories are on PYTHONPATH instead.
+BARE = ("-S",)
+
+
+def bare_env() -> dict[str, str]:
+    return cw_env(PYTHONPATH=os.pathsep.join([str(REPO), *site.getsitepackages()]))
+
+
 def imported_by(tmp_path: Path, *args: str) -> set[str]:
     """The modules loaded by `carbonwrap ARGS` in a fresh interpreter, as the console script
     starts it; carbonwrap leaves through os._exit after running atexit handlers."""
     out = tmp_path / "modules.json"
     result = subprocess.run(
-        [sys.executable, "-c", PROBE, str(out), *args],
-        cwd=tmp_path, env=cw_env(), capture_output=True, text=True, timeout=60,
+        [sys.executable, *BARE, "-c", PROBE, str(out), *args],
+        cwd=tmp_path, env=bare_env(), capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     return set(out.read_text().splitlines())
 
 
 def at_interpreter_start() -> set[str]:
-    """What the interpreter has loaded before carbonwrap runs: `site` and what it ran (an
-    editable install's finder loads importlib.util, re and more; a wheel's install nothing)."""
+    """What the interpreter has loaded before carbonwrap runs, started as `imported_by`
+    starts it."""
     code = "import sys; print('\\n'.join(sorted(sys.modules)))"
     result = subprocess.run(
-        [sys.executable, "-c", code], env=cw_env(), capture_output=True, text=True
+        [sys.executable, *BARE, "-c", code], env=bare_env(), capture_output=True, text=True
     )
     return set(result.stdout.splitlines())
 
