@@ -41,7 +41,6 @@ RUN_PATH = {
     "carbonwrap.measure.accounting",
     "carbonwrap.measure.attribution",
     "carbonwrap.measure.cgroup",
-    "carbonwrap.measure.cgroupspawn",  # the command born in a v2 leaf (clone3 through _ctypes)
     "carbonwrap.measure.gpus",
     "carbonwrap.measure.leafjoin",  # the leaf made and joined first thing (os, _thread)
     "carbonwrap.measure.meters",
@@ -79,7 +78,8 @@ RUN_PATH = {
 }
 # Loaded only where the host needs them: NVML where an NVIDIA driver is installed, psutil where
 # no cgroup leaf can be had (process-tree accounting).
-HOST_DEPENDENT = {"carbonwrap.sensors.nvml", "pynvml", "psutil"}
+# cgroupspawn: the command born in a v2 leaf (clone3 through _ctypes), not where joins are quick
+HOST_DEPENDENT = {"carbonwrap.sensors.nvml", "pynvml", "psutil", "carbonwrap.measure.cgroupspawn"}
 # Never on the plain run path, whatever the host: each costs milliseconds or more.
 NEVER = {
     "click",  # ~15 ms: `run`'s line is read by cli/fastrun.py; click for help and errors

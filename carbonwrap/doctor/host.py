@@ -83,15 +83,19 @@ def probe_leaf(version: int, proc_root: str) -> tuple[str | None, str | None, st
     started in it, the leaf read and removed, as a run does; else (parent or None, why not,
     "")."""
     from carbonwrap.measure.cgroup import CgroupLeaf
-    from carbonwrap.measure.leafjoin import LEAF_PREFIX, own_cgroup_dir
+    from carbonwrap.measure.cgroupspawn import THREADS_RUNNING
+    from carbonwrap.measure.leafjoin import LEAF_PREFIX, LeafJoin, own_cgroup
 
     try:
-        parent = os.path.normpath(own_cgroup_dir(version, proc_root))
+        where, _, options = own_cgroup(version, proc_root)
     except SensorUnavailable as exc:
         return None, exc.reason, ""
+    parent = os.path.normpath(where)
+    quick = version == 1 or "favordynmods" in options.split(",")  # as a run's leaf says
     try:
         # The run's prefix: if doctor is killed mid-probe, the next run removes the leaf.
-        leaf = CgroupLeaf(version, f"{LEAF_PREFIX}doctor-{os.urandom(4).hex()}", parent=parent)
+        name = f"{LEAF_PREFIX}doctor-{os.urandom(4).hex()}"
+        leaf = CgroupLeaf(version, name, made=LeafJoin(version, name, parent, quick_joins=quick))
     except SensorUnavailable as exc:
         return parent, exc.reason, ""
     try:
@@ -108,11 +112,11 @@ def probe_leaf(version: int, proc_root: str) -> tuple[str | None, str | None, st
         with contextlib.suppress(OSError, ValueError):
             leaf.finish()
     if into is None:
-        how = "carbonwrap joins it for the spawn"
+        how = "carbonwrap joins it for the spawn" + (" (favordynmods)" if version == 2 else "")
+    elif into.refused == THREADS_RUNNING:  # doctor's own threads, not the host's doing
+        how = "a run's command is born in it (clone3; doctor's own threads made it join here)"
     elif into.refused is not None:
-        how = (
-            f"carbonwrap joins it for the spawn: the command cannot be born in it ({into.refused})"
-        )
+        how = f"carbonwrap joins it for the spawn: no clone into it ({into.refused})"
     else:
         how = "the command is born in it (clone3)"
     return parent, None, how

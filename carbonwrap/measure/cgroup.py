@@ -95,12 +95,12 @@ class CgroupLeaf:
         self._proc_path: str | None = None  # the leaf as /proc/PID/cgroup names it
 
     def join_early(self) -> None:
-        """Where joins are quick (`LeafJoin.quick_joins`: v1, or v2 mounted favordynmods),
-        start moving carbonwrap into the leaf now, on a thread (`LeafJoin.start`): what wait
-        there is overlaps the rest of start-up; `placement` waits for it and charges back
-        everything carbonwrap ran in the leaf meanwhile. Elsewhere nothing joins: the command
-        is born in the v2 leaf (`placement`)."""
-        if self._leaf.quick_joins:
+        """Where carbonwrap will join the leaf (`LeafJoin.will_join`: v1, v2 mounted
+        favordynmods, no clone3 to be had), start moving it in now, on a thread
+        (`LeafJoin.start`): what wait there is overlaps the rest of start-up; `placement`
+        waits for it and charges back everything carbonwrap ran in the leaf meanwhile.
+        Elsewhere nothing joins: the command is born in the v2 leaf (`placement`)."""
+        if self._leaf.will_join():
             self._leaf.start()
 
     @property
@@ -111,14 +111,15 @@ class CgroupLeaf:
     def placement(self) -> _Placement:
         """Spawn inside this block and the child starts life in the leaf.
 
-        cgroup v2 without an early join: the block gives the spawn functions
-        (`cgroupspawn.IntoCgroup`) that start the child inside the leaf with clone3:
+        A v2 leaf carbonwrap does not join (`LeafJoin.clones`): the block gives the spawn
+        functions (`cgroupspawn.IntoCgroup`) that start the child inside the leaf with clone3:
         carbonwrap never enters it, and nothing waits for the kernel's grace period (~1.5 ms
-        more than a quick join: the copy of carbonwrap forked and exec'd, _ctypes loaded).
-        Otherwise (v1, v2 mounted favordynmods, or where that clone cannot be done: a kernel
-        older than 5.7, a seccomp filter, another thread of ours running): carbonwrap is in the
-        leaf (joined early, or now), spawns with os.posix_spawn (the child inherits the cgroup
-        at fork, before exec, so nothing it does can escape), and moves back out. Everything
+        more than a quick join: the copy of carbonwrap forked and exec'd, _ctypes loaded);
+        the copy's CPU before its exec is charged back (`_charge_copy`). Otherwise (v1, v2
+        mounted favordynmods, no clone3 to be had), or once the clone is refused at the spawn
+        (a kernel before 5.7, another thread of ours running): carbonwrap is in the leaf
+        (joined early, or now), spawns with os.posix_spawn (the child inherits the cgroup at
+        fork, before exec, so nothing it does can escape), and moves back out. Everything
         the leaf has counted before such a spawn is ours (it was empty until we joined), and
         our CPU from then until we are out again is measured; both are subtracted from the
         tree's count.
@@ -145,6 +146,12 @@ class CgroupLeaf:
         self._leaf.leave()
         self._wrapper_cpu_s += ours_s + after_s - before_s
         self._placed = True
+
+    def _charge_copy(self, cpu_s: float) -> None:
+        """The clone's child ran as carbonwrap's copy in the leaf until its exec (its few
+        lines, its copied pages, the copy torn down): `cpu_s` of the leaf's count are ours,
+        as a join's are (~0.5-1 ms here, more for a larger carbonwrap)."""
+        self._wrapper_cpu_s += cpu_s
 
     def started(self, pid: int) -> None:
         """Nothing to do: the child was born in the leaf."""
@@ -291,9 +298,9 @@ class CgroupLeaf:
 
 class _Placement:
     """`CgroupLeaf.placement()`'s block: the spawn functions that start the child in a v2
-    leaf, or None with carbonwrap in the leaf (v1, or once those are refused: `_join`), out
-    again on exit however the block ends (a context manager written out: contextlib costs the
-    run's start-up)."""
+    leaf (which join the leaf themselves if the clone is refused: `_join`), or None with
+    carbonwrap in the leaf; carbonwrap out again on exit however the block ends (a context
+    manager written out: contextlib costs the run's start-up)."""
 
     __slots__ = ("_counted", "_leaf")
 
@@ -303,10 +310,10 @@ class _Placement:
 
     def __enter__(self) -> IntoCgroup | None:
         leaf = self._leaf
-        if leaf.version == 2 and not leaf._leaf.started:
+        if leaf._leaf.clones and not leaf._leaf.started:
             from carbonwrap.measure.cgroupspawn import IntoCgroup  # only for this spawn
 
-            return IntoCgroup(leaf.path, on_refused=self._join)
+            return IntoCgroup(leaf.path, on_refused=self._join, on_born=leaf._charge_copy)
         self._join()
         return None
 

@@ -7,24 +7,33 @@ rest of carbonwrap's start-up, before a kernel mounted with `favordynmods` takes
 lock instead. A process born in the cgroup waits for nothing: clone3(2)'s CLONE_INTO_CGROUP
 (Linux 5.7) puts the child there as it is forked, with the fork's read side of that lock only.
 Python 3.11's posix_spawn and subprocess cannot ask for it (glibc's posix_spawnattr_setcgroup_np
-came in 2.41), so the system call goes through `_ctypes`, ctypes' C part alone (~0.65 ms to load
+came in 2.41), so the system call goes through `_ctypes`, ctypes' C part alone (~0.5 ms to load
 here against ~2 ms for the package).
 
 The child is a copy of carbonwrap (no CLONE_VM: memory of its own, as after fork), still
-holding the GIL as the caller did, and runs a few lines of Python before exec: what posix_spawn's
-attributes ask (`setsid`, the file actions, default dispositions, the signal mask), then exec
-along PATH as glibc's posix_spawnp searches it. CLONE_CLEAR_SIGHAND resets every caught signal
-to its default first, so no handler of carbonwrap's can run in the child. A failure reaches the
-caller as the errno on a close-on-exec pipe and is raised as os.posix_spawnp raises it. Used only
-while carbonwrap runs no other thread: the child skips the after-fork handlers, and a lock another
-thread held at the fork (malloc's) would stay held in it.
+holding the GIL as the caller did, and runs a few lines of Python before exec: what
+posix_spawn's attributes ask (default dispositions, `setsid`, the file actions, the signal
+mask, in glibc's order), then exec along PATH as glibc's posix_spawnp searches it. No handler
+of carbonwrap's runs in it: as glibc's posix_spawn does, every signal is blocked across the
+clone (Python runs what is pending first), so none is half-handled when the copy is made, and
+CLONE_CLEAR_SIGHAND resets the caught ones before the child unblocks any. A failure reaches the
+caller as the errno on a close-on-exec pipe and is raised as os.posix_spawnp raises it; its
+ValueErrors are raised before any fork. The copy's own CPU, counted by the leaf, is given to
+carbonwrap (`on_born`): its lines and copied pages by its own clock, reported before exec; the
+kernel's teardown of the copy inside exec by the wall time between CLONE_VFORK's release and
+the exec's close of the report pipe (the child runs throughout; other work on its CPU would
+make that an overestimate). Used only while carbonwrap runs no other thread: the child skips
+the after-fork handlers, and a lock another thread held at the fork (malloc's) would stay held
+in it.
 """
 
 from __future__ import annotations
 
 import errno
+import gc
 import os
 import sys
+import time
 
 from carbonwrap.lite import suppress
 
@@ -36,7 +45,7 @@ if TYPE_CHECKING:
 else:
     import _signal  # the signal module's C part (run/child.py says why)
 
-CLONE_VFORK = 0x4000  # the caller sleeps until the child has exec'd (or exited)
+CLONE_VFORK = 0x4000  # the caller sleeps until the child's exec has replaced its memory
 CLONE_CLEAR_SIGHAND = 0x100000000  # Linux 5.5: caught signals to SIG_DFL in the child
 CLONE_INTO_CGROUP = 0x200000000  # Linux 5.7: `cgroup` names the child's cgroup v2 directory
 # clone3's number where the kernel's unified system call table holds it (not MIPS's).
@@ -62,8 +71,9 @@ class CloneUnavailable(Exception):
 def clone_args(cgroup_fd: int) -> bytes:
     """struct clone_args for a fork-like child (SIGCHLD at its end, its own memory) born in
     the cgroup open as `cgroup_fd`, with no handler of ours. CLONE_VFORK: the call returns
-    when the child's exec has replaced its memory, before the kernel tears the copy down
-    (~0.5 ms here), or when it exits."""
+    when the child's exec has replaced its memory (or it has exited), before the kernel tears
+    the copy down: `IntoCgroup` times that teardown from there to the exec's close of the
+    report pipe."""
     values = dict.fromkeys(_FIELDS, 0)
     values["flags"] = CLONE_INTO_CGROUP | CLONE_CLEAR_SIGHAND | CLONE_VFORK
     values["exit_signal"] = int(_signal.SIGCHLD)
@@ -113,28 +123,48 @@ def _clone3_syscall() -> Callable[[bytes], int]:
     return _clone3[0]
 
 
+def clone3_present() -> bool:
+    """Whether clone3 can be called here: asked with an empty struct, a kernel that has it
+    answers EINVAL before doing anything; one without it (before 5.3), or a seccomp filter
+    (containers' default profiles), ENOSYS or EPERM. Loads _ctypes, which the spawn needs."""
+    try:
+        clone3 = _clone3_syscall()
+    except CloneUnavailable:
+        return False
+    try:
+        clone3(b"")
+    except OSError as exc:
+        return exc.errno == errno.EINVAL
+    raise AssertionError("clone3 with an empty struct did not fail")  # nothing was forked
+
+
 class IntoCgroup:
     """os.posix_spawnp and os.posix_spawn (the attributes run/child.py gives them: setsigmask,
     setsigdef, file_actions, setsid) for a child born in the cgroup v2 directory `path`; OSError
-    as os's for a command that cannot be executed. Where the clone cannot be done here
-    (CloneUnavailable), `refused` says why, `on_refused` is called once (carbonwrap joins the
-    cgroup) and os's own functions spawn. `clone3`: the system call (tests give a fake)."""
+    and ValueError as os's for a command that cannot be executed. `on_born(cpu_s)` gets the CPU
+    seconds the child spent as carbonwrap's copy, before its exec. Where the clone cannot be
+    done here (CloneUnavailable: any error of clone3's, another thread running), `refused`
+    says why, `on_refused` is called once (carbonwrap joins the cgroup) and os's own
+    functions spawn. `clone3`: the system call (tests give a fake)."""
 
     def __init__(
         self,
         path: str,
         on_refused: Callable[[], None],
+        on_born: Callable[[float], None],
         clone3: Callable[[bytes], int] | None = None,
     ) -> None:
         self.path = path
         self.refused: str | None = None
         self._on_refused = on_refused
+        self._on_born = on_born
         self._clone3 = clone3
 
     def posix_spawnp(
         self, file: str, argv: Sequence[str], env: Mapping[str, str], **attributes: Any
     ) -> int:
         if self.refused is None:
+            _check(file, argv, env)
             candidates = [file] if "/" in file else _along_path(file)
             try:
                 return self._spawn(candidates, argv, env, **attributes)
@@ -146,6 +176,7 @@ class IntoCgroup:
         self, path: str, argv: Sequence[str], env: Mapping[str, str], **attributes: Any
     ) -> int:
         if self.refused is None:
+            _check(path, argv, env)
             try:
                 return self._spawn([path], argv, env, **attributes)
             except CloneUnavailable as exc:
@@ -157,8 +188,8 @@ class IntoCgroup:
         what a refused clone does; also for a caller that starts processes some other way
         (subprocess)."""
         if self.refused is None:
-            self.refused = reason
             self._on_refused()
+            self.refused = reason
 
     def _spawn(
         self,
@@ -176,45 +207,87 @@ class IntoCgroup:
         except OSError as exc:
             raise CloneUnavailable(f"cannot count carbonwrap's threads: {exc.strerror}") from exc
         if threads != 1:
-            raise CloneUnavailable("carbonwrap runs other threads")
+            raise CloneUnavailable(THREADS_RUNNING)
         clone3 = self._clone3 or _clone3_syscall()
-        try:
-            cgroup_fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except OSError as exc:
-            raise CloneUnavailable(f"cannot open {self.path}: {exc.strerror}") from exc
         argv, env = list(argv), dict(env)  # everything the child needs, made before the fork
         actions = list(file_actions or ())
         # CLONE_CLEAR_SIGHAND resets the caught ones: only the ignored are left to reset (each
         # call in the child costs its copied pages: ~45 calls were ~0.2 ms of every spawn).
         defaults = [sig for sig in setsigdef if _signal.getsignal(sig) == _signal.SIG_IGN]
-        mask = None if setsigmask is None else set(setsigmask)
+        opened: list[int] = []
         try:
             try:
-                report_r, report_w = _report_pipe(actions)
+                cgroup_fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                opened.append(cgroup_fd)
+                report_r, report_w = _report_pipe(actions, opened)
             except OSError as exc:
-                raise CloneUnavailable(f"no pipe for the child's report: {exc.strerror}") from exc
+                raise CloneUnavailable(f"cannot open {self.path} and a pipe: {exc}") from exc
+            # glibc's posix_spawn blocks every signal across its clone, as here: Python runs
+            # the handlers pending now, and no C handler runs in between to leave a handler
+            # pending in the copy. Unblocked again once the child has exec'd (or failed to).
+            before = _signal.pthread_sigmask(_signal.SIG_BLOCK, ())
+            collecting = gc.isenabled()  # no collection, no finalizer, in the child
             try:
-                pid = clone3(clone_args(cgroup_fd))
+                _signal.pthread_sigmask(_signal.SIG_BLOCK, _signal.valid_signals())
+                gc.disable()
+                try:
+                    pid = clone3(clone_args(cgroup_fd))
+                except OSError as exc:
+                    raise CloneUnavailable(f"clone3: {exc.strerror}") from exc
                 if pid == 0:
+                    mask = before if setsigmask is None else set(setsigmask)
                     _child(candidates, argv, env, setsid, actions, defaults, mask, report_w)
-            except OSError as exc:
-                os.close(report_r)
-                raise CloneUnavailable(f"clone3: {exc.strerror}") from exc
-            finally:
+                released_ns = time.monotonic_ns()  # the copy's teardown begins
+                opened.remove(report_w)  # the child's copy is the only one left
                 os.close(report_w)
+                report = _read_all(report_r)  # EOF: its exec closed it, the copy torn down
+                copy_ns, code = _parse_report(report)
+                if code is None:
+                    self._on_born((copy_ns + time.monotonic_ns() - released_ns) / 1e9)
+            finally:
+                if collecting:
+                    gc.enable()
+                _signal.pthread_sigmask(_signal.SIG_SETMASK, before)
         finally:
-            os.close(cgroup_fd)
-        try:
-            report = os.read(report_r, 64)  # all there is: it was written before the exit
-        except BlockingIOError:  # nothing: the child exec'd (its copy of the end closes later)
-            report = b""
-        finally:
-            os.close(report_r)
-        if not report:
+            for fd in opened:
+                os.close(fd)
+        if code is None:
             return pid
         os.waitpid(pid, 0)  # it exited at once (127): its status is nobody's
-        code = int(report)
         raise OSError(code, os.strerror(code))
+
+
+THREADS_RUNNING = "carbonwrap runs other threads"
+
+
+def _parse_report(report: bytes) -> tuple[int, int | None]:
+    """The child's report: its CPU before exec (`c<ns> `, its own clock: the scheduler has not
+    charged a running task's time anywhere another process could read it yet), then, if it
+    failed, the errno (`e<errno>`); (ns, None) for an exec that succeeded."""
+    copy_ns, code = 0, None
+    for word in report.split():
+        if word.startswith(b"c"):
+            copy_ns = int(word[1:])
+        elif word.startswith(b"e"):
+            code = int(word[1:])
+    if not report:
+        code = errno.EINVAL  # gone without a word: killed before it could exec
+    return copy_ns, code
+
+
+def _check(file: str, argv: Sequence[str], env: Mapping[str, str]) -> None:
+    """The ValueErrors os.posix_spawn raises before it forks, raised here before the clone."""
+    if not argv:
+        raise ValueError("posix_spawn: argv must not be empty")
+    if not argv[0]:
+        raise ValueError("posix_spawn: argv first element cannot be empty")
+    if any("\0" in word for word in (file, *argv)):
+        raise ValueError("embedded null byte")
+    for key, value in env.items():
+        if not key or "=" in key:
+            raise ValueError("illegal environment variable name")
+        if "\0" in key or "\0" in value:
+            raise ValueError("embedded null byte")
 
 
 def _along_path(file: str) -> list[str]:
@@ -237,20 +310,30 @@ def _along_path(file: str) -> list[str]:
     return places[-1:]
 
 
-def _report_pipe(actions: list[tuple[Any, ...]]) -> tuple[int, int]:
-    """A close-on-exec, non-blocking pipe for the child's errno (empty once the vfork-like
-    clone returns: exec succeeded), its write end on a descriptor no file action touches: one
-    opened or duplicated onto it would take the report away, and a failed exec would read as
-    a started command."""
+def _report_pipe(actions: list[tuple[Any, ...]], opened: list[int]) -> tuple[int, int]:
+    """A close-on-exec pipe for the child's errno (EOF without one: exec succeeded), its write
+    end on a descriptor no file action touches: one opened or duplicated onto it would take
+    the report away, and a failed exec would read as a started command. Both ends are in
+    `opened` for the caller to close, as is whatever was open when something failed."""
     touched = {a[2] if a[0] == os.POSIX_SPAWN_DUP2 else a[1] for a in actions}
-    read_end, write_end = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
-    taken = []
-    while write_end in touched:
-        taken.append(write_end)
-        write_end = os.dup(write_end)  # another number, also close-on-exec
-    for fd in taken:
+    read_end, write_end = os.pipe()
+    opened += (read_end, write_end)
+    spares = []
+    while write_end in touched:  # held until the end: the next number is a new one
+        spares.append(write_end)
+        write_end = os.dup(write_end)  # also close-on-exec
+        opened.append(write_end)
+    for fd in spares:
+        opened.remove(fd)
         os.close(fd)
     return read_end, write_end
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 64):
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _child(
@@ -260,22 +343,23 @@ def _child(
     setsid: bool,
     actions: list[tuple[Any, ...]],
     defaults: list[int],
-    mask: set[int] | None,
+    mask: set[int],
     report_w: int,
 ) -> NoReturn:
-    """In the child, between clone and exec: posix_spawn's attributes in glibc's order, then
+    """In the child, between clone and exec, every signal blocked: posix_spawn's attributes in
+    glibc's order (posix/spawni.c: dispositions, setsid, file actions, then the mask), then
     exec; on failure the errno to the parent and exit 127. Never returns, never raises (an
     exception would unwind into carbonwrap's own frames, copied into the child)."""
     code = errno.EINVAL
     try:
+        for sig in defaults:
+            _signal.signal(sig, _signal.SIG_DFL)
         if setsid:
             os.setsid()
         for action in actions:
             _file_action(action)
-        for sig in defaults:
-            _signal.signal(sig, _signal.SIG_DFL)
-        if mask is not None:
-            _signal.pthread_sigmask(_signal.SIG_SETMASK, mask)
+        _signal.pthread_sigmask(_signal.SIG_SETMASK, mask)
+        os.write(report_w, b"c%d " % time.process_time_ns())  # the copy's CPU so far
         code = _exec_first(candidates, argv, env)
     except OSError as exc:
         code = exc.errno or errno.EINVAL
@@ -283,7 +367,7 @@ def _child(
         pass
     finally:
         try:
-            os.write(report_w, b"%d" % code)
+            os.write(report_w, b"e%d" % code)
         finally:
             os._exit(127)
 
@@ -299,8 +383,8 @@ def _file_action(action: tuple[Any, ...]) -> None:
         with suppress(OSError):
             os.close(fd)
         opened = os.open(path, flags, mode)
-        if opened == fd:
-            os.set_inheritable(fd, True)
+        if opened == fd:  # close-on-exec only if the flags ask for it, as glibc's open
+            os.set_inheritable(fd, not flags & os.O_CLOEXEC)
         else:
             os.dup2(opened, fd)
             os.close(opened)

@@ -3,10 +3,11 @@
 
 Moving a process into a cgroup waits for an RCU grace period when no migration happened lately
 (cgroup_threadgroup_rwsem: 5-30 ms on the development VM), as long as all the rest of start-up.
-A v2 leaf is joined only where the command cannot be born in it (cgroupspawn.py); a v1 leaf's
-join entry.py starts first thing (`open_early`), before the settings, the CLI and the rest of
-the accounting are loaded (~2 ms sooner than CgroupLeaf could: bench/results); `CgroupLeaf`
-(cgroup.py: reading, the spawn's placement, removal) takes the leaf over (`take_early`).
+A v2 leaf is joined only where the command cannot be born in it (cgroupspawn.py) or joins are
+quick (`favordynmods`); such a join entry.py starts first thing (`open_early`), before the
+settings, the CLI and the rest of the accounting are loaded (~2 ms sooner than CgroupLeaf
+could: bench/results); `CgroupLeaf` (cgroup.py: reading, the spawn's placement, removal) takes
+the leaf over (`take_early`).
 """
 
 from __future__ import annotations
@@ -212,22 +213,30 @@ class LeafJoin:
     """
 
     def __init__(
-        self, version: int, name: str, parent: str | os.PathLike[str] | None = None
+        self,
+        version: int,
+        name: str,
+        parent: str | os.PathLike[str] | None = None,
+        *,
+        quick_joins: bool | None = None,
     ) -> None:
         self.version = version
         # The v2 hierarchy's root directory ("" where unknown): the root cgroup's cpu.stat has
         # the machine's busy time (`sensors/rootcpu.py`), cheaper to read than /proc/stat.
         self.hierarchy_root = ""
         # Whether moving a process in is quick here: cgroup v1, or v2 mounted `favordynmods`
-        # (the kernel keeps its migration lock ready: no grace period to wait). Else the
-        # command is born in a v2 leaf instead (cgroupspawn.py) and nothing joins early.
-        self.quick_joins = version == 1
+        # (the kernel keeps its migration lock ready: no grace period to wait); from the mount
+        # of our own cgroup, or as given with `parent`. Elsewhere the command is born in the
+        # v2 leaf (cgroupspawn.py: `clones`) and nothing joins early where it can be.
+        self.quick_joins = version == 1 if quick_joins is None else quick_joins
         if parent is None:
             self.parent, root, options = own_cgroup(version)
             self.hierarchy_root = root if version == 2 else ""
-            self.quick_joins = version == 1 or "favordynmods" in options.split(",")
+            if quick_joins is None:
+                self.quick_joins = version == 1 or "favordynmods" in options.split(",")
         else:
             self.parent = os.fspath(parent)
+        self.clones = version == 2 and not self.quick_joins
         self.path = os.path.join(self.parent, name)
         # Before the new leaf (stale ones may be what keeps it from being made) and before the
         # join (a removal waits for the cgroup lock the join holds through its grace period).
@@ -285,6 +294,18 @@ class LeafJoin:
             self._spawning.release()
             raise
         writing.acquire()  # released by the thread just before its write
+
+    def will_join(self) -> bool:
+        """Whether carbonwrap will join the leaf for the spawn, and so should start now: v1, a
+        v2 mounted favordynmods, or a v2 where clone3 cannot be called at all (a seccomp
+        filter, a kernel before 5.3: `cgroupspawn.clone3_present`), whose join then overlaps
+        start-up as before. A clone refused only at the spawn (another thread running, a
+        kernel before 5.7) joins there, in line."""
+        if self.clones:
+            from carbonwrap.measure.cgroupspawn import clone3_present
+
+            self.clones = clone3_present()
+        return not self.clones
 
     @property
     def started(self) -> bool:
@@ -389,9 +410,9 @@ def first_leaf(name: str, notes: list[str]) -> LeafJoin | None:
 
 def open_early() -> None:
     """A leaf under a new run id, as the auto accounting makes it (`first_leaf`), for
-    `take_early`: its join started where joins are quick (`LeafJoin.quick_joins`; elsewhere
-    the command is born in the v2 leaf, cgroupspawn.py); nothing if no leaf can be had here
-    (the run opens its accounting again and says why)."""
+    `take_early`: its join started where carbonwrap will join it (`LeafJoin.will_join`;
+    elsewhere the command is born in the v2 leaf, cgroupspawn.py); nothing if no leaf can be
+    had here (the run opens its accounting again and says why)."""
     run_id = new_run_id()
     notes: list[str] = []
     try:
@@ -400,7 +421,7 @@ def open_early() -> None:
         return
     if leaf is None:
         return
-    if leaf.quick_joins:
+    if leaf.will_join():
         try:
             leaf.start()
         except Exception:

@@ -106,7 +106,8 @@ def test_cgroup_v2_leaf_is_created_used_and_removed() -> None:
     cgroup, scope = check_cgroups("/proc", {}, 0)
     assert cgroup.status == OK
     assert cgroup.detail.startswith("v2: created a leaf below /sys/fs/cgroup")
-    assert cgroup.detail.endswith("exact CPU time; the command is born in it (clone3)")
+    # (doctor's own threads, if an earlier test left some running, make it join instead)
+    assert "born in it (clone3" in cgroup.detail, cgroup.detail
     assert scope == Check("cgroup scope", OK, "not needed: running as root")
     assert own_cgroups() == before  # back where we started
     assert doctor_leaves() == []

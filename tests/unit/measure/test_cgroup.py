@@ -98,8 +98,7 @@ def test_early_join_counts_none_of_carbonwrap_and_undoes_cleanly(version: int) -
     home = _own_cgroup_line(version)
 
     def joining_leaf(name: str) -> CgroupLeaf:
-        made = leafjoin.LeafJoin(version, f"{name}-{os.getpid()}")
-        made.quick_joins = True
+        made = leafjoin.LeafJoin(version, f"{name}-{os.getpid()}", quick_joins=True)
         return CgroupLeaf(version, "", made=made)
 
     failed = joining_leaf("carbonwrap-test-early")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import statistics
 import sys
 import threading
 from collections.abc import Iterator
@@ -15,7 +16,8 @@ from pathlib import Path
 import pytest
 from cgroup_marks import in_one_thread, needs_cgroup2
 
-from carbonwrap.measure import cgroupspawn
+from carbonwrap.measure import cgroupspawn, leafjoin
+from carbonwrap.measure.accounting import take_early
 from carbonwrap.measure.cgroup import CgroupLeaf
 from carbonwrap.measure.cgroupspawn import (
     CLONE_CLEAR_SIGHAND,
@@ -50,7 +52,7 @@ def test_clone_args_ask_for_a_fork_born_in_the_cgroup_with_no_handler_of_ours() 
     flags, _, _, _, exit_signal, stack, stack_size, _, _, _, cgroup = (
         int.from_bytes(args[i : i + 8], sys.byteorder) for i in range(0, 88, 8)
     )
-    # No CLONE_VM: memory of its own; CLONE_VFORK: back once it has exec'd
+    # No CLONE_VM: memory of its own; CLONE_VFORK: back once its exec has replaced it
     assert flags == CLONE_INTO_CGROUP | CLONE_CLEAR_SIGHAND | CLONE_VFORK
     assert exit_signal == signal.SIGCHLD and stack == stack_size == 0 and cgroup == 7
 
@@ -271,8 +273,9 @@ def test_where_joins_are_quick_the_leaf_is_joined_early_and_nothing_is_cloned() 
     options = own_cgroup(2)[2].split(",")
     for quick in (False, True):
         made = LeafJoin(2, f"carbonwrap-test-quick-{quick}-{os.getpid()}")
-        assert made.quick_joins is ("favordynmods" in options)
-        made.quick_joins = quick  # as the mount would say
+        assert made.quick_joins is ("favordynmods" in options)  # from the mount
+        made.close()
+        made = LeafJoin(2, f"carbonwrap-test-quick-{quick}-{os.getpid()}", quick_joins=quick)
         leaf = CgroupLeaf(2, "", made=made)
         try:
             leaf.join_early()
@@ -283,3 +286,111 @@ def test_where_joins_are_quick_the_leaf_is_joined_early_and_nothing_is_cloned() 
         finally:
             leaf.finish()
         assert _cgroup() == home and not os.path.exists(made.path)
+
+
+@needs_cgroup2
+def test_what_os_refuses_before_forking_is_refused_the_same(leaf: CgroupLeaf) -> None:
+    """os.posix_spawnp's ValueErrors (an empty argv, a NUL byte, a variable named with "="),
+    raised before any clone, not as a child's EINVAL."""
+    cases = [("true", [], {}), ("true", [""], {}), ("true", ["tr\0ue"], {}),
+             ("true", ["true"], {"A=B": "c"}), ("true", ["true"], {"A": "c\0"})]  # fmt: skip
+    with leaf.placement() as into:
+        assert into is not None
+        for file, argv, env in cases:
+            with pytest.raises(ValueError) as ours:
+                into.posix_spawnp(file, argv, env)
+            with pytest.raises(ValueError) as theirs:
+                os.posix_spawnp(file, argv, env)
+            assert str(ours.value) == str(theirs.value).replace("posix_spawnp", "posix_spawn")
+    assert into.refused is None
+
+
+@needs_cgroup2
+def test_the_copys_cpu_before_exec_is_not_the_commands() -> None:
+    """The clone's child runs as a copy of carbonwrap until its exec (its lines, its copied
+    pages, the copy torn down at exec: ~0.5-1 ms here), all counted by the leaf: charged
+    back, a short command's count is what a join's spawn gives it (before: 0.5-1 ms more)."""
+
+    def counts(quick: bool) -> list[float]:
+        found = []
+        for i in range(12):
+            made = LeafJoin(2, f"carbonwrap-test-copy-{quick}-{i}-{os.getpid()}", quick_joins=quick)
+            leaf = CgroupLeaf(2, "", made=made)
+            try:
+                with leaf.placement() as into:
+                    assert (into is None) is quick
+                    pid = (os if into is None else into).posix_spawn("/bin/true", ["true"], {})
+                _exit_code(pid)
+            finally:
+                leaf.finish()
+            found.append(leaf.cpu_s())
+        return found
+
+    def body() -> None:
+        cloned, joined = statistics.median(counts(False)), statistics.median(counts(True))
+        assert 0 < cloned < joined + 0.0003, (cloned, joined)
+
+    in_one_thread(body)
+
+
+@needs_cgroup2
+def test_no_handler_of_ours_runs_in_the_clones_child(leaf: CgroupLeaf) -> None:
+    """A signal caught while clone3 copies the process (the kernel restarts the call after
+    Python's C handler has marked the handler due) left the mark in the copy, whose Python
+    then ran the handler before exec, and an exception from it unwound the child into
+    carbonwrap's frames. Every signal is blocked across the clone now, as glibc's
+    posix_spawn does. A 100 µs timer with a handler, through many spawns."""
+
+    def body() -> None:
+        main = os.getpid()
+        read_end, write_end = os.pipe()
+
+        def handler(signum: int, frame: object) -> None:
+            if os.getpid() != main:
+                os.write(write_end, b"!")
+                os._exit(0)
+
+        signal.signal(signal.SIGALRM, handler)
+        signal.setitimer(signal.ITIMER_REAL, 0.0001, 0.0001)
+        try:
+            with leaf.placement() as into:
+                assert into is not None
+                for _ in range(800):
+                    _exit_code(into.posix_spawn("/bin/true", ["true"], {}))
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as seen:
+            assert seen.read() == b""  # no child ran the handler
+        assert into.refused is None
+
+    in_one_thread(body)
+
+
+@needs_cgroup2
+def test_without_clone3_the_early_leaf_is_joined_early(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A seccomp filter that refuses clone3 (containers' default profiles: ENOSYS): the
+    leaf made first thing starts its join at once, as before clone3, so its wait overlaps
+    start-up instead of coming in line at the spawn."""
+
+    def body() -> None:
+        home = _cgroup()
+
+        def filtered(args: bytes) -> int:
+            raise OSError(errno.ENOSYS, os.strerror(errno.ENOSYS))
+
+        monkeypatch.setattr(cgroupspawn, "_clone3", [filtered])
+        assert not cgroupspawn.clone3_present()
+        leafjoin.open_early()
+        taken = take_early()
+        assert taken is not None
+        _, (leaf, _) = taken
+        assert isinstance(leaf, CgroupLeaf) and leaf._leaf.started
+        with leaf.placement() as into:
+            assert into is None and _cgroup() != home  # joined
+            pid = os.posix_spawn("/bin/true", ["true"], {})
+        assert _cgroup() == home and _exit_code(pid) == 0
+        leaf.finish()
+
+    in_one_thread(body)
+    assert cgroupspawn.clone3_present()  # this kernel has it (asked with an empty struct)
