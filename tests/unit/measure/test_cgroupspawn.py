@@ -355,7 +355,7 @@ def test_no_handler_of_ours_runs_in_the_clones_child(leaf: CgroupLeaf) -> None:
         try:
             with leaf.placement() as into:
                 assert into is not None
-                for _ in range(800):
+                for _ in range(400):
                     _exit_code(into.posix_spawn("/bin/true", ["true"], {}))
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
