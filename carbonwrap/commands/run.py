@@ -1,4 +1,4 @@
-"""The `run` command: the cgroup leaf opened first (a v1 join overlaps the rest), settings
+"""The `run` command: the cgroup leaf opened first (a join, if any, overlaps the rest), settings
 resolved and checked, the carbon-aware wait if asked for, then the run itself
 (`run/phases.py`)."""
 
@@ -73,9 +73,10 @@ def run(
 
 def _accounting_first(method: str) -> tuple[str, tuple[TreeAccounting, list[str]]]:
     """The run id and its CPU accounting, before the settings are even read (entry.py opens
-    it before the CLI is imported, where it can): a cgroup v1 leaf's join, the kernel's wait
-    to move carbonwrap in (an RCU grace period: ~10-20 ms on the development VM, as long as
-    the rest of start-up), overlaps everything else (a v2 leaf needs none). `method`: the
+    it before the CLI is imported, where it can): a cgroup leaf's join where there is one (v1,
+    a v2 mounted favordynmods or without clone3: `LeafJoin.will_join`), the kernel's wait to
+    move carbonwrap in (an RCU grace period: ~10-20 ms on the development VM, as long as the
+    rest of start-up), overlaps everything else. `method`: the
     flag's, else auto; settings that name another (a variable, the settings file) or
     --start-within give it up again."""
     from carbonwrap.measure.accounting import open_accounting, take_early

@@ -113,7 +113,7 @@ class CgroupLeaf:
 
         A v2 leaf carbonwrap does not join (`LeafJoin.clones`): the block gives the spawn
         functions (`cgroupspawn.IntoCgroup`) that start the child inside the leaf with clone3:
-        carbonwrap never enters it, and nothing waits for the kernel's grace period (~1.5 ms
+        carbonwrap never enters it, and nothing waits for the kernel's grace period (~1.2 ms
         more than a quick join: the copy of carbonwrap forked and exec'd, _ctypes loaded);
         the copy's CPU before its exec is charged back (`_charge_copy`). Otherwise (v1, v2
         mounted favordynmods, no clone3 to be had), or once the clone is refused at the spawn

@@ -205,7 +205,8 @@ class Child:
     SIGTERM, SIGHUP, SIGUSR1/2, SIGALRM, the real-time signals …), so it outlives the child and
     writes the end record. Spawned with posix_spawn (vfork + exec, no Python between them)
     inside `placement`, or with the spawn functions it gives (the run's cgroup v2 leaf: the
-    child is born in it, measure/cgroupspawn.py).
+    child is born in it, a copy of carbonwrap that runs a few lines before exec:
+    measure/cgroupspawn.py).
     """
 
     def __init__(

@@ -143,14 +143,19 @@ def test_the_child_gets_what_posix_spawn_attributes_ask(leaf: CgroupLeaf, tmp_pa
 
 @needs_cgroup2
 @pytest.mark.parametrize(
-    "case", ["missing", "not-executable", "directory", "no-hash-bang", "slash-missing", "later"]
+    "case",
+    [
+        *("missing", "not-executable", "directory", "no-hash-bang", "slash-missing"),
+        *("eacces-then-enoexec", "later", "empty-element", "unset"),
+    ],
 )
 def test_a_command_that_cannot_run_fails_as_os_posix_spawnp_fails(
     case: str, leaf: CgroupLeaf, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The same errno as os.posix_spawnp for each way exec fails along PATH (glibc's search:
     EACCES remembered while later directories are tried, ENOEXEC stops it); a later directory
-    that has the command runs it."""
+    that has the command runs it, as does the current one for an empty element of PATH, and
+    /bin:/usr/bin without PATH."""
 
     def body() -> None:
         first, second = tmp_path / "first", tmp_path / "second"
@@ -164,18 +169,25 @@ def test_a_command_that_cannot_run_fails_as_os_posix_spawnp_fails(
         elif case == "no-hash-bang":
             (first / name).write_text("exit 3\n")
             (first / name).chmod(0o755)
-        elif case == "later":
+        elif case in ("later", "eacces-then-enoexec", "empty-element"):
             (first / name).write_text("#!/bin/sh\n")  # not executable: skipped
-            (second / name).write_text("#!/bin/sh\nexit 4\n")
+            (second / name).write_text("#!/bin/sh\nexit 4\n"[case == "eacces-then-enoexec" :])
             (second / name).chmod(0o755)
         monkeypatch.setenv("PATH", f"{first}:{second}")
+        if case == "empty-element":  # "" is the current directory
+            monkeypatch.setenv("PATH", f"{first}::/nonexistent")
+            monkeypatch.chdir(second)
         file = str(first / "missing" / name) if case == "slash-missing" else name
+        if case == "unset":
+            monkeypatch.delenv("PATH")
+            file = "true"
         argv, env = [file], dict(os.environ)
+        runs = {"later": 4, "empty-element": 4, "unset": 0}
         with leaf.placement() as into:
             assert into is not None
-            if case == "later":
-                assert _exit_code(into.posix_spawnp(file, argv, env)) == 4
-                assert _exit_code(os.posix_spawnp(file, argv, env)) == 4
+            if case in runs:
+                assert _exit_code(into.posix_spawnp(file, argv, env)) == runs[case]
+                assert _exit_code(os.posix_spawnp(file, argv, env)) == runs[case]
                 return
             with pytest.raises(OSError) as ours:
                 into.posix_spawnp(file, argv, env)
@@ -185,7 +197,8 @@ def test_a_command_that_cannot_run_fails_as_os_posix_spawnp_fails(
         assert into.refused is None
         expected = {"missing": errno.ENOENT, "not-executable": errno.EACCES,
                     "directory": errno.EACCES, "no-hash-bang": errno.ENOEXEC,
-                    "slash-missing": errno.ENOENT}  # fmt: skip
+                    "slash-missing": errno.ENOENT,
+                    "eacces-then-enoexec": errno.ENOEXEC}  # fmt: skip
         assert ours.value.errno == expected[case]
         with pytest.raises(ChildProcessError):  # the failed child was reaped, not left a zombie
             os.waitpid(-1, os.WNOHANG)
