@@ -78,8 +78,10 @@ RUN_PATH = {
 }
 # Loaded only where the host needs them: NVML where an NVIDIA driver is installed, psutil where
 # no cgroup leaf can be had (process-tree accounting).
-# cgroupspawn: the command born in a v2 leaf (clone3 through _ctypes), not where joins are quick
-HOST_DEPENDENT = {"carbonwrap.sensors.nvml", "pynvml", "psutil", "carbonwrap.measure.cgroupspawn"}
+# cgroupspawn, clonechild: the command born in a v2 leaf (clone3 through _ctypes), not where
+# joins are quick
+HOST_DEPENDENT = {"carbonwrap.sensors.nvml", "pynvml", "psutil", "carbonwrap.measure.cgroupspawn",
+                  "carbonwrap.measure.clonechild"}  # fmt: skip
 # Never on the plain run path, whatever the host: each costs milliseconds or more.
 NEVER = {
     "click",  # ~15 ms: `run`'s line is read by cli/fastrun.py; click for help and errors

@@ -149,8 +149,9 @@ class CgroupLeaf:
 
     def _charge_copy(self, cpu_s: float) -> None:
         """The clone's child ran as carbonwrap's copy in the leaf until its exec (its few
-        lines, its copied pages, the copy torn down): `cpu_s` of the leaf's count are ours,
-        as a join's are (~0.5-1 ms here, more for a larger carbonwrap)."""
+        lines, its copied pages): `cpu_s` of the leaf's count are ours, as a join's are
+        (~0.3 ms here). The kernel's teardown of the copy inside exec stays in the count
+        (cgroupspawn.py says why)."""
         self._wrapper_cpu_s += cpu_s
 
     def started(self, pid: int) -> None:

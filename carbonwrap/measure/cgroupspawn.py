@@ -18,13 +18,13 @@ of carbonwrap's runs in it: as glibc's posix_spawn does, every signal is blocked
 clone (Python runs what is pending first), so none is half-handled when the copy is made, and
 CLONE_CLEAR_SIGHAND resets the caught ones before the child unblocks any. A failure reaches the
 caller as the errno on a close-on-exec pipe and is raised as os.posix_spawnp raises it; its
-ValueErrors are raised before any fork. The copy's own CPU, counted by the leaf, is given to
-carbonwrap (`on_born`): its lines and copied pages by its own clock, reported before exec; the
-kernel's teardown of the copy inside exec by the wall time between CLONE_VFORK's release and
-the exec's close of the report pipe (the child runs throughout; other work on its CPU would
-make that an overestimate). Used only while carbonwrap runs no other thread: the child skips
-the after-fork handlers, and a lock another thread held at the fork (malloc's) would stay held
-in it.
+ValueErrors are raised before any fork. The copy's own CPU before exec (its lines, its copied
+pages: ~0.3 ms here), by its own clock, is given to carbonwrap (`on_born`); the kernel's
+teardown of the copy inside exec (~0.5 ms here, more for a larger carbonwrap) stays in the
+command's count: no clock measures it from outside while the command runs on (a wall-time
+estimate was off by milliseconds whenever the VM was busy). Used only while carbonwrap runs
+no other thread: the child skips the after-fork handlers, and a lock another thread held at
+the fork (malloc's) would stay held in it.
 """
 
 from __future__ import annotations
@@ -33,9 +33,8 @@ import errno
 import gc
 import os
 import sys
-import time
 
-from carbonwrap.lite import suppress
+from carbonwrap.measure import clonechild
 
 TYPE_CHECKING = False  # typing's, without importing typing (start-up: lite.py)
 if TYPE_CHECKING:
@@ -55,8 +54,6 @@ MACHINES = ("x86_64", "aarch64", "i686", "i386", "armv7l", "armv8l", "riscv64", 
 # struct clone_args up to its `cgroup` field: 11 u64 (CLONE_ARGS_SIZE_VER2 = 88 bytes).
 _FIELDS = ("flags", "pidfd", "child_tid", "parent_tid", "exit_signal", "stack", "stack_size",
            "tls", "set_tid", "set_tid_size", "cgroup")  # fmt: skip
-# The errors after which glibc's PATH search tries the next directory (posix/execvpe.c).
-_SEARCH_ON = (errno.ENOENT, errno.ESTALE, errno.ENOTDIR, errno.ENODEV, errno.ETIMEDOUT)
 
 
 class CloneUnavailable(Exception):
@@ -72,8 +69,7 @@ def clone_args(cgroup_fd: int) -> bytes:
     """struct clone_args for a fork-like child (SIGCHLD at its end, its own memory) born in
     the cgroup open as `cgroup_fd`, with no handler of ours. CLONE_VFORK: the call returns
     when the child's exec has replaced its memory (or it has exited), before the kernel tears
-    the copy down: `IntoCgroup` times that teardown from there to the exec's close of the
-    report pipe."""
+    the copy down (~0.5 ms here that carbonwrap need not wait for)."""
     values = dict.fromkeys(_FIELDS, 0)
     values["flags"] = CLONE_INTO_CGROUP | CLONE_CLEAR_SIGHAND | CLONE_VFORK
     values["exit_signal"] = int(_signal.SIGCHLD)
@@ -165,7 +161,7 @@ class IntoCgroup:
     ) -> int:
         if self.refused is None:
             _check(file, argv, env)
-            candidates = [file] if "/" in file else _along_path(file)
+            candidates = [file] if "/" in file else clonechild.along_path(file)
             try:
                 return self._spawn(candidates, argv, env, **attributes)
             except CloneUnavailable as exc:
@@ -202,52 +198,28 @@ class IntoCgroup:
         file_actions: Sequence[tuple[Any, ...]] | None = None,
         setsid: bool = False,
     ) -> int:
-        try:  # the kernel's count, threads that C code started too: procfs links 2 + threads
-            threads = os.stat("/proc/self/task").st_nlink - 2
-        except OSError as exc:
-            raise CloneUnavailable(f"cannot count carbonwrap's threads: {exc.strerror}") from exc
-        if threads != 1:
-            raise CloneUnavailable(THREADS_RUNNING)
-        clone3 = self._clone3 or _clone3_syscall()
-        argv, env = list(argv), dict(env)  # everything the child needs, made before the fork
+        clone3 = self._ready()
         actions = list(file_actions or ())
         # CLONE_CLEAR_SIGHAND resets the caught ones: only the ignored are left to reset (each
         # call in the child costs its copied pages: ~45 calls were ~0.2 ms of every spawn).
         defaults = [sig for sig in setsigdef if _signal.getsignal(sig) == _signal.SIG_IGN]
+        argv, env = list(argv), dict(env)  # everything the child needs, made before the clone
+        mask = None if setsigmask is None else set(setsigmask)
         opened: list[int] = []
         try:
             try:
                 cgroup_fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
                 opened.append(cgroup_fd)
-                report_r, report_w = _report_pipe(actions, opened)
+                report = _report_pipe(actions, opened)
             except OSError as exc:
                 raise CloneUnavailable(f"cannot open {self.path} and a pipe: {exc}") from exc
-            # glibc's posix_spawn blocks every signal across its clone, as here: Python runs
-            # the handlers pending now, and no C handler runs in between to leave a handler
-            # pending in the copy. Unblocked again once the child has exec'd (or failed to).
-            before = _signal.pthread_sigmask(_signal.SIG_BLOCK, ())
-            collecting = gc.isenabled()  # no collection, no finalizer, in the child
-            try:
-                _signal.pthread_sigmask(_signal.SIG_BLOCK, _signal.valid_signals())
-                gc.disable()
-                try:
-                    pid = clone3(clone_args(cgroup_fd))
-                except OSError as exc:
-                    raise CloneUnavailable(f"clone3: {exc.strerror}") from exc
-                if pid == 0:
-                    mask = before if setsigmask is None else set(setsigmask)
-                    _child(candidates, argv, env, setsid, actions, defaults, mask, report_w)
-                released_ns = time.monotonic_ns()  # the copy's teardown begins
-                opened.remove(report_w)  # the child's copy is the only one left
-                os.close(report_w)
-                report = _read_all(report_r)  # EOF: its exec closed it, the copy torn down
-                copy_ns, code = _parse_report(report)
-                if code is None:
-                    self._on_born((copy_ns + time.monotonic_ns() - released_ns) / 1e9)
-            finally:
-                if collecting:
-                    gc.enable()
-                _signal.pthread_sigmask(_signal.SIG_SETMASK, before)
+            report_w = report[1]
+
+            def child(before: set[int]) -> NoReturn:
+                mine = before if mask is None else mask
+                clonechild.run(candidates, argv, env, setsid, actions, defaults, mine, report_w)
+
+            pid, code = self._clone(clone3, cgroup_fd, report[0], child)
         finally:
             for fd in opened:
                 os.close(fd)
@@ -256,23 +228,59 @@ class IntoCgroup:
         os.waitpid(pid, 0)  # it exited at once (127): its status is nobody's
         raise OSError(code, os.strerror(code))
 
+    def _ready(self) -> Callable[[bytes], int]:
+        """clone3, where carbonwrap runs no other thread (the kernel's count, threads that C
+        code started included: procfs links /proc/self/task 2 + threads)."""
+        try:
+            threads = os.stat("/proc/self/task").st_nlink - 2
+        except OSError as exc:
+            raise CloneUnavailable(f"cannot count carbonwrap's threads: {exc.strerror}") from exc
+        if threads != 1:
+            raise CloneUnavailable(THREADS_RUNNING)
+        return self._clone3 or _clone3_syscall()
+
+    def _clone(
+        self,
+        clone3: Callable[[bytes], int],
+        cgroup_fd: int,
+        report_r: int,
+        child: Callable[[set[int]], NoReturn],
+    ) -> tuple[int, int | None]:
+        """The child cloned (`child` runs in it, with the signal mask from before the clone)
+        and its report read: (PID, None) once it has exec'd, its copy's CPU given to
+        `on_born`; (PID, errno) when it could not.
+
+        glibc's posix_spawn blocks every signal across its clone, as here: Python runs the
+        handlers pending now, and no C handler runs in between to leave one pending in the
+        copy. Unblocked again once the child has exec'd or failed to."""
+        before = _signal.pthread_sigmask(_signal.SIG_BLOCK, ())
+        collecting = gc.isenabled()  # no collection, no finalizer, in the child
+        try:
+            _signal.pthread_sigmask(_signal.SIG_BLOCK, _signal.valid_signals())
+            gc.disable()
+            try:
+                pid = clone3(clone_args(cgroup_fd))
+            except OSError as exc:
+                raise CloneUnavailable(f"clone3: {exc.strerror}") from exc
+            if pid == 0:
+                child(before)
+            # Back once the child's exec has replaced its memory, or it has exited: all it
+            # will say is said (its end closes later, in exec, after the copy is torn down).
+            try:
+                said = os.read(report_r, 128)
+            except BlockingIOError:
+                said = b""
+            copy_ns, code = clonechild.parse_report(said)
+            if code is None:
+                self._on_born(copy_ns / 1e9)
+            return pid, code
+        finally:
+            if collecting:
+                gc.enable()
+            _signal.pthread_sigmask(_signal.SIG_SETMASK, before)
+
 
 THREADS_RUNNING = "carbonwrap runs other threads"
-
-
-def _parse_report(report: bytes) -> tuple[int, int | None]:
-    """The child's report: its CPU before exec (`c<ns> `, its own clock: the scheduler has not
-    charged a running task's time anywhere another process could read it yet), then, if it
-    failed, the errno (`e<errno>`); (ns, None) for an exec that succeeded."""
-    copy_ns, code = 0, None
-    for word in report.split():
-        if word.startswith(b"c"):
-            copy_ns = int(word[1:])
-        elif word.startswith(b"e"):
-            code = int(word[1:])
-    if not report:
-        code = errno.EINVAL  # gone without a word: killed before it could exec
-    return copy_ns, code
 
 
 def _check(file: str, argv: Sequence[str], env: Mapping[str, str]) -> None:
@@ -290,33 +298,13 @@ def _check(file: str, argv: Sequence[str], env: Mapping[str, str]) -> None:
             raise ValueError("embedded null byte")
 
 
-def _along_path(file: str) -> list[str]:
-    """Where posix_spawnp would look for `file`: carbonwrap's own PATH ("" is the current
-    directory) from the first place that may hold it on: those before plainly hold no such
-    file (ENOENT, ENOTDIR: the search passes them by anyway). Looked at here, not by exec
-    attempts in the child, where each one costs its copied pages; the last place stays if
-    none is left, for exec's own errno."""
-    # os.get_exec_path() would say the same, after importing warnings (~0.3 ms of start-up).
-    path = os.environ.get("PATH", os.defpath)
-    places = [os.path.join(d or ".", file) for d in path.split(os.pathsep)]
-    for i, place in enumerate(places):
-        try:
-            os.stat(place)
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        except OSError:  # anything else is exec's to say
-            pass
-        return places[i:]
-    return places[-1:]
-
-
 def _report_pipe(actions: list[tuple[Any, ...]], opened: list[int]) -> tuple[int, int]:
-    """A close-on-exec pipe for the child's errno (EOF without one: exec succeeded), its write
+    """A close-on-exec, non-blocking pipe for the child's report (clonechild.py), its write
     end on a descriptor no file action touches: one opened or duplicated onto it would take
     the report away, and a failed exec would read as a started command. Both ends are in
     `opened` for the caller to close, as is whatever was open when something failed."""
     touched = {a[2] if a[0] == os.POSIX_SPAWN_DUP2 else a[1] for a in actions}
-    read_end, write_end = os.pipe()
+    read_end, write_end = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
     opened += (read_end, write_end)
     spares = []
     while write_end in touched:  # held until the end: the next number is a new one
@@ -327,92 +315,3 @@ def _report_pipe(actions: list[tuple[Any, ...]], opened: list[int]) -> tuple[int
         opened.remove(fd)
         os.close(fd)
     return read_end, write_end
-
-
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    while chunk := os.read(fd, 64):
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _child(
-    candidates: list[str],
-    argv: list[str],
-    env: dict[str, str],
-    setsid: bool,
-    actions: list[tuple[Any, ...]],
-    defaults: list[int],
-    mask: set[int],
-    report_w: int,
-) -> NoReturn:
-    """In the child, between clone and exec, every signal blocked: posix_spawn's attributes in
-    glibc's order (posix/spawni.c: dispositions, setsid, file actions, then the mask), then
-    exec; on failure the errno to the parent and exit 127. Never returns, never raises (an
-    exception would unwind into carbonwrap's own frames, copied into the child)."""
-    code = errno.EINVAL
-    try:
-        for sig in defaults:
-            _signal.signal(sig, _signal.SIG_DFL)
-        if setsid:
-            os.setsid()
-        for action in actions:
-            _file_action(action)
-        _signal.pthread_sigmask(_signal.SIG_SETMASK, mask)
-        os.write(report_w, b"c%d " % time.process_time_ns())  # the copy's CPU so far
-        code = _exec_first(candidates, argv, env)
-    except OSError as exc:
-        code = exc.errno or errno.EINVAL
-    except BaseException:  # nothing to say it with: the parent gets EINVAL
-        pass
-    finally:
-        try:
-            os.write(report_w, b"e%d" % code)
-        finally:
-            os._exit(127)
-
-
-def _file_action(action: tuple[Any, ...]) -> None:
-    """One of posix_spawn's file actions as glibc's child does it (posix/spawni.c): an open
-    closes its descriptor first; a dup2 onto itself clears close-on-exec; a close never fails.
-    os.open makes close-on-exec descriptors (PEP 446): what the command gets is made
-    inheritable."""
-    kind = action[0]
-    if kind == os.POSIX_SPAWN_OPEN:
-        _, fd, path, flags, mode = action
-        with suppress(OSError):
-            os.close(fd)
-        opened = os.open(path, flags, mode)
-        if opened == fd:  # close-on-exec only if the flags ask for it, as glibc's open
-            os.set_inheritable(fd, not flags & os.O_CLOEXEC)
-        else:
-            os.dup2(opened, fd)
-            os.close(opened)
-    elif kind == os.POSIX_SPAWN_DUP2:
-        _, fd, new_fd = action
-        if fd == new_fd:
-            os.set_inheritable(fd, True)
-        else:
-            os.dup2(fd, new_fd)
-    elif kind == os.POSIX_SPAWN_CLOSE:
-        with suppress(OSError):
-            os.close(action[1])
-    else:
-        raise OSError(errno.EINVAL, f"unknown file action {kind}")
-
-
-def _exec_first(candidates: list[str], argv: list[str], env: dict[str, str]) -> int:
-    """exec the first candidate that can be; returns the errno glibc's search would leave: the
-    first error that stops the search, else EACCES if any was not permitted, else the last."""
-    got_eacces = False
-    code = errno.ENOENT
-    for path in candidates:
-        try:
-            os.execve(path, argv, env)
-        except OSError as exc:
-            code = exc.errno or errno.EINVAL
-            if code == errno.EACCES:
-                got_eacces = True
-            elif code not in _SEARCH_ON:
-                return code
-    return errno.EACCES if got_eacces else code
