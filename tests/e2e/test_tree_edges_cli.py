@@ -207,9 +207,10 @@ def test_cpu_used_after_moving_out_of_the_leaf_is_not_counted(workdir: Path) -> 
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     _, inside_s, total_s = (float(x) for x in (workdir / "leaver").read_text().split())
-    # The leaf's usage_usec is whole microseconds (truncated): the command born in the leaf,
-    # nothing of carbonwrap's is taken off it, and the count can be that much under.
-    assert inside_s - 2e-6 <= report["cpu_seconds"] < inside_s + 0.2 < total_s
+    # The leaver's own clock counts from its fork: born in a v2 leaf (measure/cgroupspawn.py)
+    # it first ran as carbonwrap's copy until its exec, ~0.3 ms that are carbonwrap's and not
+    # counted; the leaf's usage_usec is whole microseconds besides.
+    assert inside_s - 0.005 <= report["cpu_seconds"] < inside_s + 0.2 < total_s
     assert not (parent / f"carbonwrap-{report['run_id']}").exists()
 
 
