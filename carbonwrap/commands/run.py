@@ -76,9 +76,8 @@ def _accounting_first(method: str) -> tuple[str, tuple[TreeAccounting, list[str]
     it before the CLI is imported, where it can): a cgroup leaf's join where there is one (v1,
     a v2 mounted favordynmods or without clone3: `LeafJoin.will_join`), the kernel's wait to
     move carbonwrap in (an RCU grace period: ~10-20 ms on the development VM, as long as the
-    rest of start-up), overlaps everything else. `method`: the
-    flag's, else auto; settings that name another (a variable, the settings file) or
-    --start-within give it up again."""
+    rest of start-up), overlaps everything else. `method`: the flag's, else auto; settings
+    that name another (a variable, the settings file) or --start-within give it up again."""
     from carbonwrap.measure.accounting import open_accounting, take_early
     from carbonwrap.measure.leafjoin import new_run_id
 

@@ -84,14 +84,14 @@ def probe_leaf(version: int, proc_root: str) -> tuple[str | None, str | None, st
     "")."""
     from carbonwrap.measure.cgroup import CgroupLeaf
     from carbonwrap.measure.cgroupspawn import THREADS_RUNNING
-    from carbonwrap.measure.leafjoin import LEAF_PREFIX, LeafJoin, own_cgroup
+    from carbonwrap.measure.leafjoin import LEAF_PREFIX, LeafJoin, joins_quick, own_cgroup
 
     try:
         where, _, options = own_cgroup(version, proc_root)
     except SensorUnavailable as exc:
         return None, exc.reason, ""
     parent = os.path.normpath(where)
-    quick = version == 1 or "favordynmods" in options.split(",")  # as a run's leaf says
+    quick = joins_quick(version, options)  # as a run's leaf decides
     try:
         # The run's prefix: if doctor is killed mid-probe, the next run removes the leaf.
         name = f"{LEAF_PREFIX}doctor-{os.urandom(4).hex()}"

@@ -63,9 +63,10 @@ def open_accounting(method: str, run_id: str) -> tuple[TreeAccounting, list[str]
     """The first backend that works for `method`, and why better ones were passed over.
 
     `auto` falls back step by step; a method named explicitly must work or it is an error.
-    A cgroup v1 leaf (carbonwrap-RUN_ID) starts its join at once (CgroupLeaf.join_early):
-    open the accounting first and do the rest of start-up while the kernel moves carbonwrap
-    in. A v2 leaf needs no join: the command is born in it (measure/cgroupspawn.py).
+    A cgroup leaf (carbonwrap-RUN_ID) that carbonwrap will join starts its join at once
+    (CgroupLeaf.join_early): open the accounting first and do the rest of start-up while the
+    kernel moves carbonwrap in. A v2 leaf usually needs none: the command is born in it
+    (measure/cgroupspawn.py).
     """
     notes: list[str] = []
     if method == "process-tree":

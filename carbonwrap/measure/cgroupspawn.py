@@ -159,25 +159,32 @@ class IntoCgroup:
     def posix_spawnp(
         self, file: str, argv: Sequence[str], env: Mapping[str, str], **attributes: Any
     ) -> int:
-        if self.refused is None:
-            _check(file, argv, env)
-            candidates = [file] if "/" in file else clonechild.along_path(file)
-            try:
-                return self._spawn(candidates, argv, env, **attributes)
-            except CloneUnavailable as exc:
-                self.refuse(exc.reason)
-        return os.posix_spawnp(file, list(argv), env, **attributes)
+        return self._spawn_or(os.posix_spawnp, file, argv, env, attributes)
 
     def posix_spawn(
         self, path: str, argv: Sequence[str], env: Mapping[str, str], **attributes: Any
     ) -> int:
+        return self._spawn_or(os.posix_spawn, path, argv, env, attributes)
+
+    def _spawn_or(
+        self,
+        spawn: Callable[..., int],
+        file: str,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        attributes: dict[str, Any],
+    ) -> int:
+        """Cloned into the cgroup, `file` looked for along PATH as `spawn` (os's function of
+        that name) would; `spawn` itself once the clone is refused."""
         if self.refused is None:
-            _check(path, argv, env)
+            _check(file, argv, env)
+            searched = spawn is os.posix_spawnp and "/" not in file
+            candidates = clonechild.along_path(file) if searched else [file]
             try:
-                return self._spawn([path], argv, env, **attributes)
+                return self._spawn(candidates, argv, env, **attributes)
             except CloneUnavailable as exc:
                 self.refuse(exc.reason)
-        return os.posix_spawn(path, list(argv), env, **attributes)
+        return spawn(file, list(argv), env, **attributes)
 
     def refuse(self, reason: str) -> None:
         """From now on os's functions spawn, carbonwrap having joined the cgroup (`on_refused`):

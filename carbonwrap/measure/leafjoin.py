@@ -147,6 +147,13 @@ def own_cgroup(version: int, proc_root: str = "/proc") -> tuple[str, str, str]:
     return os.path.join(mount.mount_point, path.lstrip("/")), top, mount.options
 
 
+def joins_quick(version: int, options: str) -> bool:
+    """Whether moving a process into a cgroup of this hierarchy is quick, by its mount's
+    super options: v1, or v2 mounted `favordynmods` (the kernel keeps its migration lock
+    ready: no grace period to wait)."""
+    return version == 1 or "favordynmods" in options.split(",")
+
+
 STALE_AFTER_S = 60.0
 
 
@@ -224,18 +231,15 @@ class LeafJoin:
         # The v2 hierarchy's root directory ("" where unknown): the root cgroup's cpu.stat has
         # the machine's busy time (`sensors/rootcpu.py`), cheaper to read than /proc/stat.
         self.hierarchy_root = ""
-        # Whether moving a process in is quick here: cgroup v1, or v2 mounted `favordynmods`
-        # (the kernel keeps its migration lock ready: no grace period to wait); from the mount
-        # of our own cgroup, or as given with `parent`. Elsewhere the command is born in the
-        # v2 leaf (cgroupspawn.py: `clones`) and nothing joins early where it can be.
-        self.quick_joins = version == 1 if quick_joins is None else quick_joins
+        # Whether moving a process in is quick here (`joins_quick`: from the mount of our own
+        # cgroup, or as given with `parent`). Elsewhere the command is born in the v2 leaf
+        # (cgroupspawn.py: `clones`) and nothing joins early where it can be.
         if parent is None:
             self.parent, root, options = own_cgroup(version)
             self.hierarchy_root = root if version == 2 else ""
-            if quick_joins is None:
-                self.quick_joins = version == 1 or "favordynmods" in options.split(",")
         else:
-            self.parent = os.fspath(parent)
+            self.parent, options = os.fspath(parent), ""
+        self.quick_joins = joins_quick(version, options) if quick_joins is None else quick_joins
         self.clones = version == 2 and not self.quick_joins
         self.path = os.path.join(self.parent, name)
         # Before the new leaf (stale ones may be what keeps it from being made) and before the
